@@ -1,0 +1,119 @@
+"""Streaming (de)compression of layers, hashing in the same pass.
+
+gzip goes through `isal` (several times faster than zlib) when it is installed; the
+gzip header it writes carries no time or name, so equal tars give equal blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from typing import BinaryIO
+
+try:  # pragma: no cover - which branch runs depends on the machine
+    from isal import igzip as _gzip_reader
+    from isal import isal_zlib as _zlib
+
+    GZIP_LEVEL = 1
+except ImportError:  # pragma: no cover
+    import gzip as _gzip_reader
+
+    _zlib = zlib
+    GZIP_LEVEL = 6
+
+COMPRESSIONS = ("gzip", "zstd", "none")
+
+
+class _Identity:
+    def compress(self, data):
+        return data
+
+    def flush(self):
+        return b""
+
+
+def compressor(kind: str):
+    if kind == "gzip":
+        return _zlib.compressobj(GZIP_LEVEL, _zlib.DEFLATED, 31)
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).compressobj()
+    if kind == "none":
+        return _Identity()
+    raise ValueError(f"unknown compression {kind!r}")
+
+
+class CompressingSink:
+    """A write-only file: takes tar bytes, records the diffID (digest of the tar) and the
+    uncompressed size, and passes compressed bytes on to `out` (which hashes them)."""
+
+    def __init__(self, out, kind: str = "gzip"):
+        self._out = out
+        self._c = compressor(kind)
+        self._diff = hashlib.sha256()
+        self.uncompressed_size = 0
+        self.diff_id: str | None = None
+
+    def write(self, data) -> int:
+        self._diff.update(data)
+        self.uncompressed_size += len(data)
+        out = self._c.compress(data)
+        if out:
+            self._out.write(out)
+        return len(data)
+
+    def finish(self) -> str:
+        tail = self._c.flush()
+        if tail:
+            self._out.write(tail)
+        self.diff_id = f"sha256:{self._diff.hexdigest()}"
+        return self.diff_id
+
+    def tell(self) -> int:  # tarfile asks for it in stream mode
+        return self.uncompressed_size
+
+
+class HashingReader:
+    """Wraps a readable stream and hashes what passes through (to check a diffID)."""
+
+    def __init__(self, stream: BinaryIO, algorithm: str = "sha256"):
+        self._s = stream
+        self.hash = hashlib.new(algorithm)
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._s.read(n)
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return f"{self.hash.name}:{self.hash.hexdigest()}"
+
+
+def decompressed(stream: BinaryIO, kind: str) -> BinaryIO:
+    """A readable stream of the tar inside a compressed layer."""
+    if kind == "gzip":
+        return _gzip_reader.GzipFile(fileobj=stream, mode="rb")
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
+    if kind == "none":
+        return stream
+    raise ValueError(f"unknown compression {kind!r}")
+
+
+def sniff(head: bytes) -> str:
+    """Compression of a blob from its first bytes."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return "none"

@@ -1,0 +1,165 @@
+"""Layer tars from a directory tree or an overlayfs upper dir, deterministically.
+
+Sorted entries (depth first, names byte-sorted), PAX headers, numeric owners only, hard
+links as links, xattrs kept (security.capability matters), mtimes clamped to
+SOURCE_DATE_EPOCH when it is set. From an overlay upper dir, a 0/0 character device
+becomes a `.wh.NAME` whiteout and an opaque directory gains `.wh..wh..opq`.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+from .tarstream import BLOCK
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+_COPY_CHUNK = 1 << 20
+
+
+def source_date_epoch() -> int | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        from ..errors import DistillError
+
+        raise DistillError(f"SOURCE_DATE_EPOCH must be an integer, got {value!r}") from None
+
+
+def _xattrs(path: str) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in names:
+        if name.startswith(_OVERLAY_XATTRS) or name == "security.selinux":
+            continue
+        try:
+            out[name] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            pass
+    return out
+
+
+def _is_opaque(path: str) -> bool:
+    for name in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+class TarWriter:
+    """Writes tar entries to a binary sink; `close` writes the end-of-archive blocks."""
+
+    def __init__(self, out, epoch: int | None = None):
+        self.out = out
+        self.epoch = epoch
+
+    def _header(self, info: tarfile.TarInfo) -> None:
+        info.uname = info.gname = ""
+        if self.epoch is not None and info.mtime > self.epoch:
+            info.mtime = self.epoch
+        info.mtime = int(info.mtime)
+        self.out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def add(self, info: tarfile.TarInfo, source: str | None = None) -> None:
+        self._header(info)
+        if info.isreg() and info.size:
+            written = 0
+            with open(source, "rb") as f:
+                while written < info.size:
+                    chunk = f.read(min(_COPY_CHUNK, info.size - written))
+                    if not chunk:
+                        raise OSError(f"{source} shrank while being archived")
+                    self.out.write(chunk)
+                    written += len(chunk)
+            pad = -info.size % BLOCK
+            if pad:
+                self.out.write(b"\0" * pad)
+
+    def close(self) -> None:
+        self.out.write(b"\0" * (2 * BLOCK))
+
+
+def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.mtime = int(st.st_mtime)
+    return info
+
+
+def write_tree(root: Path | str, out, overlay_upper: bool = False, epoch: int | None = None) -> int:
+    """Write the tree under `root` (root itself excluded) as a tar to `out`. Returns entries."""
+    writer = TarWriter(out, source_date_epoch() if epoch is None else epoch)
+    links: dict[tuple[int, int], str] = {}
+    count = 0
+
+    def walk(abs_dir: str, rel_dir: str) -> None:
+        nonlocal count
+        with os.scandir(abs_dir) as it:
+            names = sorted((e.name for e in it), key=os.fsencode)
+        for name in names:
+            abs_path = os.path.join(abs_dir, name)
+            rel = f"{rel_dir}{name}"
+            st = os.lstat(abs_path)
+            mode = st.st_mode
+            if overlay_upper and stat.S_ISCHR(mode) and st.st_rdev == 0:
+                info = _info(f"{rel_dir}{WHITEOUT_PREFIX}{name}", st)
+                info.mode, info.uid, info.gid = 0, 0, 0
+                writer.add(info)
+                count += 1
+                continue
+            if stat.S_ISSOCK(mode):
+                continue  # sockets cannot be archived, as in docker
+            info = _info(rel, st)
+            info.pax_headers = {
+                f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in _xattrs(abs_path).items()
+            }
+            key = (st.st_dev, st.st_ino)
+            if not stat.S_ISDIR(mode) and st.st_nlink > 1 and key in links:
+                info.type, info.linkname, info.size = tarfile.LNKTYPE, links[key], 0
+                info.pax_headers = {}
+                writer.add(info)
+                count += 1
+                continue
+            if stat.S_ISDIR(mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISREG(mode):
+                info.type, info.size = tarfile.REGTYPE, st.st_size
+                if st.st_nlink > 1:
+                    links[key] = rel
+            elif stat.S_ISLNK(mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(abs_path)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+                info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            elif stat.S_ISFIFO(mode):
+                info.type = tarfile.FIFOTYPE
+            else:
+                continue
+            writer.add(info, abs_path)
+            count += 1
+            if stat.S_ISDIR(mode):
+                if overlay_upper and _is_opaque(abs_path):
+                    marker = _info(f"{rel}/{OPAQUE}", st)
+                    marker.mode, marker.uid, marker.gid = 0, 0, 0
+                    writer.add(marker)
+                    count += 1
+                walk(abs_path, f"{rel}/")
+
+    walk(os.fspath(root), "")
+    writer.close()
+    return count

@@ -1,0 +1,293 @@
+"""The image store: an OCI image layout (image-spec 1.1) on disk.
+
+    ROOT/oci-layout, ROOT/index.json      the layout itself; tags are index entries
+                                          annotated with org.opencontainers.image.ref.name
+    ROOT/blobs/<alg>/<hex>                verified, immutable content
+    ROOT/tmp/                             blobs being written (same filesystem: rename is atomic)
+    ROOT/locks/                           index.lock (index updates), gc.lock (writers vs prune)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .. import digest as digests
+from ..mediatypes import INDEXES, MANIFESTS
+from ..errors import DistillError, NotFound, VerificationError
+from .atomic import fsync_dir, write_file
+from .lock import locked
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
+CHUNK = 1 << 20
+# Manifests and configs are read into memory; anything bigger is not one.
+JSON_BLOB_MAX = 64 << 20
+
+
+def default_root() -> Path:
+    env = os.environ.get("DISTILL_ROOT")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/distill")
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return Path(data) / "distill"
+
+
+class BlobWriter:
+    """Receives a blob's bytes, hashing as it goes; `commit` verifies and publishes it."""
+
+    def __init__(self, store: "Store", expected_digest: str | None, expected_size: int | None):
+        self.store = store
+        self.expected_digest = digests.validate(expected_digest) if expected_digest else None
+        self.expected_size = expected_size
+        self._hash = digests.hasher(expected_digest)
+        self.size = 0
+        fd, self._tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        self._file = os.fdopen(fd, "wb")
+        self.digest: str | None = None
+
+    def write(self, data) -> int:
+        n = len(data)
+        self.size += n
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise VerificationError(
+                f"blob {self.expected_digest or ''} is larger than its declared size {self.expected_size}"
+            )
+        self._hash.update(data)
+        self._file.write(data)
+        return n
+
+    def commit(self) -> str:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        actual = f"{self._hash.name}:{self._hash.hexdigest()}"
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise VerificationError(
+                f"blob {self.expected_digest or actual}: got {self.size} bytes, expected {self.expected_size}"
+            )
+        if self.expected_digest and actual != self.expected_digest:
+            raise VerificationError(f"blob digest mismatch: expected {self.expected_digest}, got {actual}")
+        final = self.store.blob_path(actual)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(self._tmp, 0o644)
+        os.replace(self._tmp, final)
+        fsync_dir(final.parent)
+        self.digest = actual
+        return actual
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if self.digest is None:
+                self.commit()
+        self.abort()  # no-op after a commit: the temp name is gone
+
+
+class Store:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root else default_root()
+        self.blobs_dir = self.root / "blobs"
+        self.tmp_dir = self.root / "tmp"
+        self.locks_dir = self.root / "locks"
+        self._ensure_layout()
+
+    # ---- layout -------------------------------------------------------------
+    def _ensure_layout(self) -> None:
+        try:
+            for d in (self.root, self.blobs_dir, self.tmp_dir, self.locks_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DistillError(f"cannot use store at {self.root}: {e.strerror}") from None
+        if not (self.root / "oci-layout").exists():
+            write_file(self.root / "oci-layout", json.dumps(LAYOUT_VERSION).encode())
+        if not (self.root / "index.json").exists():
+            with self._index_lock():
+                if not (self.root / "index.json").exists():
+                    self._write_index({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+
+    # ---- blobs --------------------------------------------------------------
+    def blob_path(self, digest: str) -> Path:
+        algorithm, hexpart = digests.split(digest)
+        return self.blobs_dir / algorithm / hexpart
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def blob_size(self, digest: str) -> int:
+        try:
+            return self.blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not in store") from None
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not in store") from None
+
+    def read_blob(self, digest: str, limit: int = JSON_BLOB_MAX) -> bytes:
+        with self.open_blob(digest) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise VerificationError(f"blob {digest} is larger than {limit} bytes")
+        return data
+
+    def read_json(self, digest: str) -> dict:
+        try:
+            doc = json.loads(self.read_blob(digest))
+        except (ValueError, UnicodeDecodeError):
+            raise VerificationError(f"blob {digest} is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise VerificationError(f"blob {digest} is not a JSON object")
+        return doc
+
+    def writer(self, expected_digest: str | None = None, expected_size: int | None = None) -> BlobWriter:
+        return BlobWriter(self, expected_digest, expected_size)
+
+    def write_blob(self, data: bytes, expected_digest: str | None = None) -> str:
+        if expected_digest and self.has_blob(expected_digest):
+            return expected_digest
+        with self.writer(expected_digest, len(data) if expected_digest else None) as w:
+            w.write(data)
+            return w.commit()
+
+    def ingest(self, stream: BinaryIO, expected_digest: str | None = None, expected_size: int | None = None) -> str:
+        with self.writer(expected_digest, expected_size) as w:
+            while chunk := stream.read(CHUNK):
+                w.write(chunk)
+            return w.commit()
+
+    def iter_blobs(self) -> Iterator[str]:
+        for algdir in sorted(self.blobs_dir.iterdir()):
+            if not algdir.is_dir():
+                continue
+            for f in sorted(algdir.iterdir()):
+                d = f"{algdir.name}:{f.name}"
+                if digests.is_valid(d):
+                    yield d
+
+    # ---- index and tags -----------------------------------------------------
+    def _index_lock(self):
+        return locked(self.locks_dir / "index.lock")
+
+    def writing(self):
+        """Held (shared) by anything that adds blobs not yet reachable from a tag, so
+        `prune` (exclusive) never collects them mid-flight."""
+        return locked(self.locks_dir / "gc.lock", shared=True)
+
+    def read_index(self) -> dict:
+        try:
+            index = json.loads((self.root / "index.json").read_bytes())
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "manifests": []}
+        except ValueError:
+            raise DistillError(f"{self.root}/index.json is not valid JSON") from None
+        index.setdefault("manifests", [])
+        return index
+
+    def _write_index(self, index: dict) -> None:
+        write_file(self.root / "index.json", json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
+
+    @contextmanager
+    def _editing_index(self):
+        with self._index_lock():
+            index = self.read_index()
+            yield index
+            self._write_index(index)
+
+    def tags(self) -> list[tuple[str, dict]]:
+        """(name, descriptor) for every named entry of the index, in index order."""
+        out = []
+        for desc in self.read_index()["manifests"]:
+            name = (desc.get("annotations") or {}).get(REF_NAME)
+            if name:
+                out.append((name, desc))
+        return out
+
+    def get_tag(self, name: str) -> dict | None:
+        for n, desc in self.tags():
+            if n == name:
+                return desc
+        return None
+
+    def set_tag(self, name: str, descriptor: dict) -> None:
+        digests.validate(descriptor["digest"])
+        if not self.has_blob(descriptor["digest"]):
+            raise NotFound(f"cannot tag {name}: manifest {descriptor['digest']} not in store")
+        entry = {k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size", "platform")}
+        entry["annotations"] = {**(descriptor.get("annotations") or {}), REF_NAME: name}
+        with self._editing_index() as index:
+            index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != name]
+            index["manifests"].append(entry)
+
+    def remove_tag(self, name: str) -> dict:
+        with self._editing_index() as index:
+            keep, removed = [], None
+            for d in index["manifests"]:
+                if (d.get("annotations") or {}).get(REF_NAME) == name:
+                    removed = d
+                else:
+                    keep.append(d)
+            if removed is None:
+                raise NotFound(f"no such image: {name}")
+            index["manifests"] = keep
+        return removed
+
+    # ---- garbage collection -------------------------------------------------
+    def reachable(self) -> set[str]:
+        """Every blob reachable from the index: indexes, manifests, configs, layers.
+        Only indexes and manifests are read; layers are never opened."""
+        seen: set[str] = set()
+        todo = list(self.read_index()["manifests"])
+        while todo:
+            desc = todo.pop()
+            d = desc.get("digest") if isinstance(desc, dict) else None
+            if not d or d in seen or not digests.is_valid(d):
+                continue
+            seen.add(d)
+            if desc.get("mediaType") not in INDEXES | MANIFESTS or not self.has_blob(d):
+                continue
+            try:
+                doc = self.read_json(d)
+            except VerificationError:
+                continue
+            children = list(doc.get("manifests") or []) + list(doc.get("layers") or [])
+            children += [doc[k] for k in ("config", "subject") if isinstance(doc.get(k), dict)]
+            todo.extend(c for c in children if isinstance(c, dict))
+        return seen
+
+    def prune(self) -> tuple[int, int]:
+        """Remove blobs no tag reaches and stale temp files. Returns (count, bytes)."""
+        with locked(self.locks_dir / "gc.lock"):
+            keep = self.reachable()
+            count = size = 0
+            for d in list(self.iter_blobs()):
+                if d not in keep:
+                    p = self.blob_path(d)
+                    size += p.stat().st_size
+                    p.unlink()
+                    count += 1
+            for p in self.tmp_dir.iterdir():
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+            return count, size

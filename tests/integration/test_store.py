@@ -1,0 +1,104 @@
+"""The store: verified atomic blobs, tags in index.json, concurrency, prune."""
+
+import io
+import json
+import multiprocessing
+import os
+
+import pytest
+
+from distill import digest as digests
+from distill.errors import InvalidDigest, NotFound, VerificationError
+from distill.image import lookup, write_image
+from distill.store import REF_NAME, Store
+
+
+def test_layout_files(tmp_path):
+    s = Store(tmp_path)
+    assert json.loads((tmp_path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    assert json.loads((tmp_path / "index.json").read_text())["manifests"] == []
+
+
+def test_blob_verified_on_the_way_in(tmp_path):
+    s = Store(tmp_path)
+    d = s.write_blob(b"hello")
+    assert d == digests.of_bytes(b"hello") and s.read_blob(d) == b"hello"
+    with pytest.raises(VerificationError, match="digest mismatch"):
+        s.ingest(io.BytesIO(b"evil"), expected_digest=digests.of_bytes(b"good"), expected_size=4)
+    with pytest.raises(VerificationError, match="larger than its declared size"):
+        s.ingest(io.BytesIO(b"x" * 100), expected_digest=digests.of_bytes(b"x" * 100), expected_size=10)
+    with pytest.raises(VerificationError, match="got 3 bytes"):
+        s.ingest(io.BytesIO(b"abc"), expected_digest=digests.of_bytes(b"abc"), expected_size=10)
+    assert not s.has_blob(digests.of_bytes(b"evil"))
+    assert os.listdir(tmp_path / "tmp") == []  # failed writes leave nothing behind
+
+
+def test_invalid_digest_never_becomes_a_path(tmp_path):
+    s = Store(tmp_path)
+    for bad in ("sha256:../../../etc/passwd", "sha256:" + "A" * 64, "../x"):
+        with pytest.raises(InvalidDigest):
+            s.blob_path(bad)
+
+
+def test_killed_writer_leaves_no_blob_under_its_name(tmp_path):
+    s = Store(tmp_path)
+    w = s.writer(digests.of_bytes(b"complete"), 8)
+    w.write(b"comp")
+    # the process dies here: nothing is renamed into blobs/
+    assert not s.has_blob(digests.of_bytes(b"complete"))
+    assert list(s.iter_blobs()) == []
+
+
+def _image(s, payload=b"layer"):
+    layer = s.write_blob(payload)
+    desc = write_image(s, {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer]}},
+                       [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": len(payload)}])
+    return desc, layer
+
+
+def test_tags_and_lookup(tmp_path):
+    s = Store(tmp_path)
+    desc, _ = _image(s)
+    s.set_tag("docker.io/library/app:1", desc)
+    s.set_tag("docker.io/library/app:1", desc)  # re-tagging replaces, never duplicates
+    assert [n for n, _ in s.tags()] == ["docker.io/library/app:1"]
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert index["manifests"][0]["annotations"][REF_NAME] == "docker.io/library/app:1"
+    img = lookup(s, "app:1")
+    assert img.manifest_digest == desc["digest"]
+    assert lookup(s, img.config_digest[7:19]).manifest_digest == desc["digest"]
+    with pytest.raises(NotFound, match="no such image: app:2"):
+        lookup(s, "app:2")
+    s.remove_tag("docker.io/library/app:1")
+    with pytest.raises(NotFound):
+        s.remove_tag("docker.io/library/app:1")
+
+
+def test_prune_removes_only_unreachable(tmp_path):
+    s = Store(tmp_path)
+    desc, layer = _image(s, b"kept")
+    s.set_tag("docker.io/library/keep:1", desc)
+    orphan = s.write_blob(b"orphan")
+    count, size = s.prune()
+    assert (count, size) == (1, 6)
+    assert not s.has_blob(orphan) and s.has_blob(layer) and s.has_blob(desc["digest"])
+    lookup(s, "keep:1")
+
+
+def _tagger(root, i):
+    s = Store(root)
+    desc, _ = _image(s, f"layer-{i}".encode())
+    for j in range(20):
+        s.set_tag(f"docker.io/library/t{i}:{j}", desc)
+
+
+def test_concurrent_processes_do_not_lose_tags(tmp_path):
+    Store(tmp_path)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_tagger, args=(tmp_path, i)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert len(Store(tmp_path).tags()) == 80

@@ -1,0 +1,68 @@
+import io
+import tarfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from distill.errors import UnsafeLayer
+from distill.layers.tarstream import TarReader, parse_pax
+from distill import platform as platforms
+from distill.errors import DistillError
+
+
+def test_parse_pax_records():
+    assert parse_pax(b"11 path=ab\n21 SCHILY.xattr.x=\x00\x01\n") == {"path": b"ab", "SCHILY.xattr.x": b"\x00\x01"}
+
+
+@pytest.mark.parametrize("bad", [b"x path=a\n", b"99 path=a\n", b"5 pa\n", b"9 path=a "])
+def test_parse_pax_malformed(bad):
+    with pytest.raises(UnsafeLayer):
+        parse_pax(bad)
+
+
+def _tar(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_reader_reads_long_names_and_data():
+    long = "d/" + "x" * 200
+    entries = [(e.name, e.read()) for e in TarReader(io.BytesIO(_tar([("a", b"1"), (long, b"22")])))]
+    assert entries == [("a", b"1"), (long, b"22")]
+
+
+def test_reader_skips_unread_data():
+    names = [e.name for e in TarReader(io.BytesIO(_tar([("a", b"1" * 3000), ("b", b"")])))]
+    assert names == ["a", "b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=4096), st.integers(min_value=0, max_value=3000))
+def test_reader_on_mutated_tar_returns_or_raises_cleanly(noise, at):
+    data = bytearray(_tar([("a/b", b"hello" * 100), ("c", b"x")]))
+    data[at : at + len(noise)] = noise
+    try:
+        for e in TarReader(io.BytesIO(bytes(data))):
+            e.read()
+    except UnsafeLayer:
+        pass
+
+
+def test_platform_choose():
+    ms = [
+        {"digest": "a", "platform": {"os": "unknown", "architecture": "unknown"}},
+        {"digest": "b", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        {"digest": "c", "platform": {"os": "linux", "architecture": "amd64"}},
+    ]
+    assert platforms.choose(ms, platforms.parse("linux/amd64"))["digest"] == "c"
+    assert platforms.choose(ms, platforms.parse("linux/arm64/v8"))["digest"] == "b"
+    with pytest.raises(DistillError, match="no image for platform linux/s390x"):
+        platforms.choose(ms, platforms.parse("linux/s390x"))
+    with pytest.raises(DistillError):
+        platforms.parse("linux")
