@@ -70,9 +70,9 @@ def lookup(store, text: str, platform=None) -> Image:
     """An image by name (`python:3.11`, `localhost:5000/a@sha256:…`) or by ID prefix."""
     tags = store.tags()
     try:
-        ref = reference.parse(text)
-    except InvalidReference:
-        ref = None
+        ref, bad = reference.parse(text), None
+    except InvalidReference as e:
+        ref, bad = None, e
     if ref is not None:
         name = str(ref)
         for n, desc in tags:
@@ -93,8 +93,8 @@ def lookup(store, text: str, platform=None) -> Image:
             return next(iter(matches.values()))
         if len(matches) > 1:
             raise DistillError(f"image ID prefix {text!r} is ambiguous")
-    if ref is None:
-        raise InvalidReference(f"invalid reference format: {text!r}")
+    if bad is not None:
+        raise bad
     raise NotFound(f"no such image: {ref.familiar}")
 
 

@@ -1,0 +1,3 @@
+from distill.cli.main import main
+
+main()

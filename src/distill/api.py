@@ -1,0 +1,229 @@
+"""The Python API: what the CLI calls. Each function opens what it needs and returns data."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import digest as digests
+from . import platform as platforms
+from . import reference
+from .config import new_config
+from .errors import DistillError, NotFound
+from .image import Image, from_descriptor, lookup, store_name, write_image
+from .store import Store
+
+
+def open_store(root: str | Path | None = None) -> Store:
+    return Store(root)
+
+
+def connect(domain: str, insecure_registries: tuple[str, ...] = ()):
+    from .registry.client import Registry
+
+    return Registry(domain, insecure=domain in insecure_registries)
+
+
+# ---- registry ---------------------------------------------------------------
+def pull(store: Store, text: str, platform: str | None = None, insecure: tuple[str, ...] = (), progress=None):
+    from .registry.pull import pull as _pull
+
+    ref = reference.parse(text)
+    with connect(ref.domain, insecure) as reg:
+        return _pull(store, reg, ref, platforms.parse(platform), progress)
+
+
+def push(store: Store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (), chunk_size: int | None = None,
+         progress=None):
+    from .registry.push import CHUNK_THRESHOLD, push as _push
+
+    image = lookup(store, src)
+    dest_ref = reference.parse(dest or src)
+    with connect(dest_ref.domain, insecure) as reg:
+        return _push(store, reg, image, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)
+
+
+# ---- local images ------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageRow:
+    repository: str
+    tag: str
+    id: str
+    created: str
+    size: int
+    digest: str
+
+
+def images(store: Store) -> list[ImageRow]:
+    rows = []
+    for name, desc in store.tags():
+        try:
+            img = from_descriptor(store, desc, name)
+        except DistillError:
+            continue
+        ref = reference.parse(name)
+        rows.append(ImageRow(ref.familiar_repository, ref.tag or "<none>", img.config_digest,
+                             img.config.get("created", ""), img.size, desc["digest"]))
+    return rows
+
+
+def inspect(store: Store, text: str, platform: str | None = None) -> dict:
+    img = lookup(store, text, platforms.parse(platform) if platform else None)
+    return {"Name": img.name, "Id": img.config_digest, "Digest": img.manifest_digest,
+            "Manifest": img.manifest, "Config": img.config}
+
+
+def history(store: Store, text: str) -> list[dict]:
+    """Newest first, as `docker history`: each entry with the layer it made (if any)."""
+    img = lookup(store, text)
+    layers = list(img.layers)
+    rows = []
+    for h in img.config.get("history") or []:
+        layer = None
+        if not h.get("empty_layer") and layers:
+            layer = layers.pop(0)
+        rows.append({**h, "size": layer["size"] if layer else 0, "layer": layer["digest"] if layer else None})
+    return list(reversed(rows))
+
+
+def tag(store: Store, src: str, dst: str) -> str:
+    img = lookup(store, src)
+    name = store_name(dst)
+    store.set_tag(name, img.descriptor)
+    return name
+
+
+def rmi(store: Store, text: str) -> list[str]:
+    """Untag `text`; given an image ID, untag every name of that image."""
+    img = lookup(store, text)
+    try:
+        by_name = store_name(text) == img.name
+    except DistillError:
+        by_name = False
+    names = [img.name] if by_name else [n for n, d in store.tags() if from_descriptor(store, d).config_digest == img.config_digest]
+    for n in names:
+        store.remove_tag(n)
+    return names
+
+
+def prune(store: Store) -> tuple[int, int]:
+    return store.prune()
+
+
+# ---- making images -----------------------------------------------------------
+def import_rootfs(store: Store, stream, name: str | None, platform: str | None = None,
+                  created_by: str = "distill import", env: list[str] | None = None,
+                  cmd: list[str] | None = None, comment: str | None = None) -> dict:
+    """A root filesystem tar (optionally compressed) becomes a one-layer image."""
+    from .layers.blob import import_tar
+    from .layers.compress import decompressed, sniff
+
+    plat = platforms.parse(platform)
+    with store.writing():
+        head = _read_some(stream, 4)
+        layer = import_tar(store, decompressed(io.BufferedReader(_Prefixed(head, stream), 1 << 20), sniff(head)))
+        config = new_config(plat, [layer.diff_id], created_by, comment, env, cmd)
+        desc = write_image(store, config, [layer.descriptor])
+        if name:
+            store.set_tag(store_name(name), desc)
+    return desc
+
+
+def _read_some(stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n and (chunk := stream.read(n - len(data))):
+        data += chunk
+    return data
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with bytes already read put back in front (pipes cannot seek)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def bootstrap(store: Store, name: str, suite: str = "bookworm", variant: str = "minbase",
+              include: list[str] | None = None, mirror: str | None = None, platform: str | None = None,
+              log=None) -> dict:
+    """A Debian base image from the Debian archive, made by mmdebstrap."""
+    plat = platforms.parse(platform)
+    ref = reference.parse(name)  # fail on a bad name before spending half a minute
+    cmd = ["mmdebstrap", f"--variant={variant}", "--format=tar", f"--architectures={plat.architecture}",
+           "--quiet"]
+    if include:
+        cmd.append("--include=" + ",".join(include))
+    cmd += [suite, "-"]
+    if mirror:
+        cmd.append(mirror)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise DistillError("mmdebstrap is not installed (apt-get install mmdebstrap)") from None
+    created_by = " ".join(["distill bootstrap", suite, f"--variant {variant}"] +
+                          ([f"--include {','.join(include)}"] if include else []))
+    import threading
+
+    err: list[bytes] = []
+    t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    t.start()
+    try:
+        desc = import_rootfs(store, proc.stdout, None, platform, created_by=created_by, cmd=["bash"],
+                             comment=f"debian {suite} {variant}")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    rc = proc.wait()
+    t.join()
+    if rc != 0:
+        tail = (err[0] if err else b"").decode(errors="replace").strip().splitlines()[-3:]
+        raise DistillError(f"mmdebstrap failed (exit {rc}): {' | '.join(tail)}")
+    store.set_tag(str(ref), desc)
+    return desc
+
+
+# ---- archives ----------------------------------------------------------------
+def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> None:
+    from .archive import save as _save
+    from .store.atomic import fsync_dir
+
+    imgs = [(lookup(store, n), None) for n in names]
+    imgs = [(img, img.name) for img, _ in imgs]
+    if out_path == "-":
+        _save(store, imgs, sys.stdout.buffer, fmt)
+        return
+    path = Path(out_path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            _save(store, imgs, f, fmt)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent if str(path.parent) else Path("."))
+
+
+def load(store: Store, path: str):
+    from .archive import load as _load
+
+    return _load(store, path)

@@ -1,0 +1,232 @@
+"""Image archives: `save` to docker-archive or oci-archive tars, `load` them back.
+
+docker format: manifest.json + repositories + <diffid>/layer.tar (uncompressed) +
+<config>.json, as `docker save` writes and `docker load`/`podman load` read.
+oci format: an OCI image layout in a tar, as `skopeo copy oci-archive:` reads.
+Archives are strangers' input on load: members are read by name into the store and every
+blob is verified; nothing is extracted to the filesystem.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from . import digest as digests
+from . import mediatypes, reference
+from .errors import DistillError, VerificationError
+from .image import Image, canonical_json, from_descriptor
+from .layers.compress import CompressingSink, HashingReader, decompressed, sniff
+from .store import REF_NAME
+
+CONTAINERD_NAME = "io.containerd.image.name"
+JSON_MAX = 64 << 20
+
+
+class _TarOut:
+    """Writes members into a tar stream; sizes must be known up front."""
+
+    def __init__(self, fileobj):
+        self.tar = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.add_stream(name, len(data), io.BytesIO(data))
+
+    def add_stream(self, name: str, size: int, stream) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o644, 0
+        self.tar.addfile(info, stream)
+
+    def add_dir(self, name: str) -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+        self.tar.addfile(info)
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+def _open_layer(store, desc: dict):
+    return decompressed(store.open_blob(desc["digest"]), mediatypes.compression(desc["mediaType"]))
+
+
+def save(store, images: list[tuple[Image, str | None]], out, fmt: str = "docker") -> None:
+    """Write `images` (each with the name to record, or None) to the binary stream `out`."""
+    t = _TarOut(out)
+    if fmt == "docker":
+        _save_docker(store, images, t)
+    elif fmt == "oci":
+        _save_oci(store, images, t)
+    else:
+        raise DistillError(f"unknown archive format {fmt!r} (docker or oci)")
+    t.close()
+
+
+def _save_docker(store, images, t: _TarOut) -> None:
+    manifest, repositories, written = [], {}, set()
+    for image, name in images:
+        config_name = f"{digests.split(image.config_digest)[1]}.json"
+        if config_name not in written:
+            t.add_bytes(config_name, store.read_blob(image.config_digest))
+            written.add(config_name)
+        layer_names = []
+        for desc, diff_id in zip(image.layers, image.diff_ids):
+            member = f"{digests.split(diff_id)[1]}/layer.tar"
+            layer_names.append(member)
+            if member in written:
+                continue
+            # The uncompressed size goes in the tar header before the data: measure first
+            # (checking the diffID on the way), then stream.
+            with _open_layer(store, desc) as f:
+                probe = HashingReader(f)
+                probe.drain()
+            if probe.digest != diff_id:
+                raise VerificationError(f"layer {desc['digest']} does not match diffID {diff_id}")
+            t.add_dir(member.split("/")[0] + "/")
+            with _open_layer(store, desc) as f:
+                t.add_stream(member, probe.size, f)
+            written.add(member)
+        tags = []
+        if name:
+            ref = reference.parse(name)
+            if ref.tag:
+                tags.append(f"{ref.familiar_repository}:{ref.tag}")
+                repositories.setdefault(ref.familiar_repository, {})[ref.tag] = digests.split(image.config_digest)[1]
+        manifest.append({"Config": config_name, "RepoTags": tags or None, "Layers": layer_names})
+    t.add_bytes("manifest.json", json.dumps(manifest).encode())
+    if repositories:
+        t.add_bytes("repositories", json.dumps(repositories).encode())
+
+
+def _save_oci(store, images, t: _TarOut) -> None:
+    t.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    entries, written = [], set()
+    t.add_dir("blobs/")
+    t.add_dir("blobs/sha256/")
+    for image, name in images:
+        for d in [image.manifest_digest, image.config_digest] + [l["digest"] for l in image.layers]:
+            if d in written:
+                continue
+            alg, hexpart = digests.split(d)
+            with store.open_blob(d) as f:
+                t.add_stream(f"blobs/{alg}/{hexpart}", store.blob_size(d), f)
+            written.add(d)
+        entry = {"mediaType": image.manifest.get("mediaType") or mediatypes.OCI_MANIFEST,
+                 "digest": image.manifest_digest, "size": store.blob_size(image.manifest_digest)}
+        if name:
+            ref = reference.parse(name)
+            entry["annotations"] = {CONTAINERD_NAME: str(ref), REF_NAME: ref.tag or ref.digest}
+        entries.append(entry)
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}
+    t.add_bytes("index.json", json.dumps(index).encode())
+
+
+# ---- load ----------------------------------------------------------------------
+def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = JSON_MAX) -> bytes:
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise DistillError(f"archive has no {name!r}") from None
+    if not member.isreg() or member.size > limit:
+        raise DistillError(f"archive member {name!r} is not a small regular file")
+    return tar.extractfile(member).read()
+
+
+def _member_json(tar, name: str):
+    try:
+        return json.loads(_member_bytes(tar, name))
+    except ValueError:
+        raise DistillError(f"archive member {name!r} is not valid JSON") from None
+
+
+def load(store, path: Path | str) -> list[tuple[str | None, dict]]:
+    """Load an archive (docker or oci format, detected). Returns (name, descriptor) pairs."""
+    try:
+        tar = tarfile.open(path, mode="r:*")
+    except tarfile.TarError:
+        raise DistillError(f"cannot read archive {path}: not a tar archive") from None
+    except OSError as e:
+        raise DistillError(f"cannot read archive {path}: {e.strerror}") from None
+    with tar, store.writing():
+        names = set(tar.getnames())
+        if "manifest.json" in names:
+            return _load_docker(store, tar)
+        if "index.json" in names:
+            return _load_oci(store, tar)
+        raise DistillError(f"{path} is neither a docker nor an OCI archive")
+
+
+def _load_oci(store, tar) -> list:
+    index = _member_json(tar, "index.json")
+    out = []
+
+    def copy(desc):
+        d = digests.validate(desc.get("digest", ""))
+        if not store.has_blob(d):
+            alg, hexpart = digests.split(d)
+            try:
+                member = tar.getmember(f"blobs/{alg}/{hexpart}")
+            except KeyError:
+                raise DistillError(f"archive lacks blob {d}") from None
+            store.ingest(tar.extractfile(member), d, desc.get("size"))
+        media = desc.get("mediaType")
+        if media in mediatypes.INDEXES | mediatypes.MANIFESTS:
+            doc = store.read_json(d)
+            for child in (doc.get("manifests") or []) + (doc.get("layers") or []) + [doc.get("config")]:
+                if isinstance(child, dict):
+                    copy(child)
+
+    for desc in index.get("manifests") or []:
+        copy(desc)
+        ann = desc.get("annotations") or {}
+        name = ann.get(CONTAINERD_NAME)
+        if not name and ann.get(REF_NAME):
+            try:
+                ref = reference.parse(ann[REF_NAME])
+                name = str(ref) if "/" in ann[REF_NAME] else None
+            except DistillError:
+                name = None
+        descriptor = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
+        if name:
+            store.set_tag(name, descriptor)
+        out.append((name, descriptor))
+    return out
+
+
+def _load_docker(store, tar) -> list:
+    out = []
+    for entry in _member_json(tar, "manifest.json"):
+        config_bytes = _member_bytes(tar, entry["Config"])
+        config = json.loads(config_bytes)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(entry.get("Layers") or []):
+            raise DistillError("archive manifest and config disagree on the number of layers")
+        layers = []
+        for member_name, diff_id in zip(entry["Layers"], diff_ids):
+            member = tar.getmember(member_name)
+            raw = tar.extractfile(member)
+            head = raw.read(4)
+            raw = tar.extractfile(member)
+            stream = decompressed(raw, sniff(head))
+            with store.writer() as blob:
+                sink = CompressingSink(blob, "gzip")
+                while chunk := stream.read(1 << 20):
+                    sink.write(chunk)
+                got = sink.finish()
+                if got != diff_id:
+                    raise VerificationError(f"layer {member_name} has diffID {got}, config says {diff_id}")
+                digest = blob.commit()
+            layers.append({"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": digest, "size": blob.size})
+        config_digest = store.write_blob(config_bytes)
+        manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
+                    "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+                    "layers": layers}
+        data = canonical_json(manifest)
+        descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": store.write_blob(data), "size": len(data)}
+        tags = entry.get("RepoTags") or []
+        for tag in tags:
+            store.set_tag(str(reference.parse(tag)), descriptor)
+        out.append((str(reference.parse(tags[0])) if tags else None, descriptor))
+    return out

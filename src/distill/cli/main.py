@@ -1,0 +1,232 @@
+"""The `distill` command. Thin: parse flags, call distill.api, print. Imports are lazy so
+`distill --help` starts fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        from ..errors import DistillError
+
+        try:
+            return super().invoke(ctx)
+        except DistillError as e:
+            click.echo("distill: error: " + " | ".join(str(e).splitlines()), err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("distill: interrupted", err=True)
+            sys.exit(130)
+        except OSError as e:
+            where = f": {e.filename}" if getattr(e, "filename", None) else ""
+            click.echo(f"distill: error: {e.strerror or e}{where}", err=True)
+            sys.exit(1)
+
+
+def _store(ctx):
+    from ..api import open_store
+
+    return open_store(ctx.obj.get("root"))
+
+
+insecure_option = click.option("--insecure-registry", "insecure", multiple=True, metavar="HOST",
+                               help="Use plain HTTP for this registry (loopback hosts always do).")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="DISTILL_ROOT", type=click.Path(file_okay=False),
+              help="Store directory (default /var/lib/distill as root, ~/.local/share/distill otherwise).")
+@click.version_option(package_name="distill")
+@click.pass_context
+def cli(ctx, root):
+    """distill: a daemonless multi-stage container image builder and analyser."""
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = root
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--platform", help="os/arch[/variant] (default: this machine's)")
+@insecure_option
+@click.option("-q", "--quiet", is_flag=True)
+@click.pass_context
+def pull(ctx, ref, platform, insecure, quiet):
+    """Pull an image from a registry."""
+    from ..api import pull as do_pull
+
+    result = do_pull(_store(ctx), ref, platform, insecure)
+    if not quiet:
+        click.echo(f"{result.fetched} blobs fetched, {result.skipped} already present")
+        click.echo(f"Digest: {result.descriptor['digest']}")
+    click.echo(result.name)
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("dest", required=False)
+@insecure_option
+@click.pass_context
+def push(ctx, ref, dest, insecure):
+    """Push an image (to DEST when given, else to the registry REF names)."""
+    from ..api import push as do_push
+
+    r = do_push(_store(ctx), ref, dest, insecure)
+    click.echo(f"{r.uploaded} uploaded, {r.mounted} mounted, {r.existing} already there")
+    click.echo(f"Digest: {r.digest}")
+
+
+@cli.command()
+@click.option("-q", "--quiet", is_flag=True, help="Only image IDs.")
+@click.option("--digests", "show_digests", is_flag=True)
+@click.pass_context
+def images(ctx, quiet, show_digests):
+    """List images in the store."""
+    from ..api import images as list_images
+    from .format import since, size, table
+
+    rows = list_images(_store(ctx))
+    if quiet:
+        for r in dict.fromkeys(r.id[7:19] for r in rows):
+            click.echo(r)
+        return
+    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if show_digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    body = [[r.repository, r.tag] + ([r.digest] if show_digests else []) + [r.id[7:19], since(r.created), size(r.size)]
+            for r in rows]
+    click.echo(table(headers, body))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--platform")
+@click.pass_context
+def inspect(ctx, ref, platform):
+    """Print an image's manifest and config as JSON."""
+    from ..api import inspect as do_inspect
+
+    click.echo(json.dumps(do_inspect(_store(ctx), ref, platform), indent=2))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--no-trunc", is_flag=True)
+@click.pass_context
+def history(ctx, ref, no_trunc):
+    """Show the history of an image, newest first."""
+    from ..api import history as do_history
+    from .format import since, size, table
+
+    rows = []
+    for h in do_history(_store(ctx), ref):
+        by = h.get("created_by", "")
+        if not no_trunc and len(by) > 45:
+            by = by[:44] + "…"
+        layer = h["layer"][7:19] if h["layer"] else "<missing>"
+        rows.append([layer, since(h.get("created", "")), by, size(h["size"]), h.get("comment", "")])
+    click.echo(table(["LAYER", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows))
+
+
+@cli.command()
+@click.argument("src")
+@click.argument("dst")
+@click.pass_context
+def tag(ctx, src, dst):
+    """Give an image another name."""
+    from ..api import tag as do_tag
+
+    do_tag(_store(ctx), src, dst)
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.pass_context
+def rmi(ctx, refs):
+    """Remove image names (blobs go at the next prune)."""
+    from ..api import rmi as do_rmi
+
+    store = _store(ctx)
+    for ref in refs:
+        for name in do_rmi(store, ref):
+            click.echo(f"Untagged: {name}")
+
+
+@cli.command(name="import")
+@click.argument("tarball")
+@click.argument("ref", required=False)
+@click.option("-m", "--message", help="Comment for the history entry.")
+@click.option("--platform")
+@click.pass_context
+def import_(ctx, tarball, ref, message, platform):
+    """Make a one-layer image from a root filesystem tar ('-' for stdin), as docker import."""
+    from ..api import import_rootfs
+
+    store = _store(ctx)
+    if tarball == "-":
+        desc = import_rootfs(store, sys.stdin.buffer, ref, platform, comment=message)
+    else:
+        with open(tarball, "rb") as f:
+            desc = import_rootfs(store, f, ref, platform, created_by=f"distill import {tarball}", comment=message)
+    click.echo(desc["digest"])
+
+
+@cli.command()
+@click.argument("refs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Archive file ('-' for stdout).")
+@click.option("--format", "fmt", type=click.Choice(["docker", "oci"]), default="docker", show_default=True)
+@click.pass_context
+def save(ctx, refs, output, fmt):
+    """Write images to a tar archive (docker load / skopeo read it)."""
+    from ..api import save as do_save
+
+    do_save(_store(ctx), list(refs), output, fmt)
+
+
+@cli.command()
+@click.option("-i", "--input", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def load(ctx, path):
+    """Load images from a docker or OCI archive."""
+    from ..api import load as do_load
+
+    for name, desc in do_load(_store(ctx), path):
+        click.echo(f"Loaded image: {name or desc['digest']}")
+
+
+@cli.command()
+@click.pass_context
+def prune(ctx):
+    """Remove blobs no image name reaches."""
+    from ..api import prune as do_prune
+    from .format import size
+
+    count, nbytes = do_prune(_store(ctx))
+    click.echo(f"Deleted {count} blobs, reclaimed {size(nbytes)}")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--suite", default="bookworm", show_default=True)
+@click.option("--variant", default="minbase", show_default=True)
+@click.option("--include", help="Comma-separated extra packages.")
+@click.option("--mirror", help="Debian mirror URL (default: mmdebstrap's).")
+@click.option("--platform")
+@click.pass_context
+def bootstrap(ctx, ref, suite, variant, include, mirror, platform):
+    """Make a Debian base image from the Debian archive with mmdebstrap."""
+    from ..api import bootstrap as do_bootstrap
+
+    pkgs = [p.strip() for p in include.split(",") if p.strip()] if include else None
+    click.echo(f"bootstrapping {suite} ({variant}) …", err=True)
+    desc = do_bootstrap(_store(ctx), ref, suite, variant, pkgs, mirror, platform)
+    click.echo(desc["digest"])
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Pull: manifest (choosing a platform from an index), config, layers concurrently."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .. import digest as digests
+from .. import mediatypes
+from .. import platform as platforms
+from ..errors import RegistryError, VerificationError
+from ..reference import Reference
+from .client import Registry
+
+PARALLEL_BLOBS = 4
+
+
+@dataclass(frozen=True)
+class Pulled:
+    name: str
+    descriptor: dict
+    fetched: int   # blobs downloaded
+    skipped: int   # blobs already stored
+
+
+def _json(data: bytes, what: str) -> dict:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise VerificationError(f"{what} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise VerificationError(f"{what} is not a JSON object")
+    return doc
+
+
+def _descriptor(d, what: str) -> dict:
+    if not isinstance(d, dict):
+        raise VerificationError(f"{what}: malformed descriptor")
+    digests.validate(d.get("digest"))
+    size = d.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise VerificationError(f"{what}: descriptor {d.get('digest')} has an invalid size")
+    return d
+
+
+def pull(store, reg: Registry, ref: Reference, platform=None, progress=None) -> Pulled:
+    want = platform or platforms.host()
+    repo = ref.path
+    data, media, digest = reg.get_manifest(repo, ref.object)
+    doc = _json(data, f"manifest {ref}")
+    media = doc.get("mediaType") or media
+    if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
+        chosen = _descriptor(platforms.choose(doc.get("manifests") or [], want), f"index of {ref}")
+        data, media, digest = reg.get_manifest(repo, chosen["digest"])
+        doc = _json(data, f"manifest {ref}")
+        media = doc.get("mediaType") or chosen.get("mediaType") or media
+    if doc.get("schemaVersion") == 1 or media not in mediatypes.MANIFESTS:
+        raise RegistryError(f"{ref.familiar}: unsupported manifest type {media or 'unknown'!r}")
+    config = _descriptor(doc.get("config"), f"manifest {ref}")
+    layers = [_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
+    todo = [config] + layers
+    with store.writing():
+        missing = [d for d in todo if not store.has_blob(d["digest"])]
+
+        def fetch(d):
+            with store.writer(d["digest"], d["size"]) as w:
+                reg.fetch_blob(repo, d["digest"], d["size"], w)
+                w.commit()
+            if progress:
+                progress(d)
+
+        with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
+            for _ in pool.map(fetch, missing):
+                pass
+        cfg = store.read_json(config["digest"])
+        diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(layers):
+            raise VerificationError(f"{ref.familiar}: config lists {len(diff_ids)} diffIDs for {len(layers)} layers")
+        store.write_blob(data, digest)
+        descriptor = {"mediaType": media, "digest": digest, "size": len(data)}
+        name = str(ref)
+        store.set_tag(name, descriptor)
+    return Pulled(name, descriptor, len(missing), len(todo) - len(missing))

@@ -1,0 +1,64 @@
+"""Base images for tests: busybox in seconds, a bootstrapped Debian Python base cached."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from distill.api import bootstrap, import_rootfs
+from distill.image import lookup
+from distill.layers.create import write_tree
+from distill.store import Store
+
+BUSYBOX = "/bin/busybox"
+CACHE = Path(os.environ.get("DISTILL_TEST_CACHE", "/var/cache/distill-tests"))
+PYTHON_BASE = "localhost/distill-test/python:bookworm"
+PYTHON_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
+
+
+def busybox_rootfs(dest: Path) -> Path:
+    """A root filesystem of busybox-static with every applet linked, and /etc basics."""
+    if not os.path.exists(BUSYBOX):
+        raise RuntimeError("busybox-static is not installed: run the README's test setup")
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "proc", "sys", "dev"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, dest / "bin/busybox")
+    listing = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True).stdout
+    for path in listing.split():
+        target = dest / path
+        if not target.exists() and path != "bin/busybox":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink("/bin/busybox", target)
+    (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+                                     "app:x:1000:1000:app:/home/app:/bin/sh\n")
+    (dest / "etc/group").write_text("root:x:0:\nnogroup:x:65534:\napp:x:1000:\n")
+    os.chmod(dest / "tmp", 0o1777)
+    return dest
+
+
+def busybox_image(store: Store, name: str, workdir: Path) -> str:
+    root = busybox_rootfs(workdir / "busybox-rootfs")
+    buf = io.BytesIO()
+    write_tree(root, buf)
+    buf.seek(0)
+    import_rootfs(store, buf, name, created_by="busybox-static rootfs", cmd=["sh"])
+    return name
+
+
+def python_base(store: Store) -> str:
+    """The bootstrapped Python base, made once per machine and copied from the cache store."""
+    cache = Store(CACHE / "store")
+    try:
+        img = lookup(cache, PYTHON_BASE)
+    except Exception:
+        bootstrap(cache, PYTHON_BASE, "bookworm", "minbase", PYTHON_PACKAGES)
+        img = lookup(cache, PYTHON_BASE)
+    for d in [img.manifest_digest, img.config_digest] + [l["digest"] for l in img.layers]:
+        if not store.has_blob(d):
+            with cache.open_blob(d) as f:
+                store.ingest(f, d)
+    store.set_tag(img.name, img.descriptor)
+    return PYTHON_BASE

@@ -1,0 +1,196 @@
+"""Registry round trips against Debian's docker-registry, read back by skopeo."""
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from distill import api, mediatypes
+from distill.errors import NotFound, RegistryError, VerificationError
+from distill.image import canonical_json, lookup
+from distill.registry.client import Registry
+from distill.store import Store
+
+SRC = "localhost/busybox:test"
+
+
+def skopeo_inspect(ref: str, *extra) -> dict:
+    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", *extra, ref], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def copy_image(src_store, dst_store, name):
+    img = lookup(src_store, name)
+    for d in [img.manifest_digest, img.config_digest] + [l["digest"] for l in img.layers]:
+        if not dst_store.has_blob(d):
+            with src_store.open_blob(d) as f:
+                dst_store.ingest(f, d)
+    dst_store.set_tag(img.name, img.descriptor)
+
+
+@pytest.fixture
+def bb(store, busybox_store):
+    copy_image(busybox_store, store, SRC)
+    return store
+
+
+def test_push_skopeo_rmi_pull_round_trip(bb, registry):
+    dest = f"{registry.host}/rt/busybox:1"
+    pushed = api.push(bb, SRC, dest)
+    assert pushed.uploaded == 2
+    info = skopeo_inspect(f"docker://{dest}")
+    assert info["Digest"] == pushed.digest and info["Architecture"] == "amd64"
+    api.tag(bb, SRC, dest)
+    api.rmi(bb, dest)
+    bb.prune()
+    fresh = Store(bb.root.parent / "fresh")
+    pulled = api.pull(fresh, dest)
+    assert pulled.descriptor["digest"] == pushed.digest and pulled.fetched == 2
+    again = api.pull(fresh, dest)
+    assert again.fetched == 0 and again.skipped == 2
+    by_digest = api.pull(fresh, f"{registry.host}/rt/busybox@{pushed.digest}")
+    assert by_digest.descriptor["digest"] == pushed.digest
+
+
+def test_token_auth_round_trip_with_docker_config(bb, token_registry, tmp_path, monkeypatch):
+    conf = tmp_path / "docker"
+    conf.mkdir()
+    (conf / "config.json").write_text(json.dumps(
+        {"auths": {token_registry.host: {"auth": base64.b64encode(b"alice:s3cret").decode()}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(conf))
+    dest = f"{token_registry.host}/team/busybox:1"
+    pushed = api.push(bb, SRC, dest)
+    info = skopeo_inspect(f"docker://{dest}", "--creds", "alice:s3cret")
+    assert info["Digest"] == pushed.digest
+    fresh = Store(tmp_path / "fresh")
+    assert api.pull(fresh, dest).descriptor["digest"] == pushed.digest
+    scopes = [q["query"].get("scope") for q in token_registry.tokens.requests]
+    assert any("repository:team/busybox:pull,push" in (s or []) for s in scopes)
+    assert all(q["authorization"].startswith("Basic ") for q in token_registry.tokens.requests)
+
+
+def test_token_auth_without_credentials_is_a_clear_error(bb, token_registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "none"))
+    with pytest.raises(RegistryError, match="authentication failed"):
+        api.pull(Store(tmp_path / "s"), f"{token_registry.host}/team/busybox:1")
+
+
+def test_credential_helper(bb, token_registry, tmp_path, monkeypatch):
+    helper_dir = tmp_path / "bin"
+    helper_dir.mkdir()
+    helper = helper_dir / "docker-credential-distilltest"
+    helper.write_text('#!/bin/sh\nread host\necho \'{"ServerURL":"\'$host\'","Username":"alice","Secret":"s3cret"}\'\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper_dir}:/usr/bin:/bin")
+    conf = tmp_path / "docker"
+    conf.mkdir()
+    (conf / "config.json").write_text(json.dumps({"credHelpers": {token_registry.host: "distilltest"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(conf))
+    pushed = api.push(bb, SRC, f"{token_registry.host}/helper/busybox:1")
+    assert pushed.uploaded + pushed.existing + pushed.mounted == 2
+
+
+def test_chunked_upload_and_cross_repo_mount(bb, registry):
+    first = f"{registry.host}/mount/a:1"
+    pushed = api.push(bb, SRC, first, chunk_size=64 * 1024)  # busybox's layer is ~1 MB: many PATCHes
+    assert pushed.uploaded == 2
+    assert skopeo_inspect(f"docker://{first}")["Digest"] == pushed.digest
+    api.tag(bb, SRC, first)  # the store now knows repo mount/a holds these blobs
+    second = api.push(bb, SRC, f"{registry.host}/mount/b:1")
+    assert second.mounted == 2 and second.uploaded == 0
+
+
+def test_index_platform_selection_and_docker_media_types(bb, registry):
+    """An index with two platforms, one of them as a Docker schema2 manifest."""
+    img = lookup(bb, SRC)
+    repo = "multi/busybox"
+    with Registry(registry.host) as reg:
+        for d in [img.config_digest] + [l["digest"] for l in img.layers]:
+            reg.upload_blob(repo, d, bb.blob_size(d), lambda d=d: bb.open_blob(d))
+        arm_config = canonical_json({**img.config, "architecture": "arm64", "variant": "v8"})
+        arm_digest = bb.write_blob(arm_config)
+        reg.upload_blob(repo, arm_digest, len(arm_config), lambda: bb.open_blob(arm_digest))
+        docker_manifest = canonical_json({
+            "schemaVersion": 2, "mediaType": mediatypes.DOCKER_MANIFEST,
+            "config": {"mediaType": mediatypes.DOCKER_CONFIG, "digest": img.config_digest,
+                       "size": bb.blob_size(img.config_digest)},
+            "layers": [{**l, "mediaType": mediatypes.DOCKER_LAYER_GZIP} for l in img.layers]})
+        arm_manifest = canonical_json({**img.manifest, "config": {**img.manifest["config"], "digest": arm_digest,
+                                                                   "size": len(arm_config)}})
+        amd = reg.put_manifest(repo, "amd", docker_manifest, mediatypes.DOCKER_MANIFEST)
+        arm = reg.put_manifest(repo, "arm", arm_manifest, mediatypes.OCI_MANIFEST)
+        index = canonical_json({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": [
+            {"mediaType": mediatypes.OCI_MANIFEST, "digest": arm, "size": len(arm_manifest),
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            {"mediaType": mediatypes.DOCKER_MANIFEST, "digest": amd, "size": len(docker_manifest),
+             "platform": {"os": "linux", "architecture": "amd64"}},
+        ]})
+        reg.put_manifest(repo, "1", index, mediatypes.OCI_INDEX)
+    s = Store(bb.root.parent / "multi")
+    amd_pull = api.pull(s, f"{registry.host}/{repo}:1", platform="linux/amd64")
+    assert amd_pull.descriptor["digest"] == amd and amd_pull.descriptor["mediaType"] == mediatypes.DOCKER_MANIFEST
+    arm_pull = api.pull(s, f"{registry.host}/{repo}:1", platform="linux/arm64")
+    assert arm_pull.descriptor["digest"] == arm
+    assert api.inspect(s, f"{registry.host}/{repo}:1")["Config"]["architecture"] == "arm64"
+    with pytest.raises(Exception, match="no image for platform linux/s390x"):
+        api.pull(s, f"{registry.host}/{repo}:1", platform="linux/s390x")
+
+
+def test_missing_image_is_not_found(registry, tmp_path):
+    with pytest.raises(NotFound, match="manifest unknown"):
+        api.pull(Store(tmp_path / "s"), f"{registry.host}/nope/none:1")
+
+
+@pytest.fixture
+def proxy(registry):
+    from bed.proxy import FaultyProxy
+
+    p = FaultyProxy(f"http://{registry.host}")
+    yield p
+    p.stop()
+
+
+def test_retries_on_503_and_dropped_connections(bb, registry, proxy, tmp_path):
+    dest = f"{registry.host}/flaky/busybox:1"
+    api.push(bb, SRC, dest)
+    proxy.fail_503 = 2
+    proxy.drop = 1
+    pulled = api.pull(Store(tmp_path / "s"), f"{proxy.host}/flaky/busybox:1")
+    assert pulled.fetched == 2
+    assert proxy.fail_503 == 0 and proxy.drop == 0
+
+
+def test_corrupted_blob_never_enters_the_store(bb, registry, proxy, tmp_path):
+    dest = f"{registry.host}/corrupt/busybox:1"
+    api.push(bb, SRC, dest)
+    proxy.corrupt_blobs = True
+    s = Store(tmp_path / "s")
+    with pytest.raises(VerificationError, match="digest mismatch"):
+        api.pull(s, f"{proxy.host}/corrupt/busybox:1")
+    assert list(s.iter_blobs()) == [] and s.tags() == []
+
+
+def test_token_not_sent_to_another_host_on_redirect(bb, registry, tmp_path):
+    from bed.proxy import FaultyProxy
+
+    dest = f"{registry.host}/redirect/busybox:1"
+    api.push(bb, SRC, dest)
+    other = FaultyProxy(f"http://{registry.host}")   # "another host": a CDN, say
+    front = FaultyProxy(f"http://{registry.host}")
+    front.redirect_blobs_to = f"http://{other.host}"
+    try:
+        with Registry(front.host) as reg:
+            reg.auth.scheme = "bearer"
+            reg.auth.tokens[reg.scope("redirect/busybox")] = "SECRET-TOKEN"
+            from distill.registry.pull import pull
+
+            pull(Store(tmp_path / "s"), reg, __import__("distill.reference", fromlist=["parse"]).parse(
+                f"{front.host}/redirect/busybox:1"))
+        assert any(auth == "Bearer SECRET-TOKEN" for _, _, auth in front.seen)
+        blob_gets = [a for m, p, a in other.seen if "/blobs/" in p]
+        assert blob_gets and all(a is None for a in blob_gets)
+    finally:
+        other.stop()
+        front.stop()
