@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what distill and its tests need on a Debian machine, as root: the Debian parts
+# (runc, overlayfs tools, mmdebstrap, a registry, busybox, skopeo) and a virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(runc mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# docker-registry's package starts a service on :5000; distill never uses it.
+systemctl disable --now docker-registry >/dev/null 2>&1 || true
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
