@@ -102,3 +102,22 @@ def test_concurrent_processes_do_not_lose_tags(tmp_path):
         p.join()
         assert p.exitcode == 0
     assert len(Store(tmp_path).tags()) == 80
+
+
+def test_store_holds_a_multi_platform_index(tmp_path):
+    from distill import mediatypes, platform
+    from distill.image import canonical_json
+
+    s = Store(tmp_path)
+    entries = []
+    for arch in ("amd64", "arm64"):
+        layer = s.write_blob(arch.encode())
+        desc = write_image(s, {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer]}},
+                           [{"mediaType": mediatypes.OCI_LAYER, "digest": layer, "size": len(arch)}])
+        entries.append({**desc, "platform": {"os": "linux", "architecture": arch}})
+    index = canonical_json({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries})
+    s.set_tag("docker.io/library/multi:1", {"mediaType": mediatypes.OCI_INDEX, "digest": s.write_blob(index),
+                                            "size": len(index)})
+    assert lookup(s, "multi:1", platform.parse("linux/arm64")).config["architecture"] == "arm64"
+    assert lookup(s, "multi:1", platform.parse("linux/amd64")).config["architecture"] == "amd64"
+    assert s.prune() == (0, 0)  # both platforms' blobs are reachable through the index
