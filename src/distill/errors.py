@@ -29,3 +29,14 @@ class UnsafeLayer(DistillError):
 
 class RegistryError(DistillError):
     pass
+
+
+class DockerfileError(DistillError):
+    """A Dockerfile problem, located: printed as `PATH:LINE: message`."""
+
+    def __init__(self, message: str, line: int = 0, end_line: int = 0, path: str = "Dockerfile"):
+        self.message, self.line, self.end_line, self.path = message, line, end_line or line, path
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+    def at(self, path: str) -> "DockerfileError":
+        return DockerfileError(self.message, self.line, self.end_line, path)

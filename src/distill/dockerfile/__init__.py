@@ -1,0 +1,1 @@
+"""Dockerfile front end: parser (text → AST), shell word expansion, typed instructions."""

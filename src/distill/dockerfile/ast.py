@@ -1,0 +1,55 @@
+"""The parsed form of a Dockerfile, close to BuildKit's AST so its dump can be reproduced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .goquote import quote, quote_list
+
+
+@dataclass(frozen=True)
+class Heredoc:
+    name: str
+    content: str
+    expand: bool = True   # False when the delimiter was quoted
+    chomp: bool = False   # <<- strips leading tabs
+    fd: int = 0
+
+
+@dataclass
+class Node:
+    """One instruction: `value` is its lower-cased name; `args` the words its line parser
+    produced (for ENV/LABEL: key, value, separator triples); `child` the inner instruction
+    of ONBUILD."""
+
+    value: str
+    original: str = ""
+    flags: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    child: "Node | None" = None
+    json: bool = False
+    heredocs: list[Heredoc] = field(default_factory=list)
+    start_line: int = 0
+    end_line: int = 0
+    comments: list[str] = field(default_factory=list)
+
+    def dump(self) -> str:
+        s = self.value.lower()
+        if self.flags:
+            s += " " + quote_list(self.flags)
+        if self.child is not None:
+            s += " (" + self.child.dump() + ")"
+        for a in self.args:
+            s += " " + quote(a)
+        return s.strip()
+
+
+@dataclass
+class Result:
+    nodes: list[Node]
+    escape: str = "\\"
+    warnings: list[str] = field(default_factory=list)
+    directives: dict[str, str] = field(default_factory=dict)
+
+    def dump(self) -> str:
+        return "".join(f"({n.dump()})\n" for n in self.nodes)
