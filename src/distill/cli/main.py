@@ -224,6 +224,58 @@ def bootstrap(ctx, ref, suite, variant, include, mirror, platform):
     click.echo(desc["digest"])
 
 
+def _build_args(values: tuple[str, ...]) -> dict[str, str]:
+    import os
+
+    out = {}
+    for item in values:
+        key, eq, value = item.partition("=")
+        if not eq:  # docker: `--build-arg KEY` takes the value from the environment
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+@cli.command()
+@click.option("-f", "--file", "dockerfile", default="Dockerfile", show_default=True,
+              help="The Dockerfile ('-' for stdin).")
+@click.option("--dump", "mode", flag_value="dump", help="Print BuildKit's AST dump.")
+@click.option("--json", "mode", flag_value="json", default=True, help="Print the resolved plan (default).")
+@click.option("--target", help="The stage to build (default: the last).")
+@click.option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE")
+@click.option("--platform", help="Target platform, for the TARGET* args.")
+def parse(dockerfile, mode, target, build_args, platform):
+    """Parse a Dockerfile: its AST (--dump) or the plan a build would follow (--json)."""
+    from ..dockerfile.parser import parse as parse_text
+    from ..errors import DockerfileError
+
+    name = "<stdin>" if dockerfile == "-" else dockerfile
+    try:
+        data = sys.stdin.buffer.read() if dockerfile == "-" else open(dockerfile, "rb").read()
+    except OSError as e:
+        raise click.ClickException(f"cannot read {dockerfile}: {e.strerror}")
+    try:
+        result = parse_text(data, name)
+        if mode == "dump":
+            for w in result.warnings:
+                click.echo(f"warning: {w}", err=True)
+            sys.stdout.write(result.dump())
+            return
+        from .. import platform as platforms
+        from ..plan import make_plan
+
+        plan = make_plan(result, _build_args(build_args), target, platforms.parse(platform) if platform else None,
+                         path=name)
+    except DockerfileError as e:
+        click.echo(str(e), err=True)
+        sys.exit(1)
+    for w in plan.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(json.dumps(plan.to_json(), indent=2))
+
+
 def main() -> None:
     cli(obj={})
 

@@ -98,12 +98,12 @@ def parse(text: str | bytes, path: str = "Dockerfile") -> Result:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
     try:
-        return _parse(text)
+        return _parse(text, path)
     except DockerfileError as e:
         raise e.at(path) from None
 
 
-def _parse(text: str) -> Result:
+def _parse(text: str, path: str) -> Result:
     d = _Directives()
     lines = split_lines(text)
     nodes: list[Node] = []
@@ -151,7 +151,7 @@ def _parse(text: str) -> Result:
             cont, eol = _trim_continuation(cont, d)
             line += cont
         if empty_continuation:
-            warnings.append(f"Dockerfile:{start}: empty continuation line found in: {line.strip()}")
+            warnings.append(f"{path}:{start}: empty continuation line found in: {line.strip()}")
         try:
             node = node_from_line(line, d.escape, comments)
         except (DockerfileError, ShellError) as e:

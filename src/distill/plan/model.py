@@ -1,0 +1,82 @@
+"""What a plan is made of: pure data, ready to print as JSON or to build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..dockerfile.instructions import Instruction
+
+SCRATCH, STAGE, IMAGE = "scratch", "stage", "image"
+
+
+@dataclass(frozen=True)
+class Step:
+    instruction: Instruction
+    args: dict                   # the instruction's arguments after expansion
+    env: tuple[tuple[str, str], ...] = ()   # ARG and ENV in effect for this step
+    stage_deps: tuple[int, ...] = ()        # stages this step reads from
+    image_deps: tuple[str, ...] = ()        # images this step reads from
+
+    @property
+    def keyword(self) -> str:
+        return self.instruction.keyword
+
+    @property
+    def line(self) -> int:
+        return self.instruction.line
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    name: str | None
+    base: str                    # the FROM argument after expansion
+    base_kind: str               # scratch | stage | image
+    base_stage: int | None
+    platform: str | None
+    line: int
+    steps: tuple[Step, ...]
+
+    @property
+    def ref(self) -> str:
+        return self.name if self.name is not None else str(self.index)
+
+    @property
+    def deps(self) -> tuple[int, ...]:
+        out = {self.base_stage} if self.base_stage is not None else set()
+        for s in self.steps:
+            out.update(s.stage_deps)
+        return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class Plan:
+    stages: tuple[Stage, ...]
+    target: int
+    build_order: tuple[int, ...]              # the stages the target needs, dependencies first
+    global_args: tuple[tuple[str, str], ...]  # after --build-arg overrides
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def target_stage(self) -> Stage:
+        return self.stages[self.target]
+
+    def to_json(self) -> dict:
+        return {
+            "target": self.target_stage.ref,
+            "builds": [self.stages[i].ref for i in self.build_order],
+            "global_args": dict(self.global_args),
+            "stages": [
+                {
+                    "index": s.index,
+                    "name": s.name,
+                    "from": {"ref": s.base, "kind": s.base_kind, "stage": s.base_stage, "platform": s.platform},
+                    "line": s.line,
+                    "depends_on": list(s.deps),
+                    "built": s.index in self.build_order,
+                    "steps": [{"line": st.line, "instruction": st.keyword, "args": st.args} for st in s.steps],
+                }
+                for s in self.stages
+            ],
+            "warnings": list(self.warnings),
+        }

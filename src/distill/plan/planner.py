@@ -1,0 +1,316 @@
+"""Dockerfile → Plan. Pure: the only outside knowledge is an optional `base_env` callback
+giving a base image's ENV (the builder passes it; `distill parse` does without)."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Callable, Mapping
+
+from .. import platform as platforms
+from .. import reference
+from ..dockerfile import instructions as ins
+from ..dockerfile.ast import Result
+from ..dockerfile.parser import parse
+from ..dockerfile.shell import Lexer, ShellError
+from ..errors import DistillError, DockerfileError
+from .args import PROXY_ARGS, platform_args
+from .model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
+
+BaseEnv = Callable[[str], "list[str] | None"]
+
+
+def make_plan(source: str | bytes | Result, build_args: Mapping[str, str] | None = None, target: str | None = None,
+              target_platform: platforms.Platform | None = None, build_platform: platforms.Platform | None = None,
+              base_env: BaseEnv | None = None, path: str = "Dockerfile") -> Plan:
+    result = source if isinstance(source, Result) else parse(source, path)
+    try:
+        return _Planner(result, dict(build_args or {}), target, target_platform or platforms.host(),
+                        build_platform or platforms.host(), base_env).run()
+    except DockerfileError as e:
+        raise e.at(path) from None
+
+
+def _split_env(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+class _Planner:
+    def __init__(self, result: Result, build_args: dict[str, str], target: str | None,
+                 target_platform, build_platform, base_env: BaseEnv | None):
+        self.result = result
+        self.lexer = Lexer(result.escape)
+        self.build_args = build_args
+        self.target = target
+        self.platform_args = platform_args(target_platform, build_platform)
+        self.base_env = base_env
+        self.declared: set[str] = set()
+
+    # ---- expansion ------------------------------------------------------------
+    def word(self, text: str, env: Mapping[str, str], instr: ins.Instruction) -> str:
+        try:
+            return self.lexer.process_word(text, env)
+        except ShellError as e:
+            raise DockerfileError(str(e), instr.line, instr.end_line) from None
+
+    def words(self, text: str, env: Mapping[str, str], instr: ins.Instruction) -> list[str]:
+        try:
+            return self.lexer.process_words(text, env)
+        except ShellError as e:
+            raise DockerfileError(str(e), instr.line, instr.end_line) from None
+
+    # ---- the walk --------------------------------------------------------------
+    def run(self) -> Plan:
+        typed = [ins.from_node(n) for n in self.result.nodes]
+        global_args: dict[str, str | None] = {}
+        i = 0
+        while i < len(typed) and isinstance(typed[i], ins.Arg):
+            for name, default in typed[i].args:
+                self.declared.add(name)
+                env = {**self.platform_args, **{k: v for k, v in global_args.items() if v is not None}}
+                if name in self.build_args:
+                    global_args[name] = self.build_args[name]
+                elif default is not None:
+                    global_args[name] = self.word(default, env, typed[i])
+                else:
+                    global_args[name] = None
+            i += 1
+        if i < len(typed) and not isinstance(typed[i], ins.From):
+            bad = typed[i]
+            raise DockerfileError(f"no build stage in current context: {bad.keyword} before the first FROM",
+                                  bad.line, bad.end_line)
+        self.global_args = global_args
+        self.global_env = {**self.platform_args, **{k: v for k, v in global_args.items() if v is not None}}
+
+        # group into stages
+        groups: list[tuple[ins.From, list[ins.Instruction]]] = []
+        for instr in typed[i:]:
+            if isinstance(instr, ins.From):
+                groups.append((instr, []))
+            else:
+                groups[-1][1].append(instr)
+        if not groups:
+            raise DockerfileError("no build stage: the Dockerfile has no FROM")
+
+        names: dict[str, int] = {}
+        all_names = {}
+        for idx, (frm, _) in enumerate(groups):
+            if frm.stage_name:
+                name = self.word(frm.stage_name, self.global_env, frm).lower()
+                if "$" in frm.stage_name:  # names written plainly were checked by the parser
+                    try:
+                        ins.check_stage_name(name)
+                    except DockerfileError as e:
+                        raise DockerfileError(e.message, frm.line, frm.end_line) from None
+                if name in all_names:
+                    raise DockerfileError(f"duplicate stage name {name!r} (first at line {groups[all_names[name]][0].line})",
+                                          frm.line, frm.end_line)
+                all_names[name] = idx
+
+        stages: list[Stage] = []
+        self.final_env: list[dict[str, str]] = []
+        self.final_workdir: list[str] = []
+        for idx, (frm, body) in enumerate(groups):
+            stage = self.stage(idx, frm, body, names, all_names, stages)
+            stages.append(stage)
+            if stage.name:
+                names[stage.name] = idx
+
+        target_idx = len(stages) - 1
+        if self.target is not None:
+            t = self.target.lower()
+            if t not in names:
+                raise DockerfileError(f"target stage {self.target!r} could not be found")
+            target_idx = names[t]
+        order = self.closure(stages, target_idx)
+        warnings = list(self.result.warnings)
+        unused = sorted(k for k in self.build_args
+                        if k not in self.declared and k not in PROXY_ARGS and k not in self.platform_args)
+        if unused:
+            warnings.append(f"build-args were not consumed: {', '.join(unused)}")
+        return Plan(tuple(stages), target_idx, order,
+                    tuple((k, v) for k, v in global_args.items() if v is not None), tuple(warnings))
+
+    @staticmethod
+    def closure(stages: list[Stage], target: int) -> tuple[int, ...]:
+        need, todo = set(), [target]
+        while todo:
+            s = todo.pop()
+            if s not in need:
+                need.add(s)
+                todo.extend(stages[s].deps)
+        return tuple(sorted(need))  # a stage only depends on earlier ones
+
+    def resolve_stage_ref(self, ref: str, idx: int, names: dict[str, int], all_names: dict[str, int],
+                          instr: ins.Instruction, numeric: bool) -> int | None:
+        """A stage index for `ref`, None if it names an image; errors for self/later stages."""
+        low = ref.lower()
+        if low in names:
+            return names[low]
+        if low in all_names:
+            other = all_names[low]
+            if other == idx:
+                raise DockerfileError(f"stage {ref!r} refers to itself", instr.line, instr.end_line)
+            raise DockerfileError(f"stage {ref!r} is defined later (line {self._stage_line(other)}): "
+                                  "a stage can only use stages before it", instr.line, instr.end_line)
+        if numeric and ref.isdigit():
+            n = int(ref)
+            if n >= idx:
+                raise DockerfileError(f"invalid stage index {n}: refers to the current or a later stage",
+                                      instr.line, instr.end_line)
+            return n
+        return None
+
+    def _stage_line(self, idx: int) -> int:
+        froms = [n for n in self.result.nodes if n.value == "from"]
+        return froms[idx].start_line
+
+    def image_ref(self, text: str, instr: ins.Instruction) -> str:
+        try:
+            return str(reference.parse(text))
+        except DistillError as e:
+            raise DockerfileError(str(e), instr.line, instr.end_line) from None
+
+    def stage(self, idx, frm: ins.From, body, names, all_names, done: list[Stage]) -> Stage:
+        base = self.word(frm.image, self.global_env, frm)
+        if not base:
+            raise DockerfileError("FROM needs a base image: the argument expanded to nothing", frm.line)
+        platform = self.word(frm.platform, self.global_env, frm) if frm.platform else None
+        name = self.word(frm.stage_name, self.global_env, frm).lower() if frm.stage_name else None
+        env: dict[str, str] = {}
+        workdir = "/"
+        if base.lower() == "scratch":
+            kind, base_stage = SCRATCH, None
+        else:
+            base_stage = self.resolve_stage_ref(base, idx, names, all_names, frm, numeric=False)
+            if base_stage is not None:
+                kind = STAGE
+                env = dict(self.final_env[base_stage])
+                workdir = self.final_workdir[base_stage]
+            else:
+                kind = IMAGE
+                base = self.image_ref(base, frm)
+                if self.base_env:
+                    env = _split_env(self.base_env(base))
+        args: dict[str, str | None] = {}
+        steps = []
+        for instr in body:
+            scope = {**{k: v for k, v in args.items() if v is not None}, **env}
+            step_args, stage_deps, image_deps = {}, (), ()
+            if isinstance(instr, ins.Arg):
+                for aname, default in instr.args:
+                    self.declared.add(aname)
+                    if aname in self.build_args:
+                        value = self.build_args[aname]
+                    elif default is not None:
+                        value = self.word(default, scope, instr)
+                    elif self.global_args.get(aname) is not None:
+                        value = self.global_args[aname]
+                    else:
+                        value = self.platform_args.get(aname)
+                    args[aname] = value
+                    scope = {**{k: v for k, v in args.items() if v is not None}, **env}
+                    step_args[aname] = value
+            elif isinstance(instr, ins.KeyValues):
+                pairs = []
+                for k, v in instr.pairs:
+                    k2, v2 = self.word(k, scope, instr), self.word(v, scope, instr)
+                    pairs.append([k2, v2])
+                    if isinstance(instr, ins.Env):
+                        env[k2] = v2
+                        scope = {**{a: b for a, b in args.items() if b is not None}, **env}
+                step_args = {"pairs": pairs}
+            elif isinstance(instr, ins.Workdir):
+                path = self.word(instr.path, scope, instr)
+                workdir = posixpath.normpath(posixpath.join(workdir, path))
+                if workdir.startswith("//"):
+                    workdir = "/" + workdir.lstrip("/")
+                step_args = {"path": workdir}
+            elif isinstance(instr, ins.User):
+                step_args = {"user": self.word(instr.user, scope, instr)}
+            elif isinstance(instr, ins.StopSignal):
+                step_args = {"signal": self.word(instr.signal, scope, instr)}
+            elif isinstance(instr, ins.Expose):
+                step_args = {"ports": [p for port in instr.ports for p in self.words(port, scope, instr)]}
+            elif isinstance(instr, ins.Volume):
+                step_args = {"paths": [self.word(p, scope, instr) for p in instr.paths]}
+            elif isinstance(instr, ins.Copy):
+                step_args, stage_deps, image_deps = self.copy_args(instr, scope, idx, names, all_names)
+            elif isinstance(instr, ins.Run):
+                step_args, stage_deps, image_deps = self.run_args(instr, scope, idx, names, all_names)
+            elif isinstance(instr, ins.Command):
+                step_args = {"shell_form": instr.shell_form, "args": list(instr.args)}
+            elif isinstance(instr, ins.Shell):
+                step_args = {"shell": list(instr.shell)}
+            elif isinstance(instr, ins.Healthcheck):
+                step_args = {"test": list(instr.test) if instr.test else None, "interval": instr.interval,
+                             "timeout": instr.timeout, "start_period": instr.start_period,
+                             "start_interval": instr.start_interval, "retries": instr.retries}
+            elif isinstance(instr, ins.Onbuild):
+                step_args = {"trigger": instr.trigger}
+            elif isinstance(instr, ins.Maintainer):
+                step_args = {"name": instr.name}
+            step_env = tuple(sorted({**{k: v for k, v in args.items() if v is not None}, **env}.items()))
+            steps.append(Step(instr, step_args, step_env, stage_deps, image_deps))
+        self.final_env.append(env)
+        self.final_workdir.append(workdir)
+        return Stage(idx, name, base, kind, base_stage, platform, frm.line, tuple(steps))
+
+    def copy_args(self, instr: ins.Copy, scope, idx, names, all_names):
+        heredoc_names = {f"<<{h.name}" for h in instr.heredocs} | {f"<<-{h.name}" for h in instr.heredocs}
+        sources = []
+        for s in instr.sources:
+            if s in heredoc_names or s.startswith("<<") and instr.heredocs:
+                sources.append(s)
+            else:
+                sources.append(self.word(s, scope, instr))
+        out = {
+            "sources": sources,
+            "dest": self.word(instr.dest, scope, instr),
+            "chown": self.word(instr.chown, scope, instr) if instr.chown else None,
+            "chmod": self.word(instr.chmod, scope, instr) if instr.chmod else None,
+            "link": instr.link, "parents": instr.parents,
+            "exclude": [self.word(x, scope, instr) for x in instr.exclude],
+        }
+        stage_deps, image_deps = (), ()
+        if isinstance(instr, ins.Add):
+            out.update(checksum=self.word(instr.checksum, scope, instr) if instr.checksum else None,
+                       keep_git_dir=instr.keep_git_dir, unpack=instr.unpack)
+        elif instr.from_ is not None:
+            src = self.word(instr.from_, scope, instr)
+            n = self.resolve_stage_ref(src, idx, names, all_names, instr, numeric=True)
+            if n is not None:
+                out["from"] = {"stage": n}
+                stage_deps = (n,)
+            else:
+                ref = self.image_ref(src, instr)
+                out["from"] = {"image": ref}
+                image_deps = (ref,)
+        return out, stage_deps, image_deps
+
+    def run_args(self, instr: ins.Run, scope, idx, names, all_names):
+        mounts, stage_deps, image_deps = [], [], []
+        for m in instr.mounts:
+            d = {k: v for k, v in m.__dict__.items() if v is not None and k not in ("raw", "from_")}
+            for key in ("target", "source", "id", "env", "size"):
+                if key in d:
+                    d[key] = self.word(d[key], scope, instr)
+            if m.from_ is not None:
+                src = self.word(m.from_, scope, instr)
+                n = self.resolve_stage_ref(src, idx, names, all_names, instr, numeric=True)
+                if n is not None:
+                    d["from"] = {"stage": n}
+                    stage_deps.append(n)
+                else:
+                    ref = self.image_ref(src, instr)
+                    d["from"] = {"image": ref}
+                    image_deps.append(ref)
+            mounts.append(d)
+        out = {"shell_form": instr.shell_form, "args": list(instr.args), "mounts": mounts,
+               "network": instr.network, "security": instr.security}
+        if instr.heredocs:
+            out["heredocs"] = [{"name": h.name, "expand": h.expand, "chomp": h.chomp} for h in instr.heredocs]
+        return out, tuple(stage_deps), tuple(image_deps)

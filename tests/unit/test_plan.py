@@ -1,0 +1,168 @@
+"""The stage graph: ARG scopes, stage references, pruning, and its errors."""
+
+import pytest
+
+from distill.dockerfile.instructions import Copy, Run
+from distill.errors import DockerfileError
+from distill.plan import make_plan
+from distill.platform import Platform
+
+AMD64 = Platform("linux", "amd64")
+ARM64 = Platform("linux", "arm64", "v8")
+
+
+def plan(text, **kw):
+    kw.setdefault("target_platform", AMD64)
+    kw.setdefault("build_platform", AMD64)
+    return make_plan(text.encode(), **kw)
+
+
+def args_of(p, stage, n):
+    return p.stages[stage].steps[n].args
+
+
+def test_global_arg_in_from_and_build_arg_override():
+    text = "ARG V=3.11\nARG BASE=python:${V}-slim\nFROM $BASE\n"
+    assert plan(text).stages[0].base == "docker.io/library/python:3.11-slim"
+    assert plan(text, build_args={"V": "3.12"}).stages[0].base == "docker.io/library/python:3.12-slim"
+    assert plan(text, build_args={"BASE": "alpine"}).stages[0].base == "docker.io/library/alpine:latest"
+
+
+def test_global_arg_needs_redeclaring_inside_a_stage():
+    p = plan("ARG V=1\nFROM scratch\nENV A=${V}x\nARG V\nENV B=${V}x\n")
+    assert args_of(p, 0, 0) == {"pairs": [["A", "x"]]}
+    assert args_of(p, 0, 2) == {"pairs": [["B", "1x"]]}
+
+
+def test_stage_arg_default_and_override():
+    p = plan("FROM scratch\nARG A=def\nARG B\nWORKDIR /$A/$B\n", build_args={"B": "bee"})
+    assert args_of(p, 0, 2) == {"path": "/def/bee"}
+    assert dict(p.stages[0].steps[2].env) == {"A": "def", "B": "bee"}
+
+
+def test_env_wins_over_arg_of_the_same_name():
+    p = plan("FROM scratch\nARG X=arg\nENV X=env\nWORKDIR /$X\n", build_args={"X": "cli"})
+    assert args_of(p, 0, 2) == {"path": "/env"}
+
+
+def test_predefined_platform_args():
+    text = "FROM --platform=$BUILDPLATFORM scratch AS b\nARG TARGETARCH\nARG TARGETPLATFORM\nENV T=$TARGETARCH P=$TARGETPLATFORM\n"
+    p = plan(text, target_platform=ARM64)
+    assert p.stages[0].platform == "linux/amd64"
+    assert args_of(p, 0, 2) == {"pairs": [["T", "arm64"], ["P", "linux/arm64/v8"]]}
+    p = plan("FROM scratch\nENV T=$TARGETARCH\n", target_platform=ARM64)
+    assert args_of(p, 0, 0) == {"pairs": [["T", ""]]}  # not declared in the stage: not visible
+
+
+def test_unconsumed_build_args_warn_but_proxies_do_not():
+    p = plan("ARG USED\nFROM scratch\n", build_args={"USED": "1", "NOPE": "2", "HTTP_PROXY": "x"})
+    assert p.warnings == ("build-args were not consumed: NOPE",)
+
+
+def test_named_and_numeric_stage_references_and_pruning():
+    text = (
+        "FROM alpine AS build\nRUN make\n"
+        "FROM build AS test\nRUN false\n"
+        "FROM scratch AS assets\nCOPY a /a\n"
+        "FROM debian\nCOPY --from=build /out /out\nCOPY --from=2 /a /a\nCOPY --from=nginx:1 /etc/nginx /n\n"
+    )
+    p = plan(text)
+    assert [s.name for s in p.stages] == ["build", "test", "assets", None]
+    assert p.stages[1].base_kind == "stage" and p.stages[1].base_stage == 0
+    assert p.target == 3 and p.build_order == (0, 2, 3)  # 'test' is never built
+    final = p.stages[3]
+    assert [s.stage_deps for s in final.steps] == [(0,), (2,), ()]
+    assert final.steps[2].image_deps == ("docker.io/library/nginx:1",)
+    p = plan(text, target="test")
+    assert p.build_order == (0, 1)
+    p = plan(text, target="TEST")  # stage names are case-insensitive
+    assert p.target == 1
+
+
+def test_run_mount_from_stage_is_a_dependency():
+    p = plan("FROM alpine AS deps\nFROM alpine AS x\nFROM alpine\nRUN --mount=type=bind,from=deps,target=/d ls /d\n")
+    assert p.build_order == (0, 2)
+    assert args_of(p, 2, 0)["mounts"] == [{"type": "bind", "target": "/d", "from": {"stage": 0}, "required": False}]
+
+
+def test_copy_from_expands_args():
+    p = plan("FROM alpine AS one\nFROM alpine\nARG SRC=one\nCOPY --from=$SRC /a /b\n")
+    assert p.build_order == (0, 1)
+
+
+@pytest.mark.parametrize("text, message, line", [
+    ("FROM a AS x\nFROM b AS x\n", "duplicate stage name 'x'", 2),
+    ("FROM a AS scratch\n", "reserved", 1),
+    ("FROM a AS context\n", "reserved", 1),
+    ("FROM a AS 1st\n", "can't start with a number", 1),
+    ("FROM x AS x\n", "refers to itself", 1),
+    ("FROM later\nFROM a AS later\n", "defined later", 1),
+    ("FROM a AS one\nCOPY --from=one /a /b\n", "refers to itself", 2),
+    ("FROM a\nCOPY --from=1 /a /b\nFROM b\n", "current or a later stage", 2),
+    ("FROM a\nCOPY --from=0 /a /b\n", "current or a later stage", 2),
+    ("FROM a\nCOPY --from=two /a /b\nFROM b AS two\n", "defined later", 2),
+    ("RUN echo\nFROM a\n", "no build stage", 1),
+    ("ARG A\n", "no FROM", 0),
+    ("FROM a\nCOPY --nope=1 a b\n", "unknown flag: --nope", 2),
+    ("FROM a\nCOPY --from a b\n", "missing a value on flag: --from", 2),
+    ("FROM a\nCOPY --link=maybe a b\n", "expecting boolean", 2),
+    ("FROM a\nCOPY onlyone\n", "at least two arguments", 2),
+    ("FROM a\nRUN --mount=type=nfs,target=/x ls\n", "unsupported mount type", 2),
+    ("FROM a\nRUN --mount=type=cache ls\n", "requires a target", 2),
+    ("FROM a\nRUN --mount=type=cache,target=/x,sharing=all ls\n", "sharing", 2),
+    ("FROM a\nRUN --mount=type=tmpfs,target=/x,from=y ls\n", "unexpected key 'from'", 2),
+    ("FROM a\nRUN --network=bridge ls\n", "invalid --network", 2),
+    ("FROM a\nHEALTHCHECK --interval=fast CMD x\n", "invalid duration", 2),
+    ("FROM a\nHEALTHCHECK NONE x\n", "takes no arguments", 2),
+    ("FROM a\nHEALTHCHECK PING x\n", "unknown type", 2),
+    ("FROM a\nONBUILD FROM b\n", "isn't allowed as an ONBUILD trigger", 2),
+    ("FROM a\nONBUILD ONBUILD RUN x\n", "isn't allowed", 2),
+    ("FROM a\nSHELL /bin/bash -c\n", "JSON form", 2),
+    ("FROM a\nFROMM b\n", "unknown instruction: FROMM", 2),
+    ("FROM a b\n", "one or three arguments", 1),
+    ("FROM a\nWORKDIR ${X\n", "missing '}'", 2),
+    ("FROM $NOPE\n", "expanded to nothing", 1),
+    ("FROM a\nEXPOSE\n", "EXPOSE requires", 2),
+])
+def test_plan_errors(text, message, line):
+    with pytest.raises(DockerfileError, match=message) as e:
+        plan(text)
+    assert e.value.line == line
+
+
+def test_unknown_target():
+    with pytest.raises(DockerfileError, match="target stage 'nope' could not be found"):
+        plan("FROM a AS x\n", target="nope")
+
+
+def test_instructions_are_typed():
+    p = plan("FROM a\nRUN --mount=type=secret,id=tok,env=TOKEN --network=none ./build\n"
+             "COPY --chown=app:app --chmod=0755 --exclude=*.pyc --parents src/ /app/\n")
+    run, copy = (s.instruction for s in p.stages[0].steps)
+    assert isinstance(run, Run) and run.network == "none" and run.mounts[0].env == "TOKEN"
+    assert isinstance(copy, Copy) and copy.chown == "app:app" and copy.exclude == ("*.pyc",) and copy.parents
+
+
+def test_expansion_of_copy_workdir_expose_volume_label_user():
+    p = plan('FROM a\nARG D=/srv P="80 443"\nENV U=app\nWORKDIR $D\nWORKDIR sub\nCOPY ${D}/x $D/y/\n'
+             'EXPOSE $P 8080/udp\nVOLUME ["$D/data"]\nLABEL "com.x.$U"="v $U"\nUSER $U:$U\n'
+             'RUN echo $D\nCMD echo $D\n')
+    steps = {s.line: s.args for s in p.stages[0].steps}
+    assert steps[4] == {"path": "/srv"} and steps[5] == {"path": "/srv/sub"}
+    assert steps[6]["sources"] == ["/srv/x"] and steps[6]["dest"] == "/srv/y/"
+    assert steps[7] == {"ports": ["80", "443", "8080/udp"]}
+    assert steps[8] == {"paths": ["/srv/data"]}
+    assert steps[9] == {"pairs": [["com.x.app", "v app"]]}
+    assert steps[10] == {"user": "app:app"}
+    assert steps[11]["args"] == ["echo $D"] and steps[12]["args"] == ["echo $D"]  # not expanded
+
+
+def test_base_env_callback_feeds_expansion():
+    p = make_plan(b"FROM python\nWORKDIR $PYTHON_HOME/x\n", target_platform=AMD64, build_platform=AMD64,
+                  base_env=lambda ref: ["PYTHON_HOME=/usr/local"] if ref.endswith("python:latest") else None)
+    assert p.stages[0].steps[0].args == {"path": "/usr/local/x"}
+
+
+def test_stage_inherits_env_and_workdir_from_its_base_stage():
+    p = plan("FROM a AS one\nENV X=1\nWORKDIR /w\nFROM one\nWORKDIR $X\n")
+    assert p.stages[1].steps[0].args == {"path": "/w/1"}
