@@ -52,13 +52,18 @@ def python_base(store: Store) -> str:
     """The bootstrapped Python base, made once per machine and copied from the cache store."""
     cache = Store(CACHE / "store")
     try:
-        img = lookup(cache, PYTHON_BASE)
+        lookup(cache, PYTHON_BASE)
     except Exception:
         bootstrap(cache, PYTHON_BASE, "bookworm", "minbase", PYTHON_PACKAGES)
-        img = lookup(cache, PYTHON_BASE)
-    for d in [img.manifest_digest, img.config_digest] + [l["digest"] for l in img.layers]:
-        if not store.has_blob(d):
-            with cache.open_blob(d) as f:
-                store.ingest(f, d)
-    store.set_tag(img.name, img.descriptor)
+    copy_image(cache, store, PYTHON_BASE)
     return PYTHON_BASE
+
+
+def copy_image(src: Store, dst: Store, name: str) -> None:
+    """Copy one image (its blobs, then its name) between stores."""
+    img = lookup(src, name)
+    for d in [img.manifest_digest, img.config_digest] + [l["digest"] for l in img.layers]:
+        if not dst.has_blob(d):
+            with src.open_blob(d) as f:
+                dst.ingest(f, d)
+    dst.set_tag(img.name, img.descriptor)

@@ -6,7 +6,8 @@ import subprocess
 import pytest
 
 from clirun import distill
-from test_registry import copy_image, skopeo_inspect
+from bed.images import copy_image
+from test_registry import skopeo_inspect
 
 SRC = "localhost/busybox:test"
 

@@ -11,6 +11,7 @@ from distill.errors import NotFound, RegistryError, VerificationError
 from distill.image import canonical_json, lookup
 from distill.registry.client import Registry
 from distill.store import Store
+from bed.images import copy_image
 
 SRC = "localhost/busybox:test"
 
@@ -19,15 +20,6 @@ def skopeo_inspect(ref: str, *extra) -> dict:
     out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", *extra, ref], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
-
-
-def copy_image(src_store, dst_store, name):
-    img = lookup(src_store, name)
-    for d in [img.manifest_digest, img.config_digest] + [l["digest"] for l in img.layers]:
-        if not dst_store.has_blob(d):
-            with src_store.open_blob(d) as f:
-                dst_store.ingest(f, d)
-    dst_store.set_tag(img.name, img.descriptor)
 
 
 @pytest.fixture

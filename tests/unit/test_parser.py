@@ -118,3 +118,18 @@ def test_env_and_label_forms():
         '(from "x")\n(env "a" "1" "=" "b" "\\"2 3\\"" "=")\n(label "k" "v w" "")\n')
     with pytest.raises(DockerfileError, match="can't find ="):
         parse("FROM x\nENV a=1 b\n")
+
+
+def test_pattern_removal_and_replacement_forms():
+    from distill.dockerfile.shell import Lexer
+
+    env = {"F": "archive.tar.gz", "P": "/usr/local/bin", "S": "a-b-c"}
+    lx = Lexer()
+    cases = {
+        "${F#*.}": "tar.gz", "${F##*.}": "gz", "${F%.*}": "archive.tar", "${F%%.*}": "archive",
+        "${P#/usr}": "/local/bin", "${S/-/_}": "a_b-c", "${S//-/_}": "a_b_c", "${S/x/y}": "a-b-c",
+        "${UNSET-def}": "def", "${F-def}": "archive.tar.gz", "${UNSET+alt}": "", "${F+alt}": "alt",
+        "${F#[a-c]r}": "chive.tar.gz",
+    }
+    for src, want in cases.items():
+        assert lx.process_word(src, env) == want, src

@@ -57,3 +57,12 @@ def test_mutated_real_dockerfiles(original, data):
         else:
             buf[at : at + len(chunk)] = chunk
     front_end(bytes(buf))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(list("ab =\t\\`\"'") + ["\u3000", "é"]), max_size=40).map("".join),
+       st.sampled_from(["\\", "`"]))
+def test_word_splitting_fast_path_matches_the_loop(text, escape):
+    from distill.dockerfile.parser import _parse_words_loop, parse_words
+
+    assert parse_words(text, escape) == _parse_words_loop(text, escape)

@@ -16,7 +16,7 @@ class Heredoc:
     fd: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One instruction: `value` is its lower-cased name; `args` the words its line parser
     produced (for ENV/LABEL: key, value, separator triples); `child` the inner instruction

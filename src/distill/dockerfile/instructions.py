@@ -7,7 +7,7 @@ computes. Quotes in ENV/LABEL/ARG values are removed by that expansion, as in Bu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from ..errors import DockerfileError
 from .ast import Heredoc, Node
@@ -298,7 +298,7 @@ def from_node(node: Node) -> Instruction:
         inner_kw = node.child.value
         if inner_kw in ONBUILD_FORBIDDEN:
             raise _err(node, f"{inner_kw.upper()} isn't allowed as an ONBUILD trigger")
-        child = Node(**{**node.child.__dict__, "start_line": node.start_line, "end_line": node.end_line})
+        child = replace(node.child, start_line=node.start_line, end_line=node.end_line)
         inner = from_node(child)
         trigger = node.original.strip().split(None, 1)[1] if len(node.original.split(None, 1)) > 1 else ""
         return Onbuild(**base, trigger=trigger, inner=inner)

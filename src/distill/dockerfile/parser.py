@@ -21,6 +21,8 @@ HEREDOC_COMMANDS = frozenset({"add", "copy", "run"})
 
 _RE_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z", re.S)
 _RE_WS = re.compile(r"[\t\v\f\r ]+")
+_RE_GO_SPACE = re.compile("[" + re.escape(GO_SPACE) + "]+")
+_RE_TOKEN = re.compile("[^" + re.escape(GO_SPACE) + "]+")
 _RE_HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)\Z", re.S)
 _BOM = "\ufeff"
 
@@ -72,6 +74,8 @@ def _process_line(d: _Directives, raw: str, strip_left: bool) -> str:
 
 
 def _trim_continuation(line: str, d: _Directives) -> tuple[str, bool]:
+    if not line.rstrip(" \t").endswith(d.escape):
+        return line, True  # cheap test first: the regex would scan the whole line
     m = d.continuation.search(line)
     if m:
         return line[: m.start()] + (m.group(1) or ""), False
@@ -207,6 +211,8 @@ def heredoc_from_word(word: str) -> Heredoc | None:
 
 
 def heredocs_in(line: str) -> list[Heredoc]:
+    if "<<" not in line:
+        return []  # the common case, without running the lexer
     try:
         words = Lexer("\\", raw_quotes=True, raw_escapes=True, skip_unset=True).process_words(line, {})
     except ShellError:
@@ -226,6 +232,22 @@ def split_command(line: str) -> tuple[str, list[str], str]:
 
 def extract_flags(line: str) -> tuple[str, list[str]]:
     """Leading `--name[=value]` words; `--` alone ends them. Returns (rest, flags)."""
+    if not line.lstrip(GO_SPACE).startswith("--"):
+        return line.lstrip(GO_SPACE), []
+    words = []
+    for m in _RE_TOKEN.finditer(line):  # fast path: flags without quotes or escapes
+        w = m.group()
+        if not w.startswith("--"):
+            return line[m.start():], words
+        if "'" in w or '"' in w or "\\" in w:
+            return _extract_flags_quoted(line)
+        if w == "--":
+            return line[m.end():], words
+        words.append(w)
+    return "", words
+
+
+def _extract_flags_quoted(line: str) -> tuple[str, list[str]]:
     words: list[str] = []
     word: list[str] = []
     in_word = in_quote = False
@@ -301,6 +323,15 @@ def node_from_line(line: str, escape: str, comments: list[str] | None = None) ->
 
 def parse_words(rest: str, escape: str) -> list[str]:
     """Split on unquoted whitespace, keeping quotes and escapes (they are removed later)."""
+    if "'" not in rest and '"' not in rest and escape not in rest:
+        return [w for w in _RE_GO_SPACE.split(rest) if w]
+    if not rest.endswith(escape):
+        # Every character is kept verbatim unless an escape ends the text: a regex does it.
+        return _word_regex(escape).findall(rest)
+    return _parse_words_loop(rest, escape)
+
+
+def _parse_words_loop(rest: str, escape: str) -> list[str]:
     words: list[str] = []
     word: list[str] = []
     phase = 0  # 0: between words, 1: in a word, 2: in a quote
@@ -353,6 +384,20 @@ def parse_words(rest: str, escape: str) -> list[str]:
         word.append(ch)
         pos += 1
     return words
+
+
+_WORD_REGEX: dict[str, re.Pattern] = {}
+
+
+def _word_regex(escape: str) -> re.Pattern:
+    if escape not in _WORD_REGEX:
+        sp, e = re.escape(GO_SPACE), re.escape(escape)
+        plain = f"[^{sp}'\"{e}]"
+        escaped = f"{e}[\\s\\S]"
+        dq = f'"(?:[^"{e}]|{e}[\\s\\S])*(?:"|\\Z)'
+        sq = "'[^']*(?:'|\\Z)"
+        _WORD_REGEX[escape] = re.compile(f"(?:{plain}|{escaped}|{dq}|{sq})+")
+    return _WORD_REGEX[escape]
 
 
 class _NotStrings(DockerfileError):
