@@ -1,38 +1,56 @@
 #!/usr/bin/env bash
-# The demo: make a Debian Python base image from the Debian archive (no Docker Hub needed),
-# push it to a registry on loopback, pull it back into a fresh store, list and explain it.
+# The seed demo: build the Flask example multi-stage and single-stage, compare sizes, run the
+# multi-stage image and fetch "Hello, World!" from it on port 5000. Works with no Docker Hub:
+# base images come from the Debian archive (distill bootstrap), Python packages from a
+# wheelhouse downloaded on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 distill() { .venv/bin/distill "$@"; }
+export DISTILL_ROOT=${DISTILL_ROOT:-/var/lib/distill}
+ex=examples/flask
 
-work=$(mktemp -d /tmp/distill-demo.XXXXXX)
-export DISTILL_ROOT="$work/store"
-port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/registry}}
-http: {addr: 127.0.0.1:$port}
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-trap 'kill $registry_pid 2>/dev/null; rm -rf "$work"' EXIT
-.venv/bin/python - "$port" <<'PY'
-import sys, time, httpx
-for _ in range(200):
-    try:
-        httpx.get(f"http://127.0.0.1:{sys.argv[1]}/v2/", timeout=1); break
-    except httpx.HTTPError:
-        time.sleep(0.1)
+echo "== base images from the Debian archive (made once, then reused)"
+distill inspect localhost/debian/python:bookworm >/dev/null 2>&1 ||
+  distill bootstrap localhost/debian/python:bookworm --include python3
+distill inspect localhost/debian/python-build:bookworm >/dev/null 2>&1 ||
+  distill bootstrap localhost/debian/python-build:bookworm --include python3,python3-venv,python3-pip,python3-dev,build-essential,ca-certificates
+
+echo "== wheelhouse for $ex/requirements.txt (host pip; the build stays offline)"
+.venv/bin/pip download -q --disable-pip-version-check --only-binary=:all: --platform manylinux2014_x86_64 \
+  --python-version 3.11 --implementation cp -d "$ex/wheels" -r "$ex/requirements.txt"
+
+echo "== build: multi-stage"
+distill build --progress plain -t flask-demo:multi "$ex"
+echo "== build: single-stage"
+distill build --progress plain -t flask-demo:single -f "$ex/Dockerfile.single" "$ex"
+
+echo "== sizes"
+.venv/bin/python - <<'PY'
+from distill import api
+from distill.cli.format import size
+store = api.open_store()
+rows = {r.tag: r for r in api.images(store) if r.repository == "flask-demo"}
+multi, single = rows["multi"], rows["single"]
+print(f"{'image':<20}{'layers':>8}{'size':>10}")
+for name, r in (("flask-demo:single", single), ("flask-demo:multi", multi)):
+    layers = len(api.inspect(store, f"flask-demo:{r.tag}")["Manifest"]["layers"])
+    print(f"{name:<20}{layers:>8}{size(r.size):>10}")
+print(f"multi-stage is {100 * (1 - multi.size / single.size):.0f}% smaller")
 PY
 
-echo "== bootstrap a Python base from the Debian archive"
-time distill bootstrap python:bookworm --include python3,python3-venv,python3-pip,ca-certificates
-echo "== push it to the registry on 127.0.0.1:$port"
-distill push python:bookworm "127.0.0.1:$port/demo/python:bookworm"
-echo "== pull it back into an empty store"
-export DISTILL_ROOT="$work/store2"
-distill pull "127.0.0.1:$port/demo/python:bookworm"
-distill images
-distill history "127.0.0.1:$port/demo/python:bookworm"
+echo "== run the multi-stage image and ask it"
+id=$(distill run -d flask-demo:multi)
+trap 'distill stop -t 2 "$id" >/dev/null 2>&1 || true' EXIT
+.venv/bin/python - <<'PY'
+import sys, time, httpx
+for _ in range(100):
+    try:
+        r = httpx.get("http://127.0.0.1:5000/", timeout=1)
+        print(r.text)
+        sys.exit(0 if r.text == "Hello, World!" else 1)
+    except httpx.HTTPError:
+        time.sleep(0.1)
+print("the app did not answer on port 5000", file=sys.stderr)
+sys.exit(1)
+PY

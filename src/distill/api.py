@@ -227,3 +227,36 @@ def load(store: Store, path: str):
     from .archive import load as _load
 
     return _load(store, path)
+
+
+# ---- building ------------------------------------------------------------------
+def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
+    """Build per `options` (solver.build.BuildOptions); tag, export, push. Returns
+    (BuildResult, manifest descriptor, Image)."""
+    from .image import from_descriptor
+    from .outputs import export_local, write_archive
+    from .solver.build import Builder
+
+    names = [store_name(t) for t in tags]  # bad tags fail before any work
+    with store.writing():
+        result = Builder(store, options).build()
+        config = result.state.image_config(options.labels)
+        desc = write_image(store, config, result.state.layers)
+        for name in names:
+            current = store.get_tag(name)
+            if current is None or current["digest"] != desc["digest"]:
+                store.set_tag(name, desc)
+    image = from_descriptor(store, desc, names[0] if names else None)
+    for out in outputs:
+        if out.type in ("oci", "docker"):
+            write_archive(store, image, names, out.type, out.dest)
+        elif out.type == "local":
+            export_local(store, image, Path(out.dest))
+        elif out.type == "registry":
+            if not names:
+                raise DistillError("--output type=registry needs at least one -t NAME")
+            for name in names:
+                push(store, name, None, options.insecure)
+    if iidfile:
+        Path(iidfile).write_text(image.config_digest)
+    return result, desc, image

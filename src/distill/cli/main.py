@@ -276,6 +276,131 @@ def parse(dockerfile, mode, target, build_args, platform):
     click.echo(json.dumps(plan.to_json(), indent=2))
 
 
+@cli.command()
+@click.argument("context", required=False, default=".")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name the image (repeatable).")
+@click.option("-f", "--file", "dockerfile", help="The Dockerfile (default CONTEXT/Dockerfile; '-' for stdin).")
+@click.option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE")
+@click.option("--target", help="Build up to this stage.")
+@click.option("--no-cache", is_flag=True, help="Do not use the build cache.")
+@click.option("--pull", is_flag=True, help="Always pull base images from their registries.")
+@click.option("--network", type=click.Choice(["default", "host", "none"]), default="default",
+              help="Network for RUN steps (default: host).")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE")
+@click.option("--iidfile", type=click.Path(dir_okay=False), help="Write the image ID here.")
+@click.option("--platform", help="Target platform (only the native one for now).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "tty", "plain", "quiet"]), default="auto")
+@click.option("-o", "--output", "outputs", multiple=True,
+              help="type=oci|docker|local|registry[,dest=PATH] (a bare PATH means type=local).")
+@click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=PATH|env=VAR]")
+@click.option("--jobs", type=int, default=0, help="Stages built at once (default: CPU count).")
+@insecure_option
+@click.pass_context
+def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, network, labels, iidfile, platform,
+          quiet, progress_mode, outputs, secrets, jobs, insecure):
+    """Build an image from a Dockerfile and a context directory ('-': Dockerfile on stdin)."""
+    import signal
+    from pathlib import Path
+
+    from ..api import build as do_build
+    from ..errors import DistillError
+    from ..outputs import parse_output
+    from ..progress import Progress
+    from ..solver.build import BuildOptions
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    if context == "-":
+        data, ctx_dir, df_path = sys.stdin.buffer.read(), None, "-"
+    else:
+        ctx_dir = Path(context)
+        if not ctx_dir.is_dir():
+            raise DistillError(f"context {context} is not a directory")
+        if dockerfile == "-":
+            data, df_path = sys.stdin.buffer.read(), "-"
+        else:
+            df_path = dockerfile or str(ctx_dir / "Dockerfile")
+            try:
+                data = Path(df_path).read_bytes()
+            except OSError as e:
+                raise DistillError(f"cannot read Dockerfile {df_path}: {e.strerror}") from None
+    secret_map = {}
+    for spec in secrets:
+        fields = dict(p.partition("=")[::2] for p in spec.split(","))
+        if "id" not in fields:
+            raise DistillError(f"--secret {spec!r}: id= is required")
+        secret_map[fields["id"]] = {"src": fields["src"]} if "src" in fields else {"env": fields.get("env", fields["id"])}
+    label_map = dict(l.partition("=")[::2] for l in labels)
+    mode = "quiet" if quiet else progress_mode
+    options = BuildOptions(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, _build_args(build_args),
+                           target, no_cache, pull, network, label_map, platform, insecure, jobs, secret_map,
+                           Progress(mode))
+    result, desc, image = do_build(_store(ctx), options, list(tags), [parse_output(o) for o in outputs], iidfile)
+    for w in result.plan.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if quiet:
+        click.echo(image.config_digest)
+    else:
+        click.echo(f"built {image.config_digest[7:19]} ({result.executed} steps run, {result.cached} cached)"
+                   + (f", tagged {', '.join(tags)}" if tags else ""), err=True)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--rm", is_flag=True, help="Remove the container's changes when it exits (always the case).")
+@click.option("-i", "--interactive", is_flag=True, help="Keep standard input attached.")
+@click.option("-t", "--tty", is_flag=True, help="Accepted for docker compatibility; output is not a terminal.")
+@click.option("-e", "--env", "env", multiple=True, metavar="K=V")
+@click.option("-w", "--workdir")
+@click.option("-u", "--user")
+@click.option("--entrypoint")
+@click.option("--network", type=click.Choice(["host", "none"]), default="host")
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID.")
+@click.option("--name", help="Container ID to use.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx, rm, interactive, tty, env, workdir, user, entrypoint, network, detach, name, image, command):
+    """Run a command in a new container from IMAGE (with runc)."""
+    from ..image import lookup
+    from ..runtime.container import run as do_run
+
+    store = _store(ctx)
+    img = lookup(store, image)
+    result = do_run(store, img, list(command), list(env), workdir, user, entrypoint, network, detach, interactive,
+                    name)
+    if detach:
+        click.echo(result)
+    else:
+        sys.exit(result)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("-t", "--time", "timeout", type=float, default=10)
+@click.pass_context
+def stop(ctx, ids, timeout):
+    """Stop containers started with `distill run -d`."""
+    from ..runtime.container import stop as do_stop
+
+    store = _store(ctx)
+    for cid in ids:
+        do_stop(store, cid, timeout)
+        click.echo(cid)
+
+
+@cli.command()
+@click.argument("cid")
+@click.pass_context
+def logs(ctx, cid):
+    """Print the output of a detached container."""
+    from ..runtime.container import logs as do_logs
+
+    sys.stdout.buffer.write(do_logs(_store(ctx), cid))
+
+
 def main() -> None:
     cli(obj={})
 

@@ -156,8 +156,12 @@ class Applier:
         self.root.close()
 
     def apply(self, stream: BinaryIO) -> ApplyStats:
+        return self.apply_entries(TarReader(stream))
+
+    def apply_entries(self, entries) -> ApplyStats:
+        """Entries shaped like tarstream.Entry (name, type, mode, …, read())."""
         try:
-            for entry in TarReader(stream):
+            for entry in entries:
                 self._entry(entry)
             self._set_dir_times()
         finally:

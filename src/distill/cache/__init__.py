@@ -1,0 +1,1 @@
+"""The build cache: a step's key (content, never time) → the layer it made."""

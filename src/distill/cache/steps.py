@@ -1,0 +1,56 @@
+"""Step records under ROOT/cache/steps/<key>.json. A record whose layer blob is gone is a
+miss. Records are written atomically; a killed build leaves either a record or none."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..store.atomic import write_file
+
+
+def step_key(parent: str, kind: str, payload) -> str:
+    """Chained: the parent's key, the step's kind and everything that decides its result."""
+    blob = json.dumps([parent, kind, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class StepCache:
+    def __init__(self, store, enabled: bool = True):
+        self.store = store
+        self.enabled = enabled
+        self.dir = store.root / "cache" / "steps"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> dict | None:
+        if not self.enabled:
+            return None
+        try:
+            record = json.loads((self.dir / f"{key}.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            return None
+        layer = record.get("layer")
+        if layer and not self.store.has_blob(layer["digest"]):
+            return None
+        return record
+
+    def put(self, key: str, record: dict) -> None:
+        path = self.dir / f"{key}.json"
+        data = json.dumps(record, sort_keys=True).encode()
+        try:
+            if path.read_bytes() == data:
+                return
+        except FileNotFoundError:
+            pass
+        write_file(path, data)
+
+    def referenced_blobs(self) -> set[str]:
+        out = set()
+        for p in self.dir.glob("*.json"):
+            try:
+                layer = json.loads(p.read_bytes()).get("layer")
+            except (ValueError, OSError):
+                continue
+            if layer:
+                out.add(layer["digest"])
+        return out

@@ -1,0 +1,1 @@
+"""The build context: .dockerignore, selecting COPY sources, content digests (stat-cached)."""

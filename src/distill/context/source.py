@@ -1,0 +1,158 @@
+"""Where COPY reads from: the build context (filtered by .dockerignore, owners reset to 0,
+digests stat-cached) or another stage's filesystem (owners kept)."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import posixpath
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DistillError
+from ..fsroot import OutsideRoot, resolve
+from .ignore import Matcher
+
+_GLOB = re.compile(r"[*?\[]")
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing to copy: `rel` inside the source tree, `dest` inside the image."""
+
+    source: str        # host path
+    dest: str          # absolute path in the image
+    st: os.stat_result
+    linkname: str = ""
+
+
+class StatCache:
+    """(size, mtime, inode, mode) → content digest, so an unchanged context costs one stat
+    per file. Kept per context directory in the store; written only when it changed."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path and path.exists():
+            try:
+                self.entries = json.loads(path.read_text())
+            except (ValueError, OSError):
+                self.entries = {}
+
+    def digest(self, rel: str, host: str, st: os.stat_result) -> str:
+        key = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
+        hit = self.entries.get(rel)
+        if hit and hit[:4] == key:
+            return hit[4]
+        h = hashlib.sha256()
+        with open(host, "rb") as f:
+            while chunk := f.read(_HASH_CHUNK):
+                h.update(chunk)
+        d = "sha256:" + h.hexdigest()
+        self.entries[rel] = key + [d]
+        self.dirty = True
+        return d
+
+    def save(self) -> None:
+        if self.dirty and self.path:
+            from ..store.atomic import write_file
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(self.path, json.dumps(self.entries, separators=(",", ":")).encode())
+            self.dirty = False
+
+
+class SourceTree:
+    def __init__(self, root: str, ignore: Matcher | None = None, is_context: bool = False,
+                 stat_cache: StatCache | None = None):
+        self.root = root
+        self.ignore = ignore
+        self.is_context = is_context
+        self.cache = stat_cache or StatCache(None)
+
+    def ignored(self, rel: str) -> bool:
+        return bool(self.ignore and rel and self.ignore.ignored(rel))
+
+    def _resolve(self, rel: str, follow_final: bool = True) -> tuple[str, str]:
+        try:
+            return resolve(self.root, rel, follow_final=follow_final, clamp=not self.is_context)
+        except OutsideRoot as e:
+            raise DistillError(f"forbidden path outside the build context: {rel} ({e})") from None
+
+    def matches(self, pattern: str) -> list[str]:
+        """Relative paths a COPY source names (wildcards per component), sorted."""
+        clean = posixpath.normpath("/" + pattern).lstrip("/")
+        if clean in ("", "."):
+            return [""]
+        if not _GLOB.search(clean):
+            host, rel = self._resolve(clean)
+            if os.path.lexists(host) and not self.ignored(rel):
+                return [clean]
+            return []
+        found = [""]
+        for part in clean.split("/"):
+            nxt = []
+            for base in found:
+                host, _ = self._resolve(base) if base else (self.root, "")
+                if not _GLOB.search(part):
+                    cand = f"{base}/{part}" if base else part
+                    if os.path.lexists(os.path.join(host, part)):
+                        nxt.append(cand)
+                    continue
+                try:
+                    names = sorted(os.listdir(host))
+                except (NotADirectoryError, FileNotFoundError):
+                    continue
+                rx = re.compile(fnmatch.translate(part))
+                for name in names:
+                    if rx.match(name):
+                        nxt.append(f"{base}/{name}" if base else name)
+            found = nxt
+        return [f for f in found if not self.ignored(self._resolve(f)[1])]
+
+    def walk(self, rel: str, dest: str, exclude: Matcher | None = None) -> list[Entry]:
+        """Entries for `rel` copied to `dest`: a directory's contents go into `dest`."""
+        host, real_rel = self._resolve(rel)
+        st = os.lstat(host)
+        if not stat.S_ISDIR(st.st_mode):
+            return [self._entry(host, dest, st)]
+        out: list[Entry] = []
+        self._walk_dir(host, real_rel, dest, exclude, out, "")
+        return out
+
+    def _walk_dir(self, host: str, rel: str, dest: str, exclude, out: list, sub: str) -> None:
+        with os.scandir(host) as it:
+            names = sorted(e.name for e in it)
+        for name in names:
+            child_rel = f"{rel}/{name}" if rel else name
+            child_sub = f"{sub}/{name}" if sub else name
+            child_host = os.path.join(host, name)
+            st = os.lstat(child_host)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            if self.ignored(child_rel) or (exclude and exclude.ignored(child_sub)):
+                if is_dir and self.ignore and self.ignore.may_reinclude_under(child_rel):
+                    sub_out: list[Entry] = []
+                    self._walk_dir(child_host, child_rel, posixpath.join(dest, name), exclude, sub_out, child_sub)
+                    if sub_out:
+                        out.append(self._entry(child_host, posixpath.join(dest, name), st))
+                        out.extend(sub_out)
+                continue
+            out.append(self._entry(child_host, posixpath.join(dest, name), st))
+            if is_dir:
+                self._walk_dir(child_host, child_rel, posixpath.join(dest, name), exclude, out, child_sub)
+
+    def _entry(self, host: str, dest: str, st: os.stat_result) -> Entry:
+        link = os.readlink(host) if stat.S_ISLNK(st.st_mode) else ""
+        return Entry(host, dest, st, link)
+
+    def content_digest(self, e: Entry) -> str:
+        if stat.S_ISREG(e.st.st_mode):
+            rel = os.path.relpath(e.source, self.root)
+            return self.cache.digest(rel, e.source, e.st)
+        return e.linkname

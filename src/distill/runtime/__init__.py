@@ -1,0 +1,1 @@
+"""Running processes in image filesystems with runc."""

@@ -1,0 +1,67 @@
+"""Start a process with runc from a generated bundle; stream its output; clean up always."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DistillError
+from .spec import ProcessSpec, runtime_spec
+
+RUNC = "runc"
+_active: set[str] = set()
+_active_lock = threading.Lock()
+
+
+def kill_all() -> None:
+    """Kill every container this process started (an interrupted build)."""
+    with _active_lock:
+        ids = list(_active)
+    for cid in ids:
+        cleanup(cid)
+
+
+def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([RUNC, *args], capture_output=True, text=True, **kw)
+
+
+def cleanup(container_id: str) -> None:
+    _runc("kill", container_id, "KILL")
+    _runc("delete", "--force", container_id)
+
+
+def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[[bytes], None] | None = None,
+        container_id: str | None = None) -> int:
+    """Run to completion; returns the exit code. Output goes to `on_output` chunk by chunk."""
+    if not shutil.which(RUNC):
+        raise DistillError("runc is not installed (apt-get install runc)")
+    cid = container_id or f"distill-{uuid.uuid4().hex[:16]}"
+    bundle = Path(tempfile.mkdtemp(dir=work_dir, prefix="bundle-"))
+    try:
+        (bundle / "config.json").write_text(json.dumps(runtime_spec(str(rootfs), process)))
+        with _active_lock:
+            _active.add(cid)
+        proc = subprocess.Popen([RUNC, "run", "--bundle", str(bundle), cid], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+                if on_output:
+                    on_output(chunk)
+            return proc.wait()
+        except BaseException:
+            cleanup(cid)
+            proc.kill()
+            proc.wait()
+            raise
+    finally:
+        _runc("delete", "--force", cid)
+        with _active_lock:
+            _active.discard(cid)
+        shutil.rmtree(bundle, ignore_errors=True)

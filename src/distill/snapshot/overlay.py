@@ -1,0 +1,76 @@
+"""Overlay mounts: lower dirs are unpacked layers (top first), the upper dir collects what
+a step changes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DistillError
+from .unpack import empty_dir, snapshots_dir
+
+# redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
+# whole, so the upper dir alone is a complete layer.
+_OPTIONS = "index=off,redirect_dir=off,metacopy=off"
+
+
+@dataclass
+class Mounted:
+    merged: Path
+    upper: Path
+    work: Path
+
+
+def _mount(lowers: list[Path], upper: Path, work: Path, merged: Path, cwd: Path) -> None:
+    # Lower dirs under the snapshots dir are named relatively (cwd) to keep the option
+    # string short; mount(8) resolves them against its own working directory.
+    names = [os.path.relpath(l, cwd) for l in lowers]
+    opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_OPTIONS}"
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], cwd=cwd,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise DistillError(f"overlay mount failed: {r.stderr.strip() or r.returncode}")
+
+
+def umount(path: Path) -> None:
+    r = subprocess.run(["umount", str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+class OverlaySnapshotter:
+    name = "overlayfs"
+
+    def __init__(self, store):
+        self.store = store
+
+    @contextmanager
+    def mount(self, lowers: list[Path]):
+        """A writable view of `lowers` (bottom layer first); yields Mounted."""
+        base = snapshots_dir(self.store)
+        tmp = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="mnt-"))
+        upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
+        for d in (upper, work, merged):
+            d.mkdir()
+        stack = list(reversed(lowers)) or [empty_dir(self.store)]
+        try:
+            _mount(stack, upper, work, merged, base)
+            try:
+                yield Mounted(merged, upper, work)
+            finally:
+                umount(merged)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def overlay_works(store) -> bool:
+    try:
+        with OverlaySnapshotter(store).mount([]) as m:
+            return m.merged.is_dir()
+    except DistillError:
+        return False

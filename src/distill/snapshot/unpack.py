@@ -1,0 +1,65 @@
+"""Each layer is unpacked once into the store (ROOT/snapshots/<id>), in overlay form
+(whiteouts as 0/0 devices, opaque xattrs), and shared by every build and run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .. import digest as digests
+from .. import mediatypes
+from ..errors import VerificationError
+from ..layers.apply import apply_tar
+from ..layers.compress import HashingReader, decompressed
+from ..store.lock import locked
+
+# Short directory names keep overlayfs mount options (a page at most) small enough for
+# deep images: 16 hex digits per layer.
+ID_LEN = 16
+
+
+def snapshot_id(diff_id: str) -> str:
+    return digests.split(diff_id)[1][:ID_LEN]
+
+
+def snapshots_dir(store) -> Path:
+    d = store.root / "snapshots"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def unpacked(store, descriptor: dict, diff_id: str) -> Path:
+    """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
+    base = snapshots_dir(store)
+    sid = snapshot_id(diff_id)
+    final = base / sid
+    if (base / f"{sid}.complete").exists():
+        return final
+    with locked(store.locks_dir / f"unpack-{sid}.lock"):
+        if (base / f"{sid}.complete").exists():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix=f"unpack-{sid}-"))
+        try:
+            kind = mediatypes.compression(descriptor["mediaType"])
+            with store.open_blob(descriptor["digest"]) as f:
+                reader = HashingReader(decompressed(f, kind))
+                apply_tar(reader, tmp / "fs", whiteouts="overlay")
+                reader.drain()
+            if reader.digest != diff_id:
+                raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
+                                        f"image says {diff_id}")
+            if final.exists():
+                shutil.rmtree(final)
+            os.rename(tmp / "fs", final)
+            (base / f"{sid}.complete").touch()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def empty_dir(store) -> Path:
+    d = snapshots_dir(store) / "empty"
+    d.mkdir(exist_ok=True)
+    return d

@@ -1,0 +1,745 @@
+"""The builder: resolves bases, runs stages (independent ones at once), executes steps on
+cache misses, and returns the final image's state."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import platform as platforms
+from ..cache.steps import StepCache, step_key
+from ..config import DEFAULT_PATH, now_rfc3339
+from ..context.ignore import Matcher
+from ..context.source import SourceTree, StatCache
+from ..dockerfile import instructions as ins
+from ..dockerfile.parser import node_from_line, parse
+from ..dockerfile.shell import Lexer
+from ..errors import DistillError, DockerfileError
+from ..fsroot import read_text, resolve
+from ..image import Image, lookup
+from ..layers.apply import Applier
+from ..layers.blob import Layer, write_layer
+from ..layers.compress import CompressingSink
+from ..plan import Plan, make_plan
+from ..plan.args import PROXY_ARGS
+from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
+from ..progress import Progress
+from ..runtime import runc
+from ..runtime.spec import BindMount, ProcessSpec
+from ..runtime.users import chown_ids, resolve as resolve_user
+from ..snapshot.overlay import OverlaySnapshotter
+from ..snapshot.unpack import snapshot_id, snapshots_dir, unpacked
+from . import copy as copying
+from .state import StageState
+
+COMMENT = "distill.dockerfile.v0"
+RUNTIME_STUBS = ("/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf")
+
+
+class BuildError(DistillError):
+    pass
+
+
+@dataclass
+class BuildOptions:
+    dockerfile: bytes
+    dockerfile_path: str = "Dockerfile"
+    context: Path | None = None
+    build_args: dict = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    network: str = "default"
+    labels: dict = field(default_factory=dict)
+    platform: str | None = None
+    insecure: tuple = ()
+    jobs: int = 0
+    secrets: dict = field(default_factory=dict)   # id → {"src": path} or {"env": NAME}
+    progress: Progress | None = None
+
+
+@dataclass
+class BuildResult:
+    state: StageState
+    plan: Plan
+    stage_times: dict[str, tuple[float, float]]
+    executed: int
+    cached: int
+
+
+def _comment(stage: Stage, line: int) -> str:
+    return f"{COMMENT} stage={stage.ref} line={line}"
+
+
+def _go_list(items) -> str:
+    return "[" + " ".join(json.dumps(i) for i in items) + "]"
+
+
+class Builder:
+    def __init__(self, store, options: BuildOptions):
+        self.store = store
+        self.o = options
+        self.progress = options.progress or Progress("quiet")
+        self.cache = StepCache(store, enabled=not options.no_cache)
+        self.snap = OverlaySnapshotter(store)
+        self.platform = platforms.parse(options.platform) if options.platform else platforms.host()
+        if self.platform != platforms.host() and str(self.platform) != str(platforms.host()):
+            raise DistillError(f"--platform {self.platform}: only the native platform ({platforms.host()}) can be built")
+        self.images: dict[str, Image] = {}
+        self.states: dict[int, Future] = {}
+        self.timings: dict[str, tuple[float, float]] = {}
+        self.counts = {"executed": 0, "cached": 0}
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self.context_tree = self._context_tree()
+
+    # ---- setup ------------------------------------------------------------------
+    def _context_tree(self) -> SourceTree | None:
+        ctx = self.o.context
+        if ctx is None:
+            return None
+        ignore_text = ""
+        named = Path(f"{self.o.dockerfile_path}.dockerignore")
+        for candidate in (named, ctx / ".dockerignore"):
+            if self.o.dockerfile_path != "-" and candidate.is_file():
+                ignore_text = candidate.read_text(errors="replace")
+                break
+        import hashlib
+
+        key = hashlib.sha256(str(ctx.resolve()).encode()).hexdigest()[:32]
+        cache = StatCache(self.store.root / "cache" / "context" / f"{key}.json")
+        return SourceTree(str(ctx.resolve()), Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
+
+    def _image(self, ref: str) -> Image:
+        with self.lock:
+            if ref in self.images:
+                return self.images[ref]
+        img = None
+        if not self.o.pull:
+            try:
+                img = lookup(self.store, ref, self.platform)
+            except DistillError:
+                img = None
+        if img is None:
+            from .. import api
+
+            step = self.progress.step(f"[internal] pull {ref}")
+            try:
+                api.pull(self.store, ref, str(self.platform), self.o.insecure)
+            except DistillError as e:
+                raise DistillError(f"base image {ref}: {e}") from None
+            step.done()
+            img = lookup(self.store, ref, self.platform)
+        with self.lock:
+            self.images[ref] = img
+        return img
+
+    def _plan(self) -> Plan:
+        result = parse(self.o.dockerfile, self.o.dockerfile_path)
+        args = dict(self.o.build_args)
+        first = make_plan(result, args, self.o.target, self.platform, platforms.host(), path=self.o.dockerfile_path)
+        needed = set()
+        for i in first.build_order:
+            s = first.stages[i]
+            if s.base_kind == IMAGE:
+                needed.add(s.base)
+            for st in s.steps:
+                needed.update(st.image_deps)
+        for ref in sorted(needed):
+            self._image(ref)
+        # ONBUILD triggers of base images run first in the stages built on them
+        froms = [n for n in result.nodes if n.value == "from"]
+        for i in first.build_order:
+            s = first.stages[i]
+            if s.base_kind != IMAGE:
+                continue
+            triggers = (self.images[s.base].config.get("config") or {}).get("OnBuild") or []
+            if triggers:
+                at = result.nodes.index(froms[i]) + 1
+                for t in reversed(triggers):
+                    node = node_from_line(t, result.escape)
+                    node.start_line = node.end_line = froms[i].start_line
+                    result.nodes.insert(at, node)
+        plan = make_plan(result, args, self.o.target, self.platform, platforms.host(), base_env=self._base_env,
+                         path=self.o.dockerfile_path)
+        return plan
+
+    def _base_env(self, ref: str):
+        img = self.images.get(ref)
+        return (img.config.get("config") or {}).get("Env") if img else None
+
+    # ---- the walk ------------------------------------------------------------------
+    def build(self) -> BuildResult:
+        plan = self._plan()
+        jobs = self.o.jobs or os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for i in plan.build_order:
+                self.states[i] = pool.submit(self._run_stage, plan, plan.stages[i])
+            try:
+                final = self.states[plan.target].result()
+                for f in self.states.values():
+                    f.result()
+            except BaseException:
+                self.cancelled.set()
+                runc.kill_all()
+                raise
+        if self.context_tree:
+            self.context_tree.cache.save()
+        return BuildResult(final, plan, self.timings, self.counts["executed"], self.counts["cached"])
+
+    def _stage_state(self, stage_index: int) -> StageState:
+        return self.states[stage_index].result()
+
+    def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
+        for d in stage.deps:
+            self._stage_state(d)  # wait for what this stage reads before timing it
+        start = time.time()
+        if stage.base_kind == SCRATCH:
+            state = StageState.scratch(self.platform)
+        elif stage.base_kind == STAGE:
+            state = self._stage_state(stage.base_stage).clone()
+        else:
+            img = self._image(stage.base)
+            state = StageState.from_image(img, self.platform)
+            state.config.pop("OnBuild", None)
+        label = f"[{stage.ref}]"
+        self.progress.message(f"#0 {label} FROM {stage.base}")
+        for step in stage.steps:
+            if self.cancelled.is_set():
+                raise DistillError("build cancelled")
+            try:
+                self._step(plan, stage, step, state)
+            except DockerfileError:
+                raise
+            except DistillError as e:
+                raise BuildError(f"{self.o.dockerfile_path}:{step.line}: {e}") from None
+        self.timings[stage.ref] = (start, time.time())
+        return state
+
+    # ---- steps ---------------------------------------------------------------------
+    def _step(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+        instr = step.instruction
+        a = step.args
+        comment = _comment(stage, step.line)
+        if isinstance(instr, ins.Run):
+            return self._run(plan, stage, step, state)
+        if isinstance(instr, ins.Copy):
+            return self._copy(plan, stage, step, state)
+        if isinstance(instr, ins.Workdir):
+            return self._workdir(stage, step, state)
+        created_by = None
+        c = state.config
+        if isinstance(instr, ins.Env):
+            for k, v in a["pairs"]:
+                state.set_env(k, v)
+            created_by = "ENV " + " ".join(f"{k}={v}" for k, v in a["pairs"])
+        elif isinstance(instr, ins.Label):
+            c["Labels"] = {**(c.get("Labels") or {}), **{k: v for k, v in a["pairs"]}}
+            created_by = "LABEL " + " ".join(f"{k}={v}" for k, v in a["pairs"])
+        elif isinstance(instr, ins.Arg):
+            created_by = "ARG " + " ".join(k if v is None else f"{k}={v}" for k, v in a.items())
+        elif isinstance(instr, ins.Expose):
+            ports = {}
+            for p in a["ports"]:
+                ports[p if "/" in p else f"{p}/tcp"] = {}
+            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **ports}
+            created_by = "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in ports) + "]"
+        elif isinstance(instr, ins.Volume):
+            c["Volumes"] = {**(c.get("Volumes") or {}), **{p: {} for p in a["paths"]}}
+            created_by = "VOLUME [" + " ".join(a["paths"]) + "]"
+        elif isinstance(instr, ins.User):
+            c["User"] = a["user"]
+            created_by = f"USER {a['user']}"
+        elif isinstance(instr, ins.StopSignal):
+            c["StopSignal"] = a["signal"]
+            created_by = f"STOPSIGNAL {a['signal']}"
+        elif isinstance(instr, (ins.Cmd, ins.Entrypoint)):
+            argv = list(instr.args) if not instr.shell_form else state.shell + [instr.text]
+            if isinstance(instr, ins.Cmd):
+                c["Cmd"] = argv
+                state.cmd_set_here = True
+                created_by = f"CMD {_go_list(argv)}"
+            else:
+                c["Entrypoint"] = argv
+                if not state.cmd_set_here:
+                    c["Cmd"] = None
+                created_by = f"ENTRYPOINT {_go_list(argv)}"
+        elif isinstance(instr, ins.Shell):
+            c["Shell"] = list(instr.shell)
+            created_by = f"SHELL {_go_list(instr.shell)}"
+        elif isinstance(instr, ins.Healthcheck):
+            if instr.test is None:
+                c["Healthcheck"] = {"Test": ["NONE"]}
+            else:
+                hc = {"Test": list(instr.test)}
+                for key, val in (("Interval", instr.interval), ("Timeout", instr.timeout),
+                                 ("StartPeriod", instr.start_period), ("StartInterval", instr.start_interval),
+                                 ("Retries", instr.retries)):
+                    if val is not None:
+                        hc[key] = val
+                c["Healthcheck"] = hc
+            created_by = f"HEALTHCHECK {_go_list(c['Healthcheck']['Test'])}"
+        elif isinstance(instr, ins.Onbuild):
+            c["OnBuild"] = (c.get("OnBuild") or []) + [instr.trigger]
+            created_by = f"ONBUILD {instr.trigger}"
+        elif isinstance(instr, ins.Maintainer):
+            state.author = instr.name
+            created_by = f"MAINTAINER {instr.name}"
+        state.key = step_key(state.key, instr.keyword, a)
+        state.add_history(created_by, comment, empty_layer=True)
+
+    def _finish_layer(self, state: StageState, key: str, layer: Layer | None, created_by: str, comment: str,
+                      progress, ran: bool) -> None:
+        record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
+                  "created": now_rfc3339()}
+        self.cache.put(key, record)
+        self._apply_record(state, key, record, created_by, comment)
+        progress.done()
+        with self.lock:
+            self.counts["executed"] += 1
+
+    def _apply_record(self, state: StageState, key: str, record: dict, created_by: str, comment: str) -> None:
+        if record["layer"]:
+            state.layers.append(record["layer"])
+            state.diff_ids.append(record["diff_id"])
+        state.add_history(created_by, comment, empty_layer=not record["layer"], created=record["created"])
+        state.key = key
+
+    def _cached(self, state: StageState, key: str, created_by: str, comment: str, progress) -> bool:
+        record = self.cache.get(key)
+        if record is None:
+            return False
+        self._apply_record(state, key, record, created_by, comment)
+        progress.cached()
+        with self.lock:
+            self.counts["cached"] += 1
+        return True
+
+    def _lowers(self, state: StageState) -> list[Path]:
+        return [unpacked(self.store, l, d) for l, d in zip(state.layers, state.diff_ids)]
+
+    @contextmanager
+    def _mounted(self, state: StageState):
+        with self.snap.mount(self._lowers(state)) as m:
+            yield m
+
+    def _commit_upper(self, upper: Path) -> Layer | None:
+        if not any(upper.iterdir()):
+            return None
+        layer = write_layer(self.store, upper, "gzip", overlay_upper=True)
+        # the upper dir is already the layer in overlay form: keep it as its snapshot
+        base = snapshots_dir(self.store)
+        sid = snapshot_id(layer.diff_id)
+        if not (base / f"{sid}.complete").exists():
+            try:
+                os.rename(upper, base / sid)
+                (base / f"{sid}.complete").touch()
+            except OSError:
+                pass
+        return layer
+
+    # ---- RUN ----------------------------------------------------------------------------
+    def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+        instr: ins.Run = step.instruction
+        env = dict(step.env)
+        for k in PROXY_ARGS:
+            if k in self.o.build_args and k not in env:
+                env[k] = self.o.build_args[k]
+        env.setdefault("PATH", DEFAULT_PATH.split("=", 1)[1])
+        if instr.shell_form:
+            argv = state.shell + [_heredoc_script(instr)]
+        else:
+            argv = list(instr.args)
+        network = instr.network or self.o.network
+        network = "host" if network in ("default", "host") else "none"
+        mounts_key = []
+        for m in step.args["mounts"]:
+            mk = dict(m)
+            if "from" in m and "stage" in m["from"]:
+                mk["from"] = self._stage_state(m["from"]["stage"]).key
+            elif "from" in m and "image" in m["from"]:
+                mk["from"] = self._image(m["from"]["image"]).manifest_digest
+            elif m["type"] == "bind" and self.context_tree:
+                mk["context"] = self._context_digest(m.get("source", ""))
+            mounts_key.append(mk)
+        payload = {"argv": argv, "env": sorted(f"{k}={v}" for k, v in env.items()), "user": state.user,
+                   "workdir": state.workdir, "network": network, "security": instr.security, "mounts": mounts_key}
+        key = step_key(state.key, "RUN", payload)
+        created_by = f"RUN {' '.join(argv)} # buildkit"
+        comment = _comment(stage, step.line)
+        progress = self.progress.step(f"[{stage.ref} {step.line}] RUN {instr.text or _go_list(instr.args)}"[:200])
+        if self._cached(state, key, created_by, comment, progress):
+            return
+        with ExitStack() as stack:
+            m = stack.enter_context(self._mounted(state))
+            root = str(m.merged)
+            ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
+            if state.user == "" and "HOME" not in env:
+                env["HOME"] = ident.home
+            elif "HOME" not in env:
+                env["HOME"] = ident.home
+            _ensure_dir(root, state.workdir, ident.uid, ident.gid)
+            binds, tmpfs, stubs_check = self._run_mounts(stack, step, state, env, root)
+            work = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="run-"))
+            stack.callback(shutil.rmtree, work, True)
+            hosts = work / "hosts"
+            hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+            resolv = work / "resolv.conf"
+            try:
+                shutil.copyfile("/etc/resolv.conf", resolv)
+            except OSError:
+                resolv.write_text("")
+            binds += [BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")]
+            missing = [p for p in list(RUNTIME_STUBS) + stubs_check if not os.path.lexists(resolve(root, p)[0])]
+            spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
+                               list(ident.additional_gids), network, binds=binds, tmpfs=tmpfs,
+                               insecure=instr.security == "insecure")
+            code = runc.run(m.merged, spec, work, progress.output)
+            _remove_stubs(root, missing)
+            if code != 0:
+                tail = "\n".join(progress.tail()[-10:])
+                progress.error(f"exit code {code}")
+                raise BuildError(f"{self.o.dockerfile_path}:{step.line}: RUN {instr.text or _go_list(instr.args)} "
+                                 f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
+            layer = self._commit_upper(m.upper)
+        self._finish_layer(state, key, layer, created_by, comment, progress, True)
+
+    def _context_digest(self, sub: str) -> str:
+        import hashlib
+
+        tree = self.context_tree
+        h = hashlib.sha256()
+        for rel in tree.matches(sub or "."):
+            for e in tree.walk(rel, ""):
+                h.update(f"{e.dest}\0{e.st.st_mode}\0{tree.content_digest(e)}\n".encode("utf-8", "surrogateescape"))
+        return "sha256:" + h.hexdigest()
+
+    def _run_mounts(self, stack: ExitStack, step: Step, state: StageState, env: dict, root: str):
+        binds, tmpfs, targets = [], [], []
+        for m in step.args["mounts"]:
+            kind = m["type"]
+            target = m.get("target") or (f"/run/secrets/{m.get('id')}" if kind == "secret" else None)
+            if target and not target.startswith("/"):
+                target = posixpath.join(state.workdir, target)
+            if kind == "tmpfs":
+                tmpfs.append(target)
+            elif kind == "cache":
+                cid = m.get("id") or target
+                import hashlib
+
+                d = self.store.root / "cache" / "mounts" / hashlib.sha256(cid.encode()).hexdigest()[:32]
+                if not d.exists():
+                    d.mkdir(parents=True)
+                    os.chmod(d, m.get("mode", 0o755))
+                    os.chown(d, m.get("uid", 0), m.get("gid", 0))
+                if m.get("sharing", "shared") == "locked":
+                    from ..store.lock import locked
+
+                    stack.enter_context(locked(Path(str(d) + ".lock")))
+                binds.append(BindMount(str(d), target, readonly=bool(m.get("readonly"))))
+            elif kind == "bind":
+                src = m.get("source", "")
+                if "from" in m:
+                    if "stage" in m["from"]:
+                        other = self._stage_state(m["from"]["stage"])
+                    else:
+                        other = StageState.from_image(self._image(m["from"]["image"]), self.platform)
+                    om = stack.enter_context(self._mounted(other))
+                    host = resolve(str(om.merged), src)[0]
+                else:
+                    if self.context_tree is None:
+                        raise DistillError("RUN --mount type=bind needs a build context")
+                    host = self.context_tree._resolve(src or ".")[0]
+                binds.append(BindMount(host, target, readonly=not (m.get("readonly") is False)))
+            elif kind == "secret":
+                sid = m.get("id") or posixpath.basename(target)
+                secret = self.o.secrets.get(sid)
+                if secret is None:
+                    if m.get("required"):
+                        raise DistillError(f"secret {sid} is required but was not given (--secret id={sid},src=…)")
+                    continue
+                data = Path(secret["src"]).read_bytes() if "src" in secret else os.environb.get(
+                    secret["env"].encode(), b"")
+                if m.get("env"):
+                    env[m["env"]] = data.decode("utf-8", "replace")
+                if m.get("target") or not m.get("env"):
+                    f = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="secret-")) / "s"
+                    f.write_bytes(data)
+                    os.chmod(f, m.get("mode", 0o400))
+                    stack.callback(shutil.rmtree, f.parent, True)
+                    binds.append(BindMount(str(f), target))
+            elif kind == "ssh":
+                if m.get("required"):
+                    raise DistillError("RUN --mount=type=ssh is not supported yet")
+                continue
+            if target:
+                targets.append(target)
+        return binds, tmpfs, targets
+
+    # ---- WORKDIR ------------------------------------------------------------------------
+    def _workdir(self, stage: Stage, step: Step, state: StageState) -> None:
+        path = step.args["path"]
+        state.config["WorkingDir"] = path
+        created_by = f"WORKDIR {path}"
+        comment = _comment(stage, step.line)
+        key = step_key(state.key, "WORKDIR", {"path": path, "user": state.user})
+        record = self.cache.get(key)
+        if record is not None:
+            self._apply_record(state, key, record, created_by, comment)
+            return
+        layer = None
+        with self._mounted(state) as m:
+            root = str(m.merged)
+            if not os.path.isdir(resolve(root, path)[0]):
+                ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
+                _ensure_dir(root, path, ident.uid, ident.gid)
+                layer = self._commit_upper(m.upper)
+        record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
+                  "created": now_rfc3339() if layer else state.created}
+        self.cache.put(key, record)
+        self._apply_record(state, key, record, created_by, comment)
+
+    # ---- COPY / ADD ------------------------------------------------------------------------
+    def _copy(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+        instr: ins.Copy = step.instruction
+        a = step.args
+        what = instr.keyword
+        exclude = Matcher.from_text("\n".join(a["exclude"])) if a["exclude"] else None
+        chmod = copying.parse_chmod(a["chmod"])
+        comment = _comment(stage, step.line)
+        created_by = " ".join(instr.original.split()) + " # buildkit"
+        progress = self.progress.step(f"[{stage.ref} {step.line}] {' '.join(instr.original.split())}"[:200])
+        with ExitStack() as stack:
+            heredocs = {f"<<{h.name}": h for h in instr.heredocs} | {f"<<-{h.name}": h for h in instr.heredocs}
+            sources = [s for s in a["sources"] if s not in heredocs]
+            urls = [s for s in sources if isinstance(instr, ins.Add) and _is_url(s)]
+            sources = [s for s in sources if s not in urls]
+            tree = None
+            if "from" in a:
+                if "stage" in a["from"]:
+                    other = self._stage_state(a["from"]["stage"])
+                else:
+                    other = StageState.from_image(self._image(a["from"]["image"]), self.platform)
+                om = stack.enter_context(self._mounted(other))
+                tree = SourceTree(str(om.merged), None, is_context=False)
+            elif sources:
+                if self.context_tree is None:
+                    raise DistillError(f"{what} needs a build context, but none was given")
+                tree = self.context_tree
+            sel = copying.select(tree, sources, what) if sources else copying.Selection([])
+            heredoc_payload = []
+            lexer = Lexer("\\", raw_quotes=True, raw_escapes=True)
+            env = dict(step.env)
+            contents = {}
+            for s in a["sources"]:
+                if s in heredocs:
+                    h = heredocs[s]
+                    text = h.content
+                    if h.chomp:
+                        text = "".join(l.lstrip("\t") for l in text.splitlines(keepends=True))
+                    if h.expand:
+                        text = lexer.process_word(text, env)
+                    contents[s] = text.encode("utf-8", "surrogateescape")
+                    heredoc_payload.append([s, contents[s].decode("utf-8", "surrogateescape")])
+            downloads = {u: self._download(u, a.get("checksum"), stack) for u in urls}
+            payload = {"sources": a["sources"], "dest": a["dest"], "workdir": state.workdir, "chown": a["chown"],
+                       "chmod": a["chmod"], "link": a["link"], "parents": a["parents"], "exclude": a["exclude"],
+                       "content": copying.content_key(tree, sel, exclude) if tree else [],
+                       "heredocs": heredoc_payload, "urls": {u: d[1] for u, d in downloads.items()},
+                       "unpack": a.get("unpack")}
+            key = step_key(state.key, what, payload)
+            if self._cached(state, key, created_by, comment, progress):
+                return
+            if a["link"]:
+                items = self._copy_items(tree, sel, a, state, None, None, chmod, exclude, contents, downloads, what)
+                layer = self._layer_from_items(items)
+            else:
+                m = stack.enter_context(self._mounted(state))
+                root = str(m.merged)
+                owner = chown_ids(a["chown"], read_text(root, "/etc/passwd"), read_text(root, "/etc/group")) \
+                    if a["chown"] else None
+                items = self._copy_items(tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what)
+                Applier(root, whiteouts="delete").apply_entries(items)
+                if isinstance(instr, ins.Add) and a.get("unpack") is not False:
+                    self._add_extract(tree, sel, a, state, root, owner)
+                layer = self._commit_upper(m.upper)
+        self._finish_layer(state, key, layer, created_by, comment, progress, True)
+
+    def _copy_items(self, tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what):
+        if a["link"] and a["chown"]:
+            owner = _numeric_owner(a["chown"])
+        items = []
+        if tree is not None:
+            sel_plain = sel
+            if "unpack" in a and a.get("unpack") is not False and tree is self.context_tree:
+                sel_plain = copying.Selection([(s, [r for r in found if not _is_archive(tree, r)])
+                                               for s, found in sel.matches])
+            items += copying.plan_items(tree, sel_plain, a["dest"], state.workdir, root, owner, chmod, exclude,
+                                        a["parents"], what)
+        dest = a["dest"]
+        dest_abs = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(state.workdir, dest))
+        dest_dir = dest.endswith("/") or (root is not None and os.path.isdir(resolve(root, dest_abs)[0]))
+        for s, content in contents.items():
+            name = posixpath.join(dest_abs, s.lstrip("<-")) if dest_dir else dest_abs
+            items.append(copying.heredoc_item(name, content, owner, chmod, time.time()))
+        for url, (path, digest) in downloads.items():
+            base = posixpath.basename(url.split("?")[0].rstrip("/")) or "download"
+            name = posixpath.join(dest_abs, base) if dest_dir else dest_abs
+            item = copying.CopyItem(name.lstrip("/"), "0", chmod if chmod is not None else 0o600,
+                                    *(owner or (0, 0)), time.time(), size=os.path.getsize(path), source=path)
+            items.append(item)
+        return items
+
+    def _layer_from_items(self, items) -> Layer | None:
+        if not items:
+            return None
+        with self.store.writer() as blob:
+            sink = CompressingSink(blob, "gzip")
+            copying.write_tar(items, sink)
+            diff_id = sink.finish()
+            digest = blob.commit()
+        from .. import mediatypes
+
+        return Layer({"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": digest, "size": blob.size}, diff_id,
+                     sink.uncompressed_size)
+
+    def _add_extract(self, tree, sel, a, state, root, owner) -> None:
+        if tree is not self.context_tree:
+            return
+        from ..layers.compress import decompressed, sniff
+
+        dest = a["dest"]
+        dest_abs = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(state.workdir, dest))
+        for _, found in sel.matches:
+            for rel in found:
+                if not _is_archive(tree, rel):
+                    continue
+                host = tree._resolve(rel)[0]
+                with open(host, "rb") as f:
+                    head = f.read(6)
+                    f.seek(0)
+                    _ensure_dir(root, dest_abs, 0, 0)
+                    target = resolve(root, dest_abs)[0]
+                    Applier(target, whiteouts="delete").apply(decompressed_any(f, head))
+
+    def _download(self, url: str, checksum: str | None, stack: ExitStack) -> tuple[str, str]:
+        import hashlib
+
+        import httpx
+
+        d = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="add-"))
+        stack.callback(shutil.rmtree, d, True)
+        path = d / "download"
+        h = hashlib.sha256()
+        try:
+            with httpx.stream("GET", url, follow_redirects=True, timeout=60) as r:
+                if r.status_code != 200:
+                    raise DistillError(f"ADD {url}: HTTP {r.status_code}")
+                with open(path, "wb") as f:
+                    for chunk in r.iter_bytes(1 << 20):
+                        h.update(chunk)
+                        f.write(chunk)
+        except httpx.HTTPError as e:
+            raise DistillError(f"ADD {url}: {e}") from None
+        digest = "sha256:" + h.hexdigest()
+        if checksum and checksum != digest:
+            raise DistillError(f"ADD {url}: checksum mismatch: expected {checksum}, got {digest}")
+        return str(path), digest
+
+
+def decompressed_any(f, head: bytes):
+    from ..layers.compress import decompressed, sniff
+
+    if head[:3] == b"BZh":
+        import bz2
+
+        return bz2.BZ2File(f)
+    if head[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        return lzma.LZMAFile(f)
+    return decompressed(f, sniff(head))
+
+
+def _is_archive(tree: SourceTree, rel: str) -> bool:
+    try:
+        host = tree._resolve(rel)[0]
+        if not os.path.isfile(host):
+            return False
+        with open(host, "rb") as f:
+            head = f.read(262)
+    except OSError:
+        return False
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" or head[:4] == b"\x28\xb5\x2f\xfd":
+        return True
+    return head[257:262] == b"ustar"
+
+
+def _is_url(s: str) -> bool:
+    return s.startswith("http://") or s.startswith("https://")
+
+
+def _numeric_owner(spec: str) -> tuple[int, int]:
+    user, _, group = spec.partition(":")
+    if not user.isdigit() or (group and not group.isdigit()):
+        raise DistillError(f"COPY --link --chown={spec}: names cannot be resolved without the image; use numbers")
+    return int(user), int(group) if group else int(user)
+
+
+def _ensure_dir(root: str, path: str, uid: int, gid: int) -> None:
+    """mkdir -p inside the rootfs, new directories owned by uid:gid."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        host, rel = resolve(root, "/".join(parts[:i]))
+        if not os.path.lexists(host):
+            os.mkdir(host, 0o755)
+            os.chown(host, uid, gid)
+
+
+def _remove_stubs(root: str, paths: list[str]) -> None:
+    """Mount points runc had to create for a RUN, removed again when left empty."""
+    for p in sorted(set(paths), key=lambda s: -s.count("/")):
+        host = os.path.join(root, p.lstrip("/"))
+        try:
+            if os.path.isdir(host) and not os.path.islink(host):
+                os.rmdir(host)
+            elif os.path.isfile(host) and os.path.getsize(host) == 0:
+                os.unlink(host)
+        except OSError:
+            pass
+        parent = posixpath.dirname(p)
+        while parent not in ("/", ""):
+            try:
+                os.rmdir(os.path.join(root, parent.lstrip("/")))
+            except OSError:
+                break
+            parent = posixpath.dirname(parent)
+
+
+def _heredoc_script(instr: ins.Run) -> str:
+    text = instr.text
+    if not instr.heredocs:
+        return text
+    if len(instr.heredocs) == 1 and text.strip() in (f"<<{instr.heredocs[0].name}", f"<<-{instr.heredocs[0].name}",
+                                                      f"<<'{instr.heredocs[0].name}'", f'<<"{instr.heredocs[0].name}"'):
+        h = instr.heredocs[0]
+        content = h.content
+        if h.chomp:
+            content = "".join(l.lstrip("\t") for l in content.splitlines(keepends=True))
+        return content
+    parts = [text]
+    for h in instr.heredocs:
+        parts.append(h.content.rstrip("\n") if h.content else "")
+        parts.append(h.name)
+    return "\n".join(p for p in parts if p is not None)
+

@@ -1,0 +1,220 @@
+"""COPY and ADD: choose the entries, key them by content, and write them into a rootfs
+(through the confined applier) or straight into a layer (--link)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+from dataclasses import dataclass, field
+
+from ..context.source import Entry, SourceTree
+from ..errors import DistillError
+from ..fsroot import is_dir
+from ..layers.tarstream import DIR, FIFO, REG, SYMLINK, CHR, BLK
+
+
+@dataclass
+class CopyItem:
+    """One entry to write: shaped like a tar entry so the layer applier can take it."""
+
+    name: str                 # path in the image, without the leading /
+    type: str
+    mode: int
+    uid: int
+    gid: int
+    mtime: float
+    size: int = 0
+    linkname: str = ""
+    source: str | None = None
+    data: bytes | None = None
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: dict = field(default_factory=dict)
+    _f: object = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.data is not None:
+            out, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+            return out
+        if self.type != REG or self.source is None:
+            return b""
+        if self._f is None:
+            self._f = open(self.source, "rb")
+        chunk = self._f.read(n if n > 0 else 1 << 20)
+        if not chunk:
+            self._f.close()
+        return chunk
+
+
+def _type_of(st: os.stat_result) -> str:
+    m = st.st_mode
+    if stat.S_ISDIR(m):
+        return DIR
+    if stat.S_ISLNK(m):
+        return SYMLINK
+    if stat.S_ISFIFO(m):
+        return FIFO
+    if stat.S_ISCHR(m):
+        return CHR
+    if stat.S_ISBLK(m):
+        return BLK
+    return REG
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one COPY/ADD reads: (source pattern, matched relative paths) in order."""
+
+    matches: list[tuple[str, list[str]]]
+
+    @property
+    def count(self) -> int:
+        return sum(len(m) for _, m in self.matches)
+
+
+def select(tree: SourceTree, sources: list[str], what: str) -> Selection:
+    out = []
+    for src in sources:
+        found = tree.matches(src)
+        if not found:
+            where = "build context" if tree.is_context else "stage"
+            hint = " or excluded by .dockerignore" if tree.is_context else ""
+            raise DistillError(f"{what}: {src}: not found in {where}{hint}")
+        out.append((src, found))
+    return Selection(out)
+
+
+def content_key(tree: SourceTree, sel: Selection, exclude) -> list:
+    """Paths, types, modes, owners (stages only) and contents of everything selected."""
+    key = []
+    for src, found in sel.matches:
+        for rel in found:
+            for e in tree.walk(rel, "", exclude):
+                st = e.st
+                owner = [] if tree.is_context else [st.st_uid, st.st_gid]
+                key.append([src, rel, e.dest, _type_of(st), stat.S_IMODE(st.st_mode), *owner,
+                            tree.content_digest(e)])
+    return key
+
+
+def parse_chmod(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise DistillError(f"invalid --chmod value {text!r}: an octal mode is expected") from None
+    if mode < 0 or mode > 0o7777:
+        raise DistillError(f"invalid --chmod value {text!r}")
+    return mode
+
+
+def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, dest_root: str | None,
+               owner: tuple[int, int] | None, chmod: int | None, exclude, parents: bool,
+               what: str) -> list[CopyItem]:
+    """The entries to write, with their final names. `dest_root` is the image rootfs the
+    copy lands on (None for --link: nothing exists there yet)."""
+    dest_abs = dest if dest.startswith("/") else posixpath.join(workdir, dest)
+    trailing = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
+    dest_abs = posixpath.normpath(dest_abs)
+    dest_is_dir = trailing or (dest_root is not None and is_dir(dest_root, dest_abs))
+    if sel.count > 1 and not dest_is_dir:
+        raise DistillError(f"{what}: when copying more than one source, the destination must be a "
+                           f"directory and end with a /")
+    items: list[CopyItem] = []
+    created: set[str] = set()
+
+    def ensure_dirs(path: str) -> None:
+        # Directories the copy needs that the image lacks: 0755, owned per --chown.
+        parts = [p for p in path.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d in created:
+                continue
+            created.add(d)
+            if dest_root is not None and is_dir(dest_root, "/" + d):
+                continue
+            uid, gid = owner if owner else (0, 0)
+            items.append(CopyItem(d, DIR, 0o755, uid, gid, 0))
+
+    for src, found in sel.matches:
+        for rel in found:
+            host_entries = tree.walk(rel, "", exclude)
+            top_is_dir = _is_dir_source(tree, rel)
+            if parents:
+                base = posixpath.join(dest_abs, rel)
+            elif top_is_dir:
+                base = dest_abs
+            elif dest_is_dir:
+                base = posixpath.join(dest_abs, posixpath.basename(rel))
+            else:
+                base = dest_abs
+            if top_is_dir:
+                ensure_dirs(base)
+            else:
+                ensure_dirs(posixpath.dirname(base))
+            for e in host_entries:
+                name = posixpath.join(base, e.dest.lstrip("/")) if e.dest else base
+                items.append(_item(tree, e, name.lstrip("/"), owner, chmod))
+                if _type_of(e.st) == DIR:
+                    created.add(name.strip("/"))
+    return items
+
+
+def _is_dir_source(tree: SourceTree, rel: str) -> bool:
+    host, _ = tree._resolve(rel)
+    return os.path.isdir(host)
+
+
+def _item(tree: SourceTree, e: Entry, name: str, owner, chmod) -> CopyItem:
+    st = e.st
+    typ = _type_of(st)
+    if owner:
+        uid, gid = owner
+    elif tree.is_context:
+        uid, gid = 0, 0
+    else:
+        uid, gid = st.st_uid, st.st_gid
+    mode = stat.S_IMODE(st.st_mode)
+    if chmod is not None and typ in (REG, DIR):
+        mode = chmod
+    item = CopyItem(name, typ, mode, uid, gid, st.st_mtime, linkname=e.linkname, source=e.source)
+    if typ == REG:
+        item.size = st.st_size
+    if typ in (CHR, BLK):
+        item.devmajor, item.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    return item
+
+
+def heredoc_item(name: str, content: bytes, owner, chmod, created_by_mtime: float) -> CopyItem:
+    uid, gid = owner if owner else (0, 0)
+    return CopyItem(name.lstrip("/"), REG, chmod if chmod is not None else 0o644, uid, gid, created_by_mtime,
+                    size=len(content), data=content)
+
+
+def write_tar(items: list[CopyItem], out) -> None:
+    """--link: the items themselves are the layer."""
+    from ..layers.create import TarWriter
+
+    w = TarWriter(out)
+    for it in items:
+        info = tarfile.TarInfo(it.name)
+        info.mode, info.uid, info.gid, info.mtime = it.mode, it.uid, it.gid, int(it.mtime)
+        info.type = {REG: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, FIFO: tarfile.FIFOTYPE,
+                     CHR: tarfile.CHRTYPE, BLK: tarfile.BLKTYPE}[it.type]
+        info.linkname = it.linkname
+        if it.type == REG:
+            info.size = it.size
+        if it.type in (CHR, BLK):
+            info.devmajor, info.devminor = it.devmajor, it.devminor
+        if it.data is not None:
+            w._header(info)
+            w.out.write(it.data)
+            pad = -len(it.data) % 512
+            if pad:
+                w.out.write(b"\0" * pad)
+        else:
+            w.add(info, it.source)
+    w.close()
