@@ -42,7 +42,8 @@ class Image:
 
 
 def canonical_json(doc: dict) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), sort_keys=False, ensure_ascii=False).encode()
+    # sorted keys: the same image always serializes to the same bytes, hence the same digest
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
 def store_name(text: str) -> str:

@@ -163,8 +163,9 @@ class Store:
         return BlobWriter(self, expected_digest, expected_size)
 
     def write_blob(self, data: bytes, expected_digest: str | None = None) -> str:
-        if expected_digest and self.has_blob(expected_digest):
-            return expected_digest
+        known = expected_digest or digests.of_bytes(data)
+        if self.has_blob(known):
+            return known  # content-addressed: present means identical, so nothing is written
         with self.writer(expected_digest, len(data) if expected_digest else None) as w:
             w.write(data)
             return w.commit()

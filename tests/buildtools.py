@@ -1,0 +1,42 @@
+"""Build a Dockerfile in a test and look at the result: its files and its config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from distill import api
+from distill.outputs import export_local
+from distill.solver.build import BuildOptions
+
+BUSYBOX = "localhost/busybox:test"
+
+
+def write_context(root: Path, files: dict[str, str | bytes]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+    return root
+
+
+def build(store, context: Path | None, dockerfile: str, tags=(), outputs=(), **kw):
+    opts = BuildOptions(dockerfile.encode(), str(context / "Dockerfile") if context else "Dockerfile", context, **kw)
+    return api.build(store, opts, list(tags), list(outputs))
+
+
+def tree(store, image, dest: Path) -> Path:
+    export_local(store, image, dest)
+    return dest
+
+
+def listing(root: Path) -> set[str]:
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            out.add(os.path.relpath(os.path.join(dirpath, n), root))
+    return out

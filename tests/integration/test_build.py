@@ -1,0 +1,360 @@
+"""distill build: each instruction's semantics, checked on the resulting files and config."""
+
+import os
+import stat
+
+import pytest
+
+from bed.images import copy_image
+from buildtools import BUSYBOX, build, listing, tree, write_context
+from distill.errors import DistillError, DockerfileError
+from distill.image import lookup
+
+FROM = f"FROM {BUSYBOX}"
+
+
+@pytest.fixture
+def store(store, busybox_store):
+    copy_image(busybox_store, store, BUSYBOX)
+    return store
+
+
+def cfg(image):
+    return image.config["config"]
+
+
+def test_run_copy_workdir_env_and_config(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"app/main.sh": "echo main\n", "app/lib/util.sh": "u\n"})
+    result, desc, image = build(store, ctx, f"""{FROM}
+ENV APP_HOME=/srv/app GREETING="hello world"
+WORKDIR $APP_HOME
+COPY app/ .
+RUN echo "$GREETING" > greeting.txt && id -u > uid.txt
+USER 1000:1000
+EXPOSE 8080 53/udp
+LABEL org.example.a=1 "b c"=d
+VOLUME /data
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=30s --retries=2 CMD wget -q localhost
+ENTRYPOINT ["/bin/sh"]
+CMD ["-c", "echo hi"]
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "srv/app/main.sh").read_text() == "echo main\n"
+    assert (root / "srv/app/lib/util.sh").exists()
+    assert (root / "srv/app/greeting.txt").read_text() == "hello world\n"
+    assert (root / "srv/app/uid.txt").read_text() == "0\n"
+    c = cfg(image)
+    assert "APP_HOME=/srv/app" in c["Env"] and "GREETING=hello world" in c["Env"]
+    assert c["WorkingDir"] == "/srv/app" and c["User"] == "1000:1000"
+    assert c["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert c["Labels"] == {"org.example.a": "1", "b c": "d"}
+    assert c["Volumes"] == {"/data": {}} and c["StopSignal"] == "SIGINT"
+    assert c["Healthcheck"] == {"Test": ["CMD-SHELL", "wget -q localhost"], "Interval": 30 * 10**9, "Retries": 2}
+    assert c["Entrypoint"] == ["/bin/sh"] and c["Cmd"] == ["-c", "echo hi"]
+    # history as BuildKit writes it, each entry with its Dockerfile line and stage
+    hist = image.config["history"][1:]  # after the base image's one entry
+    assert hist[0]["created_by"] == "ENV APP_HOME=/srv/app GREETING=hello world" and hist[0]["empty_layer"]
+    assert hist[3]["created_by"].startswith("RUN /bin/sh -c echo") and "empty_layer" not in hist[3]
+    assert hist[3]["comment"] == "distill.dockerfile.v0 stage=0 line=5"
+    layered = [h for h in image.config["history"] if not h.get("empty_layer")]
+    assert len(image.layers) == len(image.diff_ids) == len(layered)
+
+
+def test_global_arg_stage_arg_and_build_arg(store, tmp_path):
+    text = f"""ARG BASE={BUSYBOX}
+ARG WHO=world
+FROM $BASE
+ARG WHO
+ARG LOCAL=default
+RUN echo "$WHO $LOCAL" > /args.txt
+"""
+    _, _, image = build(store, None, text)
+    assert (tree(store, image, tmp_path / "a") / "args.txt").read_text() == "world default\n"
+    _, _, image = build(store, None, text, build_args={"WHO": "cli", "LOCAL": "set"})
+    assert (tree(store, image, tmp_path / "b") / "args.txt").read_text() == "cli set\n"
+    assert not any(e.startswith("WHO=") for e in cfg(image)["Env"])  # ARGs are not kept in the image
+
+
+def test_copy_from_by_name_and_index_and_unused_failing_stage(store, tmp_path):
+    result, _, image = build(store, None, f"""{FROM} AS one
+RUN echo one > /one.txt
+{FROM} AS broken
+RUN exit 1
+{FROM} AS two
+RUN echo two > /two.txt
+FROM scratch
+COPY --from=one /one.txt /
+COPY --from=2 /two.txt /
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert sorted(os.listdir(root)) == ["one.txt", "two.txt"]
+    assert "broken" not in result.stage_times  # never built
+    assert set(result.stage_times) == {"one", "two", "3"}
+
+
+def test_whiteouts_absent_from_final_tree(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM}
+RUN mkdir -p /d/sub && echo x > /d/sub/f && echo y > /gone && echo z > /keep
+RUN rm /gone && rm -rf /d && echo now-a-file > /d
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert not (root / "gone").exists() and (root / "keep").exists()
+    assert (root / "d").is_file() and (root / "d").read_text() == "now-a-file\n"
+    assert not any(".wh." in p for p in listing(root))
+
+
+def test_chown_by_name_and_chmod(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"f.txt": "x", "dir/g.txt": "y"})
+    _, _, image = build(store, ctx, f"""{FROM}
+COPY --chown=app:app f.txt /home/app/
+COPY --chown=65534 --chmod=0750 dir /opt/dir/
+COPY f.txt /root-owned.txt
+""")
+    root = tree(store, image, tmp_path / "out")
+    st = os.stat(root / "home/app/f.txt")
+    assert (st.st_uid, st.st_gid) == (1000, 1000)
+    assert (os.stat(root / "home/app").st_uid, os.stat(root / "home/app").st_gid) == (1000, 1000)
+    g = os.stat(root / "opt/dir/g.txt")
+    assert (g.st_uid, g.st_gid, stat.S_IMODE(g.st_mode)) == (65534, 65534, 0o750)
+    assert os.stat(root / "root-owned.txt").st_uid == 0
+
+
+def test_workdir_is_created_and_owned_per_user(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM}
+USER app
+WORKDIR /work/here
+RUN touch mine
+""")
+    root = tree(store, image, tmp_path / "out")
+    st = os.stat(root / "work/here")
+    assert (st.st_uid, st.st_gid) == (1000, 1000)
+    assert os.stat(root / "work/here/mine").st_uid == 1000
+
+
+def test_onbuild_triggers_run_in_the_child(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"payload.txt": "from the child's context"})
+    build(store, ctx, f"""{FROM}
+ONBUILD COPY payload.txt /payload.txt
+ONBUILD RUN echo triggered > /triggered.txt
+""", tags=["localhost/onbuild-base:1"])
+    base = lookup(store, "localhost/onbuild-base:1")
+    assert cfg(base)["OnBuild"] == ["COPY payload.txt /payload.txt", "RUN echo triggered > /triggered.txt"]
+    _, _, image = build(store, ctx, "FROM localhost/onbuild-base:1\nRUN cat /payload.txt > /seen.txt\n")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "seen.txt").read_text() == "from the child's context"
+    assert (root / "triggered.txt").exists()
+    assert not cfg(image).get("OnBuild")  # triggers fire once, they are not inherited
+
+
+def test_dockerignore_with_exceptions(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {
+        ".dockerignore": "*.log\nsecret/\n!secret/public.txt\nbuild/**\n",
+        "a.txt": "a", "debug.log": "no", "secret/key": "no", "secret/public.txt": "yes", "build/x/y": "no",
+        "src/keep.log": "nested logs are not matched by *.log",
+    })
+    _, _, image = build(store, ctx, "FROM scratch\nCOPY . /ctx/\n")
+    got = listing(tree(store, image, tmp_path / "out"))
+    assert got == {"ctx", "ctx/a.txt", "ctx/secret", "ctx/secret/public.txt", "ctx/src", "ctx/src/keep.log",
+                   "ctx/.dockerignore", "ctx/build"}
+
+
+def test_dockerfile_specific_dockerignore(store, tmp_path):
+    from distill import api
+    from distill.solver.build import BuildOptions
+
+    ctx = write_context(tmp_path / "ctx", {".dockerignore": "b.txt\n", "a.txt": "a", "b.txt": "b",
+                                           "Special.Dockerfile.dockerignore": "a.txt\n"})
+    text = "FROM scratch\nCOPY *.txt /out/\n"
+    (ctx / "Special.Dockerfile").write_text(text)
+    _, _, image = api.build(store, BuildOptions(text.encode(), str(ctx / "Special.Dockerfile"), ctx))
+    assert listing(tree(store, image, tmp_path / "out")) == {"out", "out/b.txt"}
+
+
+def test_context_symlink_out_of_context_is_refused(store, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    ctx = write_context(tmp_path / "ctx", {"ok.txt": "ok"})
+    os.symlink(str(outside), ctx / "abs-link")
+    os.symlink("../outside.txt", ctx / "rel-link")
+    for name in ("abs-link", "rel-link"):
+        with pytest.raises(DistillError, match="outside the build context"):
+            build(store, ctx, f"FROM scratch\nCOPY {name} /x\n")
+    # inside a copied directory, links are copied as links, never followed
+    os.mkdir(ctx / "d")
+    os.symlink("../outside.txt", ctx / "d/link")
+    _, _, image = build(store, ctx, "FROM scratch\nCOPY d /d/\n")
+    assert os.readlink(tree(store, image, tmp_path / "out") / "d/link") == "../outside.txt"
+
+
+def test_copy_destination_rules(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "a", "b.txt": "b", "dir/c.txt": "c"})
+    _, _, image = build(store, ctx, f"""{FROM}
+COPY a.txt /file-named
+COPY a.txt /into/
+COPY *.txt /many/
+COPY dir /contents/
+COPY a.txt /etc
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "file-named").read_text() == "a"
+    assert (root / "into/a.txt").exists()
+    assert {p.name for p in (root / "many").iterdir()} == {"a.txt", "b.txt"}
+    assert (root / "contents/c.txt").exists() and not (root / "contents/dir").exists()
+    assert (root / "etc/a.txt").exists()  # an existing directory receives the file
+    with pytest.raises(DistillError, match="must be a directory"):
+        build(store, ctx, "FROM scratch\nCOPY a.txt b.txt /notadir\n")
+    with pytest.raises(DistillError, match="nope.txt: not found in build context"):
+        build(store, ctx, "FROM scratch\nCOPY nope.txt /x\n")
+
+
+def test_copy_heredoc_and_run_heredoc(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM}
+ARG NAME=distill
+COPY <<EOF /etc/greeting
+hello $NAME
+EOF
+RUN <<EOT
+set -e
+echo scripted > /script.txt
+EOT
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "etc/greeting").read_text() == "hello distill\n"
+    assert (root / "script.txt").read_text() == "scripted\n"
+
+
+def test_add_extracts_local_archives(store, tmp_path):
+    import tarfile
+
+    ctx = write_context(tmp_path / "ctx", {})
+    src = write_context(tmp_path / "src", {"pkg/x.txt": "x"})
+    with tarfile.open(ctx / "pkg.tar.gz", "w:gz") as t:
+        t.add(src / "pkg", arcname="pkg")
+    _, _, image = build(store, ctx, "FROM scratch\nADD pkg.tar.gz /opt/\n")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "opt/pkg/x.txt").read_text() == "x"
+
+
+def test_failing_run_reports_line_exit_code_and_output(store):
+    with pytest.raises(DistillError) as e:
+        build(store, None, f"{FROM}\n\nRUN echo about to fail && exit 3\n")
+    msg = str(e.value)
+    assert "Dockerfile:3:" in msg and "exit code 3" in msg and "about to fail" in msg
+
+
+def test_shell_instruction_and_exec_form(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM}
+SHELL ["/bin/sh", "-ec"]
+RUN echo shell > /s.txt
+RUN ["/bin/sh", "-c", "echo exec > /e.txt"]
+CMD echo shell-form
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "s.txt").read_text() == "shell\n" and (root / "e.txt").read_text() == "exec\n"
+    assert cfg(image)["Cmd"] == ["/bin/sh", "-ec", "echo shell-form"]
+
+
+def test_cache_hits_misses_and_no_cache(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "1"})
+    text = f"{FROM}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n"
+    first, desc1, _ = build(store, ctx, text)
+    assert (first.executed, first.cached) == (2, 0)
+    again, desc2, _ = build(store, ctx, text)
+    assert (again.executed, again.cached) == (0, 2) and desc2 == desc1
+    os.utime(ctx / "a.txt", (1, 1))  # a new mtime alone is no change
+    assert build(store, ctx, text)[0].cached == 2
+    (ctx / "a.txt").write_text("2")
+    changed, desc3, _ = build(store, ctx, text)
+    assert (changed.executed, changed.cached) == (2, 0) and desc3 != desc1
+    forced, _, _ = build(store, ctx, text, no_cache=True)
+    assert forced.executed == 2
+
+
+def test_unchanged_artifact_of_a_rebuilt_stage_still_hits(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"noise.txt": "1"})
+    text = f"""{FROM} AS builder
+COPY noise.txt /noise.txt
+RUN echo artifact > /artifact
+{FROM}
+COPY --from=builder /artifact /artifact
+RUN cat /artifact
+"""
+    build(store, ctx, text)
+    (ctx / "noise.txt").write_text("2")  # the builder reruns, its artifact is the same
+    result, _, _ = build(store, ctx, text)
+    assert result.executed == 2 and result.cached == 2
+
+
+def test_no_op_rebuild_writes_nothing(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "1"})
+    text = f"{FROM}\nCOPY a.txt /a.txt\nRUN true\nENV X=1\n"
+    build(store, ctx, text, tags=["localhost/noop:1"])
+
+    def snapshot():
+        out = {}
+        for dirpath, _, files in os.walk(store.root):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                out[p] = os.stat(p).st_mtime_ns
+        return out
+
+    before = snapshot()
+    result, _, _ = build(store, ctx, text, tags=["localhost/noop:1"])
+    assert result.executed == 0
+    after = snapshot()
+    changed = {p for p in after if before.get(p) != after[p]}
+    assert changed <= {str(store.root / "locks" / n) for n in os.listdir(store.root / "locks")}
+
+
+def test_independent_stages_run_at_the_same_time(store):
+    result, _, _ = build(store, None, f"""{FROM} AS a
+RUN sleep 1.5 && echo a > /a
+{FROM} AS b
+RUN sleep 1.5 && echo b > /b
+FROM scratch
+COPY --from=a /a /a
+COPY --from=b /b /b
+""", jobs=2)
+    (a0, a1), (b0, b1) = result.stage_times["a"], result.stage_times["b"]
+    assert a0 < b1 and b0 < a1, f"stages did not overlap: a={a0:.2f}-{a1:.2f} b={b0:.2f}-{b1:.2f}"
+
+
+def test_network_none(store, tmp_path):
+    _, _, image = build(store, None, f"{FROM}\nRUN --network=none ls /sys/class/net > /nets\n")
+    assert (tree(store, image, tmp_path / "out") / "nets").read_text().split() == ["lo"]
+
+
+def test_cache_mount_persists_between_builds(store, tmp_path):
+    text = f"{FROM}\nRUN --mount=type=cache,target=/cache echo run >> /cache/log && wc -l < /cache/log > /count\n"
+    build(store, None, text)
+    _, _, image = build(store, None, text.replace("wc -l", "wc  -l"))  # another key: runs again
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "count").read_text().strip() == "2"
+    assert not (root / "cache" / "log").exists()
+
+
+def test_secret_mount(store, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cret")
+    _, _, image = build(store, None, f"{FROM}\nRUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /len\n",
+                        secrets={"tok": {"src": str(secret)}})
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "len").read_text().strip() == "6" and not (root / "run/secrets").exists()
+
+
+def test_runtime_stubs_do_not_leak_into_layers(store, tmp_path):
+    _, _, image = build(store, None, f"FROM scratch\nCOPY --from={BUSYBOX} /bin/busybox /bin/sh\n"
+                                     'RUN ["/bin/sh", "-c", "echo ok > /ok"]\n')
+    assert listing(tree(store, image, tmp_path / "out")) == {"bin", "bin/sh", "ok"}
+
+
+def test_platform_other_than_native_is_a_clear_error(store):
+    with pytest.raises(DistillError, match="only the native platform"):
+        build(store, None, f"{FROM}\n", platform="linux/s390x")
+
+
+def test_bad_dockerfile_error_has_its_line(store):
+    with pytest.raises(DockerfileError) as e:
+        build(store, None, f"{FROM}\nCOPY --bogus a b\n")
+    assert e.value.line == 2
