@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import tempfile
@@ -16,16 +17,6 @@ from ..errors import DistillError
 from .spec import ProcessSpec, runtime_spec
 
 RUNC = "runc"
-_active: set[str] = set()
-_active_lock = threading.Lock()
-
-
-def kill_all() -> None:
-    """Kill every container this process started (an interrupted build)."""
-    with _active_lock:
-        ids = list(_active)
-    for cid in ids:
-        cleanup(cid)
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -38,23 +29,38 @@ def cleanup(container_id: str) -> None:
 
 
 def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[[bytes], None] | None = None,
-        container_id: str | None = None) -> int:
-    """Run to completion; returns the exit code. Output goes to `on_output` chunk by chunk."""
+        container_id: str | None = None, cancel: threading.Event | None = None) -> int:
+    """Run to completion; returns the exit code. Output goes to `on_output` chunk by chunk.
+    Setting `cancel` kills the container (even one runc is still creating)."""
+    cancel = cancel or threading.Event()
     if not shutil.which(RUNC):
         raise DistillError("runc is not installed (apt-get install runc)")
     cid = container_id or f"distill-{uuid.uuid4().hex[:16]}"
     bundle = Path(tempfile.mkdtemp(dir=work_dir, prefix="bundle-"))
     try:
         (bundle / "config.json").write_text(json.dumps(runtime_spec(str(rootfs), process)))
-        with _active_lock:
-            _active.add(cid)
+        if cancel.is_set():
+            raise DistillError("interrupted")
         proc = subprocess.Popen([RUNC, "run", "--bundle", str(bundle), cid], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+            while True:
+                # wake up now and then: a stop may come before runc has created the
+                # container, when killing it could not yet work
+                ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+                if cancel.is_set():
+                    cleanup(cid)
+                if not ready:
+                    continue
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
                 if on_output:
                     on_output(chunk)
-            return proc.wait()
+            code = proc.wait()
+            if cancel.is_set():
+                raise DistillError("interrupted")
+            return code
         except BaseException:
             cleanup(cid)
             proc.kill()
@@ -62,6 +68,4 @@ def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[
             raise
     finally:
         _runc("delete", "--force", cid)
-        with _active_lock:
-            _active.discard(cid)
         shutil.rmtree(bundle, ignore_errors=True)

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,15 +183,20 @@ class Builder:
         plan = self._plan()
         jobs = self.o.jobs or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for i in plan.build_order:
-                self.states[i] = pool.submit(self._run_stage, plan, plan.stages[i])
             try:
+                for i in plan.build_order:
+                    self.states[i] = pool.submit(self._run_stage, plan, plan.stages[i])
+                pending = set(self.states.values())
+                while pending:
+                    # short waits: a signal may go to a worker thread, and only the main
+                    # thread runs Python's handlers, between bytecodes
+                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                    for f in done:
+                        f.result()
                 final = self.states[plan.target].result()
-                for f in self.states.values():
-                    f.result()
             except BaseException:
-                self.cancelled.set()
-                runc.kill_all()
+                # an interrupt or a failed stage: stop the others before the pool waits for them
+                self.cancelled.set()  # running containers see it and are killed
                 raise
         if self.context_tree:
             self.context_tree.cache.save()
@@ -404,7 +409,7 @@ class Builder:
             spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
                                list(ident.additional_gids), network, binds=binds, tmpfs=tmpfs,
                                insecure=instr.security == "insecure")
-            code = runc.run(m.merged, spec, work, progress.output)
+            code = runc.run(m.merged, spec, work, progress.output, cancel=self.cancelled)
             _remove_stubs(root, missing)
             if code != 0:
                 tail = "\n".join(progress.tail()[-10:])

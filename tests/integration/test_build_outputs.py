@@ -1,0 +1,119 @@
+"""Build outputs read by skopeo, the CLI build command, and `distill run`/`stop`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bed.images import copy_image
+from buildtools import BUSYBOX, write_context
+from clirun import distill
+from test_registry import skopeo_inspect
+
+DOCKERFILE = f"""FROM {BUSYBOX} AS build
+RUN echo artifact > /artifact
+FROM {BUSYBOX}
+COPY --from=build /artifact /srv/artifact
+ENV GREETING=hi
+CMD ["sh", "-c", "echo $GREETING; cat /srv/artifact"]
+"""
+
+
+@pytest.fixture
+def root(tmp_path, busybox_store):
+    from distill.store import Store
+
+    s = Store(tmp_path / "store")
+    copy_image(busybox_store, s, BUSYBOX)
+    return s.root
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return write_context(tmp_path / "ctx", {"Dockerfile": DOCKERFILE})
+
+
+def test_outputs_read_by_skopeo(root, ctx, tmp_path, registry):
+    oci, docker, local = tmp_path / "img.oci.tar", tmp_path / "img.docker.tar", tmp_path / "rootfs"
+    tag = f"{registry.host}/out/app:1"
+    r = distill("build", "-t", tag, "--progress", "plain", "-o", f"type=oci,dest={oci}",
+                "-o", f"type=docker,dest={docker}", "-o", f"type=local,dest={local}", "-o", "type=registry",
+                "--iidfile", tmp_path / "iid", ctx, root=root)
+    image_id = (tmp_path / "iid").read_text()
+    info = json.loads(distill("inspect", tag, root=root).stdout)
+    assert info["Id"] == image_id
+    assert skopeo_inspect(f"oci-archive:{oci}")["Digest"] == info["Digest"]
+    raw = subprocess.run(["skopeo", "inspect", "--config", f"docker-archive:{docker}"], capture_output=True,
+                         text=True, check=True)
+    assert json.loads(raw.stdout)["config"]["Cmd"] == ["sh", "-c", "echo $GREETING; cat /srv/artifact"]
+    assert skopeo_inspect(f"docker://{tag}")["Digest"] == info["Digest"]
+    assert (local / "srv/artifact").read_text() == "artifact\n"
+    assert "#" in r.stderr and "DONE" in r.stderr
+
+
+def test_cli_build_quiet_stdin_and_noop(root, ctx):
+    r = distill("build", "-q", "-t", "app:1", ctx, root=root)
+    image_id = r.stdout.strip()
+    assert image_id.startswith("sha256:") and r.stderr == ""
+    again = distill("build", "--progress", "plain", "-t", "app:1", ctx, root=root)
+    assert "CACHED" in again.stderr and "DONE" not in again.stderr and "0 steps run" in again.stderr
+    piped = distill("build", "-q", "-", root=root, input=f"FROM {BUSYBOX}\nENV FROM_STDIN=1\n")
+    assert piped.stdout.strip().startswith("sha256:")
+
+
+def test_cli_build_errors_are_one_line_with_location(root, tmp_path):
+    ctx = write_context(tmp_path / "bad", {"Dockerfile": f"FROM {BUSYBOX}\nRUN exit 4\n"})
+    r = distill("build", ctx, root=root, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{ctx}/Dockerfile:2: RUN exit 4 did not complete successfully: exit code 4" in r.stderr
+    r = distill("build", "-t", "Bad:Name", ctx, root=root, check=False)
+    assert r.returncode == 1 and "lowercase" in r.stderr
+    r = distill("build", tmp_path / "nope", root=root, check=False)
+    assert r.returncode == 1 and "not a directory" in r.stderr
+
+
+def test_run_foreground_and_detached(root, ctx):
+    distill("build", "-q", "-t", "app:1", ctx, root=root)
+    r = distill("run", "--rm", "app:1", root=root)
+    assert r.stdout == "hi\nartifact\n"
+    r = distill("run", "-e", "GREETING=yo", "-w", "/srv", "-u", "app", "app:1", "sh", "-c",
+                "echo $GREETING $(pwd) $(id -u); exit 5", root=root, check=False)
+    assert r.returncode == 5 and r.stdout == "yo /srv 1000\n"
+    cid = distill("run", "-d", "app:1", "sh", "-c", "trap 'exit 0' TERM; echo up; while true; do sleep 0.1; done",
+                  root=root).stdout.strip()
+    for _ in range(50):
+        if "up" in distill("logs", cid, root=root).stdout:
+            break
+        time.sleep(0.1)
+    assert "up" in distill("logs", cid, root=root).stdout
+    assert distill("stop", "-t", "5", cid, root=root).stdout.strip() == cid
+    mounts = open("/proc/mounts").read()
+    assert str(root) not in mounts
+    r = distill("stop", cid, root=root, check=False)
+    assert r.returncode == 1 and "no such container" in r.stderr
+
+
+def test_interrupted_build_leaves_no_mounts_and_a_sound_store(root, tmp_path):
+    ctx = write_context(tmp_path / "slow", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 60\n"})
+    env = dict(os.environ, DISTILL_ROOT=str(root))
+    p = subprocess.Popen([sys.executable, "-m", "distill", "build", "--progress", "plain", str(ctx)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    seen = ""
+    while time.time() < deadline and "started" not in seen:
+        seen += p.stderr.readline()
+    assert "started" in seen
+    p.send_signal(signal.SIGTERM)
+    p.wait(30)
+    assert p.returncode != 0
+    assert str(root) not in open("/proc/mounts").read()
+    assert subprocess.run(["runc", "list", "-q"], capture_output=True, text=True).stdout.count("distill-") == 0
+    # the store is still usable: the next build works and prune finds nothing broken
+    ok = write_context(tmp_path / "ok", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo fine > /f\n"})
+    distill("build", "-q", "-t", "after:1", ok, root=root)
+    distill("prune", root=root)
+    assert distill("run", "after:1", "cat", "/f", root=root).stdout == "fine\n"
