@@ -17,6 +17,12 @@ BUSYBOX = "/bin/busybox"
 CACHE = Path(os.environ.get("DISTILL_TEST_CACHE", "/var/cache/distill-tests"))
 PYTHON_BASE = "localhost/distill-test/python:bookworm"
 PYTHON_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
+# the bases scripts/demo.sh makes for the Flask example
+DEMO_BASES = {
+    "localhost/debian/python:bookworm": ["python3"],
+    "localhost/debian/python-build:bookworm": ["python3", "python3-venv", "python3-pip", "python3-dev",
+                                               "build-essential", "ca-certificates"],
+}
 
 
 def busybox_rootfs(dest: Path) -> Path:
@@ -48,15 +54,19 @@ def busybox_image(store: Store, name: str, workdir: Path) -> str:
     return name
 
 
-def python_base(store: Store) -> str:
-    """The bootstrapped Python base, made once per machine and copied from the cache store."""
+def cached_base(store: Store, name: str, packages: list[str]) -> str:
+    """A bootstrapped Debian base, made once per machine and copied from the cache store."""
     cache = Store(CACHE / "store")
     try:
-        lookup(cache, PYTHON_BASE)
+        lookup(cache, name)
     except Exception:
-        bootstrap(cache, PYTHON_BASE, "bookworm", "minbase", PYTHON_PACKAGES)
-    copy_image(cache, store, PYTHON_BASE)
-    return PYTHON_BASE
+        bootstrap(cache, name, "bookworm", "minbase", packages)
+    copy_image(cache, store, name)
+    return name
+
+
+def python_base(store: Store) -> str:
+    return cached_base(store, PYTHON_BASE, PYTHON_PACKAGES)
 
 
 def copy_image(src: Store, dst: Store, name: str) -> None:

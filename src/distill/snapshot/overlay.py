@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DistillError
-from .unpack import empty_dir, snapshots_dir
+from .unpack import empty_dir, snapshots_dir, unpacked
 
 # redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
 # whole, so the upper dir alone is a complete layer.
@@ -24,6 +24,10 @@ class Mounted:
     merged: Path
     upper: Path
     work: Path
+
+    def changes(self) -> Path:
+        """The step's changes, in overlay form (whiteouts as 0/0 devices)."""
+        return self.upper
 
 
 def _mount(lowers: list[Path], upper: Path, work: Path, merged: Path, cwd: Path) -> None:
@@ -50,8 +54,9 @@ class OverlaySnapshotter:
         self.store = store
 
     @contextmanager
-    def mount(self, lowers: list[Path]):
-        """A writable view of `lowers` (bottom layer first); yields Mounted."""
+    def mount(self, layers: list[tuple[dict, str]]):
+        """A writable view of the layers (descriptor, diffID; bottom first); yields Mounted."""
+        lowers = [unpacked(self.store, d, i) for d, i in layers]
         base = snapshots_dir(self.store)
         tmp = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="mnt-"))
         upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"

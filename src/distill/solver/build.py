@@ -37,8 +37,8 @@ from ..progress import Progress
 from ..runtime import runc
 from ..runtime.spec import BindMount, ProcessSpec
 from ..runtime.users import chown_ids, resolve as resolve_user
-from ..snapshot.overlay import OverlaySnapshotter
-from ..snapshot.unpack import snapshot_id, snapshots_dir, unpacked
+from ..snapshot import snapshotter
+from ..snapshot.unpack import snapshot_id, snapshots_dir
 from . import copy as copying
 from .state import StageState
 
@@ -91,7 +91,7 @@ class Builder:
         self.o = options
         self.progress = options.progress or Progress("quiet")
         self.cache = StepCache(store, enabled=not options.no_cache)
-        self.snap = OverlaySnapshotter(store)
+        self.snap = snapshotter(store)
         self.platform = platforms.parse(options.platform) if options.platform else platforms.host()
         if self.platform != platforms.host() and str(self.platform) != str(platforms.host()):
             raise DistillError(f"--platform {self.platform}: only the native platform ({platforms.host()}) can be built")
@@ -330,12 +330,9 @@ class Builder:
             self.counts["cached"] += 1
         return True
 
-    def _lowers(self, state: StageState) -> list[Path]:
-        return [unpacked(self.store, l, d) for l, d in zip(state.layers, state.diff_ids)]
-
     @contextmanager
     def _mounted(self, state: StageState):
-        with self.snap.mount(self._lowers(state)) as m:
+        with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
             yield m
 
     def _commit_upper(self, upper: Path) -> Layer | None:
@@ -416,7 +413,7 @@ class Builder:
                 progress.error(f"exit code {code}")
                 raise BuildError(f"{self.o.dockerfile_path}:{step.line}: RUN {instr.text or _go_list(instr.args)} "
                                  f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
-            layer = self._commit_upper(m.upper)
+            layer = self._commit_upper(m.changes())
         self._finish_layer(state, key, layer, created_by, comment, progress, True)
 
     def _context_digest(self, sub: str) -> str:
@@ -508,7 +505,7 @@ class Builder:
             if not os.path.isdir(resolve(root, path)[0]):
                 ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
                 _ensure_dir(root, path, ident.uid, ident.gid)
-                layer = self._commit_upper(m.upper)
+                layer = self._commit_upper(m.changes())
         record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
                   "created": now_rfc3339() if layer else state.created}
         self.cache.put(key, record)
@@ -577,7 +574,7 @@ class Builder:
                 Applier(root, whiteouts="delete").apply_entries(items)
                 if isinstance(instr, ins.Add) and a.get("unpack") is not False:
                     self._add_extract(tree, sel, a, state, root, owner)
-                layer = self._commit_upper(m.upper)
+                layer = self._commit_upper(m.changes())
         self._finish_layer(state, key, layer, created_by, comment, progress, True)
 
     def _copy_items(self, tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what):

@@ -1,0 +1,91 @@
+"""The seed demo end to end: the Flask example built multi-stage and single-stage, rebuilt
+with nothing changed (every step CACHED), rebuilt after an app.py edit (only what depends
+on it runs), sizes compared, and the multi-stage image answering on port 5000."""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bed.images import DEMO_BASES, cached_base
+from clirun import distill
+from distill.store import Store
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    work = tmp_path_factory.mktemp("flask-demo")
+    store = Store(work / "store")
+    for name, packages in DEMO_BASES.items():
+        cached_base(store, name, packages)
+    ctx = work / "flask"
+    shutil.copytree(EXAMPLE, ctx, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
+                    "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                    "-d", str(ctx / "wheels"), "-r", str(ctx / "requirements.txt")], check=True)
+    return store.root, ctx
+
+
+def steps(stderr: str) -> tuple[list[str], list[str]]:
+    """Titles of the steps that ran and of those that were cached."""
+    titles, ran, cached = {}, [], []
+    for line in stderr.splitlines():
+        parts = line.split(" ", 1)
+        if len(parts) < 2 or not parts[0].startswith("#") or parts[0] == "#0":
+            continue
+        n, rest = parts
+        if n not in titles:
+            titles[n] = rest
+        elif rest.startswith("DONE"):
+            ran.append(titles[n])
+        elif rest == "CACHED":
+            cached.append(titles[n])
+    return ran, cached
+
+
+def test_flask_demo(demo):
+    root, ctx = demo
+    cold = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
+    ran, cached = steps(cold.stderr)
+    assert len(ran) == 5 and not cached, cold.stderr
+
+    noop = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
+    ran, cached = steps(noop.stderr)
+    assert ran == [] and len(cached) == 5, noop.stderr
+
+    (ctx / "app.py").write_text((ctx / "app.py").read_text().replace("Hello, World!", "Hello again!"))
+    edit = distill("build", "--progress", "plain", "-t", "flask-demo:edited", ctx, root=root)
+    ran, cached = steps(edit.stderr)
+    assert [r.split("] ", 1)[1] for r in ran] == ["COPY app.py ."], edit.stderr
+    assert len(cached) == 4
+
+    distill("build", "-q", "-t", "flask-demo:single", "-f", ctx / "Dockerfile.single", ctx, root=root)
+    multi = _size(root, "flask-demo:multi")
+    single = _size(root, "flask-demo:single")
+    assert multi < single * 0.75, (multi, single)
+
+    cid = distill("run", "-d", "flask-demo:multi", root=root).stdout.strip()
+    try:
+        body = None
+        for _ in range(150):
+            try:
+                body = httpx.get("http://127.0.0.1:5000/", timeout=1).text
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert body == "Hello, World!"
+    finally:
+        distill("stop", "-t", "2", cid, root=root)
+
+
+def _size(root, ref):
+    import json
+
+    info = json.loads(distill("inspect", ref, root=root).stdout)
+    return sum(l["size"] for l in info["Manifest"]["layers"])
