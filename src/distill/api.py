@@ -60,14 +60,14 @@ class ImageRow:
 
 def images(store: Store) -> list[ImageRow]:
     rows = []
-    for name, desc in store.tags():
+    for name, desc in store.tags() + [(None, d) for d in store.untagged()]:
         try:
             img = from_descriptor(store, desc, name)
         except DistillError:
             continue
-        ref = reference.parse(name)
-        rows.append(ImageRow(ref.familiar_repository, ref.tag or "<none>", img.config_digest,
-                             img.config.get("created", ""), img.size, desc["digest"]))
+        ref = reference.parse(name) if name else None
+        rows.append(ImageRow(ref.familiar_repository if ref else "<none>", (ref.tag if ref else None) or "<none>",
+                             img.config_digest, img.config.get("created", ""), img.size, desc["digest"]))
     return rows
 
 
@@ -107,11 +107,33 @@ def rmi(store: Store, text: str) -> list[str]:
     names = [img.name] if by_name else [n for n, d in store.tags() if from_descriptor(store, d).config_digest == img.config_digest]
     for n in names:
         store.remove_tag(n)
+    if not by_name:
+        for d in store.untagged():
+            if from_descriptor(store, d).config_digest == img.config_digest:
+                store.remove_untagged(d["digest"])
+                names.append(f"<none>@{d['digest']}")
     return names
 
 
-def prune(store: Store) -> tuple[int, int]:
-    return store.prune()
+def prune(store: Store, cache: bool = False) -> tuple[int, int]:
+    """Unnamed images and unreachable blobs; the build cache's layers are kept unless
+    `cache` asks to drop the build cache too."""
+    from .cache.steps import StepCache
+
+    from .snapshot.unpack import prune_snapshots
+
+    steps = StepCache(store)
+    if cache:
+        steps.clear()
+    result = store.prune(keep_blobs=steps.referenced_blobs())
+    wanted = set(steps.referenced_diff_ids())
+    for name, desc in store.tags():
+        try:
+            wanted.update(from_descriptor(store, desc, name).diff_ids)
+        except DistillError:
+            continue
+    prune_snapshots(store, wanted)
+    return result
 
 
 # ---- making images -----------------------------------------------------------
@@ -246,6 +268,8 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
             current = store.get_tag(name)
             if current is None or current["digest"] != desc["digest"]:
                 store.set_tag(name, desc)
+        if not names:
+            store.add_untagged(desc)
     image = from_descriptor(store, desc, names[0] if names else None)
     for out in outputs:
         if out.type in ("oci", "docker"):

@@ -86,7 +86,7 @@ def lookup(store, text: str, platform=None) -> Image:
     if _HEX_PREFIX.match(text):
         want = text if text.startswith("sha256:") else f"sha256:{text}"
         matches = {}
-        for n, desc in tags:
+        for n, desc in tags + [(None, d) for d in store.untagged()]:
             img = from_descriptor(store, desc, n, platform)
             if img.config_digest.startswith(want) or desc["digest"].startswith(want):
                 matches.setdefault(img.config_digest, img)

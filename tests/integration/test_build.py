@@ -358,3 +358,40 @@ def test_bad_dockerfile_error_has_its_line(store):
     with pytest.raises(DockerfileError) as e:
         build(store, None, f"{FROM}\nCOPY --bogus a b\n")
     assert e.value.line == 2
+
+
+def test_run_that_changes_nothing_makes_no_layer(store, tmp_path):
+    result, _, image = build(store, None, f"{FROM}\nRUN true\nRUN chmod 700 /etc\n")
+    hist = image.config["history"]
+    assert hist[-2]["created_by"].startswith("RUN") and hist[-2].get("empty_layer") is True
+    assert "empty_layer" not in hist[-1]  # a real change to /etc is kept
+    assert stat.S_IMODE(os.stat(tree(store, image, tmp_path / "out") / "etc").st_mode) == 0o700
+
+
+def test_untagged_build_is_found_by_id_and_pruned(store, tmp_path):
+    from distill import api
+
+    _, desc, image = build(store, None, f"{FROM}\nRUN echo dangling > /d\n")
+    short = image.config_digest[7:19]
+    assert api.inspect(store, short)["Digest"] == desc["digest"]
+    assert any(r.repository == "<none>" and r.id == image.config_digest for r in api.images(store))
+    api.prune(store)
+    with pytest.raises(DistillError, match="no such image"):
+        api.inspect(store, short)
+    # the build cache survives a plain prune: the same build is all cached
+    assert build(store, None, f"{FROM}\nRUN echo dangling > /d\n")[0].executed == 0
+    api.prune(store, cache=True)
+    assert build(store, None, f"{FROM}\nRUN echo dangling > /d\n")[0].executed == 1
+
+
+def test_prune_removes_snapshots_nothing_uses(store, tmp_path):
+    from distill import api
+
+    build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])
+    build(store, None, f"{FROM}\nRUN echo b > /b\n")
+    snaps = store.root / "snapshots"
+    before = {p.name for p in snaps.iterdir() if p.is_dir()}
+    api.prune(store, cache=True)
+    after = {p.name for p in snaps.iterdir() if p.is_dir()}
+    assert after < before and len(before - after) == 1  # only the unnamed image's layer went
+    assert build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])[0].executed == 1

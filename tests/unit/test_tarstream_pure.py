@@ -66,3 +66,24 @@ def test_platform_choose():
         platforms.choose(ms, platforms.parse("linux/s390x"))
     with pytest.raises(DistillError):
         platforms.parse("linux")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=120),
+       st.sampled_from([tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
+                        tarfile.FIFOTYPE]),
+       st.integers(0, 0o7777), st.integers(0, 2**22), st.integers(0, 2**22), st.integers(0, 2**34),
+       st.integers(0, 2**33), st.text(alphabet="abc/.", max_size=110), st.integers(0, 300), st.integers(0, 300))
+def test_fast_ustar_header_matches_tarfile(name, typ, mode, uid, gid, size, mtime, link, major, minor):
+    from distill.layers.create import ustar_header
+
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.uid, info.gid, info.mtime = typ, mode, uid, gid, mtime
+    info.size = size if typ == tarfile.REGTYPE else 0
+    info.linkname = link if typ in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+    if typ == tarfile.CHRTYPE:
+        info.devmajor, info.devminor = major, minor
+    info.uname = info.gname = ""
+    fast = ustar_header(info)
+    if fast is not None:
+        assert fast == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")

@@ -44,13 +44,19 @@ class StepCache:
             pass
         write_file(path, data)
 
-    def referenced_blobs(self) -> set[str]:
-        out = set()
+    def _records(self):
         for p in self.dir.glob("*.json"):
             try:
-                layer = json.loads(p.read_bytes()).get("layer")
+                yield json.loads(p.read_bytes())
             except (ValueError, OSError):
                 continue
-            if layer:
-                out.add(layer["digest"])
-        return out
+
+    def referenced_blobs(self) -> set[str]:
+        return {r["layer"]["digest"] for r in self._records() if r.get("layer")}
+
+    def referenced_diff_ids(self) -> set[str]:
+        return {r["diff_id"] for r in self._records() if r.get("diff_id")}
+
+    def clear(self) -> None:
+        for p in self.dir.glob("*.json"):
+            p.unlink()

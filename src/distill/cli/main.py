@@ -196,13 +196,14 @@ def load(ctx, path):
 
 
 @cli.command()
+@click.option("--cache", "drop_cache", is_flag=True, help="Also drop the build cache.")
 @click.pass_context
-def prune(ctx):
-    """Remove blobs no image name reaches."""
+def prune(ctx, drop_cache):
+    """Remove unnamed images and the blobs no image name (nor the build cache) reaches."""
     from ..api import prune as do_prune
     from .format import size
 
-    count, nbytes = do_prune(_store(ctx))
+    count, nbytes = do_prune(_store(ctx), drop_cache)
     click.echo(f"Deleted {count} blobs, reclaimed {size(nbytes)}")
 
 
@@ -294,7 +295,7 @@ def parse(dockerfile, mode, target, build_args, platform):
 @click.option("-o", "--output", "outputs", multiple=True,
               help="type=oci|docker|local|registry[,dest=PATH] (a bare PATH means type=local).")
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=PATH|env=VAR]")
-@click.option("--jobs", type=int, default=0, help="Stages built at once (default: CPU count).")
+@click.option("--jobs", type=int, default=0, help="Stages built at once (default: every stage that is ready).")
 @insecure_option
 @click.pass_context
 def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, network, labels, iidfile, platform,

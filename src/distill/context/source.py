@@ -26,9 +26,10 @@ class Entry:
     """One thing to copy: `rel` inside the source tree, `dest` inside the image."""
 
     source: str        # host path
-    dest: str          # absolute path in the image
+    dest: str          # path below the copy's destination ("" for the source itself)
     st: os.stat_result
     linkname: str = ""
+    rel: str = ""      # path inside the source tree (the stat cache's key)
 
 
 class StatCache:
@@ -77,7 +78,7 @@ class SourceTree:
         self.cache = stat_cache or StatCache(None)
 
     def ignored(self, rel: str) -> bool:
-        return bool(self.ignore and rel and self.ignore.ignored(rel))
+        return bool(self.ignore and self.ignore.patterns and rel and self.ignore.ignored(rel))
 
     def _resolve(self, rel: str, follow_final: bool = True) -> tuple[str, str]:
         try:
@@ -121,38 +122,41 @@ class SourceTree:
         host, real_rel = self._resolve(rel)
         st = os.lstat(host)
         if not stat.S_ISDIR(st.st_mode):
-            return [self._entry(host, dest, st)]
+            return [self._entry(host, dest, st, real_rel)]
         out: list[Entry] = []
         self._walk_dir(host, real_rel, dest, exclude, out, "")
         return out
 
     def _walk_dir(self, host: str, rel: str, dest: str, exclude, out: list, sub: str) -> None:
+        # string building rather than os.path calls: this loop runs once per context file
         with os.scandir(host) as it:
-            names = sorted(e.name for e in it)
-        for name in names:
-            child_rel = f"{rel}/{name}" if rel else name
-            child_sub = f"{sub}/{name}" if sub else name
-            child_host = os.path.join(host, name)
-            st = os.lstat(child_host)
+            found = sorted(((e.name, e.stat(follow_symlinks=False)) for e in it), key=lambda x: x[0])
+        prefix_rel = f"{rel}/" if rel else ""
+        prefix_sub = f"{sub}/" if sub else ""
+        prefix_dest = f"{dest}/" if dest else ""
+        for name, st in found:
+            child_rel = prefix_rel + name
+            child_sub = prefix_sub + name
+            child_host = f"{host}/{name}"
+            child_dest = prefix_dest + name
             is_dir = stat.S_ISDIR(st.st_mode)
             if self.ignored(child_rel) or (exclude and exclude.ignored(child_sub)):
                 if is_dir and self.ignore and self.ignore.may_reinclude_under(child_rel):
                     sub_out: list[Entry] = []
-                    self._walk_dir(child_host, child_rel, posixpath.join(dest, name), exclude, sub_out, child_sub)
+                    self._walk_dir(child_host, child_rel, child_dest, exclude, sub_out, child_sub)
                     if sub_out:
-                        out.append(self._entry(child_host, posixpath.join(dest, name), st))
+                        out.append(self._entry(child_host, child_dest, st, child_rel))
                         out.extend(sub_out)
                 continue
-            out.append(self._entry(child_host, posixpath.join(dest, name), st))
+            out.append(self._entry(child_host, child_dest, st, child_rel))
             if is_dir:
-                self._walk_dir(child_host, child_rel, posixpath.join(dest, name), exclude, out, child_sub)
+                self._walk_dir(child_host, child_rel, child_dest, exclude, out, child_sub)
 
-    def _entry(self, host: str, dest: str, st: os.stat_result) -> Entry:
+    def _entry(self, host: str, dest: str, st: os.stat_result, rel: str) -> Entry:
         link = os.readlink(host) if stat.S_ISLNK(st.st_mode) else ""
-        return Entry(host, dest, st, link)
+        return Entry(host, dest, st, link, rel)
 
     def content_digest(self, e: Entry) -> str:
         if stat.S_ISREG(e.st.st_mode):
-            rel = os.path.relpath(e.source, self.root)
-            return self.cache.digest(rel, e.source, e.st)
+            return self.cache.digest(e.rel, e.source, e.st)
         return e.linkname

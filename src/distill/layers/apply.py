@@ -151,8 +151,10 @@ class Applier:
         self.created: set[str] = set()
         self.dir_times: list[tuple[list[str], float]] = []
         self.stats = ApplyStats()
+        self._parent: tuple[tuple[str, ...] | None, int] | None = None  # (path, fd); path None: stale
 
     def close(self) -> None:
+        self._forget_parent()
         self.root.close()
 
     def apply(self, stream: BinaryIO) -> ApplyStats:
@@ -179,16 +181,33 @@ class Applier:
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(e, comps)
             return
-        parent = self.root.open_dir(comps[:-1], create=True, name_for_errors=e.name)
-        try:
-            self._create(e, comps, base, parent)
-        finally:
-            os.close(parent)
+        self._create(e, comps, base, self._parent_fd(comps[:-1], e.name))
         self.created.add("/".join(comps))
         self.stats.entries += 1
 
+    def _parent_fd(self, comps: list[str], name: str) -> int:
+        """The parent's fd, reused while entries share it (tars are sorted): resolving
+        from the root per entry costs an open per path component."""
+        key = tuple(comps)
+        if self._parent is not None and self._parent[0] == key:
+            return self._parent[1]
+        self._forget_parent()
+        fd = self.root.open_dir(comps, create=True, name_for_errors=name)
+        self._parent = (key, fd)
+        return fd
+
+    def _forget_parent(self) -> None:
+        # after anything is removed or replaced, paths must be resolved afresh
+        if self._parent is not None:
+            os.close(self._parent[1])
+            self._parent = None
+
     def _create(self, e: Entry, comps: list[str], base: str, parent: int) -> None:
         existing = _lstat(base, parent)
+        if existing is not None and (e.type != DIR or not stat.S_ISDIR(existing.st_mode)):
+            # something is replaced: this entry still uses the fd, the next one resolves afresh
+            if self._parent is not None:
+                self._parent = (None, self._parent[1])
         if e.type == DIR:
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
                 os.unlink(base, dir_fd=parent)
@@ -250,6 +269,7 @@ class Applier:
 
     # ---- whiteouts ----------------------------------------------------------
     def _whiteout(self, e: Entry, comps: list[str]) -> None:
+        self._forget_parent()
         base = comps[-1]
         if base == OPAQUE:
             self._opaque(e, comps[:-1])

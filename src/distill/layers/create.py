@@ -72,7 +72,7 @@ class TarWriter:
         if self.epoch is not None and info.mtime > self.epoch:
             info.mtime = self.epoch
         info.mtime = int(info.mtime)
-        self.out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        self.out.write(ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
 
     def add(self, info: tarfile.TarInfo, source: str | None = None) -> None:
         self._header(info)
@@ -91,6 +91,37 @@ class TarWriter:
 
     def close(self) -> None:
         self.out.write(b"\0" * (2 * BLOCK))
+
+
+_OCTAL7 = 8**7
+_OCTAL11 = 8**11
+
+
+def ustar_header(info: tarfile.TarInfo) -> bytes | None:
+    """The header tarfile would write for a plain entry, built directly (tarfile's own
+    path costs ~40 µs an entry); None when the entry needs PAX records."""
+    name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") else info.name
+    if (info.pax_headers or not name.isascii() or len(name) > 100 or not info.linkname.isascii()
+            or len(info.linkname) > 100 or not 0 <= info.uid < _OCTAL7 or not 0 <= info.gid < _OCTAL7
+            or not 0 <= info.size < _OCTAL11 or not 0 <= info.mtime < _OCTAL11
+            or not 0 <= info.devmajor < _OCTAL7 or not 0 <= info.devminor < _OCTAL7):
+        return None
+    buf = bytearray(512)
+    buf[0:len(name)] = name.encode()
+    buf[100:108] = b"%07o\0" % (info.mode & 0o7777)
+    buf[108:116] = b"%07o\0" % info.uid
+    buf[116:124] = b"%07o\0" % info.gid
+    buf[124:136] = b"%011o\0" % info.size
+    buf[136:148] = b"%011o\0" % info.mtime
+    buf[148:156] = b"        "
+    buf[156:157] = info.type
+    buf[157:157 + len(info.linkname)] = info.linkname.encode()
+    buf[257:265] = b"ustar\x0000"
+    if info.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):  # tarfile leaves them empty otherwise
+        buf[329:337] = b"%07o\0" % info.devmajor
+        buf[337:345] = b"%07o\0" % info.devminor
+    buf[148:155] = b"%06o\0" % sum(buf)
+    return bytes(buf)
 
 
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:

@@ -85,7 +85,9 @@ class Registry:
             try:
                 r, sent = self._send(method, url, scope, headers or {}, content)
             except httpx.TransportError as e:
-                if retry and attempt < self.retries:
+                # a refused connection is retried once (a restarting registry), not backed off
+                limit = 1 if isinstance(e, httpx.ConnectError) else self.retries
+                if retry and attempt < limit:
                     attempt += 1
                     time.sleep(self.backoff * 2 ** (attempt - 1))
                     continue

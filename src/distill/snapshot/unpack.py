@@ -63,3 +63,21 @@ def empty_dir(store) -> Path:
     d = snapshots_dir(store) / "empty"
     d.mkdir(exist_ok=True)
     return d
+
+
+def prune_snapshots(store, wanted_diff_ids: set[str]) -> int:
+    """Remove unpacked layers no kept image or cache record uses. Returns how many."""
+    base = snapshots_dir(store)
+    keep = {snapshot_id(d) for d in wanted_diff_ids} | {"empty"}
+    removed = 0
+    for p in base.iterdir():
+        sid = p.name.removesuffix(".complete")
+        if sid in keep:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            (base / f"{sid}.complete").unlink(missing_ok=True)  # first: never a marker without its tree
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+        elif p.name.endswith(".complete") and not (base / sid).exists():
+            p.unlink(missing_ok=True)
+    return removed

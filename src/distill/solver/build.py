@@ -181,7 +181,9 @@ class Builder:
     # ---- the walk ------------------------------------------------------------------
     def build(self) -> BuildResult:
         plan = self._plan()
-        jobs = self.o.jobs or os.cpu_count() or 1
+        # Stages mostly wait (on RUN steps, downloads, the disk), so by default every
+        # stage that is ready runs, as in BuildKit; --jobs N caps them.
+        jobs = self.o.jobs or max(len(plan.build_order), 1)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             try:
                 for i in plan.build_order:
@@ -403,11 +405,12 @@ class Builder:
                 resolv.write_text("")
             binds += [BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")]
             missing = [p for p in list(RUNTIME_STUBS) + stubs_check if not os.path.lexists(resolve(root, p)[0])]
+            parents = _parent_metadata(root, missing)
             spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
                                list(ident.additional_gids), network, binds=binds, tmpfs=tmpfs,
                                insecure=instr.security == "insecure")
             code = runc.run(m.merged, spec, work, progress.output, cancel=self.cancelled)
-            _remove_stubs(root, missing)
+            _remove_stubs(root, m.upper, missing, parents)
             if code != 0:
                 tail = "\n".join(progress.tail()[-10:])
                 progress.error(f"exit code {code}")
@@ -708,8 +711,23 @@ def _ensure_dir(root: str, path: str, uid: int, gid: int) -> None:
             os.chown(host, uid, gid)
 
 
-def _remove_stubs(root: str, paths: list[str]) -> None:
-    """Mount points runc had to create for a RUN, removed again when left empty."""
+def _parent_metadata(root: str, stubs: list[str]) -> dict[str, tuple[int, int, int]]:
+    """(mode, uid, gid) of the existing directories above the mount points runc will create."""
+    out = {}
+    for p in stubs:
+        parent = posixpath.dirname(p)
+        while parent not in ("/", ""):
+            host = os.path.join(root, parent.lstrip("/"))
+            if os.path.isdir(host) and not os.path.islink(host):
+                st = os.stat(host)
+                out[parent] = (st.st_mode, st.st_uid, st.st_gid)
+            parent = posixpath.dirname(parent)
+    return out
+
+
+def _remove_stubs(root: str, upper: Path, paths: list[str], parents: dict[str, tuple[int, int, int]]) -> None:
+    """Mount points runc had to create for a RUN, removed again when left empty, with the
+    directories overlayfs copied up only to hold them (so `RUN true` leaves no layer)."""
     for p in sorted(set(paths), key=lambda s: -s.count("/")):
         host = os.path.join(root, p.lstrip("/"))
         try:
@@ -718,9 +736,23 @@ def _remove_stubs(root: str, paths: list[str]) -> None:
             elif os.path.isfile(host) and os.path.getsize(host) == 0:
                 os.unlink(host)
         except OSError:
-            pass
+            continue
         parent = posixpath.dirname(p)
         while parent not in ("/", ""):
+            if parent in parents:
+                # existed before the RUN: drop the copy-up if nothing else changed in it
+                up = upper / parent.lstrip("/")
+                try:
+                    st = os.stat(up)
+                    untouched = (st.st_mode, st.st_uid, st.st_gid) == parents[parent] and not os.listdir(up)
+                    opaque = any(x.endswith("overlay.opaque") for x in os.listxattr(up))
+                    if untouched and not opaque:
+                        os.rmdir(up)
+                        parent = posixpath.dirname(parent)
+                        continue
+                except OSError:
+                    pass
+                break
             try:
                 os.rmdir(os.path.join(root, parent.lstrip("/")))
             except OSError:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import stat
@@ -86,17 +87,18 @@ def select(tree: SourceTree, sources: list[str], what: str) -> Selection:
     return Selection(out)
 
 
-def content_key(tree: SourceTree, sel: Selection, exclude) -> list:
-    """Paths, types, modes, owners (stages only) and contents of everything selected."""
-    key = []
+def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
+    """One digest of the paths, types, modes, owners (stages only) and contents of
+    everything selected."""
+    h = hashlib.sha256()
     for src, found in sel.matches:
         for rel in found:
             for e in tree.walk(rel, "", exclude):
                 st = e.st
-                owner = [] if tree.is_context else [st.st_uid, st.st_gid]
-                key.append([src, rel, e.dest, _type_of(st), stat.S_IMODE(st.st_mode), *owner,
-                            tree.content_digest(e)])
-    return key
+                owner = "" if tree.is_context else f"{st.st_uid}:{st.st_gid}"
+                h.update(f"{src}\0{rel}\0{e.dest}\0{st.st_mode:o}\0{owner}\0{tree.content_digest(e)}\n"
+                         .encode("utf-8", "surrogateescape"))
+    return "sha256:" + h.hexdigest()
 
 
 def parse_chmod(text: str | None) -> int | None:

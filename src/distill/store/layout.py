@@ -236,8 +236,28 @@ class Store:
         entry = {k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size", "platform")}
         entry["annotations"] = {**(descriptor.get("annotations") or {}), REF_NAME: name}
         with self._editing_index() as index:
-            index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME) != name]
+            # the name moves here; an unnamed entry of the same image is now redundant
+            index["manifests"] = [d for d in index["manifests"]
+                                  if (d.get("annotations") or {}).get(REF_NAME) not in (name, None)
+                                  or ((d.get("annotations") or {}).get(REF_NAME) is None and d["digest"] != entry["digest"])]
             index["manifests"].append(entry)
+
+    def add_untagged(self, descriptor: dict) -> None:
+        """Record an image that has no name (docker's dangling image), so its ID finds it."""
+        digests.validate(descriptor["digest"])
+        if any(d["digest"] == descriptor["digest"] for d in self.read_index()["manifests"]):
+            return
+        with self._editing_index() as index:
+            if not any(d["digest"] == descriptor["digest"] for d in index["manifests"]):
+                index["manifests"].append({k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size")})
+
+    def untagged(self) -> list[dict]:
+        return [d for d in self.read_index()["manifests"] if not (d.get("annotations") or {}).get(REF_NAME)]
+
+    def remove_untagged(self, digest: str) -> None:
+        with self._editing_index() as index:
+            index["manifests"] = [d for d in index["manifests"]
+                                  if d["digest"] != digest or (d.get("annotations") or {}).get(REF_NAME)]
 
     def remove_tag(self, name: str) -> dict:
         with self._editing_index() as index:
@@ -275,10 +295,13 @@ class Store:
             todo.extend(c for c in children if isinstance(c, dict))
         return seen
 
-    def prune(self) -> tuple[int, int]:
-        """Remove blobs no tag reaches and stale temp files. Returns (count, bytes)."""
+    def prune(self, keep_blobs: set[str] = frozenset()) -> tuple[int, int]:
+        """Remove unnamed images, then blobs no name (nor `keep_blobs`) reaches, and stale
+        temp files. Returns (count, bytes) of blobs removed."""
         with locked(self.locks_dir / "gc.lock"):
-            keep = self.reachable()
+            with self._editing_index() as index:
+                index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
+            keep = self.reachable() | set(keep_blobs)
             count = size = 0
             for d in list(self.iter_blobs()):
                 if d not in keep:

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Build benchmarks, side by side with BuildKit (`docker build`, when a docker engine
+answers) and Buildah (when installed). Prints medians and the ratio to BuildKit.
+
+Scenarios: the Flask example cold, no-op and after an app.py edit; three independent
+2-second stages; a 20,000-file, 280 MB context, no-op and after a one-file edit.
+
+    .venv/bin/python bench/build.py [--runs 3] [--only flask,parallel,context]
+
+Peers get the very base images distill uses (saved as docker archives and loaded), so
+nothing is fetched from Docker Hub. Install peers with `apt-get install docker.io buildah`
+and start `dockerd`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from bed.images import DEMO_BASES, busybox_image, cached_base  # noqa: E402
+from distill.store import Store  # noqa: E402
+
+BUSYBOX = "localhost/busybox:test"
+
+
+def sh(cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+
+
+def timed(cmd, **kw) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {r.stderr.decode()[-800:]}")
+    return time.perf_counter() - t
+
+
+class Tool:
+    name = ""
+
+    def available(self) -> bool:
+        raise NotImplementedError
+
+    def load(self, archive: Path) -> None:
+        raise NotImplementedError
+
+    def build(self, ctx: Path, dockerfile: Path | None = None, no_cache: bool = False) -> float:
+        raise NotImplementedError
+
+
+class Distill(Tool):
+    name = "distill"
+
+    def __init__(self, root: Path):
+        self.env = dict(os.environ, DISTILL_ROOT=str(root))
+
+    def available(self) -> bool:
+        return True
+
+    def load(self, archive: Path) -> None:
+        pass  # the store already holds the bases
+
+    def build(self, ctx, dockerfile=None, no_cache=False):
+        cmd = [sys.executable, "-m", "distill", "build", "-q", str(ctx)]
+        if dockerfile:
+            cmd += ["-f", str(dockerfile)]
+        if no_cache:
+            cmd.append("--no-cache")
+        return timed(cmd, env=self.env)
+
+
+# Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
+
+class BuildKit(Tool):
+    name = "buildkit"
+
+    def available(self) -> bool:
+        return shutil.which(DOCKER) is not None and subprocess.run(
+            [DOCKER, "info"], capture_output=True).returncode == 0
+
+    def load(self, archive):
+        sh([DOCKER, "load", "-i", str(archive)])
+
+    def build(self, ctx, dockerfile=None, no_cache=False):
+        cmd = [DOCKER, "build", "-q", str(ctx)]
+        if dockerfile:
+            cmd += ["-f", str(dockerfile)]
+        if no_cache:
+            cmd.append("--no-cache")
+        return timed(cmd, env=dict(os.environ, DOCKER_BUILDKIT="1"))
+
+
+class Buildah(Tool):
+    name = "buildah"
+
+    def available(self) -> bool:
+        return shutil.which("buildah") is not None
+
+    def load(self, archive):
+        sh(["buildah", "pull", "-q", f"docker-archive:{archive}"])
+
+    def build(self, ctx, dockerfile=None, no_cache=False):
+        cmd = ["buildah", "build", "-q", "--layers", "--isolation", "chroot"]
+        if dockerfile:
+            cmd += ["-f", str(dockerfile)]
+        if no_cache:
+            cmd.append("--no-cache")
+        return timed(cmd + [str(ctx)])
+
+
+def median(f, runs: int) -> float:
+    return statistics.median(f() for _ in range(runs))
+
+
+def flask(tool: Tool, work: Path, runs: int) -> dict[str, float]:
+    ctx = work / f"flask-{tool.name}"
+    if not ctx.exists():
+        shutil.copytree(work / "flask", ctx)
+    app = ctx / "app.py"
+    original = app.read_text()
+    cold = median(lambda: tool.build(ctx, no_cache=True), runs)
+    tool.build(ctx)
+    noop = median(lambda: tool.build(ctx), runs)
+    edits = []
+    for i in range(runs):
+        app.write_text(original.replace("Hello, World!", f"Hello {i} {time.time()}"))
+        edits.append(tool.build(ctx))
+    app.write_text(original)
+    return {"flask cold": cold, "flask no-op": noop, "flask app.py edit": statistics.median(edits)}
+
+
+def parallel(tool: Tool, work: Path, runs: int) -> dict[str, float]:
+    ctx = work / "parallel"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text("".join(
+        f"FROM {BUSYBOX} AS s{i}\nRUN sleep 2 && echo {i} > /out{i}\n" for i in range(3)) +
+        f"FROM {BUSYBOX}\n" + "".join(f"COPY --from=s{i} /out{i} /\n" for i in range(3)))
+    return {"3 parallel 2 s stages": median(lambda: tool.build(ctx, no_cache=True), runs)}
+
+
+def big_context(tool: Tool, work: Path, runs: int) -> dict[str, float]:
+    ctx = work / "bigctx"
+    if not ctx.exists():
+        rnd = os.urandom(1 << 20)
+        for i in range(20_000):
+            d = ctx / f"d{i // 500:02d}"
+            d.mkdir(parents=True, exist_ok=True)
+            off = (i * 7919) % ((1 << 20) - 14_000)
+            (d / f"f{i:05d}.bin").write_bytes(rnd[off:off + 14_000])
+        (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY . /ctx/\nRUN true\n")
+    tool.build(ctx)
+    noop = median(lambda: tool.build(ctx), runs)
+    edits = []
+    target = ctx / "d00" / "f00000.bin"
+    for i in range(runs):
+        target.write_bytes(os.urandom(14_000))
+        edits.append(tool.build(ctx))
+    return {"280 MB context no-op": noop, "280 MB context one-file edit": statistics.median(edits)}
+
+
+SCENARIOS = {"flask": flask, "parallel": parallel, "context": big_context}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", default="flask,parallel,context")
+    ap.add_argument("--work", help="keep the work directory here (reused between runs)")
+    args = ap.parse_args()
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="distill-bench-build-"))
+    work.mkdir(parents=True, exist_ok=True)
+    store = Store(work / "store")
+    busybox_image(store, BUSYBOX, work)
+    chosen = args.only.split(",")
+    if "flask" in chosen:
+        for name, packages in DEMO_BASES.items():
+            cached_base(store, name, packages)
+        if not (work / "flask").exists():
+            shutil.copytree(REPO / "examples" / "flask", work / "flask",
+                            ignore=shutil.ignore_patterns("wheels", "__pycache__"))
+            sh([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--platform",
+                "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
+    tools = [t for t in (Distill(store.root), BuildKit(), Buildah()) if t.available()]
+    archives = []
+    env = dict(os.environ, DISTILL_ROOT=str(store.root))
+    for ref in [BUSYBOX] + (list(DEMO_BASES) if "flask" in chosen else []):
+        out = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
+        if not out.exists():
+            sh([sys.executable, "-m", "distill", "save", ref, "-o", str(out)], env=env)
+        archives.append(out)
+    for t in tools[1:]:
+        for a in archives:
+            t.load(a)
+    results: dict[str, dict[str, float]] = {}
+    for name in chosen:
+        for t in tools:
+            for scenario, seconds in SCENARIOS[name](t, work, args.runs).items():
+                results.setdefault(scenario, {})[t.name] = seconds
+    names = [t.name for t in tools]
+    print(f"{'scenario':<32}" + "".join(f"{n:>11}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
+    for scenario, row in results.items():
+        line = f"{scenario:<32}" + "".join(f"{row.get(n, float('nan')):>10.2f}s" for n in names)
+        if "buildkit" in row:
+            line += f"   {row['distill'] / row['buildkit']:.2f}"
+        print(line)
+    if "buildkit" not in names:
+        print("(BuildKit not measured: no docker engine answers; Buildah " +
+              ("measured)" if "buildah" in names else "not installed)"))
+
+
+if __name__ == "__main__":
+    main()
