@@ -22,3 +22,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+# bytecode up front: an environment with PYTHONDONTWRITEBYTECODE would otherwise compile on every start
+.venv/bin/python -m compileall -q src >/dev/null

@@ -223,26 +223,13 @@ def bootstrap(store: Store, name: str, suite: str = "bookworm", variant: str = "
 
 # ---- archives ----------------------------------------------------------------
 def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> None:
-    from .archive import save as _save
-    from .store.atomic import fsync_dir
+    from .archive import save as _save, save_to_path
 
-    imgs = [(lookup(store, n), None) for n in names]
-    imgs = [(img, img.name) for img, _ in imgs]
+    imgs = [(img, img.name) for img in (lookup(store, n) for n in names)]
     if out_path == "-":
         _save(store, imgs, sys.stdout.buffer, fmt)
-        return
-    path = Path(out_path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            _save(store, imgs, f, fmt)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent if str(path.parent) else Path("."))
+    else:
+        save_to_path(store, imgs, Path(out_path), fmt)
 
 
 def load(store: Store, path: str):

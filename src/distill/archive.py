@@ -64,6 +64,25 @@ def save(store, images: list[tuple[Image, str | None]], out, fmt: str = "docker"
     t.close()
 
 
+def save_to_path(store, images, path: Path, fmt: str) -> None:
+    """save() into a file that appears whole or not at all."""
+    import os
+
+    from .store.atomic import fsync_dir
+
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            save(store, images, f, fmt)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.resolve().parent)
+
+
 def _save_docker(store, images, t: _TarOut) -> None:
     manifest, repositories, written = [], {}, set()
     for image, name in images:

@@ -3,7 +3,6 @@ directory (the final stage's files), or a registry (every tag pushed)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,19 +46,6 @@ def export_local(store, image, dest: Path) -> None:
 
 
 def write_archive(store, image, names: list[str], kind: str, dest: str) -> None:
-    from .archive import save
-    from .store.atomic import fsync_dir
+    from .archive import save_to_path
 
-    path = Path(dest)
-    tmp = path.with_name(f".{path.name}.partial")
-    pairs = [(image, n) for n in names] or [(image, None)]
-    try:
-        with open(tmp, "wb") as f:
-            save(store, pairs, f, kind)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent.resolve())
+    save_to_path(store, [(image, n) for n in names] or [(image, None)], Path(dest), kind)

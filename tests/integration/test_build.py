@@ -395,3 +395,45 @@ def test_prune_removes_snapshots_nothing_uses(store, tmp_path):
     after = {p.name for p in snaps.iterdir() if p.is_dir()}
     assert after < before and len(before - after) == 1  # only the unnamed image's layer went
     assert build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])[0].executed == 1
+
+
+@pytest.fixture
+def http_file(tmp_path):
+    """A file served over HTTP on loopback, for ADD URL tests."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tool.sh", root / "tool.sh"
+    server.shutdown()
+
+
+def test_add_url_with_checksum(store, tmp_path, http_file):
+    import hashlib
+
+    url, path = http_file
+    good = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    _, _, image = build(store, None, f"FROM scratch\nADD --checksum={good} {url} /opt/\nADD {url} /renamed.sh\n")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "opt/tool.sh").read_bytes() == path.read_bytes()
+    assert stat.S_IMODE(os.stat(root / "opt/tool.sh").st_mode) == 0o600
+    assert (root / "renamed.sh").exists()
+    with pytest.raises(DistillError, match="checksum mismatch"):
+        build(store, None, f"FROM scratch\nADD --checksum=sha256:{'0' * 64} {url} /x\n")
+
+
+def test_labels_option_and_pull_from_a_registry(store, registry):
+    from distill import api
+
+    api.push(store, BUSYBOX, f"{registry.host}/base/busybox:1")
+    _, _, image = build(store, None, f"FROM {registry.host}/base/busybox:1\nLABEL from=dockerfile\n",
+                        labels={"org.opencontainers.image.version": "1.2"}, pull=True)
+    assert cfg(image)["Labels"] == {"from": "dockerfile", "org.opencontainers.image.version": "1.2"}
+    assert lookup(store, f"{registry.host}/base/busybox:1")  # pulled into the store

@@ -21,6 +21,7 @@ class StepCache:
         self.enabled = enabled
         self.dir = store.root / "cache" / "steps"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.memo_dir = store.root / "cache" / "memo"
 
     def get(self, key: str) -> dict | None:
         if not self.enabled:
@@ -33,6 +34,17 @@ class StepCache:
         if layer and not self.store.has_blob(layer["digest"]):
             return None
         return record
+
+    def get_memo(self, key: str) -> str | None:
+        """A memoized value that is a pure function of its key (used even with --no-cache)."""
+        try:
+            return json.loads((self.memo_dir / f"{key}.json").read_bytes())["value"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+
+    def put_memo(self, key: str, value: str) -> None:
+        self.memo_dir.mkdir(parents=True, exist_ok=True)
+        write_file(self.memo_dir / f"{key}.json", json.dumps({"value": value}).encode())
 
     def put(self, key: str, record: dict) -> None:
         path = self.dir / f"{key}.json"
@@ -58,5 +70,5 @@ class StepCache:
         return {r["diff_id"] for r in self._records() if r.get("diff_id")}
 
     def clear(self) -> None:
-        for p in self.dir.glob("*.json"):
+        for p in list(self.dir.glob("*.json")) + list(self.memo_dir.glob("*.json")):
             p.unlink()

@@ -336,10 +336,15 @@ def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, ne
         secret_map[fields["id"]] = {"src": fields["src"]} if "src" in fields else {"env": fields.get("env", fields["id"])}
     label_map = dict(l.partition("=")[::2] for l in labels)
     mode = "quiet" if quiet else progress_mode
+    progress = Progress(mode)
     options = BuildOptions(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, _build_args(build_args),
                            target, no_cache, pull, network, label_map, platform, insecure, jobs, secret_map,
-                           Progress(mode))
-    result, desc, image = do_build(_store(ctx), options, list(tags), [parse_output(o) for o in outputs], iidfile)
+                           progress)
+    try:
+        result, desc, image = do_build(_store(ctx), options, list(tags), [parse_output(o) for o in outputs],
+                                       iidfile)
+    finally:
+        progress.close()
     for w in result.plan.warnings:
         click.echo(f"warning: {w}", err=True)
     if quiet:

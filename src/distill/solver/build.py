@@ -91,7 +91,7 @@ class Builder:
         self.o = options
         self.progress = options.progress or Progress("quiet")
         self.cache = StepCache(store, enabled=not options.no_cache)
-        self.snap = snapshotter(store)
+        self._snap = None
         self.platform = platforms.parse(options.platform) if options.platform else platforms.host()
         if self.platform != platforms.host() and str(self.platform) != str(platforms.host()):
             raise DistillError(f"--platform {self.platform}: only the native platform ({platforms.host()}) can be built")
@@ -206,6 +206,12 @@ class Builder:
 
     def _stage_state(self, stage_index: int) -> StageState:
         return self.states[stage_index].result()
+
+    def _source_state(self, source: dict) -> StageState:
+        """What a `from` names (COPY --from, RUN --mount from=): a stage or an image."""
+        if "stage" in source:
+            return self._stage_state(source["stage"])
+        return StageState.from_image(self._image(source["image"]), self.platform)
 
     def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
         for d in stage.deps:
@@ -332,6 +338,12 @@ class Builder:
             self.counts["cached"] += 1
         return True
 
+    @property
+    def snap(self):
+        if self._snap is None:  # probing overlayfs costs a mount: only when a step needs one
+            self._snap = snapshotter(self.store)
+        return self._snap
+
     @contextmanager
     def _mounted(self, state: StageState):
         with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
@@ -455,11 +467,7 @@ class Builder:
             elif kind == "bind":
                 src = m.get("source", "")
                 if "from" in m:
-                    if "stage" in m["from"]:
-                        other = self._stage_state(m["from"]["stage"])
-                    else:
-                        other = StageState.from_image(self._image(m["from"]["image"]), self.platform)
-                    om = stack.enter_context(self._mounted(other))
+                    om = stack.enter_context(self._mounted(self._source_state(m["from"])))
                     host = resolve(str(om.merged), src)[0]
                 else:
                     if self.context_tree is None:
@@ -529,19 +537,35 @@ class Builder:
             sources = [s for s in a["sources"] if s not in heredocs]
             urls = [s for s in sources if isinstance(instr, ins.Add) and _is_url(s)]
             sources = [s for s in sources if s not in urls]
-            tree = None
-            if "from" in a:
-                if "stage" in a["from"]:
-                    other = self._stage_state(a["from"]["stage"])
-                else:
-                    other = StageState.from_image(self._image(a["from"]["image"]), self.platform)
-                om = stack.enter_context(self._mounted(other))
-                tree = SourceTree(str(om.merged), None, is_context=False)
-            elif sources:
-                if self.context_tree is None:
-                    raise DistillError(f"{what} needs a build context, but none was given")
-                tree = self.context_tree
-            sel = copying.select(tree, sources, what) if sources else copying.Selection([])
+            src_state = self._source_state(a["from"]) if "from" in a else None
+            opened: dict = {}
+
+            def source():
+                """The source tree and selection, mounting a stage only when needed."""
+                if not opened:
+                    tree = None
+                    if src_state is not None:
+                        om = stack.enter_context(self._mounted(src_state))
+                        tree = SourceTree(str(om.merged), None, is_context=False)
+                    elif sources:
+                        if self.context_tree is None:
+                            raise DistillError(f"{what} needs a build context, but none was given")
+                        tree = self.context_tree
+                    sel = copying.select(tree, sources, what) if sources else copying.Selection([])
+                    opened.update(tree=tree, sel=sel)
+                return opened["tree"], opened["sel"]
+
+            if src_state is not None and sources:
+                # a stage's key fixes its content, so what a selection of it hashes to is memoized
+                memo = step_key(src_state.key, "SOURCE", {"sources": sources, "exclude": a["exclude"]})
+                content = self.cache.get_memo(memo)
+                if content is None:
+                    tree, sel = source()
+                    content = copying.content_key(tree, sel, exclude)
+                    self.cache.put_memo(memo, content)
+            else:
+                tree, sel = source()
+                content = copying.content_key(tree, sel, exclude) if tree else ""
             heredoc_payload = []
             lexer = Lexer("\\", raw_quotes=True, raw_escapes=True)
             env = dict(step.env)
@@ -559,12 +583,13 @@ class Builder:
             downloads = {u: self._download(u, a.get("checksum"), stack) for u in urls}
             payload = {"sources": a["sources"], "dest": a["dest"], "workdir": state.workdir, "chown": a["chown"],
                        "chmod": a["chmod"], "link": a["link"], "parents": a["parents"], "exclude": a["exclude"],
-                       "content": copying.content_key(tree, sel, exclude) if tree else [],
+                       "content": content,
                        "heredocs": heredoc_payload, "urls": {u: d[1] for u, d in downloads.items()},
                        "unpack": a.get("unpack")}
             key = step_key(state.key, what, payload)
             if self._cached(state, key, created_by, comment, progress):
                 return
+            tree, sel = source()
             if a["link"]:
                 items = self._copy_items(tree, sel, a, state, None, None, chmod, exclude, contents, downloads, what)
                 layer = self._layer_from_items(items)
