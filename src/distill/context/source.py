@@ -38,7 +38,7 @@ class StatCache:
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.entries: dict[str, list] = {}
+        self.entries: dict[str, list] = {}  # rel → [stat key, digest]
         self.dirty = False
         if path and path.exists():
             try:
@@ -47,16 +47,16 @@ class StatCache:
                 self.entries = {}
 
     def digest(self, rel: str, host: str, st: os.stat_result) -> str:
-        key = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
+        key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_mode}"  # one string compare per file
         hit = self.entries.get(rel)
-        if hit and hit[:4] == key:
-            return hit[4]
+        if hit and hit[0] == key:
+            return hit[1]
         h = hashlib.sha256()
         with open(host, "rb") as f:
             while chunk := f.read(_HASH_CHUNK):
                 h.update(chunk)
         d = "sha256:" + h.hexdigest()
-        self.entries[rel] = key + [d]
+        self.entries[rel] = [key, d]
         self.dirty = True
         return d
 

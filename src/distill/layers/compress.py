@@ -10,16 +10,21 @@ import hashlib
 import zlib
 from typing import BinaryIO
 
-try:  # pragma: no cover - which branch runs depends on the machine
-    from isal import igzip as _gzip_reader
-    from isal import isal_zlib as _zlib
+from functools import lru_cache
 
-    GZIP_LEVEL = 1
-except ImportError:  # pragma: no cover
-    import gzip as _gzip_reader
 
-    _zlib = zlib
-    GZIP_LEVEL = 6
+@lru_cache(maxsize=None)
+def _gzip():
+    """(reader module, zlib-like module, level): isal when installed. Imported on first use,
+    so commands that never compress (a cached rebuild) do not pay for it."""
+    try:
+        from isal import igzip, isal_zlib
+
+        return igzip, isal_zlib, 1
+    except ImportError:  # pragma: no cover - depends on the machine
+        import gzip
+
+        return gzip, zlib, 6
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 
@@ -34,7 +39,8 @@ class _Identity:
 
 def compressor(kind: str):
     if kind == "gzip":
-        return _zlib.compressobj(GZIP_LEVEL, _zlib.DEFLATED, 31)
+        _, z, level = _gzip()
+        return z.compressobj(level, z.DEFLATED, 31)
     if kind == "zstd":
         import zstandard
 
@@ -100,7 +106,7 @@ class HashingReader:
 def decompressed(stream: BinaryIO, kind: str) -> BinaryIO:
     """A readable stream of the tar inside a compressed layer."""
     if kind == "gzip":
-        return _gzip_reader.GzipFile(fileobj=stream, mode="rb")
+        return _gzip()[0].GzipFile(fileobj=stream, mode="rb")
     if kind == "zstd":
         import zstandard
 

@@ -91,13 +91,16 @@ def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
     """One digest of the paths, types, modes, owners (stages only) and contents of
     everything selected."""
     h = hashlib.sha256()
+    digest = tree.content_digest
     for src, found in sel.matches:
         for rel in found:
+            head = f"{src}\0{rel}\0"
+            rows = []
             for e in tree.walk(rel, "", exclude):
                 st = e.st
                 owner = "" if tree.is_context else f"{st.st_uid}:{st.st_gid}"
-                h.update(f"{src}\0{rel}\0{e.dest}\0{st.st_mode:o}\0{owner}\0{tree.content_digest(e)}\n"
-                         .encode("utf-8", "surrogateescape"))
+                rows.append(f"{head}{e.dest}\0{st.st_mode:o}\0{owner}\0{digest(e)}\n")
+            h.update("".join(rows).encode("utf-8", "surrogateescape"))
     return "sha256:" + h.hexdigest()
 
 
