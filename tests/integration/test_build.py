@@ -437,3 +437,20 @@ def test_labels_option_and_pull_from_a_registry(store, registry):
                         labels={"org.opencontainers.image.version": "1.2"}, pull=True)
     assert cfg(image)["Labels"] == {"from": "dockerfile", "org.opencontainers.image.version": "1.2"}
     assert lookup(store, f"{registry.host}/base/busybox:1")  # pulled into the store
+
+
+def test_ssh_mount_exposes_the_agent_socket(store, tmp_path):
+    import socket
+
+    sock_path = tmp_path / "agent.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    server.listen(1)
+    try:
+        _, _, image = build(store, None, f"{FROM}\nRUN --mount=type=ssh test -S $SSH_AUTH_SOCK && echo $SSH_AUTH_SOCK > /sock\n",
+                            ssh={"default": str(sock_path)})
+        assert (tree(store, image, tmp_path / "out") / "sock").read_text() == "/run/buildkit/ssh_agent.0\n"
+        with pytest.raises(DistillError, match="ssh agent default is required"):
+            build(store, None, f"{FROM}\nRUN --mount=type=ssh,required=true true\n")
+    finally:
+        server.close()

@@ -295,12 +295,15 @@ def parse(dockerfile, mode, target, build_args, platform):
 @click.option("-o", "--output", "outputs", multiple=True,
               help="type=oci|docker|local|registry[,dest=PATH] (a bare PATH means type=local).")
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=PATH|env=VAR]")
+@click.option("--ssh", "ssh", multiple=True, metavar="ID[=SOCKET]",
+              help="Expose an SSH agent to RUN --mount=type=ssh (default: $SSH_AUTH_SOCK).")
 @click.option("--jobs", type=int, default=0, help="Stages built at once (default: every stage that is ready).")
 @insecure_option
 @click.pass_context
 def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, network, labels, iidfile, platform,
-          quiet, progress_mode, outputs, secrets, jobs, insecure):
+          quiet, progress_mode, outputs, secrets, ssh, jobs, insecure):
     """Build an image from a Dockerfile and a context directory ('-': Dockerfile on stdin)."""
+    import os
     import signal
     from pathlib import Path
 
@@ -335,11 +338,18 @@ def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, ne
             raise DistillError(f"--secret {spec!r}: id= is required")
         secret_map[fields["id"]] = {"src": fields["src"]} if "src" in fields else {"env": fields.get("env", fields["id"])}
     label_map = dict(l.partition("=")[::2] for l in labels)
+    ssh_map = {}
+    for spec in ssh:
+        sid, _, sock = spec.partition("=")
+        sock = sock or os.environ.get("SSH_AUTH_SOCK", "")
+        if not sock:
+            raise DistillError(f"--ssh {spec}: no socket given and SSH_AUTH_SOCK is not set")
+        ssh_map[sid or "default"] = sock
     mode = "quiet" if quiet else progress_mode
     progress = Progress(mode)
     options = BuildOptions(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, _build_args(build_args),
                            target, no_cache, pull, network, label_map, platform, insecure, jobs, secret_map,
-                           progress)
+                           ssh_map, progress)
     try:
         result, desc, image = do_build(_store(ctx), options, list(tags), [parse_output(o) for o in outputs],
                                        iidfile)

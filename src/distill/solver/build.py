@@ -65,6 +65,7 @@ class BuildOptions:
     insecure: tuple = ()
     jobs: int = 0
     secrets: dict = field(default_factory=dict)   # id → {"src": path} or {"env": NAME}
+    ssh: dict = field(default_factory=dict)       # id → agent socket path (--ssh default=PATH)
     progress: Progress | None = None
 
 
@@ -492,9 +493,15 @@ class Builder:
                     stack.callback(shutil.rmtree, f.parent, True)
                     binds.append(BindMount(str(f), target))
             elif kind == "ssh":
-                if m.get("required"):
-                    raise DistillError("RUN --mount=type=ssh is not supported yet")
-                continue
+                sid = m.get("id") or "default"
+                sock = self.o.ssh.get(sid)
+                if not sock:
+                    if m.get("required"):
+                        raise DistillError(f"ssh agent {sid} is required but was not given (--ssh {sid})")
+                    continue
+                target = m.get("target") or f"/run/buildkit/ssh_agent.{len(targets)}"
+                binds.append(BindMount(sock, target))
+                env["SSH_AUTH_SOCK"] = target
             if target:
                 targets.append(target)
         return binds, tmpfs, targets
