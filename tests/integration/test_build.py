@@ -454,3 +454,16 @@ def test_ssh_mount_exposes_the_agent_socket(store, tmp_path):
             build(store, None, f"{FROM}\nRUN --mount=type=ssh,required=true true\n")
     finally:
         server.close()
+
+
+def test_bind_mount_of_the_context_is_filtered_and_rw_is_discarded(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {".dockerignore": "secret.txt\n", "a.txt": "a", "secret.txt": "no",
+                                           "sub/b.txt": "b"})
+    _, _, image = build(store, ctx, f"""{FROM}
+RUN --mount=type=bind,target=/src ls -A /src > /seen && cat /src/sub/b.txt >> /seen
+RUN --mount=type=bind,target=/src,rw echo scribble > /src/a.txt && cat /src/a.txt > /wrote
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "seen").read_text() == ".dockerignore\na.txt\nsub\nb"
+    assert (root / "wrote").read_text() == "scribble\n"
+    assert (ctx / "a.txt").read_text() == "a"  # the context itself is never written

@@ -8,6 +8,7 @@ import json
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -473,7 +474,10 @@ class Builder:
                 else:
                     if self.context_tree is None:
                         raise DistillError("RUN --mount type=bind needs a build context")
-                    host = self.context_tree._resolve(src or ".")[0]
+                    view = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="ctxview-"))
+                    stack.callback(shutil.rmtree, view, True)
+                    host = _context_view(self.context_tree, src or ".", view / "v",
+                                         writable=m.get("readonly") is False)
                 binds.append(BindMount(host, target, readonly=not (m.get("readonly") is False)))
             elif kind == "secret":
                 sid = m.get("id") or posixpath.basename(target)
@@ -731,6 +735,32 @@ def _numeric_owner(spec: str) -> tuple[int, int]:
     if not user.isdigit() or (group and not group.isdigit()):
         raise DistillError(f"COPY --link --chown={spec}: names cannot be resolved without the image; use numbers")
     return int(user), int(group) if group else int(user)
+
+
+def _context_view(tree: SourceTree, src: str, dest: Path, writable: bool) -> str:
+    """The context as a RUN bind mount sees it: only what .dockerignore lets through.
+    Files are hard links for a read-only mount and copies for rw, whose writes are lost."""
+    host, _ = tree._resolve(src)
+    if not os.path.isdir(host):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host, dest)
+        return str(dest)
+    dest.mkdir(parents=True)
+    for e in tree.walk(src, ""):
+        out = dest / e.dest
+        mode = e.st.st_mode
+        if stat.S_ISDIR(mode):
+            out.mkdir()
+        elif stat.S_ISLNK(mode):
+            os.symlink(e.linkname, out)
+        elif stat.S_ISREG(mode):
+            try:
+                if writable:
+                    raise OSError
+                os.link(e.source, out)
+            except OSError:  # rw, or the context is on another filesystem
+                shutil.copy2(e.source, out)
+    return str(dest)
 
 
 def _ensure_dir(root: str, path: str, uid: int, gid: int) -> None:
