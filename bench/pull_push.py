@@ -22,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from bed.registry import RegistryProcess  # noqa: E402
-from distill import api  # noqa: E402
 from distill.config import new_config  # noqa: E402
 from distill import platform as platforms  # noqa: E402
 from distill.image import write_image  # noqa: E402

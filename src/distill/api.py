@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import digest as digests
 from . import platform as platforms
 from . import reference
 from .config import new_config
-from .errors import DistillError, NotFound
-from .image import Image, from_descriptor, lookup, store_name, write_image
+from .errors import DistillError
+from .image import from_descriptor, lookup, store_name, write_image
 from .store import Store
 
 

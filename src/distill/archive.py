@@ -17,7 +17,7 @@ from pathlib import Path
 from . import digest as digests
 from . import mediatypes, reference
 from .errors import DistillError, VerificationError
-from .image import Image, canonical_json, from_descriptor
+from .image import Image, canonical_json
 from .layers.compress import CompressingSink, HashingReader, decompressed, sniff
 from .store import REF_NAME
 

@@ -2,7 +2,6 @@
 
 import io
 import os
-import struct
 import tarfile
 
 import pytest

@@ -14,7 +14,7 @@ from distill.store import REF_NAME, Store
 
 
 def test_layout_files(tmp_path):
-    s = Store(tmp_path)
+    Store(tmp_path)
     assert json.loads((tmp_path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     assert json.loads((tmp_path / "index.json").read_text())["manifests"] == []
 

@@ -4,11 +4,8 @@ away) started with runc, in the foreground or detached (`distill stop ID` ends i
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path

@@ -3,7 +3,6 @@ cache misses, and returns the final image's state."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import posixpath
@@ -314,7 +313,7 @@ class Builder:
         state.add_history(created_by, comment, empty_layer=True)
 
     def _finish_layer(self, state: StageState, key: str, layer: Layer | None, created_by: str, comment: str,
-                      progress, ran: bool) -> None:
+                      progress) -> None:
         record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
                   "created": now_rfc3339()}
         self.cache.put(key, record)
@@ -402,10 +401,7 @@ class Builder:
             m = stack.enter_context(self._mounted(state))
             root = str(m.merged)
             ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
-            if state.user == "" and "HOME" not in env:
-                env["HOME"] = ident.home
-            elif "HOME" not in env:
-                env["HOME"] = ident.home
+            env.setdefault("HOME", ident.home)
             _ensure_dir(root, state.workdir, ident.uid, ident.gid)
             binds, tmpfs, stubs_check = self._run_mounts(stack, step, state, env, root)
             work = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="run-"))
@@ -431,7 +427,7 @@ class Builder:
                 raise BuildError(f"{self.o.dockerfile_path}:{step.line}: RUN {instr.text or _go_list(instr.args)} "
                                  f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
             layer = self._commit_upper(m.changes())
-        self._finish_layer(state, key, layer, created_by, comment, progress, True)
+        self._finish_layer(state, key, layer, created_by, comment, progress)
 
     def _context_digest(self, sub: str) -> str:
         import hashlib
@@ -614,7 +610,7 @@ class Builder:
                 if isinstance(instr, ins.Add) and a.get("unpack") is not False:
                     self._add_extract(tree, sel, a, state, root, owner)
                 layer = self._commit_upper(m.changes())
-        self._finish_layer(state, key, layer, created_by, comment, progress, True)
+        self._finish_layer(state, key, layer, created_by, comment, progress)
 
     def _copy_items(self, tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what):
         if a["link"] and a["chown"]:
@@ -657,7 +653,6 @@ class Builder:
     def _add_extract(self, tree, sel, a, state, root, owner) -> None:
         if tree is not self.context_tree:
             return
-        from ..layers.compress import decompressed, sniff
 
         dest = a["dest"]
         dest_abs = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(state.workdir, dest))
