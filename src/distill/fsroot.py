@@ -64,3 +64,11 @@ def is_dir(root: str, path: str) -> bool:
         return os.path.isdir(resolve(root, path)[0])
     except DistillError:
         return False
+
+
+def is_link(root: str, path: str) -> bool:
+    """Is the last component of `path` (its parents resolved inside root) a symlink?"""
+    try:
+        return os.path.islink(resolve(root, path, follow_final=False)[0])
+    except DistillError:
+        return False

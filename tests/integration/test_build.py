@@ -467,3 +467,32 @@ RUN --mount=type=bind,target=/src,rw echo scribble > /src/a.txt && cat /src/a.tx
     assert (root / "seen").read_text() == ".dockerignore\na.txt\nsub\nb"
     assert (root / "wrote").read_text() == "scribble\n"
     assert (ctx / "a.txt").read_text() == "a"  # the context itself is never written
+
+
+def test_symlinks_planted_by_an_image_never_lead_copies_out(store, tmp_path):
+    """A base image whose /app points at the host's /etc (absolute) or climbs out with ..:
+    COPY and WORKDIR must write inside the image, never on the host."""
+    canary = tmp_path / "host-canary"
+    canary.mkdir()
+    (canary / "keep").write_text("host")
+    ctx = write_context(tmp_path / "ctx", {"payload.txt": "image data"})
+    build(store, ctx, f"{FROM}\nRUN ln -s {canary} /abs && ln -s ../../../../../../../../{canary} /rel\n",
+          tags=["localhost/evil-base:1"])
+    _, _, image = build(store, ctx, """FROM localhost/evil-base:1
+COPY payload.txt /abs/
+COPY payload.txt /rel/
+WORKDIR /abs/newdir
+RUN echo ran > written-by-run
+""")
+    assert sorted(os.listdir(canary)) == ["keep"] and (canary / "keep").read_text() == "host"
+    root = tree(store, image, tmp_path / "out")
+    inside = root / str(canary).lstrip("/")
+    assert (inside / "payload.txt").read_text() == "image data"
+    assert (inside / "newdir" / "written-by-run").read_text() == "ran\n"
+
+
+def test_identical_layers_twice_in_one_image(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"f": "same"})
+    _, _, image = build(store, ctx, f"{FROM}\nCOPY f /f\nRUN rm /f\nCOPY f /f\nRUN cat /f > /seen\n")
+    assert image.layers[-4]["digest"] == image.layers[-2]["digest"]  # the same layer, twice
+    assert (tree(store, image, tmp_path / "out") / "seen").read_text() == "same"

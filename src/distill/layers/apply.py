@@ -55,11 +55,13 @@ class Missing(UnsafeLayer):
 
 
 class _Root:
-    """Descriptor-relative access to a tree, confined to it."""
+    """Descriptor-relative access to a tree, confined to it. With `clamp`, a symlink's `..`
+    at the root stays at the root (as inside a container); without, it is refused."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, clamp: bool = False):
         os.makedirs(path, exist_ok=True)
         self.fd = os.open(path, _DIR_FLAGS)
+        self.clamp = clamp
 
     def close(self) -> None:
         os.close(self.fd)
@@ -77,6 +79,8 @@ class _Root:
                     continue
                 if part == "..":
                     if not resolved:
+                        if self.clamp:
+                            continue
                         raise UnsafeLayer(f"layer entry {name_for_errors!r}: a symlink on its path points outside the root")
                     resolved.pop()
                     os.close(fd)
@@ -142,10 +146,10 @@ def _remove(name: str, dir_fd: int) -> None:
 
 
 class Applier:
-    def __init__(self, root: str, whiteouts: str = "delete", same_owner: bool | None = None):
+    def __init__(self, root: str, whiteouts: str = "delete", same_owner: bool | None = None, clamp: bool = False):
         if whiteouts not in ("delete", "overlay"):
             raise ValueError(whiteouts)
-        self.root = _Root(os.fspath(root))
+        self.root = _Root(os.fspath(root), clamp)
         self.whiteouts = whiteouts
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
         self.created: set[str] = set()

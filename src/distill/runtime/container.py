@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import DEFAULT_PATH
 from ..errors import DistillError, NotFound
 from ..fsroot import read_text
-from ..snapshot.overlay import _mount, umount
+from ..snapshot.overlay import _mount, lower_stack, umount
 from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
 from . import runc
 from .spec import BindMount, ProcessSpec, runtime_spec
@@ -53,7 +53,7 @@ def _prepare(store, image, cid: str) -> Path:
     for sub in ("upper", "work", "merged"):
         (d / sub).mkdir(parents=True)
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
-    stack = list(reversed(lowers)) or [empty_dir(store)]
+    stack = lower_stack(lowers, empty_dir(store))
     _mount(stack, d / "upper", d / "work", d / "merged", snapshots_dir(store))
     (d / "hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     try:

@@ -41,6 +41,19 @@ def _mount(lowers: list[Path], upper: Path, work: Path, merged: Path, cwd: Path)
         raise DistillError(f"overlay mount failed: {r.stderr.strip() or r.returncode}")
 
 
+def lower_stack(lowers: list[Path], empty: Path) -> list[Path]:
+    """The lowerdir option's order (top first), each directory once: an image may hold the
+    same layer twice, overlayfs refuses a repeated lower dir, and dropping all but the top
+    copy changes nothing (it re-applies everything the lower copy did, above the layers
+    between them)."""
+    out, seen = [], set()
+    for d in reversed(lowers):
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out or [empty]
+
+
 def umount(path: Path) -> None:
     r = subprocess.run(["umount", str(path)], capture_output=True, text=True)
     if r.returncode != 0:
@@ -62,7 +75,7 @@ class OverlaySnapshotter:
         upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
         for d in (upper, work, merged):
             d.mkdir()
-        stack = list(reversed(lowers)) or [empty_dir(self.store)]
+        stack = lower_stack(lowers, empty_dir(self.store))
         try:
             _mount(stack, upper, work, merged, base)
             try:

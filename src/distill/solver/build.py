@@ -606,7 +606,8 @@ class Builder:
                 owner = chown_ids(a["chown"], read_text(root, "/etc/passwd"), read_text(root, "/etc/group")) \
                     if a["chown"] else None
                 items = self._copy_items(tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what)
-                Applier(root, whiteouts="delete").apply_entries(items)
+                # the image's own symlinks resolve as inside the container (`..` stops at /)
+                Applier(root, whiteouts="delete", clamp=True).apply_entries(items)
                 if isinstance(instr, ins.Add) and a.get("unpack") is not False:
                     self._add_extract(tree, sel, a, state, root, owner)
                 layer = self._commit_upper(m.changes())

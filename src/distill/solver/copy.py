@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..context.source import Entry, SourceTree
 from ..errors import DistillError
-from ..fsroot import is_dir
+from ..fsroot import is_dir, is_link
 from ..layers.tarstream import DIR, FIFO, REG, SYMLINK, CHR, BLK
 
 
@@ -139,8 +139,8 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, dest_r
             if d in created:
                 continue
             created.add(d)
-            if dest_root is not None and is_dir(dest_root, "/" + d):
-                continue
+            if dest_root is not None and (is_dir(dest_root, "/" + d) or is_link(dest_root, "/" + d)):
+                continue  # a symlink is followed (inside the image) by the applier, not replaced
             uid, gid = owner if owner else (0, 0)
             items.append(CopyItem(d, DIR, 0o755, uid, gid, 0))
 
