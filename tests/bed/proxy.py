@@ -17,6 +17,7 @@ class FaultyProxy:
         self.corrupt_blobs = False  # flip a byte in every blob GET body
         self.redirect_blobs_to: str | None = None  # 307 blob GETs to this base URL
         self.seen: list[tuple[str, str, str | None]] = []  # method, path, Authorization
+        self.canned: dict[str, tuple[int, dict, bytes]] = {}  # path suffix → (status, headers, body)
         self._lock = threading.Lock()
         proxy = self
 
@@ -45,6 +46,16 @@ class FaultyProxy:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                for suffix, (status, headers, canned) in proxy.canned.items():
+                    if self.path.split("?")[0].endswith(suffix):
+                        self.send_response(status)
+                        for k, v in headers.items():
+                            self.send_header(k, v)
+                        self.send_header("Content-Length", str(len(canned)))
+                        self.end_headers()
+                        if self.command != "HEAD":
+                            self.wfile.write(canned)
+                        return
                 is_blob_get = self.command == "GET" and "/blobs/sha256:" in self.path
                 if is_blob_get and proxy.redirect_blobs_to:
                     self.send_response(307)

@@ -186,3 +186,72 @@ def test_token_not_sent_to_another_host_on_redirect(bb, registry, tmp_path):
     finally:
         other.stop()
         front.stop()
+
+
+OCI = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _evil_manifest(layer_digest):
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "a" * 64, "size": 2},
+                       "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                   "digest": layer_digest, "size": 10}]}).encode()
+
+
+@pytest.mark.parametrize("bad_digest", ["sha256:../../../../etc/passwd", "sha256:" + "g" * 64, "md5:abc",
+                                        "sha256:" + "A" * 64])
+def test_hostile_descriptor_digests_are_refused_before_use(proxy, tmp_path, bad_digest):
+    proxy.canned["/manifests/1"] = (200, {"Content-Type": OCI}, _evil_manifest(bad_digest))
+    s = Store(tmp_path / "s")
+    with pytest.raises(Exception, match="invalid digest"):
+        api.pull(s, f"{proxy.host}/evil/img:1")
+    assert list(s.iter_blobs()) == [] and s.tags() == []
+    assert not any(p.name == "passwd" for p in tmp_path.rglob("passwd"))
+
+
+def test_manifest_that_does_not_match_its_digest(proxy, tmp_path):
+    body = _evil_manifest("sha256:" + "b" * 64)
+    wanted = "sha256:" + "c" * 64
+    proxy.canned[f"/manifests/{wanted}"] = (200, {"Content-Type": OCI}, body)
+    with pytest.raises(VerificationError, match="does not match its digest"):
+        api.pull(Store(tmp_path / "s"), f"{proxy.host}/evil/img@{wanted}")
+
+
+def test_oversized_manifest_is_refused(proxy, tmp_path):
+    proxy.canned["/manifests/big"] = (200, {"Content-Type": OCI}, b"{" + b" " * (5 << 20) + b"}")
+    with pytest.raises(RegistryError, match="larger than"):
+        api.pull(Store(tmp_path / "s"), f"{proxy.host}/evil/img:big")
+
+
+def test_unsupported_manifest_type_is_a_clear_error(proxy, tmp_path):
+    proxy.canned["/manifests/v1"] = (200, {"Content-Type": "application/vnd.docker.distribution.manifest.v1+json"},
+                                     json.dumps({"schemaVersion": 1, "fsLayers": []}).encode())
+    with pytest.raises(RegistryError, match="unsupported manifest type"):
+        api.pull(Store(tmp_path / "s"), f"{proxy.host}/evil/img:v1")
+
+
+def test_token_server_without_a_token(proxy, tmp_path):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            body = b'{"nothing": "here"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    tokens = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=tokens.serve_forever, daemon=True).start()
+    try:
+        realm = f"http://127.0.0.1:{tokens.server_address[1]}/token"
+        proxy.canned["/manifests/1"] = (401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="x"'}, b"")
+        with pytest.raises(RegistryError, match="gave no token"):
+            api.pull(Store(tmp_path / "s"), f"{proxy.host}/evil/img:1")
+    finally:
+        tokens.shutdown()
