@@ -66,7 +66,7 @@ def images(store: Store) -> list[ImageRow]:
         ref = reference.parse(name) if name else None
         rows.append(ImageRow(ref.familiar_repository if ref else "<none>", (ref.tag if ref else None) or "<none>",
                              img.config_digest, img.config.get("created", ""), img.size, desc["digest"]))
-    return rows
+    return sorted(rows, key=lambda r: r.created, reverse=True)  # newest first, as docker lists them
 
 
 def inspect(store: Store, text: str, platform: str | None = None) -> dict:

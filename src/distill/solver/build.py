@@ -138,7 +138,10 @@ class Builder:
             try:
                 api.pull(self.store, ref, str(self.platform), self.o.insecure)
             except DistillError as e:
-                raise DistillError(f"base image {ref}: {e}") from None
+                hint = ""
+                if ref.startswith("docker.io/") and "ConnectError" in str(e):
+                    hint = " (Docker Hub unreachable? `distill bootstrap` makes Debian bases offline)"
+                raise DistillError(f"base image {ref}: {e}{hint}") from None
             step.done()
             img = lookup(self.store, ref, self.platform)
         with self.lock:
