@@ -123,15 +123,17 @@ def prune(store: Store, cache: bool = False) -> tuple[int, int]:
     steps = StepCache(store)
     if cache:
         steps.clear()
-    result = store.prune(keep_blobs=steps.referenced_blobs())
-    wanted = set(steps.referenced_diff_ids())
-    for name, desc in store.tags():
-        try:
-            wanted.update(from_descriptor(store, desc, name).diff_ids)
-        except DistillError:
-            continue
-    prune_snapshots(store, wanted)
-    return result
+    def drop_unused_snapshots():
+        wanted = set(steps.referenced_diff_ids())
+        for name, desc in store.tags():
+            try:
+                wanted.update(from_descriptor(store, desc, name).diff_ids)
+            except DistillError:
+                continue
+        prune_snapshots(store, wanted)
+
+    # snapshots go under the same lock as blobs: a concurrent build holds it shared
+    return store.prune(keep_blobs=steps.referenced_blobs(), also=drop_unused_snapshots)
 
 
 # ---- making images -----------------------------------------------------------

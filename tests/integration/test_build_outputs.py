@@ -117,3 +117,24 @@ def test_interrupted_build_leaves_no_mounts_and_a_sound_store(root, tmp_path):
     distill("build", "-q", "-t", "after:1", ok, root=root)
     distill("prune", root=root)
     assert distill("run", "after:1", "cat", "/f", root=root).stdout == "fine\n"
+
+
+def test_two_builds_at_once_on_one_store(root, tmp_path):
+    """Both create layers and snapshots at the same moment: both succeed and stay usable."""
+    ctx = write_context(tmp_path / "same", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo same > /same\n"
+                                                         "RUN head -c 100000 /dev/zero > /zeros\n"})
+    env = dict(os.environ, DISTILL_ROOT=str(root))
+    procs = [subprocess.Popen([sys.executable, "-m", "distill", "build", "-q", "-t", f"twin:{i}", str(ctx)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    from distill.snapshot.unpack import snapshot_id
+
+    distill("prune", root=root)
+    for i in range(2):
+        diff_ids = json.loads(distill("inspect", f"twin:{i}", root=root).stdout)["Config"]["rootfs"]["diff_ids"]
+        for d in diff_ids[1:]:  # the layers these builds made
+            assert (root / "snapshots" / f"{snapshot_id(d)}.complete").exists()
+            assert (root / "snapshots" / snapshot_id(d)).is_dir()
+        assert distill("run", f"twin:{i}", "cat", "/same", root=root).stdout == "same\n"
+    assert str(root) not in open("/proc/mounts").read()

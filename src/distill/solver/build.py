@@ -39,6 +39,7 @@ from ..runtime.spec import BindMount, ProcessSpec
 from ..runtime.users import chown_ids, resolve as resolve_user
 from ..snapshot import snapshotter
 from ..snapshot.unpack import snapshot_id, snapshots_dir
+from ..store.lock import locked
 from . import copy as copying
 from .state import StageState
 
@@ -360,12 +361,13 @@ class Builder:
         # the upper dir is already the layer in overlay form: keep it as its snapshot
         base = snapshots_dir(self.store)
         sid = snapshot_id(layer.diff_id)
-        if not (base / f"{sid}.complete").exists():
-            try:
-                os.rename(upper, base / sid)
-                (base / f"{sid}.complete").touch()
-            except OSError:
-                pass
+        with locked(self.store.locks_dir / f"unpack-{sid}.lock"):  # the lock unpacked() takes
+            if not (base / f"{sid}.complete").exists():
+                try:
+                    os.rename(upper, base / sid)
+                    (base / f"{sid}.complete").touch()
+                except OSError:
+                    pass  # another build made it first; the content is the same
         return layer
 
     # ---- RUN ----------------------------------------------------------------------------

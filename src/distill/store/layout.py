@@ -295,9 +295,10 @@ class Store:
             todo.extend(c for c in children if isinstance(c, dict))
         return seen
 
-    def prune(self, keep_blobs: set[str] = frozenset()) -> tuple[int, int]:
+    def prune(self, keep_blobs: set[str] = frozenset(), also=None) -> tuple[int, int]:
         """Remove unnamed images, then blobs no name (nor `keep_blobs`) reaches, and stale
-        temp files. Returns (count, bytes) of blobs removed."""
+        temp files; then call `also()`, still under the lock no writer holds meanwhile.
+        Returns (count, bytes) of blobs removed."""
         with locked(self.locks_dir / "gc.lock"):
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
@@ -314,4 +315,6 @@ class Store:
                     shutil.rmtree(p)
                 else:
                     p.unlink()
+            if also is not None:
+                also()
             return count, size
