@@ -496,3 +496,36 @@ def test_identical_layers_twice_in_one_image(store, tmp_path):
     _, _, image = build(store, ctx, f"{FROM}\nCOPY f /f\nRUN rm /f\nCOPY f /f\nRUN cat /f > /seen\n")
     assert image.layers[-4]["digest"] == image.layers[-2]["digest"]  # the same layer, twice
     assert (tree(store, image, tmp_path / "out") / "seen").read_text() == "same"
+
+
+def test_cmd_is_inherited_and_reset_by_entrypoint(store, tmp_path):
+    build(store, None, f"{FROM}\nCMD [\"echo\", \"from-base\"]\n", tags=["localhost/cmd-base:1"])
+    _, _, inherits = build(store, None, "FROM localhost/cmd-base:1\nENV X=1\n")
+    assert cfg(inherits)["Cmd"] == ["echo", "from-base"]
+    _, _, reset = build(store, None, "FROM localhost/cmd-base:1\nENTRYPOINT [\"/bin/true\"]\n")
+    assert cfg(reset)["Entrypoint"] == ["/bin/true"] and cfg(reset)["Cmd"] is None
+    _, _, both = build(store, None, "FROM localhost/cmd-base:1\nCMD [\"x\"]\nENTRYPOINT [\"/bin/true\"]\n")
+    assert cfg(both)["Cmd"] == ["x"]  # set in this stage: kept
+
+
+def test_copy_from_resolves_symlinks_inside_the_stage(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM} AS src
+RUN mkdir -p /real/dir && echo found > /real/dir/f && ln -s /real /abs && ln -s ../../../../real /rel
+FROM scratch
+COPY --from=src /abs/dir/f /via-abs
+COPY --from=src /rel/dir/f /via-rel
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "via-abs").read_text() == "found\n" and (root / "via-rel").read_text() == "found\n"
+
+
+@pytest.mark.parametrize("mode", ["w:bz2", "w:xz", "w"])
+def test_add_extracts_bzip2_xz_and_plain_tars(store, tmp_path, mode):
+    import tarfile
+
+    ctx = write_context(tmp_path / "ctx", {})
+    src = write_context(tmp_path / "src", {"pkg/x.txt": "x"})
+    with tarfile.open(ctx / "pkg.tar", mode) as t:
+        t.add(src / "pkg", arcname="pkg")
+    _, _, image = build(store, ctx, "FROM scratch\nADD pkg.tar /opt/\n")
+    assert (tree(store, image, tmp_path / "out") / "opt/pkg/x.txt").read_text() == "x"
