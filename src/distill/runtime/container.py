@@ -4,10 +4,10 @@ away) started with runc, in the foreground or detached (`distill stop ID` ends i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 from ..config import DEFAULT_PATH
@@ -73,7 +73,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
         entrypoint: str | None = None, network: str = "host", detach: bool = False, interactive: bool = False,
         name: str | None = None) -> int | str:
     """Foreground: returns the exit code. Detached: returns the container id."""
-    cid = name or uuid.uuid4().hex[:12]
+    cid = name or os.urandom(6).hex()
     if (containers_dir(store) / cid).exists():
         raise DistillError(f"container {cid} already exists")
     d = _prepare(store, image, cid)

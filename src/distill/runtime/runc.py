@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import shutil
 import subprocess
 import tempfile
 import threading
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +34,7 @@ def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[
     cancel = cancel or threading.Event()
     if not shutil.which(RUNC):
         raise DistillError("runc is not installed (apt-get install runc)")
-    cid = container_id or f"distill-{uuid.uuid4().hex[:16]}"
+    cid = container_id or f"distill-{os.urandom(8).hex()}"
     bundle = Path(tempfile.mkdtemp(dir=work_dir, prefix="bundle-"))
     try:
         (bundle / "config.json").write_text(json.dumps(runtime_spec(str(rootfs), process)))

@@ -14,6 +14,7 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from .. import platform as platforms
@@ -27,21 +28,18 @@ from ..dockerfile.shell import Lexer
 from ..errors import DistillError, DockerfileError
 from ..fsroot import read_text, resolve
 from ..image import Image, lookup
-from ..layers.apply import Applier
-from ..layers.blob import Layer, write_layer
-from ..layers.compress import CompressingSink
 from ..plan import Plan, make_plan
 from ..plan.args import PROXY_ARGS
 from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
-from ..runtime import runc
-from ..runtime.spec import BindMount, ProcessSpec
-from ..runtime.users import chown_ids, resolve as resolve_user
 from ..snapshot import snapshotter
 from ..snapshot.unpack import snapshot_id, snapshots_dir
 from ..store.lock import locked
 from . import copy as copying
 from .state import StageState
+
+if TYPE_CHECKING:
+    from ..layers.blob import Layer
 
 COMMENT = "distill.dockerfile.v0"
 RUNTIME_STUBS = ("/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf")
@@ -316,7 +314,7 @@ class Builder:
         state.key = step_key(state.key, instr.keyword, a)
         state.add_history(created_by, comment, empty_layer=True)
 
-    def _finish_layer(self, state: StageState, key: str, layer: Layer | None, created_by: str, comment: str,
+    def _finish_layer(self, state: StageState, key: str, layer: "Layer | None", created_by: str, comment: str,
                       progress) -> None:
         record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
                   "created": now_rfc3339()}
@@ -354,7 +352,9 @@ class Builder:
         with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
             yield m
 
-    def _commit_upper(self, upper: Path) -> Layer | None:
+    def _commit_upper(self, upper: Path) -> "Layer | None":
+        from ..layers.blob import write_layer
+
         if not any(upper.iterdir()):
             return None
         layer = write_layer(self.store, upper, "gzip", overlay_upper=True)
@@ -372,6 +372,11 @@ class Builder:
 
     # ---- RUN ----------------------------------------------------------------------------
     def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+        # only a step that runs needs the runtime: a cached rebuild never imports it
+        from ..runtime import runc
+        from ..runtime.spec import BindMount, ProcessSpec
+        from ..runtime.users import resolve as resolve_user
+
         instr: ins.Run = step.instruction
         env = dict(step.env)
         for k in PROXY_ARGS:
@@ -445,6 +450,8 @@ class Builder:
         return "sha256:" + h.hexdigest()
 
     def _run_mounts(self, stack: ExitStack, step: Step, state: StageState, env: dict, root: str):
+        from ..runtime.spec import BindMount
+
         binds, tmpfs, targets = [], [], []
         for m in step.args["mounts"]:
             kind = m["type"]
@@ -513,6 +520,8 @@ class Builder:
 
     # ---- WORKDIR ------------------------------------------------------------------------
     def _workdir(self, stage: Stage, step: Step, state: StageState) -> None:
+        from ..runtime.users import resolve as resolve_user
+
         path = step.args["path"]
         state.config["WorkingDir"] = path
         created_by = f"WORKDIR {path}"
@@ -601,6 +610,9 @@ class Builder:
             key = step_key(state.key, what, payload)
             if self._cached(state, key, created_by, comment, progress):
                 return
+            from ..layers.apply import Applier
+            from ..runtime.users import chown_ids
+
             tree, sel = source()
             if a["link"]:
                 items = self._copy_items(tree, sel, a, state, None, None, chmod, exclude, contents, downloads, what)
@@ -643,7 +655,10 @@ class Builder:
             items.append(item)
         return items
 
-    def _layer_from_items(self, items) -> Layer | None:
+    def _layer_from_items(self, items) -> "Layer | None":
+        from ..layers.blob import Layer
+        from ..layers.compress import CompressingSink
+
         if not items:
             return None
         with self.store.writer() as blob:
@@ -672,6 +687,8 @@ class Builder:
                     f.seek(0)
                     _ensure_dir(root, dest_abs, 0, 0)
                     target = resolve(root, dest_abs)[0]
+                    from ..layers.apply import Applier
+
                     Applier(target, whiteouts="delete").apply(decompressed_any(f, head))
 
     def _download(self, url: str, checksum: str | None, stack: ExitStack) -> tuple[str, str]:

@@ -7,7 +7,6 @@ import hashlib
 import os
 import posixpath
 import stat
-import tarfile
 from dataclasses import dataclass, field
 
 from ..context.source import Entry, SourceTree
@@ -201,6 +200,8 @@ def heredoc_item(name: str, content: bytes, owner, chmod, created_by_mtime: floa
 
 def write_tar(items: list[CopyItem], out) -> None:
     """--link: the items themselves are the layer."""
+    import tarfile
+
     from ..layers.create import TarWriter
 
     w = TarWriter(out)
