@@ -18,7 +18,8 @@ from . import digest as digests
 from . import mediatypes, reference
 from .errors import DistillError, VerificationError
 from .image import Image, canonical_json
-from .layers.compress import CompressingSink, HashingReader, decompressed, sniff
+from .layers.blob import import_tar
+from .layers.compress import HashingReader, decompressed, sniff
 from .store import REF_NAME
 
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -228,16 +229,11 @@ def _load_docker(store, tar) -> list:
             raw = tar.extractfile(member)
             head = raw.read(4)
             raw = tar.extractfile(member)
-            stream = decompressed(raw, sniff(head))
-            with store.writer() as blob:
-                sink = CompressingSink(blob, "gzip")
-                while chunk := stream.read(1 << 20):
-                    sink.write(chunk)
-                got = sink.finish()
-                if got != diff_id:
-                    raise VerificationError(f"layer {member_name} has diffID {got}, config says {diff_id}")
-                digest = blob.commit()
-            layers.append({"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": digest, "size": blob.size})
+            try:
+                layer = import_tar(store, decompressed(raw, sniff(head)), "gzip", expected_diff_id=diff_id)
+            except VerificationError as e:
+                raise VerificationError(f"archive layer {member_name}: {e}") from None
+            layers.append(layer.descriptor)
         config_digest = store.write_blob(config_bytes)
         manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
                     "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},

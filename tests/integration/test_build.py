@@ -529,3 +529,14 @@ def test_add_extracts_bzip2_xz_and_plain_tars(store, tmp_path, mode):
         t.add(src / "pkg", arcname="pkg")
     _, _, image = build(store, ctx, "FROM scratch\nADD pkg.tar /opt/\n")
     assert (tree(store, image, tmp_path / "out") / "opt/pkg/x.txt").read_text() == "x"
+
+
+def test_copy_link_makes_an_independent_layer(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"app/run.sh": "echo run\n", "f.txt": "f"})
+    _, _, image = build(store, ctx, f"{FROM}\nCOPY --link --chown=1000:1000 app/ /opt/app/\nCOPY --link f.txt /f.txt\n")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "opt/app/run.sh").read_text() == "echo run\n"
+    assert os.stat(root / "opt/app/run.sh").st_uid == 1000 and os.stat(root / "opt/app").st_uid == 1000
+    assert (root / "f.txt").read_text() == "f" and (root / "bin/busybox").exists()
+    with pytest.raises(DistillError, match="use numbers"):
+        build(store, ctx, f"{FROM}\nCOPY --link --chown=app f.txt /g\n")

@@ -21,25 +21,33 @@ class Layer:
     uncompressed_size: int
 
 
+def layer_from(store, produce, compression: str = "gzip", expected_diff_id: str | None = None) -> Layer:
+    """One pass: `produce(sink)` writes a tar into the sink, which hashes it (diffID),
+    compresses it and feeds the store's blob writer (digest). A diffID other than
+    `expected_diff_id` is refused before the blob is committed."""
+    with store.writer() as blob:
+        sink = CompressingSink(blob, compression)
+        produce(sink)
+        diff_id = sink.finish()
+        if expected_diff_id is not None and diff_id != expected_diff_id:
+            raise VerificationError(f"layer content has diffID {diff_id}, expected {expected_diff_id}")
+        digest = blob.commit()
+    return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
+
+
 def write_layer(store, tree: Path | str, compression: str = "gzip", overlay_upper: bool = False) -> Layer:
     """Tar `tree`, compress, hash tar and blob, and commit the blob to `store`."""
-    with store.writer() as blob:
-        sink = CompressingSink(blob, compression)
-        write_tree(tree, sink, overlay_upper=overlay_upper)
-        diff_id = sink.finish()
-        digest = blob.commit()
-    return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
+    return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
 
 
-def import_tar(store, stream, compression: str = "gzip") -> Layer:
+def import_tar(store, stream, compression: str = "gzip", expected_diff_id: str | None = None) -> Layer:
     """A ready-made (uncompressed) tar stream becomes a compressed layer blob."""
-    with store.writer() as blob:
-        sink = CompressingSink(blob, compression)
+
+    def copy(sink):
         while chunk := stream.read(1 << 20):
             sink.write(chunk)
-        diff_id = sink.finish()
-        digest = blob.commit()
-    return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
+
+    return layer_from(store, copy, compression, expected_diff_id)
 
 
 def verify_diff_id(store, descriptor: dict, diff_id: str) -> int:

@@ -656,20 +656,9 @@ class Builder:
         return items
 
     def _layer_from_items(self, items) -> "Layer | None":
-        from ..layers.blob import Layer
-        from ..layers.compress import CompressingSink
+        from ..layers.blob import layer_from
 
-        if not items:
-            return None
-        with self.store.writer() as blob:
-            sink = CompressingSink(blob, "gzip")
-            copying.write_tar(items, sink)
-            diff_id = sink.finish()
-            digest = blob.commit()
-        from .. import mediatypes
-
-        return Layer({"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": digest, "size": blob.size}, diff_id,
-                     sink.uncompressed_size)
+        return layer_from(self.store, lambda sink: copying.write_tar(items, sink)) if items else None
 
     def _add_extract(self, tree, sel, a, state, root, owner) -> None:
         if tree is not self.context_tree:
