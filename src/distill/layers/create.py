@@ -74,9 +74,14 @@ class TarWriter:
         info.mtime = int(info.mtime)
         self.out.write(ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
 
-    def add(self, info: tarfile.TarInfo, source: str | None = None) -> None:
+    def add(self, info: tarfile.TarInfo, source: str | bytes | None = None) -> None:
+        """A header, then a regular file's data: read from the path `source`, or given as bytes."""
         self._header(info)
-        if info.isreg() and info.size:
+        if not (info.isreg() and info.size):
+            return
+        if isinstance(source, bytes):
+            self.out.write(source)
+        else:
             written = 0
             with open(source, "rb") as f:
                 while written < info.size:
@@ -85,9 +90,9 @@ class TarWriter:
                         raise OSError(f"{source} shrank while being archived")
                     self.out.write(chunk)
                     written += len(chunk)
-            pad = -info.size % BLOCK
-            if pad:
-                self.out.write(b"\0" * pad)
+        pad = -info.size % BLOCK
+        if pad:
+            self.out.write(b"\0" * pad)
 
     def close(self) -> None:
         self.out.write(b"\0" * (2 * BLOCK))

@@ -642,7 +642,7 @@ class Builder:
             items += copying.plan_items(tree, sel_plain, a["dest"], state.workdir, root, owner, chmod, exclude,
                                         a["parents"], what)
         dest = a["dest"]
-        dest_abs = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(state.workdir, dest))
+        dest_abs = copying.dest_path(dest, state.workdir)
         dest_dir = dest.endswith("/") or (root is not None and os.path.isdir(resolve(root, dest_abs)[0]))
         for s, content in contents.items():
             name = posixpath.join(dest_abs, s.lstrip("<-")) if dest_dir else dest_abs
@@ -665,7 +665,7 @@ class Builder:
             return
 
         dest = a["dest"]
-        dest_abs = posixpath.normpath(dest if dest.startswith("/") else posixpath.join(state.workdir, dest))
+        dest_abs = copying.dest_path(dest, state.workdir)
         for _, found in sel.matches:
             for rel in found:
                 if not _is_archive(tree, rel):

@@ -115,14 +115,18 @@ def parse_chmod(text: str | None) -> int | None:
     return mode
 
 
+def dest_path(dest: str, workdir: str) -> str:
+    """A COPY/ADD destination as an absolute, clean path in the image."""
+    return posixpath.normpath(dest if dest.startswith("/") else posixpath.join(workdir, dest))
+
+
 def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, dest_root: str | None,
                owner: tuple[int, int] | None, chmod: int | None, exclude, parents: bool,
                what: str) -> list[CopyItem]:
     """The entries to write, with their final names. `dest_root` is the image rootfs the
     copy lands on (None for --link: nothing exists there yet)."""
-    dest_abs = dest if dest.startswith("/") else posixpath.join(workdir, dest)
+    dest_abs = dest_path(dest, workdir)
     trailing = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
-    dest_abs = posixpath.normpath(dest_abs)
     dest_is_dir = trailing or (dest_root is not None and is_dir(dest_root, dest_abs))
     if sel.count > 1 and not dest_is_dir:
         raise DistillError(f"{what}: when copying more than one source, the destination must be a "
@@ -215,12 +219,5 @@ def write_tar(items: list[CopyItem], out) -> None:
             info.size = it.size
         if it.type in (CHR, BLK):
             info.devmajor, info.devminor = it.devmajor, it.devminor
-        if it.data is not None:
-            w._header(info)
-            w.out.write(it.data)
-            pad = -len(it.data) % 512
-            if pad:
-                w.out.write(b"\0" * pad)
-        else:
-            w.add(info, it.source)
+        w.add(info, it.data if it.data is not None else it.source)
     w.close()
