@@ -3,6 +3,7 @@ cache misses, and returns the final image's state."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -114,8 +115,6 @@ class Builder:
             if self.o.dockerfile_path != "-" and candidate.is_file():
                 ignore_text = candidate.read_text(errors="replace")
                 break
-        import hashlib
-
         key = hashlib.sha256(str(ctx.resolve()).encode()).hexdigest()[:32]
         cache = StatCache(self.store.root / "cache" / "context" / f"{key}.json")
         return SourceTree(str(ctx.resolve()), Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
@@ -392,12 +391,12 @@ class Builder:
         mounts_key = []
         for m in step.args["mounts"]:
             mk = dict(m)
-            if "from" in m and "stage" in m["from"]:
-                mk["from"] = self._stage_state(m["from"]["stage"]).key
-            elif "from" in m and "image" in m["from"]:
-                mk["from"] = self._image(m["from"]["image"]).manifest_digest
+            if "from" in m:
+                mk["from"] = self._source_state(m["from"]).key
             elif m["type"] == "bind" and self.context_tree:
-                mk["context"] = self._context_digest(m.get("source", ""))
+                tree = self.context_tree
+                mk["context"] = copying.content_key(tree, copying.select(tree, [m.get("source") or "."], "RUN --mount"),
+                                                    None)
             mounts_key.append(mk)
         payload = {"argv": argv, "env": sorted(f"{k}={v}" for k, v in env.items()), "user": state.user,
                    "workdir": state.workdir, "network": network, "security": instr.security, "mounts": mounts_key}
@@ -439,16 +438,6 @@ class Builder:
             layer = self._commit_upper(m.changes())
         self._finish_layer(state, key, layer, created_by, comment, progress)
 
-    def _context_digest(self, sub: str) -> str:
-        import hashlib
-
-        tree = self.context_tree
-        h = hashlib.sha256()
-        for rel in tree.matches(sub or "."):
-            for e in tree.walk(rel, ""):
-                h.update(f"{e.dest}\0{e.st.st_mode}\0{tree.content_digest(e)}\n".encode("utf-8", "surrogateescape"))
-        return "sha256:" + h.hexdigest()
-
     def _run_mounts(self, stack: ExitStack, step: Step, state: StageState, env: dict, root: str):
         from ..runtime.spec import BindMount
 
@@ -462,8 +451,6 @@ class Builder:
                 tmpfs.append(target)
             elif kind == "cache":
                 cid = m.get("id") or target
-                import hashlib
-
                 d = self.store.root / "cache" / "mounts" / hashlib.sha256(cid.encode()).hexdigest()[:32]
                 if not d.exists():
                     d.mkdir(parents=True)
@@ -681,8 +668,6 @@ class Builder:
                     Applier(target, whiteouts="delete").apply(decompressed_any(f, head))
 
     def _download(self, url: str, checksum: str | None, stack: ExitStack) -> tuple[str, str]:
-        import hashlib
-
         import httpx
 
         d = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="add-"))
