@@ -39,6 +39,11 @@ def host() -> Platform:
     return Platform("linux", arch, "v8" if arch == "arm64" else None)
 
 
+def is_native(p: Platform) -> bool:
+    """Can this machine build for `p`? A platform without a variant means any variant."""
+    return p.matches(host().as_dict())
+
+
 def parse(text: str | None) -> Platform:
     if not text:
         return host()

@@ -87,3 +87,11 @@ def test_fast_ustar_header_matches_tarfile(name, typ, mode, uid, gid, size, mtim
     fast = ustar_header(info)
     if fast is not None:
         assert fast == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+def test_native_platform_ignores_a_missing_variant(monkeypatch):
+    monkeypatch.setattr(platforms, "host", lambda: platforms.Platform("linux", "arm64", "v8"))
+    assert platforms.is_native(platforms.parse("linux/arm64"))
+    assert platforms.is_native(platforms.parse("linux/arm64/v8"))
+    assert not platforms.is_native(platforms.parse("linux/arm64/v7"))
+    assert not platforms.is_native(platforms.parse("linux/amd64"))

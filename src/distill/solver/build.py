@@ -94,7 +94,7 @@ class Builder:
         self.cache = StepCache(store, enabled=not options.no_cache)
         self._snap = None
         self.platform = platforms.parse(options.platform) if options.platform else platforms.host()
-        if self.platform != platforms.host() and str(self.platform) != str(platforms.host()):
+        if not platforms.is_native(self.platform):
             raise DistillError(f"--platform {self.platform}: only the native platform ({platforms.host()}) can be built")
         self.images: dict[str, Image] = {}
         self.states: dict[int, Future] = {}
