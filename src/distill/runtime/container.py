@@ -27,7 +27,7 @@ def containers_dir(store) -> Path:
 
 
 def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
-             entrypoint: str | None, network: str, hosts: Path, resolv: Path, interactive: bool) -> ProcessSpec:
+             entrypoint: str | None, network: str, binds: list[BindMount], interactive: bool) -> ProcessSpec:
     cfg = image.config.get("config") or {}
     ep = [entrypoint] if entrypoint else (cfg.get("Entrypoint") or [])
     if entrypoint == "":
@@ -45,7 +45,7 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
     merged_env.setdefault("HOME", ident.home)
     return ProcessSpec(argv, [f"{k}={v}" for k, v in merged_env.items()], workdir or cfg.get("WorkingDir") or "/",
                        ident.uid, ident.gid, list(ident.additional_gids), network,
-                       binds=[BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")])
+                       binds=binds)
 
 
 def _prepare(store, image, cid: str) -> Path:
@@ -55,11 +55,6 @@ def _prepare(store, image, cid: str) -> Path:
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
     stack = lower_stack(lowers, empty_dir(store))
     _mount(stack, d / "upper", d / "work", d / "merged", snapshots_dir(store))
-    (d / "hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-    try:
-        shutil.copyfile("/etc/resolv.conf", d / "resolv.conf")
-    except OSError:
-        (d / "resolv.conf").write_text("")
     return d
 
 
@@ -79,7 +74,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     d = _prepare(store, image, cid)
     try:
         spec = _process(image, str(d / "merged"), args, env, workdir, user, entrypoint, network,
-                        d / "hosts", d / "resolv.conf", interactive)
+                        runc.network_files(d), interactive)
         (d / "config.json").write_text(json.dumps(runtime_spec(str(d / "merged"), spec)))
         rid = f"distill-run-{cid}"
         if detach:

@@ -13,9 +13,24 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DistillError
-from .spec import ProcessSpec, runtime_spec
+from .spec import BindMount, ProcessSpec, runtime_spec
 
 RUNC = "runc"
+
+
+HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def network_files(directory: Path) -> list[BindMount]:
+    """/etc/hosts and /etc/resolv.conf for a container, written in `directory` and bound
+    in, so neither ever lands in the image."""
+    hosts, resolv = directory / "hosts", directory / "resolv.conf"
+    hosts.write_text(HOSTS)
+    try:
+        shutil.copyfile("/etc/resolv.conf", resolv)
+    except OSError:
+        resolv.write_text("")
+    return [BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")]
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:

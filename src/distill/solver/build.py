@@ -373,7 +373,7 @@ class Builder:
     def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
         # only a step that runs needs the runtime: a cached rebuild never imports it
         from ..runtime import runc
-        from ..runtime.spec import BindMount, ProcessSpec
+        from ..runtime.spec import ProcessSpec
         from ..runtime.users import resolve as resolve_user
 
         instr: ins.Run = step.instruction
@@ -415,14 +415,7 @@ class Builder:
             binds, tmpfs, stubs_check = self._run_mounts(stack, step, state, env, root)
             work = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="run-"))
             stack.callback(shutil.rmtree, work, True)
-            hosts = work / "hosts"
-            hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-            resolv = work / "resolv.conf"
-            try:
-                shutil.copyfile("/etc/resolv.conf", resolv)
-            except OSError:
-                resolv.write_text("")
-            binds += [BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")]
+            binds += runc.network_files(work)
             missing = [p for p in list(RUNTIME_STUBS) + stubs_check if not os.path.lexists(resolve(root, p)[0])]
             parents = _parent_metadata(root, missing)
             spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
