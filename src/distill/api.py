@@ -57,6 +57,9 @@ class ImageRow:
 
 
 def images(store: Store) -> list[ImageRow]:
+    """Every image with its size as docker counts it: the layers' tars, uncompressed."""
+    from .layers.blob import uncompressed_size
+
     rows = []
     for name, desc in store.tags() + [(None, d) for d in store.untagged()]:
         try:
@@ -65,7 +68,9 @@ def images(store: Store) -> list[ImageRow]:
             continue
         ref = reference.parse(name) if name else None
         rows.append(ImageRow(ref.familiar_repository if ref else "<none>", (ref.tag if ref else None) or "<none>",
-                             img.config_digest, img.config.get("created", ""), img.size, desc["digest"]))
+                             img.config_digest, img.config.get("created", ""),
+                             sum(uncompressed_size(store, d, i) for d, i in zip(img.layers, img.diff_ids)),
+                             desc["digest"]))
     return sorted(rows, key=lambda r: r.created, reverse=True)  # newest first, as docker lists them
 
 

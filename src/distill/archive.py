@@ -19,6 +19,7 @@ from . import mediatypes, reference
 from .errors import DistillError, VerificationError
 from .image import Image, canonical_json
 from .layers.blob import import_tar
+from .layers.distribute import gzip_form, with_layers
 from .layers.compress import HashingReader, decompressed, sniff
 from .store import REF_NAME
 
@@ -126,21 +127,38 @@ def _save_oci(store, images, t: _TarOut) -> None:
     t.add_dir("blobs/")
     t.add_dir("blobs/sha256/")
     for image, name in images:
-        for d in [image.manifest_digest, image.config_digest] + [l["digest"] for l in image.layers]:
-            if d in written:
-                continue
-            alg, hexpart = digests.split(d)
-            with store.open_blob(d) as f:
-                t.add_stream(f"blobs/{alg}/{hexpart}", store.blob_size(d), f)
-            written.add(d)
+        # layers go in compressed, as they would to a registry
+        layers = []
+        for desc, diff_id in zip(image.layers, image.diff_ids):
+            with gzip_form(store, desc, diff_id) as (gz, opener):
+                if gz["digest"] not in written:
+                    with opener() as f:
+                        t.add_stream(_blob_name(gz["digest"]), gz["size"], f)
+                    written.add(gz["digest"])
+            layers.append(gz)
+        if image.config_digest not in written:
+            with store.open_blob(image.config_digest) as f:
+                t.add_stream(_blob_name(image.config_digest), store.blob_size(image.config_digest), f)
+            written.add(image.config_digest)
+        manifest = store.read_blob(image.manifest_digest) if layers == image.layers else \
+            canonical_json(with_layers(image.manifest, layers))
+        manifest_digest = digests.of_bytes(manifest)
+        if manifest_digest not in written:
+            t.add_bytes(_blob_name(manifest_digest), manifest)
+            written.add(manifest_digest)
         entry = {"mediaType": image.manifest.get("mediaType") or mediatypes.OCI_MANIFEST,
-                 "digest": image.manifest_digest, "size": store.blob_size(image.manifest_digest)}
+                 "digest": manifest_digest, "size": len(manifest)}
         if name:
             ref = reference.parse(name)
             entry["annotations"] = {CONTAINERD_NAME: str(ref), REF_NAME: ref.tag or ref.digest}
         entries.append(entry)
     index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}
     t.add_bytes("index.json", json.dumps(index).encode())
+
+
+def _blob_name(digest: str) -> str:
+    alg, hexpart = digests.split(digest)
+    return f"blobs/{alg}/{hexpart}"
 
 
 # ---- load ----------------------------------------------------------------------
@@ -230,7 +248,7 @@ def _load_docker(store, tar) -> list:
             head = raw.read(4)
             raw = tar.extractfile(member)
             try:
-                layer = import_tar(store, decompressed(raw, sniff(head)), "gzip", expected_diff_id=diff_id)
+                layer = import_tar(store, decompressed(raw, sniff(head)), expected_diff_id=diff_id)
             except VerificationError as e:
                 raise VerificationError(f"archive layer {member_name}: {e}") from None
             layers.append(layer.descriptor)

@@ -33,10 +33,6 @@ class Image:
         return (self.config.get("rootfs") or {}).get("diff_ids") or []
 
     @property
-    def size(self) -> int:
-        return sum(int(l.get("size", 0)) for l in self.layers)
-
-    @property
     def id(self) -> str:
         return self.config_digest
 

@@ -94,6 +94,39 @@ def test_chunked_upload_and_cross_repo_mount(bb, registry):
     assert second.mounted == 2 and second.uploaded == 0
 
 
+def test_uncompressed_layers_leave_as_gzip(store, registry, tmp_path):
+    """A layer made here is stored uncompressed and pushed as gzip; the gzip digest is
+    remembered, so pushing to a second repository mounts it instead of compressing again;
+    pulled back, the same content (diffID) unpacks."""
+    import io
+    import tarfile
+
+    from distill.layers.blob import verify_diff_id
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"compressible line\n" * 50_000
+        info = tarfile.TarInfo("etc/words")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    api.import_rootfs(store, buf, "localhost/made:here")
+    local = lookup(store, "localhost/made:here")
+    assert local.layers[0]["mediaType"] == mediatypes.OCI_LAYER
+    first = api.push(store, "localhost/made:here", f"{registry.host}/made/a:1")
+    assert first.uploaded == 2 and first.digest != local.manifest_digest
+    gz = store.layer_facts(local.diff_ids[0])["gzip"]
+    assert gz["mediaType"] == mediatypes.OCI_LAYER_GZIP and gz["size"] < local.layers[0]["size"] // 10
+    api.tag(store, "localhost/made:here", f"{registry.host}/made/a:1")
+    second = api.push(store, "localhost/made:here", f"{registry.host}/made/b:1")
+    assert (second.mounted, second.uploaded, second.digest) == (2, 0, first.digest)
+    fresh = Store(tmp_path / "fresh")
+    api.pull(fresh, f"{registry.host}/made/b:1")
+    pulled = lookup(fresh, f"{registry.host}/made/b:1")
+    assert pulled.layers == [gz] and pulled.config_digest == local.config_digest
+    assert verify_diff_id(fresh, gz, local.diff_ids[0]) == local.layers[0]["size"]
+
+
 def test_index_platform_selection_and_docker_media_types(bb, registry):
     """An index with two platforms, one of them as a Docker schema2 manifest."""
     img = lookup(bb, SRC)

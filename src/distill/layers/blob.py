@@ -13,6 +13,12 @@ from .create import write_tree
 
 _MEDIA = {"gzip": mediatypes.OCI_LAYER_GZIP, "zstd": mediatypes.OCI_LAYER_ZSTD, "none": mediatypes.OCI_LAYER}
 
+# Layers made on this machine (build steps, import, load, bootstrap) are stored
+# uncompressed: most never leave it, and gzip would cost a build more than tarring and
+# hashing together. They are compressed on the way out (push, OCI archives: distribute.py).
+# Pulled layers stay as they came.
+LOCAL_COMPRESSION = "none"
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -21,7 +27,7 @@ class Layer:
     uncompressed_size: int
 
 
-def layer_from(store, produce, compression: str = "gzip", expected_diff_id: str | None = None) -> Layer:
+def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:
     """One pass: `produce(sink)` writes a tar into the sink, which hashes it (diffID),
     compresses it and feeds the store's blob writer (digest). A diffID other than
     `expected_diff_id` is refused before the blob is committed."""
@@ -32,15 +38,16 @@ def layer_from(store, produce, compression: str = "gzip", expected_diff_id: str 
         if expected_diff_id is not None and diff_id != expected_diff_id:
             raise VerificationError(f"layer content has diffID {diff_id}, expected {expected_diff_id}")
         digest = blob.commit()
+    store.remember_layer(diff_id, size=sink.uncompressed_size)
     return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
 
 
-def write_layer(store, tree: Path | str, compression: str = "gzip", overlay_upper: bool = False) -> Layer:
+def write_layer(store, tree: Path | str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
     """Tar `tree`, compress, hash tar and blob, and commit the blob to `store`."""
     return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
 
 
-def import_tar(store, stream, compression: str = "gzip", expected_diff_id: str | None = None) -> Layer:
+def import_tar(store, stream, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:
     """A ready-made (uncompressed) tar stream becomes a compressed layer blob."""
 
     def copy(sink):
@@ -58,7 +65,18 @@ def verify_diff_id(store, descriptor: dict, diff_id: str) -> int:
         reader.drain()
     if reader.digest != diff_id:
         raise VerificationError(f"layer {descriptor['digest']}: diffID is {reader.digest}, config says {diff_id}")
+    store.remember_layer(diff_id, size=reader.size)
     return reader.size
+
+
+def uncompressed_size(store, descriptor: dict, diff_id: str) -> int:
+    """The size of a layer's tar: remembered, the blob itself, or measured once."""
+    known = store.layer_facts(diff_id).get("size")
+    if isinstance(known, int):
+        return known
+    if mediatypes.compression(descriptor["mediaType"]) == "none":
+        return store.blob_size(descriptor["digest"])
+    return verify_diff_id(store, descriptor, diff_id)
 
 
 def apply_layer(store, descriptor: dict, dest: Path | str, whiteouts: str = "delete") -> ApplyStats:

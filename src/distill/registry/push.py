@@ -6,7 +6,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..image import Image, from_descriptor
+from .. import digest as digests
+from ..image import Image, canonical_json, from_descriptor
+from ..layers.distribute import gzip_form, needs_compressing, remembered, with_layers
 from ..reference import Reference
 from .client import Registry
 
@@ -37,35 +39,63 @@ def _mount_sources(store, domain: str, exclude: str) -> dict[str, str]:
             img = from_descriptor(store, desc)
         except Exception:
             continue
-        for d in [img.config_digest] + [l["digest"] for l in img.layers]:
+        held = [img.config_digest] + [l["digest"] for l in img.layers]
+        held += [k["digest"] for k in (remembered(store, i) for i in img.diff_ids) if k]  # pushed gzip forms
+        for d in held:
             sources.setdefault(d, path)
     return sources
 
 
 def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
          progress=None) -> Pushed:
+    """Layers stored uncompressed go up as gzip (the manifest pushed then names the gzip
+    forms, so its digest is not the local one, as with `docker push`)."""
     repo = dest.path
-    blobs = [image.manifest["config"]] + image.layers
     sources = _mount_sources(store, dest.domain, repo)
-    counts = {"uploaded": 0, "mounted": 0, "existing": 0}
+    kinds: list[str] = []  # list.append is atomic across the pool's threads
 
-    def send(d):
-        digest = d["digest"]
-        if reg.has_blob(repo, digest):
-            kind = "existing"
-        elif digest in sources and reg.mount_blob(repo, digest, sources[digest]):
-            kind = "mounted"
-        else:
-            reg.upload_blob(repo, digest, store.blob_size(digest), lambda: store.open_blob(digest), chunk_size)
-            kind = "uploaded"
+    def note(d: dict, kind: str) -> dict:
+        kinds.append(kind)
         if progress:
             progress(d, kind)
-        return kind
+        return d
+
+    def placed(digest: str) -> str | None:
+        """How the registry comes to hold `digest` without an upload, if it can."""
+        if reg.has_blob(repo, digest):
+            return "existing"
+        if digest in sources and reg.mount_blob(repo, digest, sources[digest]):
+            return "mounted"
+        return None
+
+    def send(d: dict, size: int, opener) -> dict:
+        kind = placed(d["digest"])
+        if kind is None:
+            reg.upload_blob(repo, d["digest"], size, opener, chunk_size)
+            kind = "uploaded"
+        return note(d, kind)
+
+    def stored(d: dict) -> dict:
+        return send(d, store.blob_size(d["digest"]), lambda: store.open_blob(d["digest"]))
+
+    def send_layer(pair: tuple[dict, str]) -> dict:
+        desc, diff_id = pair
+        if not needs_compressing(desc):
+            return stored(desc)
+        known = remembered(store, diff_id)
+        if known and (kind := placed(known["digest"])):
+            return note(known, kind)
+        with gzip_form(store, desc, diff_id) as (gz, opener):
+            return send(gz, gz["size"], opener)
 
     with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
-        for kind in pool.map(send, blobs):
-            counts[kind] += 1
-    data = store.read_blob(image.manifest_digest)
+        config = pool.submit(stored, image.manifest["config"])
+        layers = list(pool.map(send_layer, zip(image.layers, image.diff_ids)))
+        config.result()
+    if layers == image.layers:
+        data = store.read_blob(image.manifest_digest)
+    else:
+        data = canonical_json(with_layers(image.manifest, layers))
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
     reg.put_manifest(repo, dest.tag or dest.digest or "latest", data, media)
-    return Pushed(image.manifest_digest, **counts)
+    return Pushed(digests.of_bytes(data), *(kinds.count(k) for k in ("uploaded", "mounted", "existing")))

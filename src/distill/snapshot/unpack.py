@@ -54,6 +54,7 @@ def unpacked(store, descriptor: dict, diff_id: str) -> Path:
                 shutil.rmtree(final)
             os.rename(tmp / "fs", final)
             (base / f"{sid}.complete").touch()
+            store.remember_layer(diff_id, size=reader.size)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final

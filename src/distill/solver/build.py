@@ -356,7 +356,7 @@ class Builder:
 
         if not any(upper.iterdir()):
             return None
-        layer = write_layer(self.store, upper, "gzip", overlay_upper=True)
+        layer = write_layer(self.store, upper, overlay_upper=True)
         # the upper dir is already the layer in overlay form: keep it as its snapshot
         base = snapshots_dir(self.store)
         sid = snapshot_id(layer.diff_id)

@@ -5,6 +5,8 @@
     ROOT/blobs/<alg>/<hex>                verified, immutable content
     ROOT/tmp/                             blobs being written (same filesystem: rename is atomic)
     ROOT/locks/                           index.lock (index updates), gc.lock (writers vs prune)
+    ROOT/layers/<hex>.json                what is known of a layer by its diffID: its
+                                          uncompressed size, the digest of its gzip form
 """
 
 from __future__ import annotations
@@ -184,6 +186,32 @@ class Store:
                 d = f"{algdir.name}:{f.name}"
                 if digests.is_valid(d):
                     yield d
+
+    # ---- layer facts --------------------------------------------------------
+    def _facts_path(self, diff_id: str) -> Path:
+        algorithm, hexpart = digests.split(diff_id)
+        return self.root / "layers" / f"{hexpart}.json"
+
+    def layer_facts(self, diff_id: str) -> dict:
+        """What was learnt of a layer (by diffID) when it was made, unpacked or pushed:
+        `size` (uncompressed bytes), `gzip` (the descriptor of its gzip form). A cache:
+        anything missing is found again by reading the layer."""
+        try:
+            doc = json.loads(self._facts_path(diff_id).read_bytes())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def remember_layer(self, diff_id: str, **facts) -> None:
+        path = self._facts_path(diff_id)
+        doc = self.layer_facts(diff_id)
+        if all(doc.get(k) == v for k, v in facts.items()):
+            return
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".facts-")
+        with os.fdopen(fd, "w") as f:
+            json.dump({**doc, **facts}, f, sort_keys=True)
+        os.replace(tmp, path)  # no fsync: losing a fact only means measuring again
 
     # ---- index and tags -----------------------------------------------------
     def _index_lock(self):

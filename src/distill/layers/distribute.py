@@ -1,0 +1,65 @@
+"""Images leave the machine with compressed layers. Layers made here are stored uncompressed
+(blob.LOCAL_COMPRESSION); push and OCI archives send them as gzip, made on the way out
+into a temp file. The digest of each gzip form is remembered by diffID, so a later push
+asks the registry for it before compressing again."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from contextlib import contextmanager
+
+from .. import mediatypes
+from .compress import compressor
+
+_GZIP_OF = {mediatypes.OCI_LAYER: mediatypes.OCI_LAYER_GZIP,
+            "application/vnd.docker.image.rootfs.diff.tar": mediatypes.DOCKER_LAYER_GZIP}
+
+
+def needs_compressing(desc: dict) -> bool:
+    return mediatypes.compression(desc["mediaType"]) == "none"
+
+
+def remembered(store, diff_id: str) -> dict | None:
+    """The gzip descriptor of an uncompressed layer, if it was made before."""
+    known = store.layer_facts(diff_id).get("gzip")
+    return dict(known) if isinstance(known, dict) and known.get("digest") else None
+
+
+@contextmanager
+def gzip_form(store, desc: dict, diff_id: str):
+    """Yields (descriptor, open) of `desc`'s layer as gzip: compressed into a temp file
+    (deleted afterwards) when it is stored uncompressed, the stored blob otherwise."""
+    if not needs_compressing(desc):
+        yield desc, lambda: store.open_blob(desc["digest"])
+        return
+    import hashlib
+
+    with store.writing():  # prune leaves the temp file alone meanwhile
+        fd, tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="gzip-")
+        try:
+            h, c = hashlib.sha256(), compressor("gzip")
+            with os.fdopen(fd, "wb") as out, store.open_blob(desc["digest"]) as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    piece = c.compress(chunk)
+                    h.update(piece)
+                    out.write(piece)
+                tail = c.flush()
+                h.update(tail)
+                out.write(tail)
+                size = out.tell()
+            gz = {**{k: v for k, v in desc.items() if k not in ("digest", "size", "mediaType")},
+                  "mediaType": _GZIP_OF.get(desc["mediaType"], mediatypes.OCI_LAYER_GZIP),
+                  "digest": "sha256:" + h.hexdigest(), "size": size}
+            store.remember_layer(diff_id, gzip=gz)
+            yield gz, lambda: open(tmp, "rb")
+        finally:
+            os.unlink(tmp)
+
+
+def with_layers(manifest: dict, layers: list[dict]) -> dict:
+    """The manifest with its layer descriptors replaced (same order)."""
+    out = copy.deepcopy(manifest)
+    out["layers"] = layers
+    return out
