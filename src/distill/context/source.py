@@ -76,6 +76,7 @@ class SourceTree:
         self.ignore = ignore
         self.is_context = is_context
         self.cache = stat_cache or StatCache(None)
+        self._walks: dict[tuple, list[Entry]] = {}
 
     def ignored(self, rel: str) -> bool:
         return bool(self.ignore and self.ignore.patterns and rel and self.ignore.ignored(rel))
@@ -118,7 +119,14 @@ class SourceTree:
         return [f for f in found if not self.ignored(self._resolve(f)[1])]
 
     def walk(self, rel: str, dest: str, exclude: Matcher | None = None) -> list[Entry]:
-        """Entries for `rel` copied to `dest`: a directory's contents go into `dest`."""
+        """Entries for `rel` copied to `dest`: a directory's contents go into `dest`.
+        Remembered, so the copy writes exactly what its cache key was computed from."""
+        key = (rel, dest, exclude)  # the matcher itself: held here, its identity stays unique
+        if key not in self._walks:
+            self._walks[key] = self._walk(rel, dest, exclude)
+        return self._walks[key]
+
+    def _walk(self, rel: str, dest: str, exclude: Matcher | None) -> list[Entry]:
         host, real_rel = self._resolve(rel)
         st = os.lstat(host)
         if not stat.S_ISDIR(st.st_mode):

@@ -30,16 +30,38 @@ class Layer:
 def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:
     """One pass: `produce(sink)` writes a tar into the sink, which hashes it (diffID),
     compresses it and feeds the store's blob writer (digest). A diffID other than
-    `expected_diff_id` is refused before the blob is committed."""
-    with store.writer() as blob:
-        sink = CompressingSink(blob, compression)
+    `expected_diff_id` is refused before the blob is committed. Uncompressed, the blob is
+    the tar: one hash serves as both."""
+    plain = compression == "none"
+    with store.writer(expected_diff_id if plain else None) as blob:
+        sink = _CountingSink(blob) if plain else CompressingSink(blob, compression)
         produce(sink)
         diff_id = sink.finish()
-        if expected_diff_id is not None and diff_id != expected_diff_id:
+        if expected_diff_id is not None and diff_id is not None and diff_id != expected_diff_id:
             raise VerificationError(f"layer content has diffID {diff_id}, expected {expected_diff_id}")
         digest = blob.commit()
+    diff_id = diff_id or digest
     store.remember_layer(diff_id, size=sink.uncompressed_size)
     return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
+
+
+class _CountingSink:
+    """The sink for an uncompressed layer: the blob writer's digest is the diffID."""
+
+    def __init__(self, out):
+        self._out = out
+        self.uncompressed_size = 0
+
+    def write(self, data) -> int:
+        self._out.write(data)
+        self.uncompressed_size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.uncompressed_size
+
+    def finish(self) -> None:
+        return None
 
 
 def write_layer(store, tree: Path | str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
