@@ -72,3 +72,19 @@ def is_link(root: str, path: str) -> bool:
         return os.path.islink(resolve(root, path, follow_final=False)[0])
     except DistillError:
         return False
+
+
+class RootView:
+    """The questions a COPY asks of the image it writes into, answered from its rootfs."""
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def is_dir(self, path: str) -> bool:
+        return is_dir(self.root, path)
+
+    def is_link(self, path: str) -> bool:
+        return is_link(self.root, path)
+
+    def read_text(self, path: str) -> str | None:
+        return read_text(self.root, path)

@@ -146,9 +146,15 @@ def _remove(name: str, dir_fd: int) -> None:
 
 
 class Applier:
-    def __init__(self, root: str, whiteouts: str = "delete", same_owner: bool | None = None, clamp: bool = False):
+    def __init__(self, root: str, whiteouts: str = "delete", same_owner: bool | None = None, clamp: bool = False,
+                 link_from=None, fresh: bool = False):
+        """`link_from(entry)` may name a file with the entry's very content and metadata
+        to hard-link instead of writing (an immutable snapshot's). `fresh`: the root is a
+        new empty directory, so a name is only looked at when creating it fails."""
         if whiteouts not in ("delete", "overlay"):
             raise ValueError(whiteouts)
+        self.link_from = link_from
+        self.fresh = fresh
         self.root = _Root(os.fspath(root), clamp)
         self.whiteouts = whiteouts
         self.same_owner = os.geteuid() == 0 if same_owner is None else same_owner
@@ -185,7 +191,14 @@ class Applier:
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(e, comps)
             return
-        self._create(e, comps, base, self._parent_fd(comps[:-1], e.name))
+        parent = self._parent_fd(comps[:-1], e.name)
+        if self.fresh and e.type not in (DIR, HARDLINK):
+            try:
+                self._create(e, comps, base, parent, existing=None)
+            except FileExistsError:  # the name came twice: replace, as always
+                self._create(e, comps, base, parent)
+        else:
+            self._create(e, comps, base, parent)
         self.created.add("/".join(comps))
         self.stats.entries += 1
 
@@ -206,8 +219,9 @@ class Applier:
             os.close(self._parent[1])
             self._parent = None
 
-    def _create(self, e: Entry, comps: list[str], base: str, parent: int) -> None:
-        existing = _lstat(base, parent)
+    def _create(self, e: Entry, comps: list[str], base: str, parent: int, existing=False) -> None:
+        if existing is False:
+            existing = _lstat(base, parent)
         if existing is not None and (e.type != DIR or not stat.S_ISDIR(existing.st_mode)):
             # something is replaced: this entry still uses the fd, the next one resolves afresh
             if self._parent is not None:
@@ -231,6 +245,13 @@ class Applier:
         if existing is not None:
             _remove(base, parent)
         if e.type == REG:
+            same = self.link_from(e) if self.link_from else None
+            if same is not None:
+                try:
+                    os.link(same, base, dst_dir_fd=parent, follow_symlinks=False)
+                    return
+                except OSError:
+                    pass  # gone meanwhile, or too many links: write it
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent)
             try:
                 while chunk := e.read(_WRITE_CHUNK):

@@ -60,6 +60,27 @@ def unpacked(store, descriptor: dict, diff_id: str) -> Path:
     return final
 
 
+def adopt(store, diff_id: str, tree: Path, extra: dict[str, Path] | None = None) -> bool:
+    """Make `tree` (already in overlay form) the snapshot of layer `diff_id`, with `extra`
+    files beside it (suffix → file). False when the snapshot existed: the content is the
+    same, and `tree` is left to the caller."""
+    base = snapshots_dir(store)
+    sid = snapshot_id(diff_id)
+    with locked(store.locks_dir / f"unpack-{sid}.lock"):  # the lock unpacked() takes
+        if (base / f"{sid}.complete").exists():
+            return False
+        try:
+            for suffix, path in (extra or {}).items():
+                os.replace(path, base / f"{sid}{suffix}")
+            if (base / sid).exists():  # left by an interrupted unpack
+                shutil.rmtree(base / sid)
+            os.rename(tree, base / sid)
+        except OSError:
+            return False
+        (base / f"{sid}.complete").touch()
+        return True
+
+
 def empty_dir(store) -> Path:
     d = snapshots_dir(store) / "empty"
     d.mkdir(exist_ok=True)
@@ -69,16 +90,23 @@ def empty_dir(store) -> Path:
 def prune_snapshots(store, wanted_diff_ids: set[str]) -> int:
     """Remove unpacked layers no kept image or cache record uses. Returns how many."""
     base = snapshots_dir(store)
-    keep = {snapshot_id(d) for d in wanted_diff_ids} | {"empty"}
+    keep = {snapshot_id(d) for d in wanted_diff_ids} | {"empty", "last"}
     removed = 0
     for p in base.iterdir():
-        sid = p.name.removesuffix(".complete")
+        sid = p.name.removesuffix(".complete").removesuffix(".files")
         if sid in keep:
             continue
         if p.is_dir() and not p.is_symlink():
             (base / f"{sid}.complete").unlink(missing_ok=True)  # first: never a marker without its tree
             shutil.rmtree(p, ignore_errors=True)
+            (base / f"{sid}.files").unlink(missing_ok=True)
             removed += 1
-        elif p.name.endswith(".complete") and not (base / sid).exists():
+        elif p.name.endswith((".complete", ".files")) and not (base / sid).exists():
             p.unlink(missing_ok=True)
+    for record in (base / "last").glob("*") if (base / "last").is_dir() else []:
+        try:
+            if not (base / f"{record.read_text().strip()}.complete").exists():
+                record.unlink()
+        except OSError:
+            pass
     return removed

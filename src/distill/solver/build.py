@@ -27,15 +27,14 @@ from ..dockerfile import instructions as ins
 from ..dockerfile.parser import node_from_line, parse
 from ..dockerfile.shell import Lexer
 from ..errors import DistillError, DockerfileError
-from ..fsroot import read_text, resolve
+from ..fsroot import RootView, read_text, resolve
 from ..image import Image, lookup
 from ..plan import Plan, make_plan
 from ..plan.args import PROXY_ARGS
 from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
 from ..snapshot import snapshotter
-from ..snapshot.unpack import snapshot_id, snapshots_dir
-from ..store.lock import locked
+from ..snapshot.unpack import adopt
 from . import copy as copying
 from .state import StageState
 
@@ -44,6 +43,9 @@ if TYPE_CHECKING:
 
 COMMENT = "distill.dockerfile.v0"
 RUNTIME_STUBS = ("/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf")
+
+
+_EMPTY = object()  # a step that makes no layer
 
 
 class BuildError(DistillError):
@@ -357,16 +359,7 @@ class Builder:
         if not any(upper.iterdir()):
             return None
         layer = write_layer(self.store, upper, overlay_upper=True)
-        # the upper dir is already the layer in overlay form: keep it as its snapshot
-        base = snapshots_dir(self.store)
-        sid = snapshot_id(layer.diff_id)
-        with locked(self.store.locks_dir / f"unpack-{sid}.lock"):  # the lock unpacked() takes
-            if not (base / f"{sid}.complete").exists():
-                try:
-                    os.rename(upper, base / sid)
-                    (base / f"{sid}.complete").touch()
-                except OSError:
-                    pass  # another build made it first; the content is the same
+        adopt(self.store, layer.diff_id, upper)  # the upper dir is the layer in overlay form already
         return layer
 
     # ---- RUN ----------------------------------------------------------------------------
@@ -594,15 +587,20 @@ class Builder:
             from ..runtime.users import chown_ids
 
             tree, sel = source()
+            direct = not isinstance(instr, ins.Add) and not a["link"]  # ADD may unpack archives
             if a["link"]:
                 items = self._copy_items(tree, sel, a, state, None, None, chmod, exclude, contents, downloads, what)
                 layer = self._layer_from_items(items)
+            elif direct and (layer := self._copy_direct(tree, sel, a, state, chmod, exclude, contents, what,
+                                                        step_key(state.key, "DIRECT", payload | {"content": ""}))):
+                layer = None if layer is _EMPTY else layer
             else:
                 m = stack.enter_context(self._mounted(state))
                 root = str(m.merged)
                 owner = chown_ids(a["chown"], read_text(root, "/etc/passwd"), read_text(root, "/etc/group")) \
                     if a["chown"] else None
-                items = self._copy_items(tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what)
+                items = self._copy_items(tree, sel, a, state, RootView(root), owner, chmod, exclude, contents,
+                                         downloads, what)
                 # the image's own symlinks resolve as inside the container (`..` stops at /)
                 Applier(root, whiteouts="delete", clamp=True).apply_entries(items)
                 if isinstance(instr, ins.Add) and a.get("unpack") is not False:
@@ -610,7 +608,27 @@ class Builder:
                 layer = self._commit_upper(m.changes())
         self._finish_layer(state, key, layer, created_by, comment, progress)
 
-    def _copy_items(self, tree, sel, a, state, root, owner, chmod, exclude, contents, downloads, what):
+    def _copy_direct(self, tree, sel, a, state, chmod, exclude, contents, what, identity):
+        """The layer written without a mount (solver/direct.py), _EMPTY for none, or None
+        when the copy must go through the overlay."""
+        from ..runtime.users import chown_ids
+        from ..snapshot.unpack import snapshot_id, unpacked
+        from . import direct
+
+        lowers = [unpacked(self.store, d, i) for d, i in zip(state.layers, state.diff_ids)]
+        image = direct.UnionView(lowers)
+        try:
+            owner = chown_ids(a["chown"], image.read_text("/etc/passwd"), image.read_text("/etc/group")) \
+                if a["chown"] else None
+            items = self._copy_items(tree, sel, a, state, image, owner, chmod, exclude, contents, {}, what)
+            items = direct.entries(image, items)
+        except direct.Unsuitable:
+            return None
+        if not items:
+            return _EMPTY
+        return direct.write(self.store, items, identity, {snapshot_id(i) for i in state.diff_ids})
+
+    def _copy_items(self, tree, sel, a, state, image, owner, chmod, exclude, contents, downloads, what):
         if a["link"] and a["chown"]:
             owner = _numeric_owner(a["chown"])
         items = []
@@ -619,11 +637,11 @@ class Builder:
             if "unpack" in a and a.get("unpack") is not False and tree is self.context_tree:
                 sel_plain = copying.Selection([(s, [r for r in found if not _is_archive(tree, r)])
                                                for s, found in sel.matches])
-            items += copying.plan_items(tree, sel_plain, a["dest"], state.workdir, root, owner, chmod, exclude,
+            items += copying.plan_items(tree, sel_plain, a["dest"], state.workdir, image, owner, chmod, exclude,
                                         a["parents"], what)
         dest = a["dest"]
         dest_abs = copying.dest_path(dest, state.workdir)
-        dest_dir = dest.endswith("/") or (root is not None and os.path.isdir(resolve(root, dest_abs)[0]))
+        dest_dir = dest.endswith("/") or (image is not None and image.is_dir(dest_abs))
         for s, content in contents.items():
             name = posixpath.join(dest_abs, s.lstrip("<-")) if dest_dir else dest_abs
             items.append(copying.heredoc_item(name, content, owner, chmod, time.time()))

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from ..context.source import Entry, SourceTree
 from ..errors import DistillError
-from ..fsroot import is_dir, is_link
 from ..layers.tarstream import DIR, FIFO, REG, SYMLINK, CHR, BLK
 
 
@@ -32,6 +31,7 @@ class CopyItem:
     devmajor: int = 0
     devminor: int = 0
     xattrs: dict = field(default_factory=dict)
+    digest: str | None = None  # of the content, where known without reading (context files)
     _f: object = None
 
     def read(self, n: int = -1) -> bytes:
@@ -120,14 +120,15 @@ def dest_path(dest: str, workdir: str) -> str:
     return posixpath.normpath(dest if dest.startswith("/") else posixpath.join(workdir, dest))
 
 
-def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, dest_root: str | None,
+def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
                owner: tuple[int, int] | None, chmod: int | None, exclude, parents: bool,
                what: str) -> list[CopyItem]:
-    """The entries to write, with their final names. `dest_root` is the image rootfs the
-    copy lands on (None for --link: nothing exists there yet)."""
+    """The entries to write, with their final names. `image` answers is_dir/is_link for
+    the image the copy lands on (fsroot.RootView, direct.UnionView; None for --link:
+    nothing exists there yet)."""
     dest_abs = dest_path(dest, workdir)
     trailing = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
-    dest_is_dir = trailing or (dest_root is not None and is_dir(dest_root, dest_abs))
+    dest_is_dir = trailing or (image is not None and image.is_dir(dest_abs))
     if sel.count > 1 and not dest_is_dir:
         raise DistillError(f"{what}: when copying more than one source, the destination must be a "
                            f"directory and end with a /")
@@ -142,7 +143,7 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, dest_r
             if d in created:
                 continue
             created.add(d)
-            if dest_root is not None and (is_dir(dest_root, "/" + d) or is_link(dest_root, "/" + d)):
+            if image is not None and (image.is_dir("/" + d) or image.is_link("/" + d)):
                 continue  # a symlink is followed (inside the image) by the applier, not replaced
             uid, gid = owner if owner else (0, 0)
             items.append(CopyItem(d, DIR, 0o755, uid, gid, 0))
@@ -191,6 +192,8 @@ def _item(tree: SourceTree, e: Entry, name: str, owner, chmod) -> CopyItem:
     item = CopyItem(name, typ, mode, uid, gid, st.st_mtime, linkname=e.linkname, source=e.source)
     if typ == REG:
         item.size = st.st_size
+        if tree.is_context:  # the stat cache has it
+            item.digest = tree.content_digest(e)
     if typ in (CHR, BLK):
         item.devmajor, item.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     return item
@@ -215,6 +218,8 @@ def write_tar(items: list[CopyItem], out) -> None:
         info.type = {REG: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, FIFO: tarfile.FIFOTYPE,
                      CHR: tarfile.CHRTYPE, BLK: tarfile.BLKTYPE}[it.type]
         info.linkname = it.linkname
+        if it.xattrs:
+            info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in it.xattrs.items()}
         if it.type == REG:
             info.size = it.size
         if it.type in (CHR, BLK):

@@ -1,0 +1,215 @@
+"""COPY without a mount. When nothing a COPY writes exists in the image yet (apart from
+the directories it writes into), its layer is written straight from the selected files
+and its snapshot straight beside it: no overlay mount, no copy through it, no walk of the
+upper dir. Regular files that an earlier build of the same step wrote with the same
+content and metadata are hard-linked from that build's snapshot rather than written again:
+snapshots never change, and creating files is the slow part of a big COPY."""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from ..layers.create import _xattrs
+from ..layers.tarstream import DIR
+from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
+from .copy import CopyItem, write_tar
+
+_TEXT_MAX = 4 << 20
+
+
+class Unsuitable(Exception):
+    """The copy meets a symlink or replaces something: it goes through the overlay."""
+
+
+class UnionView:
+    """The image's tree as its unpacked layers show it, without a mount. Paths through a
+    symlink are not followed (Unsuitable): the overlay path resolves those."""
+
+    def __init__(self, lowers: list[Path]):
+        self.top_first = [os.fspath(l) for l in reversed(lowers)]
+
+    def lookup(self, path: str) -> tuple[str, os.stat_result] | None:
+        comps = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." in comps:
+            raise Unsuitable(path)
+        layers = self.top_first
+        found = None
+        for i in range(len(comps)):
+            rel = "/".join(comps[:i + 1])
+            found, top, below = None, "", []
+            for j, layer in enumerate(layers):
+                host = os.path.join(layer, rel)
+                try:
+                    st = os.lstat(host)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    break  # a whiteout: gone from here down
+                found, top, below = (host, st), layer, layers[j + 1:]
+                break
+            if found is None:
+                return None
+            host, st = found
+            if stat.S_ISLNK(st.st_mode) and i < len(comps) - 1:
+                raise Unsuitable(path)
+            if i < len(comps) - 1:
+                if not stat.S_ISDIR(st.st_mode):
+                    raise Unsuitable(path)
+                layers = [top] + _merged_below(below, rel, host)
+        return found
+
+    def is_dir(self, path: str) -> bool:
+        found = self.lookup(path)
+        if found and stat.S_ISLNK(found[1].st_mode):
+            raise Unsuitable(path)
+        return found is not None and stat.S_ISDIR(found[1].st_mode)
+
+    def is_link(self, path: str) -> bool:
+        found = self.lookup(path)
+        if found and stat.S_ISLNK(found[1].st_mode):
+            raise Unsuitable(path)
+        return False
+
+    def read_text(self, path: str) -> str | None:
+        found = self.lookup(path)
+        if found is None:
+            return None
+        host, st = found
+        if stat.S_ISLNK(st.st_mode):
+            raise Unsuitable(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _TEXT_MAX:
+            return None
+        with open(host, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+def _merged_below(below: list[str], rel: str, host: str) -> list[str]:
+    """The layers under the top one whose copies of directory `rel` merge with it: down to
+    an opaque one, stopping where a layer has something else there."""
+    if _opaque(host):
+        return []
+    out = []
+    for layer in below:
+        try:
+            st = os.lstat(os.path.join(layer, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            out.append(layer)  # nothing there: harmless to keep looking below
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            break
+        out.append(layer)
+        if _opaque(os.path.join(layer, rel)):
+            break
+    return out
+
+
+def _opaque(host: str) -> bool:
+    try:
+        return os.getxattr(host, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
+    """The layer: the image's directories the copy writes into (with their metadata, as
+    overlayfs would copy them up), then the items. Unsuitable when an item would replace
+    anything but a directory with a directory."""
+    fresh: set[str] = set()   # directories the copy creates
+    into: set[str] = set()    # the image's directories it writes into
+    for it in items:
+        it.mtime = int(it.mtime)  # what the tar holds, so the snapshot matches it
+        name = it.name.strip("/")
+        parent = posixpath.dirname(name)
+        if parent in fresh:
+            if it.type == DIR:
+                fresh.add(name)
+            continue
+        found = image.lookup(name)
+        if found is None:
+            if it.type == DIR:
+                fresh.add(name)
+        elif not (it.type == DIR and stat.S_ISDIR(found[1].st_mode)):
+            raise Unsuitable(name)
+        if parent:
+            into.add(parent)
+    named = {it.name.strip("/") for it in items}
+    ancestors: set[str] = set()
+    for d in into:
+        while d and d not in ancestors:
+            ancestors.add(d)
+            d = posixpath.dirname(d)
+    return [_dir_item(image, d) for d in sorted(ancestors - named)] + items
+
+
+def _dir_item(image: UnionView, path: str) -> CopyItem:
+    found = image.lookup(path)
+    if found is None or not stat.S_ISDIR(found[1].st_mode):
+        raise Unsuitable(path)
+    host, st = found
+    return CopyItem(path, DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime),
+                    xattrs=_xattrs(host))
+
+
+# ---- the layer and its snapshot -------------------------------------------------------
+def _file_key(it: CopyItem) -> list:
+    return [it.digest, it.mode, it.uid, it.gid, int(it.mtime)]
+
+
+def _index_path(store, sid: str) -> Path:
+    return snapshots_dir(store) / f"{sid}.files"
+
+
+def _last_path(store, identity: str) -> Path:
+    d = snapshots_dir(store) / "last"
+    d.mkdir(exist_ok=True)
+    return d / identity.split(":")[-1][:32]
+
+
+def _previous(store, identity: str, stack: set[str]) -> tuple[Path, dict] | None:
+    """The snapshot an earlier build of this step wrote, with its file index; never one in
+    the image's own stack (a stack must not see one inode under two names)."""
+    try:
+        sid = _last_path(store, identity).read_text().strip()
+        base = snapshots_dir(store)
+        if sid in stack or not (base / f"{sid}.complete").exists():
+            return None
+        return base / sid, json.loads(_index_path(store, sid).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def write(store, items: list[CopyItem], identity: str, stack: set[str]):
+    """The layer (a blob) and its snapshot; returns the layer."""
+    from ..layers.apply import Applier
+    from ..layers.blob import layer_from
+
+    layer = layer_from(store, lambda sink: write_tar(items, sink))
+    sid = snapshot_id(layer.diff_id)
+    if (snapshots_dir(store) / f"{sid}.complete").exists():
+        return layer
+    previous = _previous(store, identity, stack)
+    index: dict[str, list] = {}
+
+    def link_from(e: CopyItem) -> str | None:
+        if e.digest is None:
+            return None
+        key = index[e.name] = _file_key(e)
+        if previous is not None and previous[1].get(e.name) == key:
+            return os.path.join(previous[0], e.name)
+        return None
+
+    tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="copy-"))
+    try:
+        Applier(tmp / "fs", whiteouts="overlay", link_from=link_from, fresh=True).apply_entries(items)
+        (tmp / "fs.files").write_text(json.dumps(index, separators=(",", ":")))
+        if adopt(store, layer.diff_id, tmp / "fs", extra={".files": tmp / "fs.files"}):
+            _last_path(store, identity).write_text(sid)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return layer

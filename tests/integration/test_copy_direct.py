@@ -1,0 +1,109 @@
+"""COPY written without a mount (solver/direct.py): the same layers and trees as through
+the overlay, unchanged files hard-linked from the step's previous snapshot, and the
+overlay still used where the copy meets a symlink or replaces something."""
+
+import io
+import os
+import stat
+
+import pytest
+
+from bed.images import copy_image
+from buildtools import BUSYBOX, build, tree, write_context
+from distill.layers.tarstream import TarReader
+from distill.snapshot.unpack import snapshot_id, snapshots_dir
+
+FROM = f"FROM {BUSYBOX}"
+
+
+@pytest.fixture
+def store(store, busybox_store):
+    copy_image(busybox_store, store, BUSYBOX)
+    return store
+
+
+def layer_entries(store, image, index=-1) -> dict:
+    with store.open_blob(image.layers[index]["digest"]) as f:
+        return {e.name.rstrip("/"): (e.type, e.mode, e.uid, e.gid, e.read() if e.type == "0" else b"")
+                for e in TarReader(io.BytesIO(f.read()))}
+
+
+def snapshot(store, image, index=-1):
+    return snapshots_dir(store) / snapshot_id(image.diff_ids[index])
+
+
+def went_direct(store, image, index=-1) -> bool:
+    """Only the direct path leaves a file index beside the snapshot."""
+    return snapshot(store, image, index).with_suffix(".files").exists()
+
+
+def test_direct_copy_layer_matches_overlay_copy(store, tmp_path, monkeypatch):
+    """The same COPY into an existing directory, direct and through the overlay (an ADD
+    of plain files takes that path): the same entries, including the image's own parent
+    directories with their metadata."""
+    ctx = write_context(tmp_path / "ctx", {"tool": "#!/bin/sh\necho tool\n", "conf/a.ini": "a=1\n"})
+    os.chmod(ctx / "tool", 0o755)
+    _, _, direct = build(store, ctx, f"{FROM}\nCOPY tool conf /usr/local/bin/\n")
+    _, _, overlay = build(store, ctx, f"{FROM}\nADD tool conf /usr/local/bin/\n")
+    assert went_direct(store, direct) and not went_direct(store, overlay)
+    a, b = layer_entries(store, direct), layer_entries(store, overlay)
+    assert set(a) == set(b) == {"usr", "usr/local", "usr/local/bin", "usr/local/bin/tool", "usr/local/bin/a.ini"}
+    for name in a:
+        assert a[name][:4] == b[name][:4], name
+    assert a["usr/local/bin/tool"][4] == b"#!/bin/sh\necho tool\n"
+    root = tree(store, direct, tmp_path / "out")
+    assert (root / "usr/local/bin/a.ini").read_text() == "a=1\n"
+    assert stat.S_IMODE(os.stat(root / "usr/local/bin/tool").st_mode) == 0o755
+
+
+def test_edit_links_unchanged_files_from_previous_snapshot(store, tmp_path):
+    files = {f"src/f{i}.txt": f"file {i}\n" for i in range(20)}
+    ctx = write_context(tmp_path / "ctx", files)
+    dockerfile = f"{FROM}\nCOPY src /app/\nRUN cat /app/f3.txt > /seen\n"
+    _, _, first = build(store, ctx, dockerfile)
+    (ctx / "src/f3.txt").write_text("changed\n")
+    _, _, second = build(store, ctx, dockerfile)
+    assert went_direct(store, first, -2) and went_direct(store, second, -2)
+    old, new = snapshot(store, first, -2), snapshot(store, second, -2)
+    assert old != new
+    for i in range(20):
+        a, b = os.lstat(old / f"app/f{i}.txt"), os.lstat(new / f"app/f{i}.txt")
+        assert (a.st_ino == b.st_ino) == (i != 3), i  # only the edited file is written anew
+    assert (new / "app/f3.txt").read_text() == "changed\n"
+    assert (old / "app/f3.txt").read_text() == "file 3\n"
+    root = tree(store, second, tmp_path / "out")
+    assert (root / "seen").read_text() == "changed\n"
+    # the snapshot holds what the layer holds: same names, modes, owners and bytes
+    entries = layer_entries(store, second, -2)
+    for name, (typ, mode, uid, gid, data) in entries.items():
+        st = os.lstat(new / name)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (mode, uid, gid), name
+        if typ == "0":
+            assert (new / name).read_bytes() == data
+
+
+def test_one_stack_never_sees_one_inode_twice(store, tmp_path):
+    """The same COPY twice in a stage: the second may not link the first's files."""
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "same\n"})
+    _, _, image = build(store, ctx, f"{FROM}\nCOPY a.txt /x/\nCOPY a.txt /x/\n")
+    first, second = snapshot(store, image, -2), snapshot(store, image, -1)
+    if first != second:  # equal layers share one snapshot anyway
+        assert os.lstat(first / "x/a.txt").st_ino != os.lstat(second / "x/a.txt").st_ino
+
+
+def test_symlinked_destination_goes_through_the_overlay(store, tmp_path):
+    """/data is a symlink in the image: the copy lands in its target, as docker does."""
+    ctx = write_context(tmp_path / "ctx", {"v.txt": "v\n"})
+    _, _, image = build(store, ctx, f"{FROM}\nRUN mkdir /real && ln -s /real /data\nCOPY v.txt /data/\n")
+    assert not went_direct(store, image)
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "real/v.txt").read_text() == "v\n"
+    assert os.path.islink(root / "data")
+
+
+def test_replacing_a_file_goes_through_the_overlay(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"passwd": "root:x:0:0::/root:/bin/sh\n"})
+    _, _, image = build(store, ctx, f"{FROM}\nCOPY passwd /etc/passwd\n")
+    assert not went_direct(store, image)
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
