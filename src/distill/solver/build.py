@@ -34,7 +34,6 @@ from ..plan.args import PROXY_ARGS
 from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
 from ..snapshot import snapshotter
-from ..snapshot.unpack import adopt
 from . import copy as copying
 from .state import StageState
 
@@ -355,6 +354,7 @@ class Builder:
 
     def _commit_upper(self, upper: Path) -> "Layer | None":
         from ..layers.blob import write_layer
+        from ..snapshot.unpack import adopt
 
         if not any(upper.iterdir()):
             return None
