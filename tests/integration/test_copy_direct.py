@@ -107,3 +107,19 @@ def test_replacing_a_file_goes_through_the_overlay(store, tmp_path):
     assert not went_direct(store, image)
     root = tree(store, image, tmp_path / "out")
     assert (root / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
+
+
+def test_a_copy_holding_symlinks_links_nothing(store, tmp_path):
+    """With a symlink among the entries, a path may not name the file its entry wrote
+    (a later entry can write through the link), so no file is vouched for or linked."""
+    ctx = write_context(tmp_path / "ctx", {"s/f.txt": "f\n", "s/g.txt": "g\n"})
+    os.symlink("f.txt", ctx / "s/link")
+    dockerfile = f"{FROM}\nCOPY s /app/\n"
+    _, _, first = build(store, ctx, dockerfile)
+    (ctx / "s/g.txt").write_text("g2\n")
+    _, _, second = build(store, ctx, dockerfile)
+    assert went_direct(store, first) and went_direct(store, second)
+    old, new = snapshot(store, first), snapshot(store, second)
+    assert os.lstat(old / "app/f.txt").st_ino != os.lstat(new / "app/f.txt").st_ino
+    assert os.readlink(new / "app/link") == "f.txt"
+    assert new.with_suffix(".files").read_text() == "{}"

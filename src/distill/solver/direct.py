@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..layers.create import _xattrs
-from ..layers.tarstream import DIR
+from ..layers.tarstream import DIR, SYMLINK
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
 from .copy import CopyItem, write_tar
 
@@ -65,6 +65,8 @@ class UnionView:
         return found
 
     def is_dir(self, path: str) -> bool:
+        if not path.strip("/."):
+            return True  # the root, even of scratch
         found = self.lookup(path)
         if found and stat.S_ISLNK(found[1].st_mode):
             raise Unsuitable(path)
@@ -193,11 +195,14 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     sid = snapshot_id(layer.diff_id)
     if (snapshots_dir(store) / f"{sid}.complete").exists():
         return layer
-    previous = _previous(store, identity, stack)
+    # Without symlinks among the entries a name is one file, reached literally, written
+    # last by its own entry: only then may an index vouch for what a path holds.
+    linkable = not any(it.type == SYMLINK for it in items)
+    previous = _previous(store, identity, stack) if linkable else None
     index: dict[str, list] = {}
 
     def link_from(e: CopyItem) -> str | None:
-        if e.digest is None:
+        if e.digest is None or not linkable:
             return None
         key = index[e.name] = _file_key(e)
         if previous is not None and previous[1].get(e.name) == key:
