@@ -19,7 +19,7 @@ from . import mediatypes, reference
 from .errors import DistillError, VerificationError
 from .image import Image, canonical_json
 from .layers.blob import import_tar
-from .layers.distribute import gzip_form, with_layers
+from .layers.distribute import gzip_form, shipped_manifest
 from .layers.compress import HashingReader, decompressed, sniff
 from .store import REF_NAME
 
@@ -140,8 +140,7 @@ def _save_oci(store, images, t: _TarOut) -> None:
             with store.open_blob(image.config_digest) as f:
                 t.add_stream(_blob_name(image.config_digest), store.blob_size(image.config_digest), f)
             written.add(image.config_digest)
-        manifest = store.read_blob(image.manifest_digest) if layers == image.layers else \
-            canonical_json(with_layers(image.manifest, layers))
+        manifest = shipped_manifest(store, image, layers)
         manifest_digest = digests.of_bytes(manifest)
         if manifest_digest not in written:
             t.add_bytes(_blob_name(manifest_digest), manifest)

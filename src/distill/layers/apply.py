@@ -194,7 +194,7 @@ class Applier:
         parent = self._parent_fd(comps[:-1], e.name)
         if self.fresh and e.type not in (DIR, HARDLINK):
             try:
-                self._create(e, comps, base, parent, existing=None)
+                self._create(e, comps, base, parent, look=False)
             except FileExistsError:  # the name came twice: replace, as always
                 self._create(e, comps, base, parent)
         else:
@@ -219,9 +219,8 @@ class Applier:
             os.close(self._parent[1])
             self._parent = None
 
-    def _create(self, e: Entry, comps: list[str], base: str, parent: int, existing=False) -> None:
-        if existing is False:
-            existing = _lstat(base, parent)
+    def _create(self, e: Entry, comps: list[str], base: str, parent: int, look: bool = True) -> None:
+        existing = _lstat(base, parent) if look else None
         if existing is not None and (e.type != DIR or not stat.S_ISDIR(existing.st_mode)):
             # something is replaced: this entry still uses the fd, the next one resolves afresh
             if self._parent is not None:

@@ -1,4 +1,4 @@
-"""Layers as store blobs: a tree in, a verified compressed blob out (one pass), and back."""
+"""Layers as store blobs: a tree in, a verified blob out (one pass), and back."""
 
 from __future__ import annotations
 
@@ -65,12 +65,12 @@ class _CountingSink:
 
 
 def write_layer(store, tree: Path | str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
-    """Tar `tree`, compress, hash tar and blob, and commit the blob to `store`."""
+    """Tar `tree` (compressed as asked), hash it, and commit the blob to `store`."""
     return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
 
 
 def import_tar(store, stream, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:
-    """A ready-made (uncompressed) tar stream becomes a compressed layer blob."""
+    """A ready-made (uncompressed) tar stream becomes a layer blob."""
 
     def copy(sink):
         while chunk := stream.read(1 << 20):

@@ -58,8 +58,13 @@ def gzip_form(store, desc: dict, diff_id: str):
             os.unlink(tmp)
 
 
-def with_layers(manifest: dict, layers: list[dict]) -> dict:
-    """The manifest with its layer descriptors replaced (same order)."""
-    out = copy.deepcopy(manifest)
+def shipped_manifest(store, image, layers: list[dict]) -> bytes:
+    """The manifest that leaves with `layers` (the image's own, in order, or their gzip
+    forms): the stored bytes when nothing changed, so the digest stays the local one."""
+    if layers == image.layers:
+        return store.read_blob(image.manifest_digest)
+    from ..image import canonical_json
+
+    out = copy.deepcopy(image.manifest)
     out["layers"] = layers
-    return out
+    return canonical_json(out)

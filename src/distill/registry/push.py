@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import digest as digests
-from ..image import Image, canonical_json, from_descriptor
-from ..layers.distribute import gzip_form, needs_compressing, remembered, with_layers
+from ..image import Image, from_descriptor
+from ..layers.distribute import gzip_form, needs_compressing, remembered, shipped_manifest
 from ..reference import Reference
 from .client import Registry
 
@@ -92,10 +92,7 @@ def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = 
         config = pool.submit(stored, image.manifest["config"])
         layers = list(pool.map(send_layer, zip(image.layers, image.diff_ids)))
         config.result()
-    if layers == image.layers:
-        data = store.read_blob(image.manifest_digest)
-    else:
-        data = canonical_json(with_layers(image.manifest, layers))
+    data = shipped_manifest(store, image, layers)
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
     reg.put_manifest(repo, dest.tag or dest.digest or "latest", data, media)
     return Pushed(digests.of_bytes(data), *(kinds.count(k) for k in ("uploaded", "mounted", "existing")))

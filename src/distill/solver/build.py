@@ -584,12 +584,12 @@ class Builder:
             if self._cached(state, key, created_by, comment, progress):
                 return
             from ..layers.apply import Applier
-            from ..runtime.users import chown_ids
 
             tree, sel = source()
             direct = not isinstance(instr, ins.Add) and not a["link"]  # ADD may unpack archives
             if a["link"]:
-                items = self._copy_items(tree, sel, a, state, None, None, chmod, exclude, contents, downloads, what)
+                items = self._copy_items(tree, sel, a, state, None, _owner(a, None), chmod, exclude, contents,
+                                         downloads, what)
                 layer = self._layer_from_items(items)
             elif direct and (layer := self._copy_direct(tree, sel, a, state, chmod, exclude, contents, what,
                                                         step_key(state.key, "DIRECT", payload | {"content": ""}))):
@@ -597,10 +597,9 @@ class Builder:
             else:
                 m = stack.enter_context(self._mounted(state))
                 root = str(m.merged)
-                owner = chown_ids(a["chown"], read_text(root, "/etc/passwd"), read_text(root, "/etc/group")) \
-                    if a["chown"] else None
-                items = self._copy_items(tree, sel, a, state, RootView(root), owner, chmod, exclude, contents,
-                                         downloads, what)
+                image = RootView(root)
+                owner = _owner(a, image)
+                items = self._copy_items(tree, sel, a, state, image, owner, chmod, exclude, contents, downloads, what)
                 # the image's own symlinks resolve as inside the container (`..` stops at /)
                 Applier(root, whiteouts="delete", clamp=True).apply_entries(items)
                 if isinstance(instr, ins.Add) and a.get("unpack") is not False:
@@ -611,16 +610,13 @@ class Builder:
     def _copy_direct(self, tree, sel, a, state, chmod, exclude, contents, what, identity):
         """The layer written without a mount (solver/direct.py), _EMPTY for none, or None
         when the copy must go through the overlay."""
-        from ..runtime.users import chown_ids
         from ..snapshot.unpack import snapshot_id, unpacked
         from . import direct
 
         lowers = [unpacked(self.store, d, i) for d, i in zip(state.layers, state.diff_ids)]
         image = direct.UnionView(lowers)
         try:
-            owner = chown_ids(a["chown"], image.read_text("/etc/passwd"), image.read_text("/etc/group")) \
-                if a["chown"] else None
-            items = self._copy_items(tree, sel, a, state, image, owner, chmod, exclude, contents, {}, what)
+            items = self._copy_items(tree, sel, a, state, image, _owner(a, image), chmod, exclude, contents, {}, what)
             items = direct.entries(image, items)
         except direct.Unsuitable:
             return None
@@ -629,8 +625,6 @@ class Builder:
         return direct.write(self.store, items, identity, {snapshot_id(i) for i in state.diff_ids})
 
     def _copy_items(self, tree, sel, a, state, image, owner, chmod, exclude, contents, downloads, what):
-        if a["link"] and a["chown"]:
-            owner = _numeric_owner(a["chown"])
         items = []
         if tree is not None:
             sel_plain = sel
@@ -731,6 +725,18 @@ def _is_archive(tree: SourceTree, rel: str) -> bool:
 
 def _is_url(s: str) -> bool:
     return s.startswith("http://") or s.startswith("https://")
+
+
+def _owner(a: dict, image) -> tuple[int, int] | None:
+    """--chown as ids: names looked up in the image the copy lands on; for --link there is
+    none, so only numbers do."""
+    if not a["chown"]:
+        return None
+    if image is None:
+        return _numeric_owner(a["chown"])
+    from ..runtime.users import chown_ids
+
+    return chown_ids(a["chown"], image.read_text("/etc/passwd"), image.read_text("/etc/group"))
 
 
 def _numeric_owner(spec: str) -> tuple[int, int]:

@@ -56,10 +56,8 @@ class UnionView:
             if found is None:
                 return None
             host, st = found
-            if stat.S_ISLNK(st.st_mode) and i < len(comps) - 1:
-                raise Unsuitable(path)
             if i < len(comps) - 1:
-                if not stat.S_ISDIR(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):  # a symlink or a file on the way
                     raise Unsuitable(path)
                 layers = [top] + _merged_below(below, rel, host)
         return found
@@ -202,7 +200,7 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     index: dict[str, list] = {}
 
     def link_from(e: CopyItem) -> str | None:
-        if e.digest is None or not linkable:
+        if e.digest is None:
             return None
         key = index[e.name] = _file_key(e)
         if previous is not None and previous[1].get(e.name) == key:
@@ -211,7 +209,8 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
 
     tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="copy-"))
     try:
-        Applier(tmp / "fs", whiteouts="overlay", link_from=link_from, fresh=True).apply_entries(items)
+        Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if linkable else None,
+                fresh=True).apply_entries(items)
         (tmp / "fs.files").write_text(json.dumps(index, separators=(",", ":")))
         if adopt(store, layer.diff_id, tmp / "fs", extra={".files": tmp / "fs.files"}):
             _last_path(store, identity).write_text(sid)

@@ -189,8 +189,7 @@ class Store:
 
     # ---- layer facts --------------------------------------------------------
     def _facts_path(self, diff_id: str) -> Path:
-        algorithm, hexpart = digests.split(diff_id)
-        return self.root / "layers" / f"{hexpart}.json"
+        return self.root / "layers" / f"{digests.split(diff_id)[1]}.json"
 
     def layer_facts(self, diff_id: str) -> dict:
         """What was learnt of a layer (by diffID) when it was made, unpacked or pushed:
