@@ -63,6 +63,8 @@ class Distill(Tool):
 
     def __init__(self, root: Path):
         self.env = dict(os.environ, DISTILL_ROOT=str(root))
+        # as installed: modules load from cached bytecode, not compiled on every start
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     def available(self) -> bool:
         return True

@@ -271,6 +271,30 @@ def test_cache_hits_misses_and_no_cache(store, tmp_path):
     assert forced.executed == 2
 
 
+def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
+    from distill.context.ignore import Matcher
+    from distill.context.source import SourceTree, StatCache
+    from distill.solver.copy import content_key, select
+
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "1", "d/b.txt": "22"})
+    table = tmp_path / "cache" / "ctx.json"
+
+    def key():
+        tree = SourceTree(str(ctx), Matcher.from_text(""), is_context=True, stat_cache=StatCache(table))
+        k = content_key(tree, select(tree, ["."], "COPY"), None)
+        tree.cache.save()
+        return k, tree.cache
+
+    first, _ = key()
+    again, cache = key()
+    assert again == first and cache._entries is None  # the per-file table was not even read
+    os.utime(ctx / "a.txt", (5, 5))
+    touched, cache = key()
+    assert touched == first and cache._entries is not None  # looked at again, same content
+    (ctx / "d" / "b.txt").write_text("33")
+    assert key()[0] != first
+
+
 def test_unchanged_artifact_of_a_rebuilt_stage_still_hits(store, tmp_path):
     ctx = write_context(tmp_path / "ctx", {"noise.txt": "1"})
     text = f"""{FROM} AS builder

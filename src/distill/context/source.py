@@ -10,20 +10,22 @@ import os
 import posixpath
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import DistillError
 from ..fsroot import OutsideRoot, resolve
 from .ignore import Matcher
 
+S_ISDIR, S_ISLNK = stat.S_ISDIR, stat.S_ISLNK
+
 _GLOB = re.compile(r"[*?\[]")
 _HASH_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One thing to copy: `rel` inside the source tree, `dest` inside the image."""
+class Entry(NamedTuple):
+    """One thing to copy: `rel` inside the source tree, `dest` inside the image. A tuple,
+    not a dataclass: a walk makes one per context file."""
 
     source: str        # host path
     dest: str          # path below the copy's destination ("" for the source itself)
@@ -34,17 +36,24 @@ class Entry:
 
 class StatCache:
     """(size, mtime, inode, mode) → content digest, so an unchanged context costs one stat
-    per file. Kept per context directory in the store; written only when it changed."""
+    per file. Kept per context directory in the store; written only when it changed.
+
+    Above it, a memo from the stat facts of a whole selection to its content key: a no-op
+    rebuild then neither reads the per-file table nor looks a file up in it."""
+
+    _KEYS_KEPT = 256
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.entries: dict[str, list] = {}  # rel → [stat key, digest]
-        self.dirty = False
-        if path and path.exists():
-            try:
-                self.entries = json.loads(path.read_text())
-            except (ValueError, OSError):
-                self.entries = {}
+        self._entries: dict[str, list] | None = None  # rel → [stat key, digest]; read on first need
+        self.keys: dict[str, str] = _read_json(path.with_suffix(".keys.json")) if path else {}
+        self.dirty = self._keys_dirty = False
+
+    @property
+    def entries(self) -> dict[str, list]:
+        if self._entries is None:
+            self._entries = _read_json(self.path) if self.path else {}
+        return self._entries
 
     def digest(self, rel: str, host: str, st: os.stat_result) -> str:
         key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_mode}"  # one string compare per file
@@ -60,13 +69,32 @@ class StatCache:
         self.dirty = True
         return d
 
-    def save(self) -> None:
-        if self.dirty and self.path:
-            from ..store.atomic import write_file
+    def remember_key(self, signature: str, content_key: str) -> None:
+        self.keys.pop(signature, None)
+        self.keys[signature] = content_key  # newest last; the oldest go first
+        while len(self.keys) > self._KEYS_KEPT:
+            del self.keys[next(iter(self.keys))]
+        self._keys_dirty = True
 
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+    def save(self) -> None:
+        if not self.path or not (self.dirty or self._keys_dirty):
+            return
+        from ..store.atomic import write_file
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.dirty:
             write_file(self.path, json.dumps(self.entries, separators=(",", ":")).encode())
-            self.dirty = False
+        if self._keys_dirty:
+            write_file(self.path.with_suffix(".keys.json"), json.dumps(self.keys).encode())
+        self.dirty = self._keys_dirty = False
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, OSError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class SourceTree:
@@ -136,28 +164,30 @@ class SourceTree:
         return out
 
     def _walk_dir(self, host: str, rel: str, dest: str, exclude, out: list, sub: str) -> None:
-        # string building rather than os.path calls: this loop runs once per context file
+        # string building rather than os.path calls, checks inlined: this loop runs once
+        # per context file
         with os.scandir(host) as it:
-            found = sorted(((e.name, e.stat(follow_symlinks=False)) for e in it), key=lambda x: x[0])
+            found = sorted((e.name, e.path, e.stat(follow_symlinks=False)) for e in it)  # names are unique
         prefix_rel = f"{rel}/" if rel else ""
-        prefix_sub = f"{sub}/" if sub else ""
         prefix_dest = f"{dest}/" if dest else ""
-        for name, st in found:
+        prefix_sub = f"{sub}/" if sub else ""
+        ignore = self.ignore if self.ignore and self.ignore.patterns else None
+        for name, child_host, st in found:
             child_rel = prefix_rel + name
-            child_sub = prefix_sub + name
-            child_host = f"{host}/{name}"
-            child_dest = prefix_dest + name
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if self.ignored(child_rel) or (exclude and exclude.ignored(child_sub)):
-                if is_dir and self.ignore and self.ignore.may_reinclude_under(child_rel):
+            child_dest = child_rel if prefix_dest == prefix_rel else prefix_dest + name
+            child_sub = prefix_sub + name if exclude else ""
+            mode = st.st_mode
+            if (ignore and ignore.ignored(child_rel)) or (exclude and exclude.ignored(child_sub)):
+                if S_ISDIR(mode) and ignore and ignore.may_reinclude_under(child_rel):
                     sub_out: list[Entry] = []
                     self._walk_dir(child_host, child_rel, child_dest, exclude, sub_out, child_sub)
                     if sub_out:
                         out.append(self._entry(child_host, child_dest, st, child_rel))
                         out.extend(sub_out)
                 continue
-            out.append(self._entry(child_host, child_dest, st, child_rel))
-            if is_dir:
+            out.append(Entry(child_host, child_dest, st, os.readlink(child_host) if S_ISLNK(mode) else "",
+                             child_rel))
+            if S_ISDIR(mode):
                 self._walk_dir(child_host, child_rel, child_dest, exclude, out, child_sub)
 
     def _entry(self, host: str, dest: str, st: os.stat_result, rel: str) -> Entry:

@@ -88,7 +88,11 @@ def select(tree: SourceTree, sources: list[str], what: str) -> Selection:
 
 def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
     """One digest of the paths, types, modes, owners (stages only) and contents of
-    everything selected."""
+    everything selected. From the context, the stat facts of the selection are looked up
+    first: the same facts as an earlier build mean the same key, with no file read."""
+    signature = _stat_signature(tree, sel, exclude) if tree.is_context else None
+    if signature and signature in tree.cache.keys:
+        return tree.cache.keys[signature]
     h = hashlib.sha256()
     digest = tree.content_digest
     for src, found in sel.matches:
@@ -100,7 +104,23 @@ def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
                 owner = "" if tree.is_context else f"{st.st_uid}:{st.st_gid}"
                 rows.append(f"{head}{e.dest}\0{st.st_mode:o}\0{owner}\0{digest(e)}\n")
             h.update("".join(rows).encode("utf-8", "surrogateescape"))
-    return "sha256:" + h.hexdigest()
+    key = "sha256:" + h.hexdigest()
+    if signature:
+        tree.cache.remember_key(signature, key)
+    return key
+
+
+def _stat_signature(tree: SourceTree, sel: Selection, exclude) -> str:
+    """What the stat cache trusts about every selected file (size, mtime, inode, mode),
+    with the names and link targets the key covers."""
+    h = hashlib.sha256(b"stat-signature 1\n")
+    for src, found in sel.matches:
+        for rel in found:
+            head = f"{src}\0{rel}\0"
+            h.update("".join([
+                f"{head}{e.dest}\0{e.st.st_mode:o}\0{e.st.st_size}:{e.st.st_mtime_ns}:{e.st.st_ino}\0{e.linkname}\n"
+                for e in tree.walk(rel, "", exclude)]).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
 
 
 def parse_chmod(text: str | None) -> int | None:
