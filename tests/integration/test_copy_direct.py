@@ -1,9 +1,12 @@
 """COPY written without a mount (solver/direct.py): the same layers and trees as through
-the overlay, unchanged files hard-linked from the step's previous snapshot, and the
-overlay still used where the copy meets a symlink or replaces something."""
+the overlay, unchanged files hard-linked from the step's previous snapshot and their tar
+bytes taken from its layer, and the overlay still used where the copy meets a symlink or
+replaces something."""
 
 import io
+import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -122,4 +125,30 @@ def test_a_copy_holding_symlinks_links_nothing(store, tmp_path):
     old, new = snapshot(store, first), snapshot(store, second)
     assert os.lstat(old / "app/f.txt").st_ino != os.lstat(new / "app/f.txt").st_ino
     assert os.readlink(new / "app/link") == "f.txt"
-    assert new.with_suffix(".files").read_text() == "{}"
+    assert json.loads(new.with_suffix(".files").read_text())["linkable"] is False
+
+
+def test_edit_splices_unchanged_entries_from_previous_layer(store, tmp_path):
+    """After a one-file edit the layer is byte-equal to one written afresh, and the
+    unchanged files' bytes come from the previous layer: a file rewritten behind the stat
+    cache's back (same size, mtime and inode) is not read again."""
+    long_dir = "deep/" + "d" * 120  # PAX headers spliced too
+    files = {f"{long_dir}/f{i:02d}.txt": f"file {i}\n" for i in range(30)}
+    ctx = write_context(tmp_path / "ctx", {**files, "z.txt": "zz\n"})
+    dockerfile = f"{FROM}\nCOPY . /app/\n"
+    build(store, ctx, dockerfile)
+    (ctx / "z.txt").write_text("z2\n")
+    unchanged = ctx / long_dir / "f03.txt"
+    before = os.stat(unchanged)
+    with open(unchanged, "r+") as f:
+        f.write("FILE 3\n")  # same size, same inode
+    os.utime(unchanged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    _, _, spliced = build(store, ctx, dockerfile)
+    entries = layer_entries(store, spliced)
+    assert entries["app/z.txt"][4] == b"z2\n"
+    assert entries[f"app/{long_dir}/f03.txt"][4] == b"file 3\n"  # from the previous layer
+    shutil.rmtree(snapshots_dir(store) / "last")  # nothing to splice from: every file read
+    (ctx / long_dir / "f03.txt").write_text("file 3\n")
+    os.utime(unchanged, ns=(before.st_atime_ns, before.st_mtime_ns))
+    _, _, fresh = build(store, ctx, dockerfile, no_cache=True)
+    assert fresh.diff_ids[-1] == spliced.diff_ids[-1]

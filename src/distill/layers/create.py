@@ -67,16 +67,18 @@ class TarWriter:
         self.out = out
         self.epoch = epoch
 
-    def _header(self, info: tarfile.TarInfo) -> None:
+    def header(self, info: tarfile.TarInfo) -> bytes:
+        """The bytes before an entry's data: its ustar header, with PAX records when needed."""
         info.uname = info.gname = ""
         if self.epoch is not None and info.mtime > self.epoch:
             info.mtime = self.epoch
         info.mtime = int(info.mtime)
-        self.out.write(ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+        return ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
-    def add(self, info: tarfile.TarInfo, source: str | bytes | None = None) -> None:
-        """A header, then a regular file's data: read from the path `source`, or given as bytes."""
-        self._header(info)
+    def add(self, info: tarfile.TarInfo, source: str | bytes | None = None, header: bytes | None = None) -> None:
+        """A header (made here unless given), then a regular file's data: read from the
+        path `source`, or given as bytes."""
+        self.out.write(self.header(info) if header is None else header)
         if not (info.isreg() and info.size):
             return
         if isinstance(source, bytes):

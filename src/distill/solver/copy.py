@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..context.source import Entry, SourceTree
 from ..errors import DistillError
-from ..layers.tarstream import DIR, FIFO, REG, SYMLINK, CHR, BLK
+from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
 
 
 @dataclass
@@ -33,10 +33,14 @@ class CopyItem:
     xattrs: dict = field(default_factory=dict)
     digest: str | None = None  # of the content, where known without reading (context files)
     _f: object = None
+    _at: int = 0
 
     def read(self, n: int = -1) -> bytes:
+        """The content, for the layer applier. `data` stays whole: the tar writer may be
+        reading it at the same time."""
         if self.data is not None:
-            out, self.data = (self.data, b"") if n < 0 else (self.data[:n], self.data[n:])
+            out = self.data[self._at:] if n < 0 else self.data[self._at:self._at + n]
+            self._at += len(out)
             return out
         if self.type != REG or self.source is None:
             return b""
@@ -225,13 +229,17 @@ def heredoc_item(name: str, content: bytes, owner, chmod, created_by_mtime: floa
                     size=len(content), data=content)
 
 
-def write_tar(items: list[CopyItem], out) -> None:
-    """--link: the items themselves are the layer."""
+def write_tar(items: list[CopyItem], out, splice=None) -> dict[str, int]:
+    """The items as a tar (for --link and the direct COPY they are the layer). Returns
+    where each entry starts. `splice` (direct.Splice) may take an entry's bytes from a
+    previous layer instead."""
     import tarfile
 
     from ..layers.create import TarWriter
 
     w = TarWriter(out)
+    starts: dict[str, int] = {}
+    pos = 0
     for it in items:
         info = tarfile.TarInfo(it.name)
         info.mode, info.uid, info.gid, info.mtime = it.mode, it.uid, it.gid, int(it.mtime)
@@ -244,5 +252,12 @@ def write_tar(items: list[CopyItem], out) -> None:
             info.size = it.size
         if it.type in (CHR, BLK):
             info.devmajor, info.devminor = it.devmajor, it.devminor
-        w.add(info, it.data if it.data is not None else it.source)
+        header = w.header(info)
+        starts[it.name] = pos
+        pos += len(header) + info.size + (-info.size % BLOCK)
+        if splice is None or not splice.take(it, header, out):
+            w.add(info, it.data if it.data is not None else it.source, header)
+    if splice is not None:
+        splice.flush(out)
     w.close()
+    return starts

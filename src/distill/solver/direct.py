@@ -14,13 +14,15 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 from ..layers.create import _xattrs
-from ..layers.tarstream import DIR, SYMLINK
+from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
 from .copy import CopyItem, write_tar
 
 _TEXT_MAX = 4 << 20
+_SPLICE_CHUNK = 1 << 20
 
 
 class Unsuitable(Exception):
@@ -157,6 +159,10 @@ def _dir_item(image: UnionView, path: str) -> CopyItem:
 
 
 # ---- the layer and its snapshot -------------------------------------------------------
+# Beside each snapshot a COPY writes, an index of it: for each entry where it starts in the
+# layer blob and, for a regular file, its content key ("entries": name → [start, key…]);
+# and whether a name is one file reached literally ("linkable": no symlink among them).
+
 def _file_key(it: CopyItem) -> list:
     return [it.digest, it.mode, it.uid, it.gid, int(it.mtime)]
 
@@ -171,46 +177,125 @@ def _last_path(store, identity: str) -> Path:
     return d / identity.split(":")[-1][:32]
 
 
-def _previous(store, identity: str, stack: set[str]) -> tuple[Path, dict] | None:
-    """The snapshot an earlier build of this step wrote, with its file index; never one in
-    the image's own stack (a stack must not see one inode under two names)."""
+class Previous(NamedTuple):
+    """What an earlier build of the same step wrote."""
+
+    sid: str
+    root: Path
+    blob: str | None      # the uncompressed layer blob's digest
+    entries: dict
+    linkable: bool
+
+    def same_file(self, it: CopyItem, key: list) -> bool:
+        return self.entries.get(it.name, ())[1:] == key
+
+
+def _previous(store, identity: str) -> Previous | None:
     try:
         sid = _last_path(store, identity).read_text().strip()
         base = snapshots_dir(store)
-        if sid in stack or not (base / f"{sid}.complete").exists():
+        if not (base / f"{sid}.complete").exists():
             return None
-        return base / sid, json.loads(_index_path(store, sid).read_bytes())
-    except (OSError, ValueError):
+        index = json.loads(_index_path(store, sid).read_bytes())
+        return Previous(sid, base / sid, index["blob"], index["entries"], index["linkable"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Splice:
+    """Entries taken from the previous layer's bytes instead of written anew: the same
+    header, byte for byte, and for a regular file the same content key. Neighbouring
+    entries come out as one run, so an edit of one file in thousands copies two runs.
+    Read with pread into one buffer: page faults on a mapping cost more on a VM."""
+
+    def __init__(self, blob: Path, previous: Previous):
+        self._fd = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
+        self._size = os.fstat(self._fd).st_size
+        self._buf = bytearray(_SPLICE_CHUNK)
+        self._previous = previous
+        self._run: list[int] | None = None  # [start, end) in the previous blob
+
+    def take(self, it: CopyItem, header: bytes, out) -> bool:
+        known = self._previous.entries.get(it.name)
+        start = known[0] if known else 0
+        end = start + len(header) + (it.size + (-it.size % BLOCK) if it.type == REG else 0)
+        if not known or end > self._size or (
+                it.type == REG and (it.digest is None or known[1:] != _file_key(it))
+                ) or os.pread(self._fd, len(header), start) != header:
+            self.flush(out)
+            return False
+        if self._run and self._run[1] == start:
+            self._run[1] = end
+        else:
+            self.flush(out)
+            self._run = [start, end]
+        return True
+
+    def flush(self, out) -> None:
+        if not self._run:
+            return
+        at, end = self._run
+        self._run = None
+        with memoryview(self._buf) as view:
+            while at < end:
+                n = os.preadv(self._fd, [view[:min(len(view), end - at)]], at)
+                if n <= 0:
+                    raise OSError("the previous layer shrank while being read")
+                out.write(view[:n])
+                at += n
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _splice(store, previous: Previous | None) -> Splice | None:
+    if previous is None or previous.blob is None:
+        return None
+    try:
+        return Splice(store.blob_path(previous.blob), previous)
+    except OSError:  # pruned since
         return None
 
 
 def write(store, items: list[CopyItem], identity: str, stack: set[str]):
-    """The layer (a blob) and its snapshot; returns the layer."""
+    """The layer (a blob) and its snapshot, written at the same time (tar writing and
+    hashing, and file creation, each wait on the kernel much of the time); returns the layer."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..layers.apply import Applier
     from ..layers.blob import layer_from
 
-    layer = layer_from(store, lambda sink: write_tar(items, sink))
-    sid = snapshot_id(layer.diff_id)
-    if (snapshots_dir(store) / f"{sid}.complete").exists():
-        return layer
+    previous = _previous(store, identity)
     # Without symlinks among the entries a name is one file, reached literally, written
-    # last by its own entry: only then may an index vouch for what a path holds.
+    # last by its own entry: only then may an index vouch for what a path holds. A stack
+    # must not see one inode under two names: never link from a snapshot in it.
     linkable = not any(it.type == SYMLINK for it in items)
-    previous = _previous(store, identity, stack) if linkable else None
-    index: dict[str, list] = {}
+    files = {it.name: _file_key(it) for it in items if it.type == REG and it.digest is not None}
+    link_source = previous if (previous is not None and previous.linkable and linkable
+                               and previous.sid not in stack) else None
 
     def link_from(e: CopyItem) -> str | None:
-        if e.digest is None:
-            return None
-        key = index[e.name] = _file_key(e)
-        if previous is not None and previous[1].get(e.name) == key:
-            return os.path.join(previous[0], e.name)
+        if e.digest is not None and link_source.same_file(e, files[e.name]):
+            return os.path.join(link_source.root, e.name)
         return None
 
+    starts: dict[str, int] = {}
     tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="copy-"))
     try:
-        Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if linkable else None,
-                fresh=True).apply_entries(items)
+        applier = Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
+        with ThreadPoolExecutor(1) as pool:
+            applied = pool.submit(applier.apply_entries, items)
+            splice = _splice(store, previous)
+            try:
+                layer = layer_from(store, lambda sink: starts.update(write_tar(items, sink, splice)))
+            finally:
+                if splice is not None:
+                    splice.close()
+            applied.result()
+        sid = snapshot_id(layer.diff_id)
+        plain = layer.descriptor["digest"] == layer.diff_id
+        entries = {name: [start, *files.get(name, ())] for name, start in starts.items()}
+        index = {"blob": layer.diff_id if plain else None, "entries": entries, "linkable": linkable}
         (tmp / "fs.files").write_text(json.dumps(index, separators=(",", ":")))
         if adopt(store, layer.diff_id, tmp / "fs", extra={".files": tmp / "fs.files"}):
             _last_path(store, identity).write_text(sid)
