@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +198,8 @@ def bootstrap(store: Store, name: str, suite: str = "bookworm", variant: str = "
     cmd += [suite, "-"]
     if mirror:
         cmd.append(mirror)
+    import subprocess
+
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:

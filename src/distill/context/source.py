@@ -83,9 +83,9 @@ class StatCache:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.dirty:
-            write_file(self.path, json.dumps(self.entries, separators=(",", ":")).encode())
+            write_file(self.path, json.dumps(self.entries, separators=(",", ":")).encode(), durable=False)
         if self._keys_dirty:
-            write_file(self.path.with_suffix(".keys.json"), json.dumps(self.keys).encode())
+            write_file(self.path.with_suffix(".keys.json"), json.dumps(self.keys).encode(), durable=False)
         self.dirty = self._keys_dirty = False
 
 

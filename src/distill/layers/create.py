@@ -106,29 +106,31 @@ _OCTAL11 = 8**11
 
 def ustar_header(info: tarfile.TarInfo) -> bytes | None:
     """The header tarfile would write for a plain entry, built directly (tarfile's own
-    path costs ~40 µs an entry); None when the entry needs PAX records."""
+    path costs ~40 µs an entry); None when the entry needs PAX records. The checksum adds
+    up the non-zero pieces only: summing all 512 bytes was a third of the cost."""
     name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") else info.name
     if (info.pax_headers or not name.isascii() or len(name) > 100 or not info.linkname.isascii()
             or len(info.linkname) > 100 or not 0 <= info.uid < _OCTAL7 or not 0 <= info.gid < _OCTAL7
             or not 0 <= info.size < _OCTAL11 or not 0 <= info.mtime < _OCTAL11
             or not 0 <= info.devmajor < _OCTAL7 or not 0 <= info.devminor < _OCTAL7):
         return None
-    buf = bytearray(512)
-    buf[0:len(name)] = name.encode()
-    buf[100:108] = b"%07o\0" % (info.mode & 0o7777)
-    buf[108:116] = b"%07o\0" % info.uid
-    buf[116:124] = b"%07o\0" % info.gid
-    buf[124:136] = b"%011o\0" % info.size
-    buf[136:148] = b"%011o\0" % info.mtime
-    buf[148:156] = b"        "
-    buf[156:157] = info.type
-    buf[157:157 + len(info.linkname)] = info.linkname.encode()
-    buf[257:265] = b"ustar\x0000"
+    name_b, link_b = name.encode(), info.linkname.encode()
+    fields = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (info.mode & 0o7777, info.uid, info.gid, info.size, info.mtime)
     if info.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):  # tarfile leaves them empty otherwise
-        buf[329:337] = b"%07o\0" % info.devmajor
-        buf[337:345] = b"%07o\0" % info.devminor
-    buf[148:155] = b"%06o\0" % sum(buf)
-    return bytes(buf)
+        devices = b"%07o\0%07o\0" % (info.devmajor, info.devminor)
+    else:
+        devices = b""
+    checksum = (sum(name_b) + sum(fields) + _BLANK_CHECKSUM + info.type[0] + sum(link_b) + _MAGIC_SUM
+                + sum(devices))
+    return b"".join((
+        name_b, bytes(100 - len(name_b)), fields, b"%06o\0 " % checksum, info.type,
+        link_b, bytes(100 - len(link_b)), _MAGIC, bytes(64), devices, bytes(512 - 329 - len(devices)),
+    ))
+
+
+_MAGIC = b"ustar\x0000"
+_MAGIC_SUM = sum(_MAGIC)
+_BLANK_CHECKSUM = 8 * ord(" ")  # the checksum field counts as spaces
 
 
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:

@@ -52,19 +52,11 @@ class CopyItem:
         return chunk
 
 
+_TYPES = {stat.S_IFDIR: DIR, stat.S_IFLNK: SYMLINK, stat.S_IFIFO: FIFO, stat.S_IFCHR: CHR, stat.S_IFBLK: BLK}
+
+
 def _type_of(st: os.stat_result) -> str:
-    m = st.st_mode
-    if stat.S_ISDIR(m):
-        return DIR
-    if stat.S_ISLNK(m):
-        return SYMLINK
-    if stat.S_ISFIFO(m):
-        return FIFO
-    if stat.S_ISCHR(m):
-        return CHR
-    if stat.S_ISBLK(m):
-        return BLK
-    return REG
+    return _TYPES.get(stat.S_IFMT(st.st_mode), REG)
 
 
 @dataclass(frozen=True)
@@ -188,11 +180,11 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
                 ensure_dirs(base)
             else:
                 ensure_dirs(posixpath.dirname(base))
-            for e in host_entries:
-                name = posixpath.join(base, e.dest.lstrip("/")) if e.dest else base
-                items.append(_item(tree, e, name.lstrip("/"), owner, chmod))
-                if _type_of(e.st) == DIR:
-                    created.add(name.strip("/"))
+            for e in host_entries:  # once per file: string building, not posixpath
+                item = _item(tree, e, (f"{base}/{e.dest}" if e.dest else base).lstrip("/"), owner, chmod)
+                items.append(item)
+                if item.type == DIR:
+                    created.add(item.name)
     return items
 
 

@@ -186,8 +186,9 @@ class Previous(NamedTuple):
     entries: dict
     linkable: bool
 
-    def same_file(self, it: CopyItem, key: list) -> bool:
-        return self.entries.get(it.name, ())[1:] == key
+    def same_file(self, name: str, key: list | None) -> bool:
+        """Whether `name` held a regular file with content key `key` (None: never)."""
+        return key is not None and self.entries.get(name, ())[1:] == key
 
 
 def _previous(store, identity: str) -> Previous | None:
@@ -208,11 +209,12 @@ class Splice:
     entries come out as one run, so an edit of one file in thousands copies two runs.
     Read with pread into one buffer: page faults on a mapping cost more on a VM."""
 
-    def __init__(self, blob: Path, previous: Previous):
+    def __init__(self, blob: Path, previous: Previous, files: dict[str, list]):
         self._fd = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
         self._size = os.fstat(self._fd).st_size
         self._buf = bytearray(_SPLICE_CHUNK)
         self._previous = previous
+        self._files = files  # the content keys of the new layer's files
         self._run: list[int] | None = None  # [start, end) in the previous blob
 
     def take(self, it: CopyItem, header: bytes, out) -> bool:
@@ -220,7 +222,7 @@ class Splice:
         start = known[0] if known else 0
         end = start + len(header) + (it.size + (-it.size % BLOCK) if it.type == REG else 0)
         if not known or end > self._size or (
-                it.type == REG and (it.digest is None or known[1:] != _file_key(it))
+                it.type == REG and not self._previous.same_file(it.name, self._files.get(it.name))
                 ) or os.pread(self._fd, len(header), start) != header:
             self.flush(out)
             return False
@@ -248,11 +250,11 @@ class Splice:
         os.close(self._fd)
 
 
-def _splice(store, previous: Previous | None) -> Splice | None:
+def _splice(store, previous: Previous | None, files: dict[str, list]) -> Splice | None:
     if previous is None or previous.blob is None:
         return None
     try:
-        return Splice(store.blob_path(previous.blob), previous)
+        return Splice(store.blob_path(previous.blob), previous, files)
     except OSError:  # pruned since
         return None
 
@@ -275,7 +277,7 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
                                and previous.sid not in stack) else None
 
     def link_from(e: CopyItem) -> str | None:
-        if e.digest is not None and link_source.same_file(e, files[e.name]):
+        if link_source.same_file(e.name, files.get(e.name)):
             return os.path.join(link_source.root, e.name)
         return None
 
@@ -285,7 +287,7 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
         applier = Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
         with ThreadPoolExecutor(1) as pool:
             applied = pool.submit(applier.apply_entries, items)
-            splice = _splice(store, previous)
+            splice = _splice(store, previous, files)
             try:
                 layer = layer_from(store, lambda sink: starts.update(write_tar(items, sink, splice)))
             finally:

@@ -15,20 +15,23 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """temp file + fsync + rename + fsync of the directory."""
+def write_file(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+    """temp file + fsync + rename + fsync of the directory. Not `durable`: no fsyncs, for
+    caches whose loss in a crash costs only recomputing them (a reader must accept junk)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def _unlink(path) -> None:

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -24,6 +25,15 @@ from ..mediatypes import INDEXES, MANIFESTS
 from ..errors import DistillError, NotFound, VerificationError
 from .atomic import fsync_dir, write_file
 from .lock import locked
+
+_SYNC_EVERY = 64 << 20  # bytes of a blob between background fsyncs
+
+
+def _fdatasync_quietly(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    except OSError:
+        pass  # the fsync at commit meets it again and reports it
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
@@ -54,6 +64,8 @@ class BlobWriter:
         fd, self._tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
         self.digest: str | None = None
+        self._next_sync = _SYNC_EVERY
+        self._syncing: threading.Thread | None = None
 
     def write(self, data) -> int:
         n = len(data)
@@ -64,10 +76,29 @@ class BlobWriter:
             )
         self._hash.update(data)
         self._file.write(data)
+        if self.size >= self._next_sync:
+            self._sync_behind()
         return n
+
+    def _sync_behind(self) -> None:
+        """Start putting what is written so far on disk while writing goes on, so the fsync
+        at commit has only the tail left (the kernel would otherwise hold a big blob in
+        memory until then). One at a time; a fsync in a thread blocks only that thread."""
+        self._next_sync = self.size + _SYNC_EVERY
+        if self._syncing is not None and self._syncing.is_alive():
+            return
+        self._file.flush()
+        self._syncing = threading.Thread(target=_fdatasync_quietly, args=(self._file.fileno(),), daemon=True)
+        self._syncing.start()
+
+    def _synced_behind(self) -> None:
+        if self._syncing is not None:
+            self._syncing.join()  # before the fd can be closed
+            self._syncing = None
 
     def commit(self) -> str:
         self._file.flush()
+        self._synced_behind()
         os.fsync(self._file.fileno())
         self._file.close()
         actual = f"{self._hash.name}:{self._hash.hexdigest()}"
@@ -86,6 +117,7 @@ class BlobWriter:
         return actual
 
     def abort(self) -> None:
+        self._synced_behind()
         if not self._file.closed:
             self._file.close()
         try:
