@@ -26,6 +26,7 @@ RETRIES = 4
 BACKOFF = 0.5
 MAX_REDIRECTS = 5
 _RETRY_STATUS = {500, 502, 503, 504, 429}
+_SEND_CHUNK = 64 << 10
 
 
 def is_local(domain: str) -> bool:
@@ -179,7 +180,7 @@ class Registry:
     def fetch_blob(self, repo: str, digest: str, size: int | None, writer) -> None:
         """Stream a blob into a store BlobWriter (which verifies size and digest)."""
         with self.request("GET", f"/v2/{repo}/blobs/{digests.validate(digest)}", self.scope(repo), stream=True) as r:
-            for chunk in r.iter_raw(1 << 20):  # the blob as stored: no transfer decoding
+            for chunk in r.iter_raw():  # as stored (no transfer decoding), as received (no re-chunking)
                 writer.write(chunk)
 
     def mount_blob(self, repo: str, digest: str, source_repo: str) -> bool:
@@ -228,6 +229,8 @@ class Registry:
 
 
 def _file_chunks(opener):
+    # Pieces the socket takes whole: httpcore re-slices a buffer after each partial send,
+    # which copied a 1 MB piece many times over.
     with opener() as f:
-        while chunk := f.read(1 << 20):
+        while chunk := f.read(_SEND_CHUNK):
             yield chunk
