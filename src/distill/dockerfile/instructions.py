@@ -60,13 +60,11 @@ class Run(Command):
     heredocs: tuple[Heredoc, ...] = ()
 
 
-@dataclass(frozen=True)
-class Cmd(Command):
+class Cmd(Command):  # no fields of its own: the base's methods serve
     pass
 
 
-@dataclass(frozen=True)
-class Entrypoint(Command):
+class Entrypoint(Command):  # no fields of its own: the base's methods serve
     pass
 
 
@@ -101,13 +99,11 @@ class KeyValues(Instruction):
     pairs: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class Env(KeyValues):
+class Env(KeyValues):  # no fields of its own: the base's methods serve
     pass
 
 
-@dataclass(frozen=True)
-class Label(KeyValues):
+class Label(KeyValues):  # no fields of its own: the base's methods serve
     pass
 
 

@@ -364,11 +364,6 @@ class Builder:
 
     # ---- RUN ----------------------------------------------------------------------------
     def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
-        # only a step that runs needs the runtime: a cached rebuild never imports it
-        from ..runtime import runc
-        from ..runtime.spec import ProcessSpec
-        from ..runtime.users import resolve as resolve_user
-
         instr: ins.Run = step.instruction
         env = dict(step.env)
         for k in PROXY_ARGS:
@@ -399,6 +394,11 @@ class Builder:
         progress = self.progress.step(f"[{stage.ref} {step.line}] RUN {instr.text or _go_list(instr.args)}"[:200])
         if self._cached(state, key, created_by, comment, progress):
             return
+        # only a step that runs needs the runtime: a cached rebuild never imports it
+        from ..runtime import runc
+        from ..runtime.spec import ProcessSpec
+        from ..runtime.users import resolve as resolve_user
+
         with ExitStack() as stack:
             m = stack.enter_context(self._mounted(state))
             root = str(m.merged)
