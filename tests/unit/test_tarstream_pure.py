@@ -95,3 +95,39 @@ def test_native_platform_ignores_a_missing_variant(monkeypatch):
     assert platforms.is_native(platforms.parse("linux/arm64/v8"))
     assert not platforms.is_native(platforms.parse("linux/arm64/v7"))
     assert not platforms.is_native(platforms.parse("linux/amd64"))
+
+
+def test_copy_items_tar_is_tarfiles_tar():
+    """write_tar builds headers from the items directly; the archive is byte for byte the
+    one tarfile writes for the same entries (PAX where a name, link or xattr needs it)."""
+    import io
+
+    from distill.solver.copy import CopyItem, write_tar
+
+    long = "d/" + "n" * 120
+    items = [
+        CopyItem("d", "5", 0o755, 0, 0, 1_700_000_000),
+        CopyItem("d/f.txt", "0", 0o644, 1000, 1000, 1_700_000_001.7, size=5, data=b"hello"),
+        CopyItem(long, "0", 0o600, 0, 0, 1_700_000_002, size=0, data=b""),
+        CopyItem("d/link", "2", 0o777, 0, 0, 1_700_000_003, linkname="f.txt"),
+        CopyItem("d/fifo", "6", 0o644, 0, 0, 1_700_000_004),
+        CopyItem("d/null", "3", 0o666, 0, 0, 1_700_000_005, devmajor=1, devminor=3),
+        CopyItem("d/cap", "0", 0o755, 0, 0, 1_700_000_006, size=2, data=b"#!",
+                 xattrs={"security.capability": b"\x01\x00"}),
+    ]
+    ours = io.BytesIO()
+    starts = write_tar(items, ours)
+    theirs = io.BytesIO()
+    with tarfile.open(fileobj=theirs, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for it in items:
+            info = tarfile.TarInfo(it.name)
+            info.type, info.mode, info.uid, info.gid = it.type.encode(), it.mode, it.uid, it.gid
+            info.mtime, info.linkname, info.uname, info.gname = int(it.mtime), it.linkname, "", ""
+            info.devmajor, info.devminor = it.devmajor, it.devminor
+            info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in it.xattrs.items()}
+            info.size = it.size
+            t.addfile(info, io.BytesIO(it.data) if it.size else None)
+    ours_b, theirs_b = ours.getvalue(), theirs.getvalue()
+    assert ours_b == theirs_b[:len(ours_b)] and not theirs_b[len(ours_b):].strip(b"\0")  # tarfile pads to a record
+    assert [starts[it.name] for it in items] == [
+        m.offset for m in tarfile.open(fileobj=io.BytesIO(ours_b)).getmembers()]

@@ -75,24 +75,28 @@ class TarWriter:
         info.mtime = int(info.mtime)
         return ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
-    def add(self, info: tarfile.TarInfo, source: str | bytes | None = None, header: bytes | None = None) -> None:
-        """A header (made here unless given), then a regular file's data: read from the
-        path `source`, or given as bytes."""
-        self.out.write(self.header(info) if header is None else header)
-        if not (info.isreg() and info.size):
+    def add(self, info: tarfile.TarInfo, source: str | bytes | None = None) -> None:
+        """An entry from its TarInfo; a regular file's data read from the path `source`,
+        or given as bytes."""
+        self.entry(self.header(info), info.size if info.isreg() else 0, source)
+
+    def entry(self, header: bytes, size: int, source: str | bytes | None = None) -> None:
+        """A ready header, then `size` bytes of data from `source` (a path, or bytes)."""
+        self.out.write(header)
+        if not size:
             return
         if isinstance(source, bytes):
             self.out.write(source)
         else:
             written = 0
             with open(source, "rb") as f:
-                while written < info.size:
-                    chunk = f.read(min(_COPY_CHUNK, info.size - written))
+                while written < size:
+                    chunk = f.read(min(_COPY_CHUNK, size - written))
                     if not chunk:
                         raise OSError(f"{source} shrank while being archived")
                     self.out.write(chunk)
                     written += len(chunk)
-        pad = -info.size % BLOCK
+        pad = -size % BLOCK
         if pad:
             self.out.write(b"\0" * pad)
 
@@ -106,24 +110,31 @@ _OCTAL11 = 8**11
 
 def ustar_header(info: tarfile.TarInfo) -> bytes | None:
     """The header tarfile would write for a plain entry, built directly (tarfile's own
-    path costs ~40 µs an entry); None when the entry needs PAX records. The checksum adds
-    up the non-zero pieces only: summing all 512 bytes was a third of the cost."""
-    name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") else info.name
-    if (info.pax_headers or not name.isascii() or len(name) > 100 or not info.linkname.isascii()
-            or len(info.linkname) > 100 or not 0 <= info.uid < _OCTAL7 or not 0 <= info.gid < _OCTAL7
-            or not 0 <= info.size < _OCTAL11 or not 0 <= info.mtime < _OCTAL11
-            or not 0 <= info.devmajor < _OCTAL7 or not 0 <= info.devminor < _OCTAL7):
+    path costs ~40 µs an entry); None when the entry needs PAX records."""
+    if info.pax_headers:
         return None
-    name_b, link_b = name.encode(), info.linkname.encode()
-    fields = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (info.mode & 0o7777, info.uid, info.gid, info.size, info.mtime)
-    if info.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):  # tarfile leaves them empty otherwise
-        devices = b"%07o\0%07o\0" % (info.devmajor, info.devminor)
+    name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") else info.name
+    return ustar(name, info.mode, info.uid, info.gid, info.size, info.mtime, info.type, info.linkname,
+                 info.devmajor, info.devminor)
+
+
+def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, linkname: str = "",
+          devmajor: int = 0, devminor: int = 0) -> bytes | None:
+    """ustar_header from the fields themselves (no TarInfo to make). The checksum adds up
+    the non-zero pieces only: summing all 512 bytes was a third of the cost."""
+    if (not name.isascii() or len(name) > 100 or not linkname.isascii() or len(linkname) > 100
+            or not 0 <= uid < _OCTAL7 or not 0 <= gid < _OCTAL7 or not 0 <= size < _OCTAL11
+            or not 0 <= mtime < _OCTAL11 or not 0 <= devmajor < _OCTAL7 or not 0 <= devminor < _OCTAL7):
+        return None
+    name_b, link_b = name.encode(), linkname.encode()
+    fields = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode & 0o7777, uid, gid, size, mtime)
+    if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):  # tarfile leaves them empty otherwise
+        devices = b"%07o\0%07o\0" % (devmajor, devminor)
     else:
         devices = b""
-    checksum = (sum(name_b) + sum(fields) + _BLANK_CHECKSUM + info.type[0] + sum(link_b) + _MAGIC_SUM
-                + sum(devices))
+    checksum = sum(name_b) + sum(fields) + _BLANK_CHECKSUM + kind[0] + sum(link_b) + _MAGIC_SUM + sum(devices)
     return b"".join((
-        name_b, bytes(100 - len(name_b)), fields, b"%06o\0 " % checksum, info.type,
+        name_b, bytes(100 - len(name_b)), fields, b"%06o\0 " % checksum, kind,
         link_b, bytes(100 - len(link_b)), _MAGIC, bytes(64), devices, bytes(512 - 329 - len(devices)),
     ))
 

@@ -225,31 +225,38 @@ def write_tar(items: list[CopyItem], out, splice=None) -> dict[str, int]:
     """The items as a tar (for --link and the direct COPY they are the layer). Returns
     where each entry starts. `splice` (direct.Splice) may take an entry's bytes from a
     previous layer instead."""
-    import tarfile
-
-    from ..layers.create import TarWriter
+    from ..layers.create import TarWriter, ustar
 
     w = TarWriter(out)
     starts: dict[str, int] = {}
     pos = 0
     for it in items:
-        info = tarfile.TarInfo(it.name)
-        info.mode, info.uid, info.gid, info.mtime = it.mode, it.uid, it.gid, int(it.mtime)
-        info.type = {REG: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, FIFO: tarfile.FIFOTYPE,
-                     CHR: tarfile.CHRTYPE, BLK: tarfile.BLKTYPE}[it.type]
-        info.linkname = it.linkname
-        if it.xattrs:
-            info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in it.xattrs.items()}
-        if it.type == REG:
-            info.size = it.size
-        if it.type in (CHR, BLK):
-            info.devmajor, info.devminor = it.devmajor, it.devminor
-        header = w.header(info)
+        size = it.size if it.type == REG else 0
+        header = None if it.xattrs else ustar(
+            it.name + "/" if it.type == DIR else it.name, it.mode, it.uid, it.gid, size, int(it.mtime),
+            it.type.encode(), it.linkname, it.devmajor, it.devminor)
+        if header is None:  # PAX records needed
+            header = w.header(_tar_info(it))
         starts[it.name] = pos
-        pos += len(header) + info.size + (-info.size % BLOCK)
+        pos += len(header) + size + (-size % BLOCK)
         if splice is None or not splice.take(it, header, out):
-            w.add(info, it.data if it.data is not None else it.source, header)
+            w.entry(header, size, it.data if it.data is not None else it.source)
     if splice is not None:
         splice.flush(out)
     w.close()
     return starts
+
+
+def _tar_info(it: CopyItem):
+    import tarfile
+
+    info = tarfile.TarInfo(it.name)
+    info.mode, info.uid, info.gid, info.mtime = it.mode, it.uid, it.gid, int(it.mtime)
+    info.type, info.linkname = it.type.encode(), it.linkname  # tarstream's types are tar's
+    if it.xattrs:
+        info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in it.xattrs.items()}
+    if it.type == REG:
+        info.size = it.size
+    if it.type in (CHR, BLK):
+        info.devmajor, info.devminor = it.devmajor, it.devminor
+    return info
