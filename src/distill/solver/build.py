@@ -493,8 +493,6 @@ class Builder:
 
     # ---- WORKDIR ------------------------------------------------------------------------
     def _workdir(self, stage: Stage, step: Step, state: StageState) -> None:
-        from ..runtime.users import resolve as resolve_user
-
         path = step.args["path"]
         state.config["WorkingDir"] = path
         created_by = f"WORKDIR {path}"
@@ -508,6 +506,8 @@ class Builder:
         with self._mounted(state) as m:
             root = str(m.merged)
             if not os.path.isdir(resolve(root, path)[0]):
+                from ..runtime.users import resolve as resolve_user
+
                 ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
                 _ensure_dir(root, path, ident.uid, ident.gid)
                 layer = self._commit_upper(m.changes())
