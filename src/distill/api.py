@@ -117,9 +117,10 @@ def rmi(store: Store, text: str) -> list[str]:
     return names
 
 
-def prune(store: Store, cache: bool = False) -> tuple[int, int]:
+def prune(store: Store, cache: bool = False, keep_storage: int | None = None) -> tuple[int, int]:
     """Unnamed images and unreachable blobs; the build cache's layers are kept unless
-    `cache` asks to drop the build cache too."""
+    `cache` asks to drop the build cache too, or `keep_storage` bounds it (bytes, the
+    newest records kept)."""
     from .cache.steps import StepCache
 
     from .snapshot.unpack import prune_snapshots
@@ -127,6 +128,12 @@ def prune(store: Store, cache: bool = False) -> tuple[int, int]:
     steps = StepCache(store)
     if cache:
         steps.clear()
+
+    def cache_blobs():
+        if keep_storage is not None:
+            steps.trim(keep_storage, store.reachable(), _blob_size(store))
+        return steps.referenced_blobs()
+
     def drop_unused_snapshots():
         wanted = set(steps.referenced_diff_ids())
         for name, desc in store.tags():
@@ -137,7 +144,16 @@ def prune(store: Store, cache: bool = False) -> tuple[int, int]:
         prune_snapshots(store, wanted)
 
     # snapshots go under the same lock as blobs: a concurrent build holds it shared
-    return store.prune(keep_blobs=steps.referenced_blobs(), also=drop_unused_snapshots)
+    return store.prune(keep_blobs=cache_blobs, also=drop_unused_snapshots)
+
+
+def _blob_size(store: Store):
+    def size(digest: str) -> int:
+        try:
+            return store.blob_path(digest).stat().st_size
+        except (OSError, DistillError):
+            return 0
+    return size
 
 
 # ---- making images -----------------------------------------------------------

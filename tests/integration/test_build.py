@@ -421,6 +421,29 @@ def test_prune_removes_snapshots_nothing_uses(store, tmp_path):
     assert build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])[0].executed == 1
 
 
+def test_prune_keep_storage_keeps_the_newest_cache_layers(store, tmp_path):
+    """prune --keep-storage: the oldest cache records go until the cache's own layers fit;
+    a named image's layers neither count nor go."""
+    from distill import api
+    from distill.cli.format import parse_size
+
+    ctx = write_context(tmp_path / "ctx", {})
+    text = f"{FROM}\nCOPY big.bin /big.bin\n"
+    layers = []
+    for i in range(4):
+        (ctx / "big.bin").write_bytes(bytes([i]) * (1 << 20))
+        _, _, image = build(store, ctx, text, tags=["localhost/named:1"] if i == 0 else ())
+        layers.append(image.layers[-1]["digest"])
+    api.prune(store, keep_storage=parse_size("2.5MB"))  # room for two 1 MiB layers
+    assert [store.has_blob(d) for d in layers] == [True, False, True, True]  # 0 is named
+    assert build(store, ctx, text)[0].executed == 0  # the newest is still cached
+    (ctx / "big.bin").write_bytes(bytes([1]) * (1 << 20))
+    assert build(store, ctx, text)[0].executed == 1  # the oldest unnamed one was dropped
+    with pytest.raises(ValueError, match="invalid size"):
+        parse_size("lots")
+    assert parse_size("10GB") == 10 << 30 and parse_size("512") == 512 and parse_size("1.5k") == 1536
+
+
 @pytest.fixture
 def http_file(tmp_path):
     """A file served over HTTP on loopback, for ADD URL tests."""

@@ -63,6 +63,34 @@ class StepCache:
             except (ValueError, OSError):
                 continue
 
+    def trim(self, limit: int, free: set[str], size_of) -> int:
+        """Drop the oldest records until the layers only the cache holds fit in `limit`
+        bytes, as `docker builder prune --keep-storage` does. Layers in `free` (an image
+        name reaches them) do not count, nor does a layer twice. Returns records dropped."""
+        def made(p):
+            try:
+                return p.stat().st_mtime_ns  # a record is written once, when its step ran
+            except FileNotFoundError:
+                return 0
+
+        kept, counted, dropped = 0, set(), 0
+        for p in sorted(self.dir.glob("*.json"), key=made, reverse=True):
+            try:
+                layer = json.loads(p.read_bytes()).get("layer") or {}
+            except (ValueError, OSError, AttributeError):
+                continue
+            digest = layer.get("digest")
+            if not digest or digest in free or digest in counted:
+                continue
+            size = size_of(digest)
+            if kept + size > limit:
+                p.unlink(missing_ok=True)
+                dropped += 1
+                continue
+            counted.add(digest)
+            kept += size
+        return dropped
+
     def referenced_blobs(self) -> set[str]:
         return {r["layer"]["digest"] for r in self._records() if r.get("layer")}
 

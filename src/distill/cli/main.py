@@ -198,13 +198,23 @@ def load(ctx, path):
 
 @cli.command()
 @click.option("--cache", "drop_cache", is_flag=True, help="Also drop the build cache.")
+@click.option("--keep-storage", metavar="SIZE",
+              help="Keep the build cache's newest layers up to SIZE (e.g. 10GB; 1024-based, as docker).")
 @click.pass_context
-def prune(ctx, drop_cache):
+def prune(ctx, drop_cache, keep_storage):
     """Remove unnamed images and the blobs no image name (nor the build cache) reaches."""
     from ..api import prune as do_prune
-    from .format import size
+    from .format import parse_size, size
 
-    count, nbytes = do_prune(_store(ctx), drop_cache)
+    limit = None
+    if keep_storage is not None:
+        try:
+            limit = parse_size(keep_storage)
+        except ValueError as e:
+            from ..errors import DistillError
+
+            raise DistillError(f"--keep-storage: {e}") from None
+    count, nbytes = do_prune(_store(ctx), drop_cache, limit)
     click.echo(f"Deleted {count} blobs, reclaimed {size(nbytes)}")
 
 

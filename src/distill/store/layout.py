@@ -354,14 +354,15 @@ class Store:
             todo.extend(c for c in children if isinstance(c, dict))
         return seen
 
-    def prune(self, keep_blobs: set[str] = frozenset(), also=None) -> tuple[int, int]:
-        """Remove unnamed images, then blobs no name (nor `keep_blobs`) reaches, and stale
-        temp files; then call `also()`, still under the lock no writer holds meanwhile.
-        Returns (count, bytes) of blobs removed."""
+    def prune(self, keep_blobs=frozenset, also=None) -> tuple[int, int]:
+        """Remove unnamed images, then blobs no name (nor `keep_blobs()`) reaches, and stale
+        temp files; then call `also()`. Both are called under the lock no writer holds
+        meanwhile, so what they read cannot change under them (a build that finished while
+        prune waited is seen). Returns (count, bytes) of blobs removed."""
         with locked(self.locks_dir / "gc.lock"):
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
-            keep = self.reachable() | set(keep_blobs)
+            keep = self.reachable() | set(keep_blobs())
             count = size = 0
             for d in list(self.iter_blobs()):
                 if d not in keep:
