@@ -99,6 +99,39 @@ def test_run_foreground_and_detached(root, ctx):
     assert r.returncode == 1 and "no such container" in r.stderr
 
 
+def test_run_with_a_terminal(root):
+    """run -it: the process sees a terminal of its own (a pty runc makes), TERM is set,
+    and what is typed reaches it; without a terminal here, -t is a clear error."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "distill", "run", "-it", BUSYBOX, "sh", "-c",
+                             "tty; echo TERM=$TERM; read x; echo got:$x"],
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            env=dict(os.environ, DISTILL_ROOT=str(root)))
+    os.close(slave)
+    out, typed, deadline = b"", False, time.time() + 30
+    while time.time() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the other side closed
+                break
+            out += chunk
+            if b"TERM=" in out and not typed:
+                os.write(master, b"hello\r")
+                typed = True
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    assert proc.wait(timeout=10) == 0, out
+    text = out.decode(errors="replace")
+    assert "/dev/pts/" in text and "TERM=xterm" in text and "got:hello" in text
+    r = distill("run", "-t", BUSYBOX, "true", root=root, check=False, input="")
+    assert r.returncode == 1 and r.stderr.strip() == "distill: error: -t needs a terminal: the input device is not a TTY"
+
+
 def test_interrupted_build_leaves_no_mounts_and_a_sound_store(root, tmp_path):
     ctx = write_context(tmp_path / "slow", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 60\n"})
     env = dict(os.environ, DISTILL_ROOT=str(root))

@@ -378,7 +378,7 @@ def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, ne
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--rm", is_flag=True, help="Remove the container's changes when it exits (always the case).")
 @click.option("-i", "--interactive", is_flag=True, help="Keep standard input attached.")
-@click.option("-t", "--tty", is_flag=True, help="Accepted for docker compatibility; output is not a terminal.")
+@click.option("-t", "--tty", is_flag=True, help="Give the process a terminal (this one must be a terminal).")
 @click.option("-e", "--env", "env", multiple=True, metavar="K=V")
 @click.option("-w", "--workdir")
 @click.option("-u", "--user")
@@ -397,7 +397,7 @@ def run(ctx, rm, interactive, tty, env, workdir, user, entrypoint, network, deta
     store = _store(ctx)
     img = lookup(store, image)
     result = do_run(store, img, list(command), list(env), workdir, user, entrypoint, network, detach, interactive,
-                    name)
+                    name, tty)
     if detach:
         click.echo(result)
     else:

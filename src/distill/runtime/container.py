@@ -27,7 +27,7 @@ def containers_dir(store) -> Path:
 
 
 def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
-             entrypoint: str | None, network: str, binds: list[BindMount], interactive: bool) -> ProcessSpec:
+             entrypoint: str | None, network: str, binds: list[BindMount], tty: bool) -> ProcessSpec:
     cfg = image.config.get("config") or {}
     ep = [entrypoint] if entrypoint else (cfg.get("Entrypoint") or [])
     if entrypoint == "":
@@ -43,9 +43,11 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
     ident = resolve_user(user if user is not None else cfg.get("User") or "", read_text(root, "/etc/passwd"),
                          read_text(root, "/etc/group"))
     merged_env.setdefault("HOME", ident.home)
+    if tty:
+        merged_env.setdefault("TERM", "xterm")  # as docker run -t sets it
     return ProcessSpec(argv, [f"{k}={v}" for k, v in merged_env.items()], workdir or cfg.get("WorkingDir") or "/",
                        ident.uid, ident.gid, list(ident.additional_gids), network,
-                       binds=binds)
+                       binds=binds, terminal=tty)
 
 
 def _prepare(store, image, cid: str) -> Path:
@@ -66,15 +68,19 @@ def _teardown(d: Path) -> None:
 
 def run(store, image, args: list[str], env: list[str], workdir: str | None = None, user: str | None = None,
         entrypoint: str | None = None, network: str = "host", detach: bool = False, interactive: bool = False,
-        name: str | None = None) -> int | str:
-    """Foreground: returns the exit code. Detached: returns the container id."""
+        name: str | None = None, tty: bool = False) -> int | str:
+    """Foreground: returns the exit code. Detached: returns the container id. With `tty`
+    the process gets a terminal: runc, in the foreground, makes the pty, puts this
+    terminal in raw mode and relays it (resizes too)."""
+    if tty and (detach or not os.isatty(0)):
+        raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
     cid = name or os.urandom(6).hex()
     if (containers_dir(store) / cid).exists():
         raise DistillError(f"container {cid} already exists")
     d = _prepare(store, image, cid)
     try:
         spec = _process(image, str(d / "merged"), args, env, workdir, user, entrypoint, network,
-                        runc.network_files(d), interactive)
+                        runc.network_files(d), tty)
         (d / "config.json").write_text(json.dumps(runtime_spec(str(d / "merged"), spec)))
         rid = f"distill-run-{cid}"
         if detach:
@@ -88,7 +94,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
                                                       "started": time.time()}))
             return cid
         proc = subprocess.Popen([runc.RUNC, "run", "--bundle", str(d), rid],
-                                stdin=None if interactive else subprocess.DEVNULL)
+                                stdin=None if interactive or tty else subprocess.DEVNULL)
         try:
             return proc.wait()
         except KeyboardInterrupt:
