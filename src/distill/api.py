@@ -123,8 +123,6 @@ def prune(store: Store, cache: bool = False, keep_storage: int | None = None) ->
     newest records kept)."""
     from .cache.steps import StepCache
 
-    from .snapshot.unpack import prune_snapshots
-
     steps = StepCache(store)
     if cache:
         steps.clear()
@@ -134,17 +132,65 @@ def prune(store: Store, cache: bool = False, keep_storage: int | None = None) ->
             steps.trim(keep_storage, store.reachable(), _blob_size(store))
         return steps.referenced_blobs()
 
-    def drop_unused_snapshots():
-        wanted = set(steps.referenced_diff_ids())
-        for name, desc in store.tags():
-            try:
-                wanted.update(from_descriptor(store, desc, name).diff_ids)
-            except DistillError:
-                continue
-        prune_snapshots(store, wanted)
-
     # snapshots go under the same lock as blobs: a concurrent build holds it shared
-    return store.prune(keep_blobs=cache_blobs, also=drop_unused_snapshots)
+    return store.prune(keep_blobs=cache_blobs, also=lambda: _drop_unused_snapshots(store, steps, store.tags()))
+
+
+def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | None:
+    """After a build that made layers: keep the layers only the build cache holds within
+    `limit`, as BuildKit's default garbage collection does (10% of the disk the store is
+    on, or $DISTILL_CACHE_KEEP), dropping the oldest step records first. Images, named or
+    not, are never touched; snapshots only while no container runs. None when nothing was
+    to be done, or another process held the store."""
+    from .cache.steps import StepCache
+
+    limit = cache_limit(store) if limit is None else limit
+    if store.blob_bytes() <= limit:  # the cheap bound: the cache cannot be over it
+        return None
+    steps = StepCache(store)
+
+    def cache_blobs():
+        steps.trim(limit, store.reachable(), _blob_size(store))
+        return steps.referenced_blobs()
+
+    def snapshots():
+        from .runtime.container import containers_dir
+
+        if not any(containers_dir(store).iterdir()):  # a running container's lower dirs stay
+            _drop_unused_snapshots(store, steps, [(None, d) for d in store.read_index()["manifests"]])
+
+    return store.collect(cache_blobs, snapshots)
+
+
+def cache_limit(store: Store) -> int:
+    import os
+
+    from .units import parse_size
+
+    text = os.environ.get("DISTILL_CACHE_KEEP")
+    if text:
+        try:
+            return parse_size(text)
+        except ValueError as e:
+            raise DistillError(f"DISTILL_CACHE_KEEP: {e}") from None
+    try:
+        st = os.statvfs(store.root)
+        return st.f_blocks * st.f_frsize // 10
+    except OSError:
+        return 2 << 30
+
+
+def _drop_unused_snapshots(store: Store, steps, images) -> None:
+    """Unpacked layers neither a step record nor one of `images` ((name, descriptor)) uses."""
+    from .snapshot.unpack import prune_snapshots
+
+    wanted = set(steps.referenced_diff_ids())
+    for name, desc in images:
+        try:
+            wanted.update(from_descriptor(store, desc, name).diff_ids)
+        except DistillError:
+            continue
+    prune_snapshots(store, wanted)
 
 
 def _blob_size(store: Store):
@@ -292,4 +338,6 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
                 push(store, name, None, options.insecure)
     if iidfile:
         Path(iidfile).write_text(image.config_digest)
+    if result.executed:  # a no-op wrote nothing, and so has nothing to collect
+        collect_cache(store)
     return result, desc, image

@@ -425,7 +425,7 @@ def test_prune_keep_storage_keeps_the_newest_cache_layers(store, tmp_path):
     """prune --keep-storage: the oldest cache records go until the cache's own layers fit;
     a named image's layers neither count nor go."""
     from distill import api
-    from distill.cli.format import parse_size
+    from distill.units import parse_size
 
     ctx = write_context(tmp_path / "ctx", {})
     text = f"{FROM}\nCOPY big.bin /big.bin\n"
@@ -442,6 +442,27 @@ def test_prune_keep_storage_keeps_the_newest_cache_layers(store, tmp_path):
     with pytest.raises(ValueError, match="invalid size"):
         parse_size("lots")
     assert parse_size("10GB") == 10 << 30 and parse_size("512") == 512 and parse_size("1.5k") == 1536
+
+
+def test_builds_keep_the_cache_within_its_bound(store, tmp_path, monkeypatch):
+    """After a build that made layers, the layers only the cache holds are kept within
+    $DISTILL_CACHE_KEEP, oldest records first; images, named or not, keep theirs."""
+    monkeypatch.setenv("DISTILL_CACHE_KEEP", "2.5MB")
+    ctx = write_context(tmp_path / "ctx", {})
+    text = f"{FROM}\nCOPY big.bin /big.bin\n"
+    (ctx / "big.bin").write_bytes(b"u" * (1 << 20))
+    unnamed = build(store, ctx, text)[2].layers[-1]["digest"]
+    layers = []
+    for i in range(4):  # the tag moves on: each earlier image's layer is the cache's alone
+        (ctx / "big.bin").write_bytes(bytes([i]) * (1 << 20))
+        layers.append(build(store, ctx, text, tags=["localhost/app:1"])[2].layers[-1]["digest"])
+    assert store.has_blob(unnamed)
+    assert [store.has_blob(d) for d in layers] == [False, True, True, True]
+    (ctx / "big.bin").write_bytes(bytes([2]) * (1 << 20))
+    assert build(store, ctx, text, tags=["localhost/app:1"])[0].executed == 0  # kept, still cached
+    monkeypatch.setenv("DISTILL_CACHE_KEEP", "1TB")
+    (ctx / "big.bin").write_bytes(bytes([0]) * (1 << 20))
+    assert build(store, ctx, text, tags=["localhost/app:1"])[0].executed == 1  # the dropped one runs again
 
 
 @pytest.fixture

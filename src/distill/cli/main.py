@@ -204,7 +204,8 @@ def load(ctx, path):
 def prune(ctx, drop_cache, keep_storage):
     """Remove unnamed images and the blobs no image name (nor the build cache) reaches."""
     from ..api import prune as do_prune
-    from .format import parse_size, size
+    from ..units import parse_size
+    from .format import size
 
     limit = None
     if keep_storage is not None:

@@ -362,14 +362,7 @@ class Store:
         with locked(self.locks_dir / "gc.lock"):
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
-            keep = self.reachable() | set(keep_blobs())
-            count = size = 0
-            for d in list(self.iter_blobs()):
-                if d not in keep:
-                    p = self.blob_path(d)
-                    size += p.stat().st_size
-                    p.unlink()
-                    count += 1
+            count, size = self._delete_blobs_except(self.reachable() | set(keep_blobs()))
             for p in self.tmp_dir.iterdir():
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p)
@@ -378,3 +371,34 @@ class Store:
             if also is not None:
                 also()
             return count, size
+
+    def collect(self, keep_blobs, also=None) -> tuple[int, int] | None:
+        """prune's gentler form, run after builds: blobs no index entry (named or not) nor
+        `keep_blobs()` reaches go, then `also()`; unnamed images and temp files stay. Only
+        when the store is free at once: None when another process holds it."""
+        try:
+            with locked(self.locks_dir / "gc.lock", wait=False):
+                count, size = self._delete_blobs_except(self.reachable() | set(keep_blobs()))
+                if also is not None:
+                    also()
+                return count, size
+        except BlockingIOError:
+            return None
+
+    def _delete_blobs_except(self, keep: set[str]) -> tuple[int, int]:
+        count = size = 0
+        for d in list(self.iter_blobs()):
+            if d not in keep:
+                p = self.blob_path(d)
+                size += p.stat().st_size
+                p.unlink()
+                count += 1
+        return count, size
+
+    def blob_bytes(self) -> int:
+        """What every blob takes, read from the directory (no blob is opened)."""
+        total = 0
+        for algdir in self.blobs_dir.iterdir():
+            with os.scandir(algdir) as it:
+                total += sum(e.stat(follow_symlinks=False).st_size for e in it if e.is_file(follow_symlinks=False))
+        return total

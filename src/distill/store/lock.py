@@ -9,11 +9,12 @@ from pathlib import Path
 
 
 @contextmanager
-def locked(path: Path, shared: bool = False):
-    """Hold an flock on `path` for the duration of the block (created if missing)."""
+def locked(path: Path, shared: bool = False, wait: bool = True):
+    """Hold an flock on `path` for the duration of the block (created if missing).
+    Without `wait`, BlockingIOError when another process holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         yield
     finally:
         os.close(fd)  # closing releases the lock
