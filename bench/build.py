@@ -31,6 +31,9 @@ from bed.images import DEMO_BASES, busybox_image, cached_base  # noqa: E402
 from distill.store import Store  # noqa: E402
 
 BUSYBOX = "localhost/busybox:test"
+# the command users run (the console script), not `python -m distill`, which adds runpy
+_SCRIPT = Path(sys.executable).parent / "distill"
+DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
 
 
 def sh(cmd, **kw) -> subprocess.CompletedProcess:
@@ -73,7 +76,7 @@ class Distill(Tool):
         pass  # the store already holds the bases
 
     def build(self, ctx, dockerfile=None, no_cache=False):
-        cmd = [sys.executable, "-m", "distill", "build", "-q", str(ctx)]
+        cmd = [DISTILL, "build", "-q", str(ctx)]
         if dockerfile:
             cmd += ["-f", str(dockerfile)]
         if no_cache:
