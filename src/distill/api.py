@@ -339,5 +339,8 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     if iidfile:
         Path(iidfile).write_text(image.config_digest)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
-        collect_cache(store)
+        try:
+            collect_cache(store)
+        except OSError:
+            pass  # housekeeping: the image is built and stored; the next build or prune tries again
     return result, desc, image
