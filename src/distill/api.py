@@ -140,8 +140,8 @@ def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | N
     """After a build that made layers: keep the layers only the build cache holds within
     `limit`, as BuildKit's default garbage collection does (10% of the disk the store is
     on, or $DISTILL_CACHE_KEEP), dropping the oldest step records first. Images, named or
-    not, are never touched; snapshots only while no container runs. None when nothing was
-    to be done, or another process held the store."""
+    not, are never touched, nor a container's layers. None when nothing was to be done,
+    or another process held the store."""
     from .cache.steps import StepCache
 
     limit = cache_limit(store) if limit is None else limit
@@ -153,13 +153,8 @@ def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | N
         steps.trim(limit, store.reachable(), _blob_size(store))
         return steps.referenced_blobs()
 
-    def snapshots():
-        from .runtime.container import containers_dir
-
-        if not any(containers_dir(store).iterdir()):  # a running container's lower dirs stay
-            _drop_unused_snapshots(store, steps, [(None, d) for d in store.read_index()["manifests"]])
-
-    return store.collect(cache_blobs, snapshots)
+    return store.collect(cache_blobs, lambda: _drop_unused_snapshots(
+        store, steps, [(None, d) for d in store.read_index()["manifests"]]))
 
 
 def cache_limit(store: Store) -> int:
@@ -181,10 +176,12 @@ def cache_limit(store: Store) -> int:
 
 
 def _drop_unused_snapshots(store: Store, steps, images) -> None:
-    """Unpacked layers neither a step record nor one of `images` ((name, descriptor)) uses."""
+    """Unpacked layers no step record, none of `images` ((name, descriptor)) and no
+    container (a mount's lower dirs) uses."""
+    from .runtime.container import in_use_diff_ids
     from .snapshot.unpack import prune_snapshots
 
-    wanted = set(steps.referenced_diff_ids())
+    wanted = set(steps.referenced_diff_ids()) | in_use_diff_ids(store)
     for name, desc in images:
         try:
             wanted.update(from_descriptor(store, desc, name).diff_ids)

@@ -99,6 +99,29 @@ def test_run_foreground_and_detached(root, ctx):
     assert r.returncode == 1 and "no such container" in r.stderr
 
 
+def test_prune_keeps_the_layers_under_a_running_container(root, ctx):
+    """An image removed while a container from it runs: prune leaves the snapshots its
+    mount stands on, and takes them once the container is stopped."""
+    from distill.snapshot.unpack import snapshot_id, snapshots_dir
+    from distill.store import Store
+
+    distill("build", "-q", "-t", "gone:1", ctx, root=root)
+    diff_ids = json.loads(distill("inspect", "gone:1", root=root).stdout)["Config"]["rootfs"]["diff_ids"]
+    cid = distill("run", "-d", "gone:1", "sh", "-c", "trap 'exit 0' TERM; while true; do cat /srv/artifact; sleep 0.2; done",
+                  root=root).stdout.strip()
+    top = snapshots_dir(Store(root)) / snapshot_id(diff_ids[-1])
+    try:
+        distill("rmi", "gone:1", root=root)
+        distill("prune", "--cache", root=root)
+        assert top.is_dir()
+        time.sleep(0.5)
+        assert "artifact" in distill("logs", cid, root=root).stdout
+    finally:
+        distill("stop", "-t", "5", cid, root=root)
+    distill("prune", "--cache", root=root)
+    assert not top.exists()
+
+
 def test_run_with_a_terminal(root):
     """run -it: the process sees a terminal of its own (a pty runc makes), TERM is set,
     and what is typed reaches it; without a terminal here, -t is a clear error."""

@@ -54,6 +54,7 @@ def _prepare(store, image, cid: str) -> Path:
     d = containers_dir(store) / cid
     for sub in ("upper", "work", "merged"):
         (d / sub).mkdir(parents=True)
+    (d / "layers.json").write_text(json.dumps(image.diff_ids))  # before the mount: prune keeps them
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
     stack = lower_stack(lowers, empty_dir(store))
     _mount(stack, d / "upper", d / "work", d / "merged", snapshots_dir(store))
@@ -110,6 +111,18 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     finally:
         if not detach:
             _teardown(d)
+
+
+def in_use_diff_ids(store) -> set[str]:
+    """The layers under containers that exist (running, or left by a killed run): their
+    snapshots are lower dirs of a mount and must stay."""
+    out: set[str] = set()
+    for d in containers_dir(store).iterdir():
+        try:
+            out.update(json.loads((d / "layers.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
 
 
 def stop(store, cid: str, timeout: float = 10) -> None:
