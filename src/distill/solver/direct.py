@@ -2,8 +2,9 @@
 the directories it writes into), its layer is written straight from the selected files
 and its snapshot straight beside it: no overlay mount, no copy through it, no walk of the
 upper dir. Regular files that an earlier build of the same step wrote with the same
-content and metadata are hard-linked from that build's snapshot rather than written again:
-snapshots never change, and creating files is the slow part of a big COPY."""
+content and metadata are hard-linked from that build's snapshot rather than written again
+(snapshots never change, and creating files is the slow part of a big COPY), and their tar
+entries are copied from that build's layer rather than read from the files again."""
 
 from __future__ import annotations
 
