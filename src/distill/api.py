@@ -126,14 +126,9 @@ def prune(store: Store, cache: bool = False, keep_storage: int | None = None) ->
     steps = StepCache(store)
     if cache:
         steps.clear()
-
-    def cache_blobs():
-        if keep_storage is not None:
-            steps.trim(keep_storage, store.reachable(), _blob_size(store))
-        return steps.referenced_blobs()
-
     # snapshots go under the same lock as blobs: a concurrent build holds it shared
-    return store.prune(keep_blobs=cache_blobs, also=lambda: _drop_unused_snapshots(store, steps, store.tags()))
+    return store.prune(keep_blobs=_kept_by_cache(steps, keep_storage),
+                       also=lambda: _drop_unused_snapshots(store, steps, store.tags()))
 
 
 def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | None:
@@ -148,13 +143,18 @@ def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | N
     if store.blob_bytes() <= limit:  # the cheap bound: the cache cannot be over it
         return None
     steps = StepCache(store)
-
-    def cache_blobs():
-        steps.trim(limit, store.reachable(), _blob_size(store))
-        return steps.referenced_blobs()
-
-    return store.collect(cache_blobs, lambda: _drop_unused_snapshots(
+    return store.collect(_kept_by_cache(steps, limit), lambda: _drop_unused_snapshots(
         store, steps, [(None, d) for d in store.read_index()["manifests"]]))
+
+
+def _kept_by_cache(steps, limit: int | None):
+    """keep_blobs for Store.prune/collect: the cache's layers, trimmed to `limit` first
+    (what the images reach neither counts nor goes)."""
+    def keep(reachable: set[str]) -> set[str]:
+        if limit is not None:
+            steps.trim(limit, reachable)
+        return steps.referenced_blobs()
+    return keep
 
 
 def cache_limit(store: Store) -> int:
@@ -188,15 +188,6 @@ def _drop_unused_snapshots(store: Store, steps, images) -> None:
         except DistillError:
             continue
     prune_snapshots(store, wanted)
-
-
-def _blob_size(store: Store):
-    def size(digest: str) -> int:
-        try:
-            return store.blob_path(digest).stat().st_size
-        except (OSError, DistillError):
-            return 0
-    return size
 
 
 # ---- making images -----------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ..errors import DistillError
 from ..store.atomic import write_file
 
 
@@ -63,10 +64,11 @@ class StepCache:
             except (ValueError, OSError):
                 continue
 
-    def trim(self, limit: int, free: set[str], size_of) -> int:
+    def trim(self, limit: int, free: set[str]) -> int:
         """Drop the oldest records until the layers only the cache holds fit in `limit`
         bytes, as `docker builder prune --keep-storage` does. Layers in `free` (an image
-        name reaches them) do not count, nor does a layer twice. Returns records dropped."""
+        reaches them) do not count, nor does a layer twice, nor one already gone (its
+        record is a miss anyway). Returns records dropped."""
         def made(p):
             try:
                 return p.stat().st_mtime_ns  # a record is written once, when its step ran
@@ -82,7 +84,10 @@ class StepCache:
             digest = layer.get("digest")
             if not digest or digest in free or digest in counted:
                 continue
-            size = size_of(digest)
+            try:
+                size = self.store.blob_size(digest)
+            except DistillError:  # gone, or not a digest
+                size = 0
             if kept + size > limit:
                 p.unlink(missing_ok=True)
                 dropped += 1

@@ -354,15 +354,16 @@ class Store:
             todo.extend(c for c in children if isinstance(c, dict))
         return seen
 
-    def prune(self, keep_blobs=frozenset, also=None) -> tuple[int, int]:
-        """Remove unnamed images, then blobs no name (nor `keep_blobs()`) reaches, and stale
-        temp files; then call `also()`. Both are called under the lock no writer holds
-        meanwhile, so what they read cannot change under them (a build that finished while
-        prune waited is seen). Returns (count, bytes) of blobs removed."""
+    def prune(self, keep_blobs=lambda reachable: (), also=None) -> tuple[int, int]:
+        """Remove unnamed images, then blobs no name (nor `keep_blobs(reachable)`, given
+        what the names reach) reaches, and stale temp files; then call `also()`. Both are
+        called under the lock no writer holds meanwhile, so what they read cannot change
+        under them (a build that finished while prune waited is seen). Returns (count,
+        bytes) of blobs removed."""
         with locked(self.locks_dir / "gc.lock"):
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
-            count, size = self._delete_blobs_except(self.reachable() | set(keep_blobs()))
+            count, size = self._delete_blobs_except(keep_blobs)
             for p in self.tmp_dir.iterdir():
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p)
@@ -374,18 +375,20 @@ class Store:
 
     def collect(self, keep_blobs, also=None) -> tuple[int, int] | None:
         """prune's gentler form, run after builds: blobs no index entry (named or not) nor
-        `keep_blobs()` reaches go, then `also()`; unnamed images and temp files stay. Only
+        `keep_blobs(reachable)` reaches go, then `also()`; unnamed images and temp files stay. Only
         when the store is free at once: None when another process holds it."""
         try:
             with locked(self.locks_dir / "gc.lock", wait=False):
-                count, size = self._delete_blobs_except(self.reachable() | set(keep_blobs()))
+                count, size = self._delete_blobs_except(keep_blobs)
                 if also is not None:
                     also()
                 return count, size
         except BlockingIOError:
             return None
 
-    def _delete_blobs_except(self, keep: set[str]) -> tuple[int, int]:
+    def _delete_blobs_except(self, keep_blobs) -> tuple[int, int]:
+        reachable = self.reachable()
+        keep = reachable | set(keep_blobs(reachable))
         count = size = 0
         for d in list(self.iter_blobs()):
             if d not in keep:
