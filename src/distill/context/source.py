@@ -56,7 +56,7 @@ class StatCache:
         return self._entries
 
     def digest(self, rel: str, host: str, st: os.stat_result) -> str:
-        key = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_mode}"  # one string compare per file
+        key = stat_key(st)
         hit = self.entries.get(rel)
         if hit and hit[0] == key:
             return hit[1]
@@ -87,6 +87,12 @@ class StatCache:
         if self._keys_dirty:
             write_file(self.path.with_suffix(".keys.json"), json.dumps(self.keys).encode(), durable=False)
         self.dirty = self._keys_dirty = False
+
+
+def stat_key(st: os.stat_result) -> str:
+    """What the stat cache trusts: the same size, mtime, inode and mode mean the same
+    content. A string: one compare per file."""
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_mode}"
 
 
 def _read_json(path: Path) -> dict:

@@ -113,15 +113,17 @@ def ustar_header(info: tarfile.TarInfo) -> bytes | None:
     path costs ~40 µs an entry); None when the entry needs PAX records."""
     if info.pax_headers:
         return None
-    name = info.name + "/" if info.type == tarfile.DIRTYPE and not info.name.endswith("/") else info.name
-    return ustar(name, info.mode, info.uid, info.gid, info.size, info.mtime, info.type, info.linkname,
+    return ustar(info.name, info.mode, info.uid, info.gid, info.size, info.mtime, info.type, info.linkname,
                  info.devmajor, info.devminor)
 
 
 def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind: bytes, linkname: str = "",
           devmajor: int = 0, devminor: int = 0) -> bytes | None:
-    """ustar_header from the fields themselves (no TarInfo to make). The checksum adds up
-    the non-zero pieces only: summing all 512 bytes was a third of the cost."""
+    """ustar_header from the fields themselves (no TarInfo to make). A directory's name
+    ends in "/", as tarfile writes it. The checksum adds up the non-zero pieces only:
+    summing all 512 bytes was a third of the cost."""
+    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+        name += "/"
     if (not name.isascii() or len(name) > 100 or not linkname.isascii() or len(linkname) > 100
             or not 0 <= uid < _OCTAL7 or not 0 <= gid < _OCTAL7 or not 0 <= size < _OCTAL11
             or not 0 <= mtime < _OCTAL11 or not 0 <= devmajor < _OCTAL7 or not 0 <= devminor < _OCTAL7):

@@ -9,7 +9,7 @@ import posixpath
 import stat
 from dataclasses import dataclass, field
 
-from ..context.source import Entry, SourceTree
+from ..context.source import Entry, SourceTree, stat_key
 from ..errors import DistillError
 from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
 
@@ -107,15 +107,14 @@ def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
 
 
 def _stat_signature(tree: SourceTree, sel: Selection, exclude) -> str:
-    """What the stat cache trusts about every selected file (size, mtime, inode, mode),
-    with the names and link targets the key covers."""
-    h = hashlib.sha256(b"stat-signature 1\n")
+    """What the stat cache trusts about every selected file (stat_key), with the names and
+    link targets the key covers."""
+    h = hashlib.sha256(b"stat-signature 2\n")
     for src, found in sel.matches:
         for rel in found:
             head = f"{src}\0{rel}\0"
-            h.update("".join([
-                f"{head}{e.dest}\0{e.st.st_mode:o}\0{e.st.st_size}:{e.st.st_mtime_ns}:{e.st.st_ino}\0{e.linkname}\n"
-                for e in tree.walk(rel, "", exclude)]).encode("utf-8", "surrogateescape"))
+            h.update("".join([f"{head}{e.dest}\0{stat_key(e.st)}\0{e.linkname}\n"
+                              for e in tree.walk(rel, "", exclude)]).encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -232,9 +231,8 @@ def write_tar(items: list[CopyItem], out, splice=None) -> dict[str, int]:
     pos = 0
     for it in items:
         size = it.size if it.type == REG else 0
-        header = None if it.xattrs else ustar(
-            it.name + "/" if it.type == DIR else it.name, it.mode, it.uid, it.gid, size, int(it.mtime),
-            it.type.encode(), it.linkname, it.devmajor, it.devminor)
+        header = None if it.xattrs else ustar(it.name, it.mode, it.uid, it.gid, size, int(it.mtime),
+                                              it.type.encode(), it.linkname, it.devmajor, it.devminor)
         if header is None:  # PAX records needed
             header = w.header(_tar_info(it))
         starts[it.name] = pos
