@@ -50,6 +50,8 @@ def timed(cmd, **kw) -> float:
 
 class Tool:
     name = ""
+    command: list[str] = []   # the build command before its flags
+    env: dict | None = None
 
     def available(self) -> bool:
         raise NotImplementedError
@@ -58,11 +60,17 @@ class Tool:
         raise NotImplementedError
 
     def build(self, ctx: Path, dockerfile: Path | None = None, no_cache: bool = False) -> float:
-        raise NotImplementedError
+        cmd = list(self.command)
+        if dockerfile:
+            cmd += ["-f", str(dockerfile)]
+        if no_cache:
+            cmd.append("--no-cache")
+        return timed(cmd + [str(ctx)], env=self.env)
 
 
 class Distill(Tool):
     name = "distill"
+    command = [DISTILL, "build", "-q"]
 
     def __init__(self, root: Path):
         self.env = dict(os.environ, DISTILL_ROOT=str(root))
@@ -75,14 +83,6 @@ class Distill(Tool):
     def load(self, archive: Path) -> None:
         pass  # the store already holds the bases
 
-    def build(self, ctx, dockerfile=None, no_cache=False):
-        cmd = [DISTILL, "build", "-q", str(ctx)]
-        if dockerfile:
-            cmd += ["-f", str(dockerfile)]
-        if no_cache:
-            cmd.append("--no-cache")
-        return timed(cmd, env=self.env)
-
 
 # Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
@@ -90,6 +90,8 @@ DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
 class BuildKit(Tool):
     name = "buildkit"
+    command = [DOCKER, "build", "-q"]
+    env = dict(os.environ, DOCKER_BUILDKIT="1")
 
     def available(self) -> bool:
         return shutil.which(DOCKER) is not None and subprocess.run(
@@ -98,31 +100,16 @@ class BuildKit(Tool):
     def load(self, archive):
         sh([DOCKER, "load", "-i", str(archive)])
 
-    def build(self, ctx, dockerfile=None, no_cache=False):
-        cmd = [DOCKER, "build", "-q", str(ctx)]
-        if dockerfile:
-            cmd += ["-f", str(dockerfile)]
-        if no_cache:
-            cmd.append("--no-cache")
-        return timed(cmd, env=dict(os.environ, DOCKER_BUILDKIT="1"))
-
 
 class Buildah(Tool):
     name = "buildah"
+    command = ["buildah", "build", "-q", "--layers", "--isolation", "chroot"]
 
     def available(self) -> bool:
         return shutil.which("buildah") is not None
 
     def load(self, archive):
         sh(["buildah", "pull", "-q", f"docker-archive:{archive}"])
-
-    def build(self, ctx, dockerfile=None, no_cache=False):
-        cmd = ["buildah", "build", "-q", "--layers", "--isolation", "chroot"]
-        if dockerfile:
-            cmd += ["-f", str(dockerfile)]
-        if no_cache:
-            cmd.append("--no-cache")
-        return timed(cmd + [str(ctx)])
 
 
 def median(f, runs: int) -> float:
