@@ -331,17 +331,54 @@ def test_no_op_rebuild_writes_nothing(store, tmp_path):
     assert changed <= {str(store.root / "locks" / n) for n in os.listdir(store.root / "locks")}
 
 
-def test_independent_stages_run_at_the_same_time(store):
-    result, _, _ = build(store, None, f"""{FROM} AS a
-RUN sleep 1.5 && echo a > /a
+@pytest.fixture
+def one_cpu():
+    """This thread (and the build threads and containers it starts) on one CPU."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    yield
+    os.sched_setaffinity(0, before)
+
+
+def two_stages(run: str) -> str:
+    return f"""{FROM} AS a
+RUN {run} && echo a > /a
 {FROM} AS b
-RUN sleep 1.5 && echo b > /b
+RUN {run} && echo b > /b
 FROM scratch
 COPY --from=a /a /a
 COPY --from=b /b /b
-""", jobs=2)
+"""
+
+
+def overlap(result) -> bool:
     (a0, a1), (b0, b1) = result.stage_times["a"], result.stage_times["b"]
-    assert a0 < b1 and b0 < a1, f"stages did not overlap: a={a0:.2f}-{a1:.2f} b={b0:.2f}-{b1:.2f}"
+    return a0 < b1 and b0 < a1
+
+
+SLEEP = "sleep 1.5"
+BUSY = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"
+
+
+def test_independent_stages_run_at_the_same_time(store):
+    result, _, _ = build(store, None, two_stages(SLEEP), jobs=2)
+    assert overlap(result), result.stage_times
+
+
+def test_waiting_stages_share_a_cpu_by_default(store, one_cpu):
+    # the cap is the CPU count (1 here), but a sleeping stage leaves the CPU idle
+    result, _, _ = build(store, None, two_stages(SLEEP))
+    assert overlap(result), result.stage_times
+
+
+def test_busy_stages_take_turns_on_a_cpu_by_default(store, one_cpu):
+    result, _, _ = build(store, None, two_stages(BUSY))
+    assert not overlap(result), result.stage_times
+
+
+def test_jobs_caps_stages_even_when_idle(store):
+    result, _, _ = build(store, None, two_stages(SLEEP), jobs=1)
+    assert not overlap(result), result.stage_times
 
 
 def test_network_none(store, tmp_path):

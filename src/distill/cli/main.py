@@ -309,7 +309,8 @@ def parse(dockerfile, mode, target, build_args, platform):
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID[,src=PATH|env=VAR]")
 @click.option("--ssh", "ssh", multiple=True, metavar="ID[=SOCKET]",
               help="Expose an SSH agent to RUN --mount=type=ssh (default: $SSH_AUTH_SOCK).")
-@click.option("--jobs", type=int, default=0, help="Stages built at once (default: every stage that is ready).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Stages built at once (default: the CPU count, and more while a CPU sits idle).")
 @insecure_option
 @click.pass_context
 def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, network, labels, iidfile, platform,

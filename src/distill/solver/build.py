@@ -35,6 +35,7 @@ from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
 from ..snapshot import snapshotter
 from . import copy as copying
+from .slots import Slots, cpu_count
 from .state import StageState
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class BuildOptions:
     labels: dict = field(default_factory=dict)
     platform: str | None = None
     insecure: tuple = ()
-    jobs: int = 0
+    jobs: int | None = None  # None: the CPU count, elastic (solver.slots)
     secrets: dict = field(default_factory=dict)   # id → {"src": path} or {"env": NAME}
     ssh: dict = field(default_factory=dict)       # id → agent socket path (--ssh default=PATH)
     progress: Progress | None = None
@@ -184,10 +185,8 @@ class Builder:
     # ---- the walk ------------------------------------------------------------------
     def build(self) -> BuildResult:
         plan = self._plan()
-        # Stages mostly wait (on RUN steps, downloads, the disk), so by default every
-        # stage that is ready runs, as in BuildKit; --jobs N caps them.
-        jobs = self.o.jobs or max(len(plan.build_order), 1)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        self.slots = Slots(self.o.jobs or cpu_count(), elastic=not self.o.jobs)
+        with ThreadPoolExecutor(max_workers=max(len(plan.build_order), 1)) as pool:
             try:
                 for i in plan.build_order:
                     self.states[i] = pool.submit(self._run_stage, plan, plan.stages[i])
@@ -218,7 +217,15 @@ class Builder:
 
     def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
         for d in stage.deps:
-            self._stage_state(d)  # wait for what this stage reads before timing it
+            self._stage_state(d)  # wait for what this stage reads before its turn
+        if not self.slots.acquire(self.cancelled):
+            raise DistillError("build cancelled")
+        try:
+            return self._run_stage_steps(plan, stage)
+        finally:
+            self.slots.release()
+
+    def _run_stage_steps(self, plan: Plan, stage: Stage) -> StageState:
         start = time.time()
         if stage.base_kind == SCRATCH:
             state = StageState.scratch(self.platform)
