@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import platform as platforms
@@ -12,6 +11,7 @@ from . import reference
 from .config import new_config
 from .errors import DistillError
 from .image import from_descriptor, lookup, store_name, write_image
+from .record import Record
 from .store import Store
 
 
@@ -36,7 +36,8 @@ def pull(store: Store, text: str, platform: str | None = None, insecure: tuple[s
 
 def push(store: Store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (), chunk_size: int | None = None,
          progress=None):
-    from .registry.push import CHUNK_THRESHOLD, push as _push
+    from .registry.push import CHUNK_THRESHOLD
+    from .registry.push import push as _push
 
     image = lookup(store, src)
     dest_ref = reference.parse(dest or src)
@@ -45,8 +46,7 @@ def push(store: Store, src: str, dest: str | None = None, insecure: tuple[str, .
 
 
 # ---- local images ------------------------------------------------------------
-@dataclass(frozen=True)
-class ImageRow:
+class ImageRow(Record):
     repository: str
     tag: str
     id: str
@@ -279,7 +279,8 @@ def bootstrap(store: Store, name: str, suite: str = "bookworm", variant: str = "
 
 # ---- archives ----------------------------------------------------------------
 def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> None:
-    from .archive import save as _save, save_to_path
+    from .archive import save as _save
+    from .archive import save_to_path
 
     imgs = [(img, img.name) for img in (lookup(store, n) for n in names)]
     if out_path == "-":

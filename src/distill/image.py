@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from . import digest as digests
-from . import mediatypes
+from . import mediatypes, reference
 from . import platform as platforms
-from . import reference
 from .errors import DistillError, InvalidReference, NotFound
+from .record import Record
 
 _HEX_PREFIX = re.compile(r"^(sha256:)?[0-9a-f]{4,64}$")
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(Record):
     name: str | None            # the store name it was found under, if any
     descriptor: dict            # of the top-level object (manifest or index)
     manifest_digest: str

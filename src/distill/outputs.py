@@ -3,16 +3,15 @@ directory (the final stage's files), or a registry (every tag pushed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DistillError
+from .record import Record
 
 TYPES = ("image", "oci", "docker", "local", "registry")
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(Record):
     type: str
     dest: str | None = None
 

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from . import digest as digests
 from .errors import InvalidDigest, InvalidReference
+from .record import Record
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAIN = "index.docker.io"
@@ -25,8 +25,7 @@ _DOMAIN = re.compile(rf"^(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(Record):
     domain: str
     path: str
     tag: str | None = None

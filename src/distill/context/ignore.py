@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+
+from ..record import Record
 
 _ESCAPE = set(".+()|{}$^")
 
@@ -52,8 +53,7 @@ def _to_regex(pattern: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(Record):
     text: str
     exclusion: bool  # a `!` pattern: re.includes
     regex: re.Pattern

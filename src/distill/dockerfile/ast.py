@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from ..record import Record, fresh
 from .goquote import quote, quote_list
 
 
-@dataclass(frozen=True)
-class Heredoc:
+class Heredoc(Record):
     name: str
     content: str
     expand: bool = True   # False when the delimiter was quoted
@@ -16,22 +14,21 @@ class Heredoc:
     fd: int = 0
 
 
-@dataclass(slots=True)
-class Node:
+class Node(Record, frozen=False):
     """One instruction: `value` is its lower-cased name; `args` the words its line parser
     produced (for ENV/LABEL: key, value, separator triples); `child` the inner instruction
     of ONBUILD."""
 
     value: str
     original: str = ""
-    flags: list[str] = field(default_factory=list)
-    args: list[str] = field(default_factory=list)
+    flags: list[str] = fresh(list)
+    args: list[str] = fresh(list)
     child: "Node | None" = None
     json: bool = False
-    heredocs: list[Heredoc] = field(default_factory=list)
+    heredocs: list[Heredoc] = fresh(list)
     start_line: int = 0
     end_line: int = 0
-    comments: list[str] = field(default_factory=list)
+    comments: list[str] = fresh(list)
 
     def dump(self) -> str:
         s = self.value.lower()
@@ -44,12 +41,11 @@ class Node:
         return s.strip()
 
 
-@dataclass
-class Result:
+class Result(Record, frozen=False):
     nodes: list[Node]
     escape: str = "\\"
-    warnings: list[str] = field(default_factory=list)
-    directives: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = fresh(list)
+    directives: dict[str, str] = fresh(dict)
 
     def dump(self) -> str:
         return "".join(f"({n.dump()})\n" for n in self.nodes)

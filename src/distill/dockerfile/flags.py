@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import DockerfileError
+from ..record import Record
 
 BOOL, STRING, LIST = "bool", "string", "list"
 
 
-@dataclass(frozen=True)
-class FlagSpec:
+class FlagSpec(Record):
     kind: str
     default: object = None
 

@@ -7,9 +7,9 @@ computes. Quotes in ENV/LABEL/ARG values are removed by that expansion, as in Bu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 
 from ..errors import DockerfileError
+from ..record import Record
 from .ast import Heredoc, Node
 from .flags import BOOL, LIST, STRING, FlagSpec, parse_flags
 from .mounts import Mount, parse_mount
@@ -22,8 +22,7 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m"
 ONBUILD_FORBIDDEN = frozenset({"onbuild", "from", "maintainer"})
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Instruction(Record):
     line: int
     end_line: int
     original: str
@@ -33,14 +32,12 @@ class Instruction:
         return type(self).__name__.upper()
 
 
-@dataclass(frozen=True)
 class From(Instruction):
     image: str
     stage_name: str | None = None
     platform: str | None = None
 
 
-@dataclass(frozen=True)
 class Command(Instruction):
     """RUN, CMD, ENTRYPOINT: shell form (one string) or exec form (a list)."""
 
@@ -52,7 +49,6 @@ class Command(Instruction):
         return self.args[0] if self.shell_form and self.args else ""
 
 
-@dataclass(frozen=True)
 class Run(Command):
     mounts: tuple[Mount, ...] = ()
     network: str | None = None
@@ -68,12 +64,10 @@ class Entrypoint(Command):  # no fields of its own: the base's methods serve
     pass
 
 
-@dataclass(frozen=True)
 class Shell(Instruction):
     shell: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class Copy(Instruction):
     sources: tuple[str, ...] = ()
     dest: str = ""
@@ -87,14 +81,12 @@ class Copy(Instruction):
     json_form: bool = False
 
 
-@dataclass(frozen=True)
 class Add(Copy):
     checksum: str | None = None
     keep_git_dir: bool = False
     unpack: bool | None = None
 
 
-@dataclass(frozen=True)
 class KeyValues(Instruction):
     pairs: tuple[tuple[str, str], ...] = ()
 
@@ -107,42 +99,34 @@ class Label(KeyValues):  # no fields of its own: the base's methods serve
     pass
 
 
-@dataclass(frozen=True)
 class Arg(Instruction):
     args: tuple[tuple[str, str | None], ...] = ()  # (name, default as written or None)
 
 
-@dataclass(frozen=True)
 class Workdir(Instruction):
     path: str = ""
 
 
-@dataclass(frozen=True)
 class User(Instruction):
     user: str = ""
 
 
-@dataclass(frozen=True)
 class Expose(Instruction):
     ports: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class Volume(Instruction):
     paths: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class StopSignal(Instruction):
     signal: str = ""
 
 
-@dataclass(frozen=True)
 class Maintainer(Instruction):
     name: str = ""
 
 
-@dataclass(frozen=True)
 class Healthcheck(Instruction):
     test: tuple[str, ...] | None = None  # None: HEALTHCHECK NONE; else ("CMD", …) or ("CMD-SHELL", cmd)
     interval: int | None = None          # nanoseconds, as the image config stores them
@@ -152,7 +136,6 @@ class Healthcheck(Instruction):
     retries: int | None = None
 
 
-@dataclass(frozen=True)
 class Onbuild(Instruction):
     trigger: str = ""       # the instruction text, stored in the image config
     inner: Instruction | None = None
@@ -294,7 +277,7 @@ def from_node(node: Node) -> Instruction:
         inner_kw = node.child.value
         if inner_kw in ONBUILD_FORBIDDEN:
             raise _err(node, f"{inner_kw.upper()} isn't allowed as an ONBUILD trigger")
-        child = replace(node.child, start_line=node.start_line, end_line=node.end_line)
+        child = node.child.replace(start_line=node.start_line, end_line=node.end_line)
         inner = from_node(child)
         trigger = node.original.strip().split(None, 1)[1] if len(node.original.split(None, 1)) > 1 else ""
         return Onbuild(**base, trigger=trigger, inner=inner)

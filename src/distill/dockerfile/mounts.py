@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
 
 from ..errors import DockerfileError
+from ..record import Record
 
 TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 SHARING = ("shared", "private", "locked")
@@ -20,8 +20,7 @@ _ALLOWED = {
 _BOOLS = {"readonly", "readwrite", "required"}
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(Record):
     type: str
     target: str | None = None
     source: str | None = None
@@ -35,7 +34,9 @@ class Mount:
     size: str | None = None
     required: bool = False
     env: str | None = None
-    raw: str = field(default="", compare=False)
+    raw: str = ""  # the spec as written, for messages
+
+    _uncompared = frozenset({"raw"})
 
 
 def parse_mount(spec: str) -> Mount:

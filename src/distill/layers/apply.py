@@ -18,10 +18,10 @@ import errno
 import os
 import shutil
 import stat
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import UnsafeLayer
+from ..record import Record
 from .create import OPAQUE, WHITEOUT_PREFIX
 from .tarstream import BLK, CHR, DIR, FIFO, HARDLINK, REG, SYMLINK, Entry, TarReader
 
@@ -32,8 +32,7 @@ _WRITE_CHUNK = 1 << 20
 _REFUSED_XATTRS = ("trusted.overlay.", "user.overlay.")
 
 
-@dataclass
-class ApplyStats:
+class ApplyStats(Record, frozen=False):
     entries: int = 0
     bytes: int = 0
 

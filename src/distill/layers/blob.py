@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import mediatypes
 from ..errors import VerificationError
+from ..record import Record
 from .apply import ApplyStats, apply_tar
 from .compress import CompressingSink, HashingReader, decompressed
 from .create import write_tree
@@ -20,8 +20,7 @@ _MEDIA = {"gzip": mediatypes.OCI_LAYER_GZIP, "zstd": mediatypes.OCI_LAYER_ZSTD, 
 LOCAL_COMPRESSION = "none"
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     descriptor: dict  # mediaType, digest, size
     diff_id: str
     uncompressed_size: int

@@ -6,7 +6,6 @@ oversize PAX record or GNU long name cannot make us allocate or read without lim
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from ..errors import UnsafeLayer
@@ -20,20 +19,22 @@ REG, HARDLINK, SYMLINK, CHR, BLK, DIR, FIFO = "0", "1", "2", "3", "4", "5", "6"
 _REG_ALIASES = {"\0": REG, "7": REG}
 
 
-@dataclass
 class Entry:
-    name: str
-    type: str
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    size: int = 0
-    mtime: float = 0.0
-    linkname: str = ""
-    devmajor: int = 0
-    devminor: int = 0
-    xattrs: dict[str, bytes] = field(default_factory=dict)
-    _reader: "TarReader | None" = field(default=None, repr=False)
+    """One member of a layer tar (a plain class: a layer has thousands)."""
+
+    __slots__ = ("name", "type", "mode", "uid", "gid", "size", "mtime", "linkname", "devmajor", "devminor",
+                 "xattrs", "_reader")
+
+    def __init__(self, name: str, type: str, mode: int = 0o644, uid: int = 0, gid: int = 0, size: int = 0,
+                 mtime: float = 0.0, linkname: str = "", devmajor: int = 0, devminor: int = 0,
+                 xattrs: dict[str, bytes] | None = None, _reader: "TarReader | None" = None):
+        self.name, self.type, self.mode, self.uid, self.gid = name, type, mode, uid, gid
+        self.size, self.mtime, self.linkname, self.devmajor, self.devminor = size, mtime, linkname, devmajor, devminor
+        self.xattrs = {} if xattrs is None else xattrs
+        self._reader = _reader
+
+    def __repr__(self) -> str:
+        return f"Entry({self.name!r}, {self.type!r}, size={self.size})"
 
     def read(self, n: int = -1) -> bytes:
         return self._reader._read_data(n) if self._reader else b""

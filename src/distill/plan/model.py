@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..dockerfile.instructions import Instruction
+from ..record import Record
 
 SCRATCH, STAGE, IMAGE = "scratch", "stage", "image"
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(Record):
     instruction: Instruction
     args: dict                   # the instruction's arguments after expansion
     env: tuple[tuple[str, str], ...] = ()   # ARG and ENV in effect for this step
@@ -26,8 +24,7 @@ class Step:
         return self.instruction.line
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Record):
     index: int
     name: str | None
     base: str                    # the FROM argument after expansion
@@ -49,13 +46,12 @@ class Stage:
         return tuple(sorted(out))
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     stages: tuple[Stage, ...]
     target: int
     build_order: tuple[int, ...]              # the stages the target needs, dependencies first
     global_args: tuple[tuple[str, str], ...]  # after --build-arg overrides
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
     @property
     def target_stage(self) -> Stage:

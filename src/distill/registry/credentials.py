@@ -6,16 +6,15 @@ import base64
 import json
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DistillError
+from ..record import Record
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Record):
     username: str = ""
     password: str = ""
     identity_token: str = ""

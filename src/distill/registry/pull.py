@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from .. import digest as digests
 from .. import mediatypes
 from .. import platform as platforms
 from ..errors import RegistryError, VerificationError
+from ..record import Record
 from ..reference import Reference
 from .client import Registry
 
 PARALLEL_BLOBS = 4
 
 
-@dataclass(frozen=True)
-class Pulled:
+class Pulled(Record):
     name: str
     descriptor: dict
     fetched: int   # blobs downloaded

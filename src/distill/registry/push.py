@@ -4,11 +4,16 @@ the manifest by tag."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from .. import digest as digests
 from ..image import Image, from_descriptor
-from ..layers.distribute import gzip_form, needs_compressing, remembered, shipped_manifest
+from ..layers.distribute import (
+    gzip_form,
+    needs_compressing,
+    remembered,
+    shipped_manifest,
+)
+from ..record import Record
 from ..reference import Reference
 from .client import Registry
 
@@ -16,8 +21,7 @@ PARALLEL_BLOBS = 4
 CHUNK_THRESHOLD = 64 << 20  # larger blobs go up in PATCH chunks of this size
 
 
-@dataclass(frozen=True)
-class Pushed:
+class Pushed(Record):
     digest: str
     uploaded: int
     mounted: int

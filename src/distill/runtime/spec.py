@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..record import Record, fresh
 
 # docker's default capability set
 DEFAULT_CAPS = [
@@ -16,25 +16,23 @@ MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/late
 READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
-@dataclass(frozen=True)
-class BindMount:
+class BindMount(Record):
     source: str
     destination: str
     readonly: bool = True
 
 
-@dataclass
-class ProcessSpec:
+class ProcessSpec(Record, frozen=False):
     args: list[str]
     env: list[str]
     cwd: str = "/"
     uid: int = 0
     gid: int = 0
-    additional_gids: list[int] = field(default_factory=list)
+    additional_gids: list[int] = fresh(list)
     network: str = "host"        # host | none
     hostname: str = "distill"
-    binds: list[BindMount] = field(default_factory=list)
-    tmpfs: list[str] = field(default_factory=list)
+    binds: list[BindMount] = fresh(list)
+    tmpfs: list[str] = fresh(list)
     insecure: bool = False
     terminal: bool = False
 

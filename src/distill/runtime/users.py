@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import DistillError
+from ..record import Record
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Record):
     uid: int
     gid: int
     home: str = "/"

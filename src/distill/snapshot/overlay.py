@@ -8,10 +8,10 @@ import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DistillError
+from ..record import Record
 from .unpack import empty_dir, snapshots_dir, unpacked
 
 # redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
@@ -19,8 +19,7 @@ from .unpack import empty_dir, snapshots_dir, unpacked
 _OPTIONS = "index=off,redirect_dir=off,metacopy=off"
 
 
-@dataclass
-class Mounted:
+class Mounted(Record, frozen=False):
     merged: Path
     upper: Path
     work: Path

@@ -14,9 +14,8 @@ import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import platform as platforms
 from ..cache.steps import StepCache, step_key
@@ -33,6 +32,7 @@ from ..plan import Plan, make_plan
 from ..plan.args import PROXY_ARGS
 from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
+from ..record import Record, fresh
 from ..snapshot import snapshotter
 from . import copy as copying
 from .slots import Slots, cpu_count
@@ -52,27 +52,25 @@ class BuildError(DistillError):
     pass
 
 
-@dataclass
-class BuildOptions:
+class BuildOptions(Record, frozen=False):
     dockerfile: bytes
     dockerfile_path: str = "Dockerfile"
     context: Path | None = None
-    build_args: dict = field(default_factory=dict)
+    build_args: dict = fresh(dict)
     target: str | None = None
     no_cache: bool = False
     pull: bool = False
     network: str = "default"
-    labels: dict = field(default_factory=dict)
+    labels: dict = fresh(dict)
     platform: str | None = None
     insecure: tuple = ()
     jobs: int | None = None  # None: the CPU count, elastic (solver.slots)
-    secrets: dict = field(default_factory=dict)   # id → {"src": path} or {"env": NAME}
-    ssh: dict = field(default_factory=dict)       # id → agent socket path (--ssh default=PATH)
+    secrets: dict = fresh(dict)   # id → {"src": path} or {"env": NAME}
+    ssh: dict = fresh(dict)       # id → agent socket path (--ssh default=PATH)
     progress: Progress | None = None
 
 
-@dataclass
-class BuildResult:
+class BuildResult(Record, frozen=False):
     state: StageState
     plan: Plan
     stage_times: dict[str, tuple[float, float]]

@@ -7,33 +7,34 @@ import hashlib
 import os
 import posixpath
 import stat
-from dataclasses import dataclass, field
 
 from ..context.source import Entry, SourceTree, stat_key
 from ..errors import DistillError
 from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
+from ..record import Record
 
 
-@dataclass
 class CopyItem:
-    """One entry to write: shaped like a tar entry so the layer applier can take it."""
+    """One entry to write: shaped like a tar entry so the layer applier can take it (a plain
+    class: a COPY may make thousands)."""
 
-    name: str                 # path in the image, without the leading /
-    type: str
-    mode: int
-    uid: int
-    gid: int
-    mtime: float
-    size: int = 0
-    linkname: str = ""
-    source: str | None = None
-    data: bytes | None = None
-    devmajor: int = 0
-    devminor: int = 0
-    xattrs: dict = field(default_factory=dict)
-    digest: str | None = None  # of the content, where known without reading (context files)
-    _f: object = None
-    _at: int = 0
+    __slots__ = ("name", "type", "mode", "uid", "gid", "mtime", "size", "linkname", "source", "data",
+                 "devmajor", "devminor", "xattrs", "digest", "_f", "_at")
+
+    def __init__(self, name: str, type: str, mode: int, uid: int, gid: int, mtime: float, size: int = 0,
+                 linkname: str = "", source: str | None = None, data: bytes | None = None, devmajor: int = 0,
+                 devminor: int = 0, xattrs: dict | None = None, digest: str | None = None):
+        self.name = name  # path in the image, without the leading /
+        self.type, self.mode, self.uid, self.gid, self.mtime, self.size = type, mode, uid, gid, mtime, size
+        self.linkname, self.source, self.data = linkname, source, data
+        self.devmajor, self.devminor = devmajor, devminor
+        self.xattrs = {} if xattrs is None else xattrs
+        self.digest = digest  # of the content, where known without reading (context files)
+        self._f = None
+        self._at = 0
+
+    def __repr__(self) -> str:
+        return f"CopyItem({self.name!r}, {self.type!r}, size={self.size})"
 
     def read(self, n: int = -1) -> bytes:
         """The content, for the layer applier. `data` stays whole: the tar writer may be
@@ -59,8 +60,7 @@ def _type_of(st: os.stat_result) -> str:
     return _TYPES.get(stat.S_IFMT(st.st_mode), REG)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(Record):
     """What one COPY/ADD reads: (source pattern, matched relative paths) in order."""
 
     matches: list[tuple[str, list[str]]]

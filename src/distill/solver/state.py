@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
 from ..config import DEFAULT_PATH
 from ..platform import Platform
+from ..record import Record, fresh
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 
 
-@dataclass
-class StageState:
+class StageState(Record, frozen=False):
     platform: Platform
     key: str
     created: str
-    config: dict = field(default_factory=dict)     # the OCI config's "config" section
-    layers: list[dict] = field(default_factory=list)
-    diff_ids: list[str] = field(default_factory=list)
-    history: list[dict] = field(default_factory=list)
+    config: dict = fresh(dict)     # the OCI config's "config" section
+    layers: list[dict] = fresh(list)
+    diff_ids: list[str] = fresh(list)
+    history: list[dict] = fresh(list)
     author: str | None = None
     cmd_set_here: bool = False
 
