@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 
 from ..errors import DockerfileError
 from ..record import Record
@@ -40,6 +39,8 @@ class Mount(Record):
 
 
 def parse_mount(spec: str) -> Mount:
+    import csv  # here: most Dockerfiles have no RUN --mount
+
     try:
         fields = next(csv.reader([spec]))
     except (csv.Error, StopIteration):

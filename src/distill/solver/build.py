@@ -7,9 +7,7 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import stat
-import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -411,8 +409,7 @@ class Builder:
             env.setdefault("HOME", ident.home)
             _ensure_dir(root, state.workdir, ident.uid, ident.gid)
             binds, tmpfs, stubs_check = self._run_mounts(stack, step, state, env, root)
-            work = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="run-"))
-            stack.callback(shutil.rmtree, work, True)
+            work = self._scratch_dir(stack, "run-")
             binds += runc.network_files(work)
             missing = [p for p in list(RUNTIME_STUBS) + stubs_check if not os.path.lexists(resolve(root, p)[0])]
             parents = _parent_metadata(root, missing)
@@ -460,8 +457,7 @@ class Builder:
                 else:
                     if self.context_tree is None:
                         raise DistillError("RUN --mount type=bind needs a build context")
-                    view = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="ctxview-"))
-                    stack.callback(shutil.rmtree, view, True)
+                    view = self._scratch_dir(stack, "ctxview-")
                     host = _context_view(self.context_tree, src or ".", view / "v",
                                          writable=m.get("readonly") is False)
                 binds.append(BindMount(host, target, readonly=not (m.get("readonly") is False)))
@@ -477,10 +473,9 @@ class Builder:
                 if m.get("env"):
                     env[m["env"]] = data.decode("utf-8", "replace")
                 if m.get("target") or not m.get("env"):
-                    f = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="secret-")) / "s"
+                    f = self._scratch_dir(stack, "secret-") / "s"
                     f.write_bytes(data)
                     os.chmod(f, m.get("mode", 0o400))
-                    stack.callback(shutil.rmtree, f.parent, True)
                     binds.append(BindMount(str(f), target))
             elif kind == "ssh":
                 sid = m.get("id") or "default"
@@ -677,12 +672,19 @@ class Builder:
 
                     Applier(target, whiteouts="delete").apply(decompressed_any(f, head))
 
+    def _scratch_dir(self, stack: ExitStack, prefix: str) -> Path:
+        """A directory in the store's tmp/ that goes when `stack` closes."""
+        import shutil
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix=prefix))
+        stack.callback(shutil.rmtree, d, True)
+        return d
+
     def _download(self, url: str, checksum: str | None, stack: ExitStack) -> tuple[str, str]:
         import httpx
 
-        d = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="add-"))
-        stack.callback(shutil.rmtree, d, True)
-        path = d / "download"
+        path = self._scratch_dir(stack, "add-") / "download"
         h = hashlib.sha256()
         try:
             with httpx.stream("GET", url, follow_redirects=True, timeout=60) as r:
@@ -754,6 +756,8 @@ def _numeric_owner(spec: str) -> tuple[int, int]:
 def _context_view(tree: SourceTree, src: str, dest: Path, writable: bool) -> str:
     """The context as a RUN bind mount sees it: only what .dockerignore lets through.
     Files are hard links for a read-only mount and copies for rw, whose writes are lost."""
+    import shutil
+
     host, _ = tree._resolve(src)
     if not os.path.isdir(host):
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -18,6 +17,8 @@ def fsync_dir(path: Path) -> None:
 def write_file(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """temp file + fsync + rename + fsync of the directory. Not `durable`: no fsyncs, for
     caches whose loss in a crash costs only recomputing them (a reader must accept junk)."""
+    import tempfile  # here: a no-op build writes nothing and need not import it
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

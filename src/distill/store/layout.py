@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +59,8 @@ class BlobWriter:
         self.expected_size = expected_size
         self._hash = digests.hasher(expected_digest)
         self.size = 0
+        import tempfile  # here: a no-op build writes nothing and need not import it
+
         fd, self._tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
         self._file = os.fdopen(fd, "wb")
         self.digest: str | None = None
@@ -239,10 +239,8 @@ class Store:
         if all(doc.get(k) == v for k, v in facts.items()):
             return
         path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".facts-")
-        with os.fdopen(fd, "w") as f:
-            json.dump({**doc, **facts}, f, sort_keys=True)
-        os.replace(tmp, path)  # no fsync: losing a fact only means measuring again
+        # not durable: losing a fact only means measuring again
+        write_file(path, json.dumps({**doc, **facts}, sort_keys=True).encode(), durable=False)
 
     # ---- index and tags -----------------------------------------------------
     def _index_lock(self):
@@ -366,6 +364,8 @@ class Store:
             count, size = self._delete_blobs_except(keep_blobs)
             for p in self.tmp_dir.iterdir():
                 if p.is_dir() and not p.is_symlink():
+                    import shutil
+
                     shutil.rmtree(p)
                 else:
                     p.unlink()
