@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 
 import click
@@ -238,7 +239,6 @@ def bootstrap(ctx, ref, suite, variant, include, mirror, platform):
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:
-    import os
 
     out = {}
     for item in values:
@@ -316,7 +316,6 @@ def parse(dockerfile, mode, target, build_args, platform):
 def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, network, labels, iidfile, platform,
           quiet, progress_mode, outputs, secrets, ssh, jobs, insecure):
     """Build an image from a Dockerfile and a context directory ('-': Dockerfile on stdin)."""
-    import os
     import signal
     from pathlib import Path
 
@@ -375,6 +374,19 @@ def build(ctx, context, tags, dockerfile, build_args, target, no_cache, pull, ne
     else:
         click.echo(f"built {image.config_digest[7:19]} ({result.executed} steps run, {result.cached} cached)"
                    + (f", tagged {', '.join(tags)}" if tags else ""), err=True)
+    _leave(result)
+
+
+def _leave(*alive) -> None:
+    """End the process now that everything is written: freeing the build's objects one by
+    one (a 20,000-file context's walk: 15-40 ms) and tearing down the modules would only
+    delay the exit. `alive` keeps them referenced until then."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        os._exit(1)
+    os._exit(0)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
