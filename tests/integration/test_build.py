@@ -295,6 +295,24 @@ def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
     assert key()[0] != first
 
 
+def test_stat_facts_past_int64_skip_the_memo_not_the_key(tmp_path, monkeypatch):
+    from distill.context.ignore import Matcher
+    from distill.context.source import SourceTree, StatCache
+    from distill.solver import copy as copying
+
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "1"})
+
+    def key():
+        tree = SourceTree(str(ctx), Matcher.from_text(""), is_context=True,
+                          stat_cache=StatCache(tmp_path / "cache" / "ctx.json"))
+        return copying.content_key(tree, copying.select(tree, ["."], "COPY"), None), tree.cache
+
+    plain, _ = key()
+    monkeypatch.setattr(copying, "stat_facts", lambda st: (st.st_size, st.st_mtime_ns, 2**64 - 1, st.st_mode))
+    huge, cache = key()
+    assert huge == plain and not cache.keys  # the same content key, and no memo entry for it
+
+
 def test_unchanged_artifact_of_a_rebuilt_stage_still_hits(store, tmp_path):
     ctx = write_context(tmp_path / "ctx", {"noise.txt": "1"})
     text = f"""{FROM} AS builder

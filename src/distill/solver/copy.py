@@ -7,8 +7,9 @@ import hashlib
 import os
 import posixpath
 import stat
+from array import array
 
-from ..context.source import Entry, SourceTree, stat_key
+from ..context.source import Entry, SourceTree, stat_facts
 from ..errors import DistillError
 from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
 from ..record import Record
@@ -106,15 +107,25 @@ def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
     return key
 
 
-def _stat_signature(tree: SourceTree, sel: Selection, exclude) -> str:
-    """What the stat cache trusts about every selected file (stat_key), with the names and
-    link targets the key covers."""
-    h = hashlib.sha256(b"stat-signature 2\n")
-    for src, found in sel.matches:
-        for rel in found:
-            head = f"{src}\0{rel}\0"
-            h.update("".join([f"{head}{e.dest}\0{stat_key(e.st)}\0{e.linkname}\n"
-                              for e in tree.walk(rel, "", exclude)]).encode("utf-8", "surrogateescape"))
+def _stat_signature(tree: SourceTree, sel: Selection, exclude) -> str | None:
+    """What the stat cache trusts about every selected file (stat_facts), with the names
+    and link targets the key covers. The numbers go in as int64s: formatting 80,000 of
+    them in decimal cost more than the rest. None (no memo) if one does not fit."""
+    h = hashlib.sha256(b"stat-signature 3\n")
+    facts = array("q")
+    add = facts.extend
+    try:
+        for src, found in sel.matches:
+            for rel in found:
+                head = f"{src}\0{rel}\0"
+                names = []
+                for e in tree.walk(rel, "", exclude):
+                    names.append(f"{head}{e.dest}\0{e.linkname}\n")
+                    add(stat_facts(e.st))
+                h.update("".join(names).encode("utf-8", "surrogateescape"))
+    except OverflowError:  # an inode number past 2**63
+        return None
+    h.update(facts.tobytes())
     return h.hexdigest()
 
 
