@@ -31,6 +31,7 @@ from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
 from ..progress import Progress
 from ..record import Record, fresh
 from ..snapshot import snapshotter
+from ..threads import Worker
 from . import copy as copying
 from .slots import Slots, cpu_count
 from .state import StageState
@@ -75,32 +76,6 @@ class BuildResult(Record, frozen=False):
     cached: int
 
 
-class StageThread:
-    """One stage built in its own thread; `result()` waits for it (and re-raises its
-    failure). Plain threads: concurrent.futures would add ~8 ms to every start."""
-
-    def __init__(self, run, ended: threading.Event, *args):
-        self.done = threading.Event()
-        self._value = self._error = None
-        self.thread = threading.Thread(target=self._main, args=(run, ended, args), daemon=True)
-        self.thread.start()
-
-    def _main(self, run, ended: threading.Event, args) -> None:
-        try:
-            self._value = run(*args)
-        except BaseException as e:
-            self._error = e
-        finally:
-            self.done.set()
-            ended.set()
-
-    def result(self):
-        self.done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
 def _comment(stage: Stage, line: int) -> str:
     return f"{COMMENT} stage={stage.ref} line={line}"
 
@@ -120,7 +95,7 @@ class Builder:
         if not platforms.is_native(self.platform):
             raise DistillError(f"--platform {self.platform}: only the native platform ({platforms.host()}) can be built")
         self.images: dict[str, Image] = {}
-        self.states: dict[int, StageThread] = {}
+        self.states: dict[int, Worker] = {}
         self.timings: dict[str, tuple[float, float]] = {}
         self.counts = {"executed": 0, "cached": 0}
         self.lock = threading.Lock()
@@ -209,7 +184,7 @@ class Builder:
         self.slots = Slots(self.o.jobs or cpu_count(), elastic=not self.o.jobs)
         ended = threading.Event()
         for i in plan.build_order:
-            self.states[i] = StageThread(self._run_stage, ended, plan, plan.stages[i])
+            self.states[i] = Worker(self._run_stage, plan, plan.stages[i], ended=ended)
         try:
             pending = list(self.states.values())
             while pending:
@@ -225,7 +200,7 @@ class Builder:
             # an interrupt or a failed stage: stop the others, and wait for them
             self.cancelled.set()  # running containers see it and are killed
             for t in self.states.values():
-                t.thread.join()
+                t.wait()
             raise
         if self.context_tree:
             self.context_tree.cache.save()

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from ..layers.create import _xattrs
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
+from ..threads import Worker
 from .copy import CopyItem, write_tar
 
 _TEXT_MAX = 4 << 20
@@ -263,8 +264,6 @@ def _splice(store, previous: Previous | None, files: dict[str, list]) -> Splice 
 def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     """The layer (a blob) and its snapshot, written at the same time (tar writing and
     hashing, and file creation, each wait on the kernel much of the time); returns the layer."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from ..layers.apply import Applier
     from ..layers.blob import layer_from
 
@@ -286,15 +285,17 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="copy-"))
     try:
         applier = Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
-        with ThreadPoolExecutor(1) as pool:
-            applied = pool.submit(applier.apply_entries, items)
+        applied = Worker(applier.apply_entries, items)
+        try:
             splice = _splice(store, previous, files)
             try:
                 layer = layer_from(store, lambda sink: starts.update(write_tar(items, sink, splice)))
             finally:
                 if splice is not None:
                     splice.close()
-            applied.result()
+        finally:
+            applied.wait()  # done with tmp/ before it may go
+        applied.result()
         sid = snapshot_id(layer.diff_id)
         plain = layer.descriptor["digest"] == layer.diff_id
         entries = {name: [start, *files.get(name, ())] for name, start in starts.items()}
