@@ -14,12 +14,16 @@ WINDOW = 0.1      # seconds of CPU idleness that admit a stage past the cap
 IDLE_CPUS = 0.5   # a stage past the cap starts while at least this much CPU went unused
 
 
-def cpu_count() -> int:
+def usable_cpus() -> set[int]:
     """The CPUs this process may run on (taskset and cpusets narrow os.cpu_count())."""
     try:
-        return len(os.sched_getaffinity(0))
+        return os.sched_getaffinity(0)
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
+
+
+def cpu_count() -> int:
+    return len(usable_cpus())
 
 
 def idle_ticks(proc_stat: str, cpus: set[int]) -> tuple[int, int]:
@@ -40,10 +44,7 @@ class CpuIdleness:
 
     def __init__(self, path: str = "/proc/stat"):
         self.path = path
-        try:
-            self.cpus = os.sched_getaffinity(0)
-        except (AttributeError, OSError):
-            self.cpus = set(range(os.cpu_count() or 1))
+        self.cpus = usable_cpus()
         self._last: tuple[int, int] | None = None
 
     def _read(self) -> tuple[int, int] | None:
