@@ -110,6 +110,25 @@ def test_prune_removes_only_unreachable(tmp_path):
     lookup(s, "keep:1")
 
 
+def test_blob_ledger_bounds_the_blobs_without_a_scan(tmp_path):
+    from distill.store import layout
+
+    s = Store(tmp_path)
+    desc, _ = _image(s, b"kept")
+    s.set_tag("docker.io/library/keep:1", desc)
+    assert s.blob_bytes_bound() is None  # never counted: commits do not start a ledger
+    s.write_blob(b"orphan")
+    s.prune()
+    counted = s.blob_bytes_bound()
+    assert counted == s.blob_bytes() > 0
+    s.write_blob(b"x" * 1000)
+    s.write_blob(b"x" * 1000)  # present: nothing written, nothing counted
+    assert s.blob_bytes_bound() == counted + 1000 == s.blob_bytes()
+    s.ledger.write_text("1\n" * (layout._LEDGER_LINES + 1))
+    assert s.blob_bytes_bound() is None  # grown long: to be counted afresh
+    assert s.collect(lambda reachable: ()) is not None and s.blob_bytes_bound() == s.blob_bytes()
+
+
 def _tagger(root, i):
     s = Store(root)
     desc, _ = _image(s, f"layer-{i}".encode())

@@ -25,6 +25,7 @@ from .atomic import fsync_dir, write_file
 from .lock import locked
 
 _SYNC_EVERY = 64 << 20  # bytes of a blob between background fsyncs
+_LEDGER_LINES = 4096    # blobs committed between counts before the ledger is counted afresh
 
 
 def _fdatasync_quietly(fd: int) -> None:
@@ -111,6 +112,7 @@ class BlobWriter:
         final = self.store.blob_path(actual)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(self._tmp, 0o644)
+        self.store._ledger_add(self.size)  # before: a crash may overcount, never undercount
         os.replace(self._tmp, final)
         fsync_dir(final.parent)
         self.digest = actual
@@ -141,6 +143,9 @@ class Store:
         self.blobs_dir = self.root / "blobs"
         self.tmp_dir = self.root / "tmp"
         self.locks_dir = self.root / "locks"
+        # The blob ledger: the bytes all blobs took when last counted, then one line per
+        # blob committed since. Counted (rewritten) only under the exclusive GC lock.
+        self.ledger = self.root / "blobs.ledger"
         self._ensure_layout()
 
     # ---- layout -------------------------------------------------------------
@@ -362,6 +367,7 @@ class Store:
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
             count, size = self._delete_blobs_except(keep_blobs)
+            self._count_ledger()
             for p in self.tmp_dir.iterdir():
                 if p.is_dir() and not p.is_symlink():
                     import shutil
@@ -380,6 +386,7 @@ class Store:
         try:
             with locked(self.locks_dir / "gc.lock", wait=False):
                 count, size = self._delete_blobs_except(keep_blobs)
+                self._count_ledger()
                 if also is not None:
                     also()
                 return count, size
@@ -405,3 +412,27 @@ class Store:
             with os.scandir(algdir) as it:
                 total += sum(e.stat(follow_symlinks=False).st_size for e in it if e.is_file(follow_symlinks=False))
         return total
+
+    def blob_bytes_bound(self) -> int | None:
+        """At least what every blob takes, from the ledger (no directory scan: a `stat` per
+        blob after every build adds up in a big store); None when it is to be counted
+        afresh: before the first count, or once it has grown long."""
+        try:
+            sizes = self.ledger.read_text().split()
+            return sum(int(n) for n in sizes) if len(sizes) <= _LEDGER_LINES else None
+        except (OSError, ValueError):
+            return None
+
+    def _ledger_add(self, size: int) -> None:
+        try:
+            fd = os.open(self.ledger, os.O_WRONLY | os.O_APPEND)  # never created here
+        except FileNotFoundError:
+            return
+        try:
+            os.write(fd, b"%d\n" % size)
+        finally:
+            os.close(fd)
+
+    def _count_ledger(self) -> None:
+        """Under the exclusive GC lock: no blob is being committed meanwhile."""
+        write_file(self.ledger, b"%d\n" % self.blob_bytes(), durable=False)
