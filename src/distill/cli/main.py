@@ -239,7 +239,6 @@ def bootstrap(ctx, ref, suite, variant, include, mirror, platform):
 
 
 def _build_args(values: tuple[str, ...]) -> dict[str, str]:
-
     out = {}
     for item in values:
         key, eq, value = item.partition("=")

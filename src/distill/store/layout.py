@@ -367,7 +367,6 @@ class Store:
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
             count, size = self._delete_blobs_except(keep_blobs)
-            self._count_ledger()
             for p in self.tmp_dir.iterdir():
                 if p.is_dir() and not p.is_symlink():
                     import shutil
@@ -386,7 +385,6 @@ class Store:
         try:
             with locked(self.locks_dir / "gc.lock", wait=False):
                 count, size = self._delete_blobs_except(keep_blobs)
-                self._count_ledger()
                 if also is not None:
                     also()
                 return count, size
@@ -394,24 +392,22 @@ class Store:
             return None
 
     def _delete_blobs_except(self, keep_blobs) -> tuple[int, int]:
+        """Under the exclusive GC lock (no blob is being committed meanwhile): delete, and
+        count what stays into a fresh ledger."""
         reachable = self.reachable()
         keep = reachable | set(keep_blobs(reachable))
-        count = size = 0
+        count = size = kept = 0
         for d in list(self.iter_blobs()):
-            if d not in keep:
-                p = self.blob_path(d)
-                size += p.stat().st_size
+            p = self.blob_path(d)
+            n = p.stat().st_size
+            if d in keep:
+                kept += n
+            else:
                 p.unlink()
+                size += n
                 count += 1
+        write_file(self.ledger, b"%d\n" % kept, durable=False)
         return count, size
-
-    def blob_bytes(self) -> int:
-        """What every blob takes, read from the directory (no blob is opened)."""
-        total = 0
-        for algdir in self.blobs_dir.iterdir():
-            with os.scandir(algdir) as it:
-                total += sum(e.stat(follow_symlinks=False).st_size for e in it if e.is_file(follow_symlinks=False))
-        return total
 
     def blob_bytes_bound(self) -> int | None:
         """At least what every blob takes, from the ledger (no directory scan: a `stat` per
@@ -432,7 +428,3 @@ class Store:
             os.write(fd, b"%d\n" % size)
         finally:
             os.close(fd)
-
-    def _count_ledger(self) -> None:
-        """Under the exclusive GC lock: no blob is being committed meanwhile."""
-        write_file(self.ledger, b"%d\n" % self.blob_bytes(), durable=False)
