@@ -1,0 +1,72 @@
+"""The command line's parsing: flags as docker's, usage errors as one line and exit 2."""
+
+import pytest
+
+from distill.cli.main import _COMMANDS, parse_command
+
+
+def usage_error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as e:
+        parse_command(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    return err
+
+
+def test_build_flags_repeat_and_default():
+    handler, a = parse_command(["--root", "/r", "build", "-t", "a:1", "--tag", "b:2", "--build-arg", "X=1",
+                                "--build-arg", "Y", "-q", "--jobs", "3", "--network", "none", "ctx"])
+    assert handler is _COMMANDS["build"][0]
+    assert (a.root, a.context, a.tags, a.build_args, a.quiet, a.jobs, a.network) == \
+        ("/r", "ctx", ["a:1", "b:2"], ["X=1", "Y"], True, 3, "none")
+    _, a = parse_command(["build"])
+    assert (a.context, a.tags, a.outputs, a.jobs, a.network, a.progress_mode) == (".", [], [], None, "default", "auto")
+
+
+def test_root_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DISTILL_ROOT", "/from/env")
+    assert parse_command(["images"])[1].root == "/from/env"
+    assert parse_command(["--root", "/flag", "images"])[1].root == "/flag"
+
+
+def test_run_leaves_everything_after_the_image_to_the_command():
+    _, a = parse_command(["run", "-it", "--rm", "-e", "A=1", "-e", "B=2", "img:1", "sh", "-c", "echo", "--help", "-e"])
+    assert (a.interactive, a.tty, a.rm, a.env, a.image) == (True, True, True, ["A=1", "B=2"], "img:1")
+    assert a.command == ["sh", "-c", "echo", "--help", "-e"]
+    assert parse_command(["run", "img:1"])[1].command == []
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["build", "--bogus"], "distill build: error: unrecognized arguments: --bogus (see 'distill build --help')"),
+    (["build", "--jobs", "0"], "distill build: error: argument --jobs: 0 is below 1"),
+    (["build", "--jobs", "two"], "distill build: error: argument --jobs: 'two' is not a whole number"),
+    (["build", "--progress", "fancy"], "distill build: error: argument --progress: invalid choice: 'fancy'"),
+    (["frobnicate"], "distill: error: argument COMMAND: invalid choice: 'frobnicate'"),
+    (["rmi"], "distill rmi: error: the following arguments are required: refs"),
+    (["load", "-i", "/nonexistent/archive.tar"], "distill load: error: argument -i/--input: '/nonexistent/archive.tar' is not a file"),
+])
+def test_usage_errors_are_one_line(capsys, argv, says):
+    err = usage_error(capsys, argv)
+    assert err.startswith(says) and err.count("\n") == 1
+
+
+def test_no_command_prints_the_commands(capsys):
+    err = usage_error(capsys, [])
+    for name, (fn, _) in _COMMANDS.items():
+        assert f"  {name:<10} {fn.__doc__.splitlines()[0]}" in err
+
+
+def test_command_help_lists_its_flags(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_command(["build", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: distill build") and "--build-arg KEY=VALUE" in out and "--jobs N" in out
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as e:
+        parse_command(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out == f"distill {version('distill')}\n"
