@@ -11,12 +11,38 @@ from distill import digest as digests
 from distill.errors import InvalidDigest, NotFound, VerificationError
 from distill.image import lookup, write_image
 from distill.store import REF_NAME, Store
+from distill.store.atomic import remove_tree, temp_dir, temp_file
 
 
 def test_layout_files(tmp_path):
     Store(tmp_path)
     assert json.loads((tmp_path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     assert json.loads((tmp_path / "index.json").read_text())["manifests"] == []
+
+
+def test_temp_files_and_dirs_are_new_and_private(tmp_path):
+    made = set()
+    for _ in range(50):
+        fd, path = temp_file(tmp_path, "blob-")
+        os.close(fd)
+        made.add(path)
+        assert os.path.dirname(path) == str(tmp_path) and os.path.basename(path).startswith("blob-")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    d = temp_dir(tmp_path, "copy-")
+    assert d.parent == tmp_path and d.name.startswith("copy-") and d.stat().st_mode & 0o777 == 0o700
+    assert len(made | {str(d)}) == 51
+
+
+def test_remove_tree_empty_full_or_gone(tmp_path):
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    (full / "a" / "b").mkdir(parents=True)
+    (full / "a" / "b" / "f").write_text("x")
+    os.symlink("/etc", full / "link")  # removed as a link, its target untouched
+    for d in (empty, full, tmp_path / "never"):
+        remove_tree(d)
+        assert not d.exists()
+    assert os.path.isdir("/etc")
 
 
 def test_blob_verified_on_the_way_in(tmp_path):

@@ -11,8 +11,8 @@ import os
 import posixpath
 import re
 import stat
+from collections import namedtuple
 from pathlib import Path
-from typing import NamedTuple
 
 from ..errors import DistillError
 from ..fsroot import OutsideRoot, resolve
@@ -24,18 +24,16 @@ _GLOB = re.compile(r"[*?\[]")
 _HASH_CHUNK = 1 << 20
 
 
-class Entry(NamedTuple):
-    """One thing to copy: `rel` inside the source tree, `dest` inside the image. A tuple,
-    not a dataclass: a walk makes one per context file."""
+class Entry(namedtuple("Entry", "source dest st linkname rel", defaults=("", ""))):
+    """One thing to copy: `source` its host path, `dest` its path below the copy's
+    destination ("" for the source itself), `st` its lstat, `linkname` a symlink's target,
+    `rel` its path inside the source tree (the stat cache's key). A tuple, not a Record:
+    a walk makes one per context file."""
 
-    source: str        # host path
-    dest: str          # path below the copy's destination ("" for the source itself)
-    st: os.stat_result
-    linkname: str = ""
-    rel: str = ""      # path inside the source tree (the stat cache's key)
+    __slots__ = ()
 
 
-# Entry(...) runs NamedTuple's __new__ in Python (~0.9 µs here); the walk, once per
+# Entry(...) runs namedtuple's __new__ in Python (~0.9 µs here); the walk, once per
 # context file, makes the tuple directly.
 _new_entry = tuple.__new__
 

@@ -11,7 +11,7 @@ ${V%%p} ${V/p/r} ${V//p/r}, single and double quotes, the escape character.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 SPECIAL_PARAMS = frozenset("@*#?-$!0")
 # Go's unicode.IsSpace: what BuildKit splits words on.

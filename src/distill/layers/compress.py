@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from typing import BinaryIO
-
 from functools import lru_cache
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 @lru_cache(maxsize=None)

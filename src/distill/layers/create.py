@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from pathlib import Path
 
 from .tarstream import BLOCK
+
+TYPE_CHECKING = False  # tarfile, for TarInfo, is imported where one is made: a COPY needs none
+if TYPE_CHECKING:
+    import tarfile
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -73,7 +76,11 @@ class TarWriter:
         if self.epoch is not None and info.mtime > self.epoch:
             info.mtime = self.epoch
         info.mtime = int(info.mtime)
-        return ustar_header(info) or info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if header := ustar_header(info):
+            return header
+        import tarfile
+
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
     def add(self, info: tarfile.TarInfo, source: str | bytes | None = None) -> None:
         """An entry from its TarInfo; a regular file's data read from the path `source`,
@@ -122,7 +129,7 @@ def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind:
     """ustar_header from the fields themselves (no TarInfo to make). A directory's name
     ends in "/", as tarfile writes it. The checksum adds up the non-zero pieces only:
     summing all 512 bytes was a third of the cost."""
-    if kind == tarfile.DIRTYPE and not name.endswith("/"):
+    if kind == _DIRTYPE and not name.endswith("/"):
         name += "/"
     if (not name.isascii() or len(name) > 100 or not linkname.isascii() or len(linkname) > 100
             or not 0 <= uid < _OCTAL7 or not 0 <= gid < _OCTAL7 or not 0 <= size < _OCTAL11
@@ -130,7 +137,7 @@ def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind:
         return None
     name_b, link_b = name.encode(), linkname.encode()
     fields = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (mode & 0o7777, uid, gid, size, mtime)
-    if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):  # tarfile leaves them empty otherwise
+    if kind in _DEVTYPES:  # tarfile leaves them empty otherwise
         devices = b"%07o\0%07o\0" % (devmajor, devminor)
     else:
         devices = b""
@@ -141,12 +148,15 @@ def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind:
     ))
 
 
+_DIRTYPE, _DEVTYPES = b"5", (b"3", b"4")  # tarfile's DIRTYPE, CHRTYPE and BLKTYPE
 _MAGIC = b"ustar\x0000"
 _MAGIC_SUM = sum(_MAGIC)
 _BLANK_CHECKSUM = 8 * ord(" ")  # the checksum field counts as spaces
 
 
 def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
+    import tarfile
+
     info = tarfile.TarInfo(name)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -156,6 +166,8 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
 
 def write_tree(root: Path | str, out, overlay_upper: bool = False, epoch: int | None = None) -> int:
     """Write the tree under `root` (root itself excluded) as a tar to `out`. Returns entries."""
+    import tarfile
+
     writer = TarWriter(out, source_date_epoch() if epoch is None else epoch)
     links: dict[tuple[int, int], str] = {}
     count = 0

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 from contextlib import contextmanager
 
 from .. import mediatypes
+from ..store.atomic import temp_file
 from .compress import compressor
 
 _GZIP_OF = {mediatypes.OCI_LAYER: mediatypes.OCI_LAYER_GZIP,
@@ -37,7 +37,7 @@ def gzip_form(store, desc: dict, diff_id: str):
     import hashlib
 
     with store.writing():  # prune leaves the temp file alone meanwhile
-        fd, tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="gzip-")
+        fd, tmp = temp_file(store.tmp_dir, "gzip-")
         try:
             h, c = hashlib.sha256(), compressor("gzip")
             with os.fdopen(fd, "wb") as out, store.open_blob(desc["digest"]) as f:

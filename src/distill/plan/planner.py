@@ -4,7 +4,7 @@ giving a base image's ENV (the builder passes it; `distill parse` does without).
 from __future__ import annotations
 
 import posixpath
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from .. import platform as platforms
 from .. import reference

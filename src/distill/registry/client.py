@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx

@@ -7,12 +7,12 @@ import os
 import select
 import shutil
 import subprocess
-import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import DistillError
+from ..store.atomic import remove_tree, temp_dir
 from .spec import BindMount, ProcessSpec, runtime_spec
 
 RUNC = "runc"
@@ -50,7 +50,7 @@ def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[
     if not shutil.which(RUNC):
         raise DistillError("runc is not installed (apt-get install runc)")
     cid = container_id or f"distill-{os.urandom(8).hex()}"
-    bundle = Path(tempfile.mkdtemp(dir=work_dir, prefix="bundle-"))
+    bundle = temp_dir(work_dir, "bundle-")
     try:
         (bundle / "config.json").write_text(json.dumps(runtime_spec(str(rootfs), process)))
         if cancel.is_set():
@@ -82,4 +82,4 @@ def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[
             raise
     finally:
         _runc("delete", "--force", cid)
-        shutil.rmtree(bundle, ignore_errors=True)
+        remove_tree(bundle)

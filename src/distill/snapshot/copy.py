@@ -10,11 +10,11 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..layers.blob import apply_layer
+from ..store.atomic import remove_tree, temp_dir
 from .overlay import Mounted
 
 
@@ -112,7 +112,7 @@ class CopySnapshotter:
 
     @contextmanager
     def mount(self, layers: list[tuple[dict, str]]):
-        tmp = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="copy-"))
+        tmp = temp_dir(self.store.tmp_dir, "copy-")
         base, merged, upper = tmp / "base", tmp / "merged", tmp / "upper"
         try:
             base.mkdir()
@@ -122,4 +122,4 @@ class CopySnapshotter:
             _copy_tree(str(base), str(merged))
             yield CopyMounted(merged, base, upper)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)

@@ -4,14 +4,13 @@ a step changes."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DistillError
 from ..record import Record
+from ..store.atomic import remove_tree, temp_dir
 from .unpack import empty_dir, snapshots_dir, unpacked
 
 # redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
@@ -70,7 +69,7 @@ class OverlaySnapshotter:
         """A writable view of the layers (descriptor, diffID; bottom first); yields Mounted."""
         lowers = [unpacked(self.store, d, i) for d, i in layers]
         base = snapshots_dir(self.store)
-        tmp = Path(tempfile.mkdtemp(dir=self.store.tmp_dir, prefix="mnt-"))
+        tmp = temp_dir(self.store.tmp_dir, "mnt-")
         upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
         for d in (upper, work, merged):
             d.mkdir()
@@ -82,7 +81,7 @@ class OverlaySnapshotter:
             finally:
                 umount(merged)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
 
 
 def overlay_works(store) -> bool:

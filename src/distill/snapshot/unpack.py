@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .. import digest as digests
@@ -13,6 +11,7 @@ from .. import mediatypes
 from ..errors import VerificationError
 from ..layers.apply import apply_tar
 from ..layers.compress import HashingReader, decompressed
+from ..store.atomic import remove_tree, temp_dir
 from ..store.lock import locked
 
 # Short directory names keep overlayfs mount options (a page at most) small enough for
@@ -40,7 +39,7 @@ def unpacked(store, descriptor: dict, diff_id: str) -> Path:
     with locked(store.locks_dir / f"unpack-{sid}.lock"):
         if (base / f"{sid}.complete").exists():
             return final
-        tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix=f"unpack-{sid}-"))
+        tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
         try:
             kind = mediatypes.compression(descriptor["mediaType"])
             with store.open_blob(descriptor["digest"]) as f:
@@ -50,13 +49,13 @@ def unpacked(store, descriptor: dict, diff_id: str) -> Path:
             if reader.digest != diff_id:
                 raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
                                         f"image says {diff_id}")
-            if final.exists():
-                shutil.rmtree(final)
+            if final.exists():  # left by an interrupted unpack
+                remove_tree(final)
             os.rename(tmp / "fs", final)
             (base / f"{sid}.complete").touch()
             store.remember_layer(diff_id, size=reader.size)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
     return final
 
 
@@ -73,7 +72,7 @@ def adopt(store, diff_id: str, tree: Path, extra: dict[str, Path] | None = None)
             for suffix, path in (extra or {}).items():
                 os.replace(path, base / f"{sid}{suffix}")
             if (base / sid).exists():  # left by an interrupted unpack
-                shutil.rmtree(base / sid)
+                remove_tree(base / sid)
             os.rename(tree, base / sid)
         except OSError:
             return False
@@ -98,7 +97,7 @@ def prune_snapshots(store, wanted_diff_ids: set[str]) -> int:
             continue
         if p.is_dir() and not p.is_symlink():
             (base / f"{sid}.complete").unlink(missing_ok=True)  # first: never a marker without its tree
-            shutil.rmtree(p, ignore_errors=True)
+            remove_tree(p)
             (base / f"{sid}.files").unlink(missing_ok=True)
             removed += 1
         elif p.name.endswith((".complete", ".files")) and not (base / sid).exists():

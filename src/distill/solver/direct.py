@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import shutil
 import stat
-import tempfile
 from pathlib import Path
-from typing import NamedTuple
 
 from ..layers.create import _xattrs
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
+from ..record import Record
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
+from ..store.atomic import remove_tree, temp_dir
 from ..threads import Worker
 from .copy import CopyItem, write_tar
 
@@ -179,7 +178,7 @@ def _last_path(store, identity: str) -> Path:
     return d / identity.split(":")[-1][:32]
 
 
-class Previous(NamedTuple):
+class Previous(Record):
     """What an earlier build of the same step wrote."""
 
     sid: str
@@ -282,7 +281,7 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
         return None
 
     starts: dict[str, int] = {}
-    tmp = Path(tempfile.mkdtemp(dir=store.tmp_dir, prefix="copy-"))
+    tmp = temp_dir(store.tmp_dir, "copy-")
     try:
         applier = Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
         applied = Worker(applier.apply_entries, items)
@@ -304,5 +303,5 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
         if adopt(store, layer.diff_id, tmp / "fs", extra={".files": tmp / "fs.files"}):
             _last_path(store, identity).write_text(sid)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
     return layer

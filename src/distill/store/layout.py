@@ -15,14 +15,18 @@ import json
 import os
 import threading
 from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from .. import digest as digests
 from ..mediatypes import INDEXES, MANIFESTS
 from ..errors import DistillError, NotFound, VerificationError
-from .atomic import fsync_dir, write_file
+from .atomic import fsync_dir, temp_file, write_file
 from .lock import locked
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _SYNC_EVERY = 64 << 20  # bytes of a blob between background fsyncs
 _LEDGER_LINES = 4096    # blobs committed between counts before the ledger is counted afresh
@@ -60,9 +64,7 @@ class BlobWriter:
         self.expected_size = expected_size
         self._hash = digests.hasher(expected_digest)
         self.size = 0
-        import tempfile  # here: a no-op build writes nothing and need not import it
-
-        fd, self._tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        fd, self._tmp = temp_file(store.tmp_dir, "blob-")
         self._file = os.fdopen(fd, "wb")
         self.digest: str | None = None
         self._next_sync = _SYNC_EVERY
