@@ -269,7 +269,8 @@ class Store:
         return index
 
     def _write_index(self, index: dict) -> None:
-        write_file(self.root / "index.json", json.dumps(index, indent=2, sort_keys=True).encode() + b"\n")
+        # compact: the C encoder; indented, json falls back to Python (~10 ms for 300 images)
+        write_file(self.root / "index.json", json.dumps(index, separators=(",", ":"), sort_keys=True).encode())
 
     @contextmanager
     def _editing_index(self):
