@@ -32,7 +32,7 @@ def command(*specs, name: str | None = None):
     return register
 
 
-def _one_or_more(name: str) -> dict:
+def _repeatable(name: str) -> dict:
     return dict(action="append", default=[], dest=name)
 
 
@@ -276,7 +276,7 @@ def _build_args(values: list[str]) -> dict[str, str]:
     return out
 
 
-BUILD_ARG = arg("--build-arg", metavar="KEY=VALUE", **_one_or_more("build_args"))
+BUILD_ARG = arg("--build-arg", metavar="KEY=VALUE", **_repeatable("build_args"))
 
 
 @command(
@@ -320,7 +320,7 @@ def parse(a):
 
 @command(
     arg("context", nargs="?", default="."),
-    arg("-t", "--tag", metavar="NAME", help="Name the image (repeatable).", **_one_or_more("tags")),
+    arg("-t", "--tag", metavar="NAME", help="Name the image (repeatable).", **_repeatable("tags")),
     arg("-f", "--file", dest="dockerfile", help="The Dockerfile (default CONTEXT/Dockerfile; '-' for stdin)."),
     BUILD_ARG,
     arg("--target", help="Build up to this stage."),
@@ -328,16 +328,16 @@ def parse(a):
     arg("--pull", action="store_true", help="Always pull base images from their registries."),
     arg("--network", choices=["default", "host", "none"], default="default",
         help="Network for RUN steps (default: host)."),
-    arg("--label", metavar="KEY=VALUE", **_one_or_more("labels")),
+    arg("--label", metavar="KEY=VALUE", **_repeatable("labels")),
     arg("--iidfile", metavar="FILE", help="Write the image ID here."),
     arg("--platform", help="Target platform (only the native one for now)."),
     arg("-q", "--quiet", action="store_true", help="Print only the image ID."),
     arg("--progress", dest="progress_mode", choices=["auto", "tty", "plain", "quiet"], default="auto"),
     arg("-o", "--output", metavar="OUTPUT", help="type=oci|docker|local|registry[,dest=PATH] (a bare PATH means type=local).",
-        **_one_or_more("outputs")),
-    arg("--secret", metavar="id=ID[,src=PATH|env=VAR]", **_one_or_more("secrets")),
+        **_repeatable("outputs")),
+    arg("--secret", metavar="id=ID[,src=PATH|env=VAR]", **_repeatable("secrets")),
     arg("--ssh", metavar="ID[=SOCKET]", help="Expose an SSH agent to RUN --mount=type=ssh (default: $SSH_AUTH_SOCK).",
-        **_one_or_more("ssh")),
+        **_repeatable("ssh")),
     arg("--jobs", type=_positive_int, metavar="N", help="Stages built at once (default: the CPU count, and more while a CPU sits idle)."),
     INSECURE,
 )
@@ -417,7 +417,7 @@ def _leave(*alive) -> None:
     arg("--rm", action="store_true", help="Remove the container's changes when it exits (always the case)."),
     arg("-i", "--interactive", action="store_true", help="Keep standard input attached."),
     arg("-t", "--tty", action="store_true", help="Give the process a terminal (this one must be a terminal)."),
-    arg("-e", "--env", metavar="K=V", **_one_or_more("env")),
+    arg("-e", "--env", metavar="K=V", **_repeatable("env")),
     arg("-w", "--workdir"),
     arg("-u", "--user"),
     arg("--entrypoint"),
