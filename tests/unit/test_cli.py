@@ -38,6 +38,7 @@ def test_run_leaves_everything_after_the_image_to_the_command():
 
 @pytest.mark.parametrize("argv, says", [
     (["build", "--bogus"], "distill build: error: unrecognized arguments: --bogus (see 'distill build --help')"),
+    (["build", "--no-c"], "distill build: error: unrecognized arguments: --no-c"),
     (["build", "--jobs", "0"], "distill build: error: argument --jobs: 0 is below 1"),
     (["build", "--jobs", "two"], "distill build: error: argument --jobs: 'two' is not a whole number"),
     (["build", "--progress", "fancy"], "distill build: error: argument --progress: invalid choice: 'fancy'"),

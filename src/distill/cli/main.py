@@ -52,13 +52,6 @@ def _existing_file(text: str) -> str:
     return text
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # one line, as every other error; the usage is a --help away
-        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-        sys.exit(2)
-
-
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse makes a formatter for every add_argument; its own learns the terminal's
     width through shutil, whose import (bz2 and lzma behind it) is ~3 ms of a start."""
@@ -69,6 +62,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         except (OSError, ValueError):
             width = 80
         super().__init__(prog, width=width - 2, **kw)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, **kw):
+        # a flag is spelled in full, as docker's: an abbreviation would change meaning the
+        # day a second flag shares its prefix
+        super().__init__(allow_abbrev=False, formatter_class=_Formatter, **kw)
+
+    def error(self, message):
+        # one line, as every other error; the usage is a --help away
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
 
 
 class _Version(argparse.Action):
@@ -463,7 +468,7 @@ def logs(a):
 
 def _top_parser() -> _Parser:
     summaries = "\n".join(f"  {name:<10} {fn.__doc__.splitlines()[0]}" for name, (fn, _) in _COMMANDS.items())
-    p = _Parser(prog="distill", formatter_class=_Formatter,
+    p = _Parser(prog="distill",
                 description="distill: a daemonless multi-stage container image builder and analyser.",
                 epilog=f"commands:\n{summaries}\n\n'distill COMMAND --help' tells a command's flags.")
     p.add_argument("--root", default=os.environ.get("DISTILL_ROOT"), metavar="DIR",
@@ -483,7 +488,7 @@ def parse_command(argv: list[str]):
         parser.print_help(sys.stderr)
         sys.exit(2)
     handler, specs = _COMMANDS[top.command]
-    p = _Parser(prog=f"distill {top.command}", description=handler.__doc__, formatter_class=_Formatter)
+    p = _Parser(prog=f"distill {top.command}", description=handler.__doc__)
     for names, kw in specs:
         p.add_argument(*names, **kw)
     a = p.parse_args(top.args)
