@@ -17,7 +17,10 @@ fi
 # docker-registry's package starts a service on :5000; distill never uses it.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
-PY=${PYTHON:-python3}
+# Debian's own python3 (python3-venv above brings it): built with PGO and LTO, it starts and
+# runs distill ~15% faster than a python built without them (pyenv's default), which may
+# come first on PATH.
+PY=${PYTHON:-/usr/bin/python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
