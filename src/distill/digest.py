@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from .errors import InvalidDigest
+
+try:  # the interpreter's own SHA-256 (a built-in module; _sha256 until 3.12)
+    from _sha2 import sha256 as _own_sha256
+except ImportError:
+    try:
+        from _sha256 import sha256 as _own_sha256
+    except ImportError:  # pragma: no cover - an interpreter without it
+        from hashlib import sha256 as _own_sha256
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]+)$")
@@ -41,14 +48,61 @@ def split(digest: str) -> tuple[str, str]:
     return algorithm, hexpart
 
 
-def hasher(digest: str | None = None):
-    """A hashlib object for the algorithm of `digest` (sha256 when none is given)."""
-    algorithm = split(digest)[0] if digest else "sha256"
+_SMALL = 64 << 10
+
+
+class Sha256:
+    """hashlib.sha256's interface. Up to 64 KiB of data go to the interpreter's own
+    SHA-256, more to OpenSSL's (hashlib): ~5x faster here, but loading it takes ~4.5 ms,
+    more than a rebuild spends hashing its keys, config and small layers."""
+
+    __slots__ = ("_small", "_big")
+    name = "sha256"
+
+    def __init__(self, data=b""):
+        self._small, self._big = bytearray(), None
+        self.update(data)
+
+    def update(self, data) -> None:
+        if self._big is not None:
+            self._big.update(data)
+        elif len(self._small) + memoryview(data).nbytes <= _SMALL:
+            self._small += data
+        else:
+            import hashlib
+
+            self._big = hashlib.sha256(self._small)
+            self._big.update(data)
+            self._small = None
+
+    def _done(self):
+        return self._big if self._big is not None else _own_sha256(self._small)
+
+    def hexdigest(self) -> str:
+        return self._done().hexdigest()
+
+    def digest(self) -> bytes:
+        return self._done().digest()
+
+
+def new_hash(algorithm: str = "sha256"):
+    """A hashlib-like object: Sha256, or hashlib's for another algorithm."""
+    if algorithm == "sha256":
+        return Sha256()
+    import hashlib
+
     return hashlib.new(algorithm)
 
 
+def hasher(digest: str | None = None):
+    """A hash object for the algorithm of `digest` (sha256 when none is given)."""
+    return new_hash(split(digest)[0] if digest else "sha256")
+
+
 def of_bytes(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+    h = new_hash(algorithm)
+    h.update(data)
+    return f"{algorithm}:{h.hexdigest()}"
 
 
 def short_id(digest: str) -> str:

@@ -3,9 +3,9 @@ miss. Records are written atomically; a killed build leaves either a record or n
 
 from __future__ import annotations
 
-import hashlib
 import json
 
+from ..digest import Sha256
 from ..errors import DistillError
 from ..store.atomic import write_file
 
@@ -13,7 +13,7 @@ from ..store.atomic import write_file
 def step_key(parent: str, kind: str, payload) -> str:
     """Chained: the parent's key, the step's kind and everything that decides its result."""
     blob = json.dumps([parent, kind, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
+    return Sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class StepCache:

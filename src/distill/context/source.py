@@ -4,7 +4,6 @@ digests stat-cached) or another stage's filesystem (owners kept)."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import operator
 import os
@@ -14,6 +13,7 @@ import stat
 from collections import namedtuple
 from pathlib import Path
 
+from ..digest import Sha256
 from ..errors import DistillError
 from ..fsroot import OutsideRoot, resolve
 from .ignore import Matcher
@@ -64,7 +64,7 @@ class StatCache:
         hit = self.entries.get(rel)
         if hit and hit[0] == key:
             return hit[1]
-        h = hashlib.sha256()
+        h = Sha256()
         with open(host, "rb") as f:
             while chunk := f.read(_HASH_CHUNK):
                 h.update(chunk)

@@ -6,9 +6,10 @@ gzip header it writes carries no time or name, so equal tars give equal blobs.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 from functools import lru_cache
+
+from ..digest import Sha256, new_hash
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class CompressingSink:
     def __init__(self, out, kind: str = "gzip"):
         self._out = out
         self._c = compressor(kind)
-        self._diff = hashlib.sha256()
+        self._diff = Sha256()
         self.uncompressed_size = 0
         self.diff_id: str | None = None
 
@@ -87,7 +88,7 @@ class HashingReader:
 
     def __init__(self, stream: BinaryIO, algorithm: str = "sha256"):
         self._s = stream
-        self.hash = hashlib.new(algorithm)
+        self.hash = new_hash(algorithm)
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:

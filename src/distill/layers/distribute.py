@@ -10,6 +10,7 @@ import os
 from contextlib import contextmanager
 
 from .. import mediatypes
+from ..digest import Sha256
 from ..store.atomic import temp_file
 from .compress import compressor
 
@@ -34,12 +35,10 @@ def gzip_form(store, desc: dict, diff_id: str):
     if not needs_compressing(desc):
         yield desc, lambda: store.open_blob(desc["digest"])
         return
-    import hashlib
-
     with store.writing():  # prune leaves the temp file alone meanwhile
         fd, tmp = temp_file(store.tmp_dir, "gzip-")
         try:
-            h, c = hashlib.sha256(), compressor("gzip")
+            h, c = Sha256(), compressor("gzip")
             with os.fdopen(fd, "wb") as out, store.open_blob(desc["digest"]) as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     piece = c.compress(chunk)

@@ -3,7 +3,6 @@ cache misses, and returns the final image's state."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -18,6 +17,7 @@ from ..cache.steps import StepCache, step_key
 from ..config import DEFAULT_PATH, now_rfc3339
 from ..context.ignore import Matcher
 from ..context.source import SourceTree, StatCache
+from ..digest import Sha256
 from ..dockerfile import instructions as ins
 from ..dockerfile.parser import node_from_line, parse
 from ..dockerfile.shell import Lexer
@@ -113,7 +113,7 @@ class Builder:
             if self.o.dockerfile_path != "-" and candidate.is_file():
                 ignore_text = candidate.read_text(errors="replace")
                 break
-        key = hashlib.sha256(str(ctx.resolve()).encode()).hexdigest()[:32]
+        key = Sha256(str(ctx.resolve()).encode()).hexdigest()[:32]
         cache = StatCache(self.store.root / "cache" / "context" / f"{key}.json")
         return SourceTree(str(ctx.resolve()), Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
 
@@ -443,7 +443,7 @@ class Builder:
                 tmpfs.append(target)
             elif kind == "cache":
                 cid = m.get("id") or target
-                d = self.store.root / "cache" / "mounts" / hashlib.sha256(cid.encode()).hexdigest()[:32]
+                d = self.store.root / "cache" / "mounts" / Sha256(cid.encode()).hexdigest()[:32]
                 if not d.exists():
                     d.mkdir(parents=True)
                     os.chmod(d, m.get("mode", 0o755))
@@ -688,7 +688,7 @@ class Builder:
         import httpx
 
         path = self._scratch_dir(stack, "add-") / "download"
-        h = hashlib.sha256()
+        h = Sha256()
         try:
             with httpx.stream("GET", url, follow_redirects=True, timeout=60) as r:
                 if r.status_code != 200:

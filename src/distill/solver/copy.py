@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import stat
 from array import array
 
 from ..context.source import Entry, SourceTree, stat_facts
+from ..digest import Sha256
 from ..errors import DistillError
 from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
 from ..record import Record
@@ -90,7 +90,7 @@ def content_key(tree: SourceTree, sel: Selection, exclude) -> str:
     signature = _stat_signature(tree, sel, exclude) if tree.is_context else None
     if signature and signature in tree.cache.keys:
         return tree.cache.keys[signature]
-    h = hashlib.sha256()
+    h = Sha256()
     digest = tree.content_digest
     for src, found in sel.matches:
         for rel in found:
@@ -111,7 +111,7 @@ def _stat_signature(tree: SourceTree, sel: Selection, exclude) -> str | None:
     """What the stat cache trusts about every selected file (stat_facts), with the names
     and link targets the key covers. The numbers go in as int64s: formatting 80,000 of
     them in decimal cost more than the rest. None (no memo) if one does not fit."""
-    h = hashlib.sha256(b"stat-signature 3\n")
+    h = Sha256(b"stat-signature 3\n")
     facts = array("q")
     add = facts.extend
     try:
