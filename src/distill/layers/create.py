@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .tarstream import BLOCK
+from .tarstream import BLK, BLOCK, CHR, DIR
 
 TYPE_CHECKING = False  # tarfile, for TarInfo, is imported where one is made: a COPY needs none
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def ustar(name: str, mode: int, uid: int, gid: int, size: int, mtime: int, kind:
     ))
 
 
-_DIRTYPE, _DEVTYPES = b"5", (b"3", b"4")  # tarfile's DIRTYPE, CHRTYPE and BLKTYPE
+_DIRTYPE, _DEVTYPES = DIR.encode(), (CHR.encode(), BLK.encode())  # ustar's `kind` is bytes
 _MAGIC = b"ustar\x0000"
 _MAGIC_SUM = sum(_MAGIC)
 _BLANK_CHECKSUM = 8 * ord(" ")  # the checksum field counts as spaces
