@@ -55,7 +55,8 @@ def test_uppercase_repo_says_lowercase():
 @pytest.mark.parametrize(
     "bad",
     ["sha256:" + "a" * 63, "sha256:" + "a" * 65, "sha256:" + "A" * 64, "sha256:../../etc/passwd",
-     "sha512:" + "a" * 64, "md5:" + "a" * 32, "sha256:" + "a" * 63 + "/", "", "sha256", None],
+     "sha512:" + "a" * 64, "md5:" + "a" * 32, "sha256:" + "a" * 63 + "/", "", "sha256", None,
+     "sha256:" + "a" * 64 + "\n", "sha256:" + "a" * 63 + "\n", "sha256:sha256:" + "a" * 57, "SHA256:" + "a" * 64, 64],
 )
 def test_digest_validation(bad):
     with pytest.raises(InvalidDigest):
