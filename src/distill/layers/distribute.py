@@ -5,7 +5,6 @@ asks the registry for it before compressing again."""
 
 from __future__ import annotations
 
-import copy
 import os
 from contextlib import contextmanager
 
@@ -64,6 +63,4 @@ def shipped_manifest(store, image, layers: list[dict]) -> bytes:
         return store.read_blob(image.manifest_digest)
     from ..image import canonical_json
 
-    out = copy.deepcopy(image.manifest)
-    out["layers"] = layers
-    return canonical_json(out)
+    return canonical_json(dict(image.manifest, layers=layers))

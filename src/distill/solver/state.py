@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-
-from ..config import DEFAULT_PATH
+from ..config import DEFAULT_PATH, json_copy
 from ..platform import Platform
 from ..record import Record, fresh
 
@@ -23,8 +21,8 @@ class StageState(Record, frozen=False):
     cmd_set_here: bool = False
 
     def clone(self) -> "StageState":
-        return StageState(self.platform, self.key, self.created, copy.deepcopy(self.config), list(self.layers),
-                          list(self.diff_ids), copy.deepcopy(self.history), self.author, False)
+        return StageState(self.platform, self.key, self.created, json_copy(self.config), list(self.layers),
+                          list(self.diff_ids), json_copy(self.history), self.author, False)
 
     @classmethod
     def scratch(cls, platform: Platform) -> "StageState":
@@ -34,8 +32,8 @@ class StageState(Record, frozen=False):
     def from_image(cls, image, platform: Platform) -> "StageState":
         doc = image.config
         return cls(platform, f"image:{image.manifest_digest}", doc.get("created") or "1970-01-01T00:00:00Z",
-                   copy.deepcopy(doc.get("config") or {}), list(image.layers), list(image.diff_ids),
-                   copy.deepcopy(doc.get("history") or []), doc.get("author"))
+                   json_copy(doc.get("config") or {}), list(image.layers), list(image.diff_ids),
+                   json_copy(doc.get("history") or []), doc.get("author"))
 
     @property
     def env(self) -> dict[str, str]:
@@ -71,7 +69,7 @@ class StageState(Record, frozen=False):
             self.created = created
 
     def image_config(self, labels: dict | None = None) -> dict:
-        config = copy.deepcopy(self.config)
+        config = json_copy(self.config)
         if labels:
             config["Labels"] = {**(config.get("Labels") or {}), **labels}
         doc = {
