@@ -14,6 +14,11 @@ import sys
 
 from ..errors import DistillError
 
+# argparse looks each of its own phrases up in gettext's "messages" catalogue, which no
+# package installs; the first lookup imports locale and stats a dozen paths (~1.5 ms of
+# every start). The phrases stay English, as distill's own messages are.
+argparse._ = str
+
 _COMMANDS: dict[str, tuple] = {}   # name -> (handler, its argument specs)
 
 
