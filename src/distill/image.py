@@ -11,7 +11,7 @@ from . import platform as platforms
 from .errors import DistillError, InvalidReference, NotFound
 from .record import Record
 
-_HEX_PREFIX = re.compile(r"^(sha256:)?[0-9a-f]{4,64}$")
+_HEX_PREFIX = r"(sha256:)?[0-9a-f]{4,64}"  # an image ID or its prefix; compiled at first use
 
 
 class Image(Record):
@@ -77,7 +77,7 @@ def lookup(store, text: str, platform=None) -> Image:
             for n, desc in tags:
                 if desc["digest"] == ref.digest and n.split("@")[0].rsplit(":", 1)[0] == ref.repository:
                     return from_descriptor(store, desc, n, platform)
-    if _HEX_PREFIX.match(text):
+    if re.fullmatch(_HEX_PREFIX, text):
         want = text if text.startswith("sha256:") else f"sha256:{text}"
         matches = {}
         for n, desc in tags + [(None, d) for d in store.untagged()]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from distill.dockerfile.instructions import Copy, Run
+from distill.dockerfile.instructions import Copy, Run, parse_duration
 from distill.errors import DockerfileError
 from distill.plan import make_plan
 from distill.platform import Platform
@@ -128,6 +128,18 @@ def test_plan_errors(text, message, line):
     with pytest.raises(DockerfileError, match=message) as e:
         plan(text)
     assert e.value.line == line
+
+
+@pytest.mark.parametrize("text, ns", [("0", 0), ("30s", 30 * 10**9), ("1m30s", 90 * 10**9), ("1.5h", 5400 * 10**9),
+                                      ("500ms", 5 * 10**8), ("2us", 2000), ("3µs", 3000), ("7ns", 7)])
+def test_durations_as_go_reads_them(text, ns):
+    assert parse_duration(text, "interval") == ns
+
+
+@pytest.mark.parametrize("text", ["", "30", "s", "30s\n", "1d", "-1s", "30 s", "1m30"])
+def test_durations_refused(text):
+    with pytest.raises(DockerfileError, match="invalid duration for --interval"):
+        parse_duration(text, "interval")
 
 
 def test_unknown_target():

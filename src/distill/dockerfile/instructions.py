@@ -16,8 +16,8 @@ from .mounts import Mount, parse_mount
 
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 RESERVED_STAGE_NAMES = frozenset({"context", "scratch"})
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+# compiled at first use (re's cache): only HEALTHCHECK has durations
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 ONBUILD_FORBIDDEN = frozenset({"onbuild", "from", "maintainer"})
 
@@ -149,9 +149,9 @@ def parse_duration(text: str, name: str) -> int:
     """Go's time.ParseDuration subset (e.g. 30s, 1m30s, 500ms) → nanoseconds."""
     if text == "0":
         return 0
-    if not _DURATION.match(text):
+    if not re.fullmatch(f"(?:{_DURATION_PART})+", text):
         raise DockerfileError(f"invalid duration for --{name}: {text!r}")
-    return int(sum(float(v) * _UNIT_NS[u] for v, u in _DURATION_PART.findall(text)))
+    return int(sum(float(v) * _UNIT_NS[u] for v, u in re.findall(_DURATION_PART, text)))
 
 
 def _no_flags(node: Node) -> None:
