@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
 
 from . import platform as platforms
 from . import reference
 from .config import new_config
 from .errors import DistillError
+from .files import write_text
 from .image import from_descriptor, lookup, store_name, write_image
 from .record import Record
 from .store import Store
 
 
-def open_store(root: str | Path | None = None) -> Store:
+def open_store(root: str | None = None) -> Store:
     return Store(root)
 
 
@@ -287,7 +287,7 @@ def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> 
     if out_path == "-":
         _save(store, imgs, sys.stdout.buffer, fmt)
     else:
-        save_to_path(store, imgs, Path(out_path), fmt)
+        save_to_path(store, imgs, out_path, fmt)
 
 
 def load(store: Store, path: str):
@@ -320,14 +320,14 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
         if out.type in ("oci", "docker"):
             write_archive(store, image, names, out.type, out.dest)
         elif out.type == "local":
-            export_local(store, image, Path(out.dest))
+            export_local(store, image, out.dest)
         elif out.type == "registry":
             if not names:
                 raise DistillError("--output type=registry needs at least one -t NAME")
             for name in names:
                 push(store, name, None, options.insecure)
     if iidfile:
-        Path(iidfile).write_text(image.config_digest)
+        write_text(iidfile, image.config_digest)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
         try:
             collect_cache(store)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from pathlib import Path
 
 from . import digest as digests
 from . import mediatypes, reference
@@ -66,13 +65,15 @@ def save(store, images: list[tuple[Image, str | None]], out, fmt: str = "docker"
     t.close()
 
 
-def save_to_path(store, images, path: Path, fmt: str) -> None:
+def save_to_path(store, images, path: str, fmt: str) -> None:
     """save() into a file that appears whole or not at all."""
     import os
 
+    from .files import unlink
     from .store.atomic import fsync_dir
 
-    tmp = path.with_name(f".{path.name}.partial")
+    parent, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(parent, f".{name}.partial")
     try:
         with open(tmp, "wb") as f:
             save(store, images, f, fmt)
@@ -80,9 +81,9 @@ def save_to_path(store, images, path: Path, fmt: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        unlink(tmp)
         raise
-    fsync_dir(path.resolve().parent)
+    fsync_dir(parent)
 
 
 def _save_docker(store, images, t: _TarOut) -> None:
@@ -178,7 +179,7 @@ def _member_json(tar, name: str):
         raise DistillError(f"archive member {name!r} is not valid JSON") from None
 
 
-def load(store, path: Path | str) -> list[tuple[str | None, dict]]:
+def load(store, path: str) -> list[tuple[str | None, dict]]:
     """Load an archive (docker or oci format, detected). Returns (name, descriptor) pairs."""
     try:
         tar = tarfile.open(path, mode="r:*")

@@ -3,8 +3,6 @@ directory (the final stage's files), or a registry (every tag pushed)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .errors import DistillError
 from .record import Record
 
@@ -35,11 +33,13 @@ def parse_output(text: str) -> Output:
     return Output(kind, dest)
 
 
-def export_local(store, image, dest: Path) -> None:
+def export_local(store, image, dest: str) -> None:
     """The image's files, flattened (whiteouts applied), into `dest`."""
+    import os
+
     from .layers.blob import apply_layer
 
-    dest.mkdir(parents=True, exist_ok=True)
+    os.makedirs(dest, exist_ok=True)
     for layer in image.layers:
         apply_layer(store, layer, dest, whiteouts="delete")
 
@@ -47,4 +47,4 @@ def export_local(store, image, dest: Path) -> None:
 def write_archive(store, image, names: list[str], kind: str, dest: str) -> None:
     from .archive import save_to_path
 
-    save_to_path(store, [(image, n) for n in names] or [(image, None)], Path(dest), kind)
+    save_to_path(store, [(image, n) for n in names] or [(image, None)], dest, kind)

@@ -2,6 +2,7 @@
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -280,7 +281,7 @@ def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
     table = tmp_path / "cache" / "ctx.json"
 
     def key():
-        tree = SourceTree(str(ctx), Matcher.from_text(""), is_context=True, stat_cache=StatCache(table))
+        tree = SourceTree(str(ctx), Matcher.from_text(""), is_context=True, stat_cache=StatCache(str(table)))
         k = content_key(tree, select(tree, ["."], "COPY"), None)
         tree.cache.save()
         return k, tree.cache
@@ -304,7 +305,7 @@ def test_stat_facts_past_int64_skip_the_memo_not_the_key(tmp_path, monkeypatch):
 
     def key():
         tree = SourceTree(str(ctx), Matcher.from_text(""), is_context=True,
-                          stat_cache=StatCache(tmp_path / "cache" / "ctx.json"))
+                          stat_cache=StatCache(str(tmp_path / "cache" / "ctx.json")))
         return copying.content_key(tree, copying.select(tree, ["."], "COPY"), None), tree.cache
 
     plain, _ = key()
@@ -346,7 +347,7 @@ def test_no_op_rebuild_writes_nothing(store, tmp_path):
     assert result.executed == 0
     after = snapshot()
     changed = {p for p in after if before.get(p) != after[p]}
-    assert changed <= {str(store.root / "locks" / n) for n in os.listdir(store.root / "locks")}
+    assert changed <= {store.path("locks", n) for n in os.listdir(store.path("locks"))}
 
 
 @pytest.fixture
@@ -468,7 +469,7 @@ def test_prune_removes_snapshots_nothing_uses(store, tmp_path):
 
     build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])
     build(store, None, f"{FROM}\nRUN echo b > /b\n")
-    snaps = store.root / "snapshots"
+    snaps = Path(store.path("snapshots"))
     before = {p.name for p in snaps.iterdir() if p.is_dir()}
     api.prune(store, cache=True)
     after = {p.name for p in snaps.iterdir() if p.is_dir()}

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ def root(tmp_path, busybox_store):
 
     s = Store(tmp_path / "store")
     copy_image(busybox_store, s, BUSYBOX)
-    return s.root
+    return Path(s.root)
 
 
 @pytest.fixture
@@ -109,7 +110,7 @@ def test_prune_keeps_the_layers_under_a_running_container(root, ctx):
     diff_ids = json.loads(distill("inspect", "gone:1", root=root).stdout)["Config"]["rootfs"]["diff_ids"]
     cid = distill("run", "-d", "gone:1", "sh", "-c", "trap 'exit 0' TERM; while true; do cat /srv/artifact; sleep 0.2; done",
                   root=root).stdout.strip()
-    top = snapshots_dir(Store(root)) / snapshot_id(diff_ids[-1])
+    top = Path(snapshots_dir(Store(root)), snapshot_id(diff_ids[-1]))
     try:
         distill("rmi", "gone:1", root=root)
         distill("prune", "--cache", root=root)

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ def root(tmp_path, busybox_store):
 
     s = Store(tmp_path / "store")
     copy_image(busybox_store, s, SRC)
-    return s.root
+    return Path(s.root)
 
 
 def manifest_digest(root, ref):

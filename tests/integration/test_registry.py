@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import subprocess
 
 import pytest
@@ -37,7 +38,7 @@ def test_push_skopeo_rmi_pull_round_trip(bb, registry):
     api.tag(bb, SRC, dest)
     api.rmi(bb, dest)
     bb.prune()
-    fresh = Store(bb.root.parent / "fresh")
+    fresh = Store(os.path.join(os.path.dirname(bb.root), "fresh"))
     pulled = api.pull(fresh, dest)
     assert pulled.descriptor["digest"] == pushed.digest and pulled.fetched == 2
     again = api.pull(fresh, dest)
@@ -153,7 +154,7 @@ def test_index_platform_selection_and_docker_media_types(bb, registry):
              "platform": {"os": "linux", "architecture": "amd64"}},
         ]})
         reg.put_manifest(repo, "1", index, mediatypes.OCI_INDEX)
-    s = Store(bb.root.parent / "multi")
+    s = Store(os.path.join(os.path.dirname(bb.root), "multi"))
     amd_pull = api.pull(s, f"{registry.host}/{repo}:1", platform="linux/amd64")
     assert amd_pull.descriptor["digest"] == amd and amd_pull.descriptor["mediaType"] == mediatypes.DOCKER_MANIFEST
     arm_pull = api.pull(s, f"{registry.host}/{repo}:1", platform="linux/arm64")

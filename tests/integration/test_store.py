@@ -4,6 +4,7 @@ import io
 import json
 import multiprocessing
 import os
+from pathlib import Path
 
 import pytest
 
@@ -29,8 +30,9 @@ def test_temp_files_and_dirs_are_new_and_private(tmp_path):
         assert os.path.dirname(path) == str(tmp_path) and os.path.basename(path).startswith("blob-")
         assert os.stat(path).st_mode & 0o777 == 0o600
     d = temp_dir(tmp_path, "copy-")
-    assert d.parent == tmp_path and d.name.startswith("copy-") and d.stat().st_mode & 0o777 == 0o700
-    assert len(made | {str(d)}) == 51
+    assert os.path.dirname(d) == str(tmp_path) and os.path.basename(d).startswith("copy-")
+    assert os.stat(d).st_mode & 0o777 == 0o700
+    assert len(made | {d}) == 51
 
 
 def test_remove_tree_empty_full_or_gone(tmp_path):
@@ -137,7 +139,7 @@ def test_prune_removes_only_unreachable(tmp_path):
 
 
 def _blob_file_bytes(s):
-    return sum(f.stat().st_size for f in s.blobs_dir.glob("*/*"))
+    return sum(f.stat().st_size for f in Path(s.blobs_dir).glob("*/*"))
 
 
 def test_blob_ledger_bounds_the_blobs_without_a_scan(tmp_path):
@@ -154,7 +156,7 @@ def test_blob_ledger_bounds_the_blobs_without_a_scan(tmp_path):
     s.write_blob(b"x" * 1000)
     s.write_blob(b"x" * 1000)  # present: nothing written, nothing counted
     assert s.blob_bytes_bound() == counted + 1000 == _blob_file_bytes(s)
-    s.ledger.write_text("1\n" * (layout._LEDGER_LINES + 1))
+    Path(s.ledger).write_text("1\n" * (layout._LEDGER_LINES + 1))
     assert s.blob_bytes_bound() is None  # grown long: to be counted afresh
     assert s.collect(lambda reachable: ()) is not None and s.blob_bytes_bound() == _blob_file_bytes(s)
 

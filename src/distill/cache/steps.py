@@ -4,9 +4,11 @@ miss. Records are written atomically; a killed build leaves either a record or n
 from __future__ import annotations
 
 import json
+import os
 
 from ..digest import Sha256
 from ..errors import DistillError
+from ..files import list_dir, read_bytes, unlink
 from ..store.atomic import write_file
 
 
@@ -16,19 +18,23 @@ def step_key(parent: str, kind: str, payload) -> str:
     return Sha256(blob.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def _json_files(directory: str) -> list[str]:
+    return [p for p in list_dir(directory) if p.endswith(".json")]
+
+
 class StepCache:
     def __init__(self, store, enabled: bool = True):
         self.store = store
         self.enabled = enabled
-        self.dir = store.root / "cache" / "steps"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.memo_dir = store.root / "cache" / "memo"
+        self.dir = store.path("cache", "steps")
+        os.makedirs(self.dir, exist_ok=True)
+        self.memo_dir = store.path("cache", "memo")
 
     def get(self, key: str) -> dict | None:
         if not self.enabled:
             return None
         try:
-            record = json.loads((self.dir / f"{key}.json").read_bytes())
+            record = json.loads(read_bytes(os.path.join(self.dir, f"{key}.json")))
         except (FileNotFoundError, ValueError):
             return None
         layer = record.get("layer")
@@ -39,28 +45,28 @@ class StepCache:
     def get_memo(self, key: str) -> str | None:
         """A memoized value that is a pure function of its key (used even with --no-cache)."""
         try:
-            return json.loads((self.memo_dir / f"{key}.json").read_bytes())["value"]
+            return json.loads(read_bytes(os.path.join(self.memo_dir, f"{key}.json")))["value"]
         except (FileNotFoundError, ValueError, KeyError):
             return None
 
     def put_memo(self, key: str, value: str) -> None:
-        self.memo_dir.mkdir(parents=True, exist_ok=True)
-        write_file(self.memo_dir / f"{key}.json", json.dumps({"value": value}).encode())
+        os.makedirs(self.memo_dir, exist_ok=True)
+        write_file(os.path.join(self.memo_dir, f"{key}.json"), json.dumps({"value": value}).encode())
 
     def put(self, key: str, record: dict) -> None:
-        path = self.dir / f"{key}.json"
+        path = os.path.join(self.dir, f"{key}.json")
         data = json.dumps(record, sort_keys=True).encode()
         try:
-            if path.read_bytes() == data:
+            if read_bytes(path) == data:
                 return
         except FileNotFoundError:
             pass
         write_file(path, data)
 
     def _records(self):
-        for p in self.dir.glob("*.json"):
+        for p in _json_files(self.dir):
             try:
-                yield json.loads(p.read_bytes())
+                yield json.loads(read_bytes(p))
             except (ValueError, OSError):
                 continue
 
@@ -71,14 +77,14 @@ class StepCache:
         record is a miss anyway). Returns records dropped."""
         def made(p):
             try:
-                return p.stat().st_mtime_ns  # a record is written once, when its step ran
+                return os.stat(p).st_mtime_ns  # a record is written once, when its step ran
             except FileNotFoundError:
                 return 0
 
         kept, counted, dropped = 0, set(), 0
-        for p in sorted(self.dir.glob("*.json"), key=made, reverse=True):
+        for p in sorted(_json_files(self.dir), key=made, reverse=True):
             try:
-                layer = json.loads(p.read_bytes()).get("layer") or {}
+                layer = json.loads(read_bytes(p)).get("layer") or {}
             except (ValueError, OSError, AttributeError):
                 continue
             digest = layer.get("digest")
@@ -89,7 +95,7 @@ class StepCache:
             except DistillError:  # gone, or not a digest
                 size = 0
             if kept + size > limit:
-                p.unlink(missing_ok=True)
+                unlink(p)
                 dropped += 1
                 continue
             counted.add(digest)
@@ -103,5 +109,5 @@ class StepCache:
         return {r["diff_id"] for r in self._records() if r.get("diff_id")}
 
     def clear(self) -> None:
-        for p in list(self.dir.glob("*.json")) + list(self.memo_dir.glob("*.json")):
-            p.unlink()
+        for p in _json_files(self.dir) + _json_files(self.memo_dir):
+            os.unlink(p)

@@ -354,7 +354,6 @@ def parse(a):
 def build(a):
     """Build an image from a Dockerfile and a context directory ('-': Dockerfile on stdin)."""
     import signal
-    from pathlib import Path
 
     from ..api import build as do_build
     from ..outputs import parse_output
@@ -368,15 +367,17 @@ def build(a):
     if a.context == "-":
         data, ctx_dir, df_path = sys.stdin.buffer.read(), None, "-"
     else:
-        ctx_dir = Path(a.context)
-        if not ctx_dir.is_dir():
+        ctx_dir = a.context
+        if not os.path.isdir(ctx_dir):
             raise DistillError(f"context {a.context} is not a directory")
         if a.dockerfile == "-":
             data, df_path = sys.stdin.buffer.read(), "-"
         else:
-            df_path = a.dockerfile or str(ctx_dir / "Dockerfile")
+            from ..files import read_bytes
+
+            df_path = a.dockerfile or os.path.join(ctx_dir, "Dockerfile")
             try:
-                data = Path(df_path).read_bytes()
+                data = read_bytes(df_path)
             except OSError as e:
                 raise DistillError(f"cannot read Dockerfile {df_path}: {e.strerror}") from None
     secret_map = {}

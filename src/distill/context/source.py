@@ -3,7 +3,6 @@ digests stat-cached) or another stage's filesystem (owners kept)."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import operator
 import os
@@ -11,10 +10,10 @@ import posixpath
 import re
 import stat
 from collections import namedtuple
-from pathlib import Path
 
 from ..digest import Sha256
 from ..errors import DistillError
+from ..files import read_bytes
 from ..fsroot import OutsideRoot, resolve
 from .ignore import Matcher
 
@@ -47,10 +46,12 @@ class StatCache:
 
     _KEYS_KEPT = 256
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: str | None):
+        """`path`: NAME.json, with NAME.keys.json beside it; None keeps nothing."""
         self.path = path
+        self._keys_path = path.removesuffix(".json") + ".keys.json" if path else None
         self._entries: dict[str, list] | None = None  # rel → [stat key, digest]; read on first need
-        self.keys: dict[str, str] = _read_json(path.with_suffix(".keys.json")) if path else {}
+        self.keys: dict[str, str] = _read_json(self._keys_path) if path else {}
         self.dirty = self._keys_dirty = False
 
     @property
@@ -85,11 +86,11 @@ class StatCache:
             return
         from ..store.atomic import write_file
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
         if self.dirty:
             write_file(self.path, json.dumps(self.entries, separators=(",", ":")).encode(), durable=False)
         if self._keys_dirty:
-            write_file(self.path.with_suffix(".keys.json"), json.dumps(self.keys).encode(), durable=False)
+            write_file(self._keys_path, json.dumps(self.keys).encode(), durable=False)
         self.dirty = self._keys_dirty = False
 
 
@@ -102,9 +103,9 @@ def stat_key(st: os.stat_result) -> str:
     return "%d:%d:%d:%d" % stat_facts(st)
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: str) -> dict:
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_bytes(path))
     except (ValueError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -152,6 +153,8 @@ class SourceTree:
                     names = sorted(os.listdir(host))
                 except (NotADirectoryError, FileNotFoundError):
                     continue
+                import fnmatch  # only a wildcard needs it
+
                 rx = re.compile(fnmatch.translate(part))
                 for name in names:
                     if rx.match(name):

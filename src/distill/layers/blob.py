@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .. import mediatypes
 from ..errors import VerificationError
 from ..record import Record
@@ -63,7 +61,7 @@ class _CountingSink:
         return None
 
 
-def write_layer(store, tree: Path | str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
+def write_layer(store, tree: str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
     """Tar `tree` (compressed as asked), hash it, and commit the blob to `store`."""
     return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
 
@@ -100,7 +98,7 @@ def uncompressed_size(store, descriptor: dict, diff_id: str) -> int:
     return verify_diff_id(store, descriptor, diff_id)
 
 
-def apply_layer(store, descriptor: dict, dest: Path | str, whiteouts: str = "delete") -> ApplyStats:
+def apply_layer(store, descriptor: dict, dest: str, whiteouts: str = "delete") -> ApplyStats:
     kind = mediatypes.compression(descriptor["mediaType"])
     with store.open_blob(descriptor["digest"]) as f:
         return apply_tar(decompressed(f, kind), dest, whiteouts=whiteouts)

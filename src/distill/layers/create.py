@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from .tarstream import BLK, BLOCK, CHR, DIR
 
@@ -164,7 +163,7 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def write_tree(root: Path | str, out, overlay_upper: bool = False, epoch: int | None = None) -> int:
+def write_tree(root: str, out, overlay_upper: bool = False, epoch: int | None = None) -> int:
     """Write the tree under `root` (root itself excluded) as a tar to `out`. Returns entries."""
     import tarfile
 

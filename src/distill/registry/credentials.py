@@ -6,9 +6,9 @@ import base64
 import json
 import os
 import subprocess
-from pathlib import Path
 
 from ..errors import DistillError
+from ..files import read_text
 from ..record import Record
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -20,9 +20,9 @@ class Credentials(Record):
     identity_token: str = ""
 
 
-def config_path() -> Path:
+def config_path() -> str:
     base = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
-    return Path(base) / "config.json"
+    return os.path.join(base, "config.json")
 
 
 def _keys_for(domain: str) -> tuple[str, ...]:
@@ -51,10 +51,10 @@ def _from_helper(helper: str, server: str) -> Credentials | None:
     return Credentials(user, secret)
 
 
-def lookup(domain: str, path: Path | None = None) -> Credentials | None:
+def lookup(domain: str, path: str | None = None) -> Credentials | None:
     path = path or config_path()
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(read_text(path))
     except FileNotFoundError:
         return None
     except (ValueError, OSError) as e:

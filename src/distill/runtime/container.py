@@ -8,10 +8,10 @@ import os
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 from ..config import DEFAULT_PATH
 from ..errors import DistillError, NotFound
+from ..files import list_dir, read_bytes, write_text
 from ..fsroot import read_text
 from ..snapshot.overlay import _mount, lower_stack, umount
 from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
@@ -20,10 +20,18 @@ from .spec import BindMount, ProcessSpec, runtime_spec
 from .users import resolve as resolve_user
 
 
-def containers_dir(store) -> Path:
-    d = store.root / "containers"
-    d.mkdir(exist_ok=True)
+def containers_dir(store) -> str:
+    d = store.path("containers")
+    os.makedirs(d, exist_ok=True)
     return d
+
+
+def _container_dir(store, cid: str) -> str:
+    """Where container `cid` lives; an ID that is not a plain name is refused (stop
+    removes this directory)."""
+    if not cid or "/" in cid or "\0" in cid or cid in (".", ".."):
+        raise DistillError(f"invalid container ID {cid!r}")
+    return os.path.join(containers_dir(store), cid)
 
 
 def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
@@ -50,20 +58,22 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
                        binds=binds, terminal=tty)
 
 
-def _prepare(store, image, cid: str) -> Path:
-    d = containers_dir(store) / cid
-    for sub in ("upper", "work", "merged"):
-        (d / sub).mkdir(parents=True)
-    (d / "layers.json").write_text(json.dumps(image.diff_ids))  # before the mount: prune keeps them
+def _prepare(store, image, cid: str) -> str:
+    d = _container_dir(store, cid)
+    upper, work, merged = (os.path.join(d, sub) for sub in ("upper", "work", "merged"))
+    for sub in (upper, work, merged):
+        os.makedirs(sub)
+    write_text(os.path.join(d, "layers.json"), json.dumps(image.diff_ids))  # before the mount: prune keeps them
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
     stack = lower_stack(lowers, empty_dir(store))
-    _mount(stack, d / "upper", d / "work", d / "merged", snapshots_dir(store))
+    _mount(stack, upper, work, merged, snapshots_dir(store))
     return d
 
 
-def _teardown(d: Path) -> None:
-    if (d / "merged").exists():
-        umount(d / "merged")
+def _teardown(d: str) -> None:
+    merged = os.path.join(d, "merged")
+    if os.path.exists(merged):
+        umount(merged)
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -76,25 +86,27 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     if tty and (detach or not os.isatty(0)):
         raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
     cid = name or os.urandom(6).hex()
-    if (containers_dir(store) / cid).exists():
+    if os.path.exists(_container_dir(store, cid)):
         raise DistillError(f"container {cid} already exists")
     d = _prepare(store, image, cid)
+    merged, log_path, state_path = (os.path.join(d, n) for n in ("merged", "log", "state.json"))
     try:
-        spec = _process(image, str(d / "merged"), args, env, workdir, user, entrypoint, network,
+        spec = _process(image, merged, args, env, workdir, user, entrypoint, network,
                         runc.network_files(d), tty)
-        (d / "config.json").write_text(json.dumps(runtime_spec(str(d / "merged"), spec)))
+        write_text(os.path.join(d, "config.json"), json.dumps(runtime_spec(merged, spec)))
         rid = f"distill-run-{cid}"
         if detach:
-            log = open(d / "log", "wb")
-            r = subprocess.run([runc.RUNC, "run", "--detach", "--bundle", str(d), rid], stdin=subprocess.DEVNULL,
+            log = open(log_path, "wb")
+            r = subprocess.run([runc.RUNC, "run", "--detach", "--bundle", d, rid], stdin=subprocess.DEVNULL,
                                stdout=log, stderr=log)
             log.close()
             if r.returncode != 0:
-                raise DistillError(f"runc could not start the container: {(d / 'log').read_text()[-500:]}")
-            (d / "state.json").write_text(json.dumps({"id": cid, "runc": rid, "image": image.config_digest,
-                                                      "started": time.time()}))
+                tail = read_bytes(log_path)[-500:].decode(errors="replace")
+                raise DistillError(f"runc could not start the container: {tail}")
+            write_text(state_path, json.dumps({"id": cid, "runc": rid, "image": image.config_digest,
+                                               "started": time.time()}))
             return cid
-        proc = subprocess.Popen([runc.RUNC, "run", "--bundle", str(d), rid],
+        proc = subprocess.Popen([runc.RUNC, "run", "--bundle", d, rid],
                                 stdin=None if interactive or tty else subprocess.DEVNULL)
         try:
             return proc.wait()
@@ -105,7 +117,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
         finally:
             subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
     except BaseException:
-        if not detach or not (d / "state.json").exists():
+        if not detach or not os.path.exists(state_path):
             _teardown(d)
         raise
     finally:
@@ -117,18 +129,18 @@ def in_use_diff_ids(store) -> set[str]:
     """The layers under containers that exist (running, or left by a killed run): their
     snapshots are lower dirs of a mount and must stay."""
     out: set[str] = set()
-    for d in containers_dir(store).iterdir():
+    for d in list_dir(containers_dir(store)):
         try:
-            out.update(json.loads((d / "layers.json").read_text()))
+            out.update(json.loads(read_bytes(os.path.join(d, "layers.json"))))
         except (OSError, ValueError, TypeError):
             continue
     return out
 
 
 def stop(store, cid: str, timeout: float = 10) -> None:
-    d = containers_dir(store) / cid
+    d = _container_dir(store, cid)
     try:
-        state = json.loads((d / "state.json").read_text())
+        state = json.loads(read_bytes(os.path.join(d, "state.json")))
     except (FileNotFoundError, ValueError):
         raise NotFound(f"no such container: {cid}") from None
     rid = state["runc"]
@@ -145,8 +157,7 @@ def stop(store, cid: str, timeout: float = 10) -> None:
 
 
 def logs(store, cid: str) -> bytes:
-    d = containers_dir(store) / cid
     try:
-        return (d / "log").read_bytes()
+        return read_bytes(os.path.join(_container_dir(store, cid), "log"))
     except FileNotFoundError:
         raise NotFound(f"no such container: {cid}") from None

@@ -9,9 +9,9 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from ..errors import DistillError
+from ..files import write_text
 from ..store.atomic import remove_tree, temp_dir
 from .spec import BindMount, ProcessSpec, runtime_spec
 
@@ -21,16 +21,16 @@ RUNC = "runc"
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
-def network_files(directory: Path) -> list[BindMount]:
+def network_files(directory: str) -> list[BindMount]:
     """/etc/hosts and /etc/resolv.conf for a container, written in `directory` and bound
     in, so neither ever lands in the image."""
-    hosts, resolv = directory / "hosts", directory / "resolv.conf"
-    hosts.write_text(HOSTS)
+    hosts, resolv = os.path.join(directory, "hosts"), os.path.join(directory, "resolv.conf")
+    write_text(hosts, HOSTS)
     try:
         shutil.copyfile("/etc/resolv.conf", resolv)
     except OSError:
-        resolv.write_text("")
-    return [BindMount(str(hosts), "/etc/hosts"), BindMount(str(resolv), "/etc/resolv.conf")]
+        write_text(resolv, "")
+    return [BindMount(hosts, "/etc/hosts"), BindMount(resolv, "/etc/resolv.conf")]
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def cleanup(container_id: str) -> None:
     _runc("delete", "--force", container_id)
 
 
-def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[[bytes], None] | None = None,
+def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[bytes], None] | None = None,
         container_id: str | None = None, cancel: threading.Event | None = None) -> int:
     """Run to completion; returns the exit code. Output goes to `on_output` chunk by chunk.
     Setting `cancel` kills the container (even one runc is still creating)."""
@@ -52,10 +52,10 @@ def run(rootfs: Path, process: ProcessSpec, work_dir: Path, on_output: Callable[
     cid = container_id or f"distill-{os.urandom(8).hex()}"
     bundle = temp_dir(work_dir, "bundle-")
     try:
-        (bundle / "config.json").write_text(json.dumps(runtime_spec(str(rootfs), process)))
+        write_text(os.path.join(bundle, "config.json"), json.dumps(runtime_spec(rootfs, process)))
         if cancel.is_set():
             raise DistillError("interrupted")
-        proc = subprocess.Popen([RUNC, "run", "--bundle", str(bundle), cid], stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([RUNC, "run", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while True:

@@ -11,7 +11,6 @@ import shutil
 import stat
 import subprocess
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..layers.blob import apply_layer
 from ..store.atomic import remove_tree, temp_dir
@@ -92,14 +91,14 @@ def diff_into(base: str, merged: str, upper: str) -> None:
 
 
 class CopyMounted(Mounted):
-    def __init__(self, merged: Path, base: Path, upper: Path):
+    def __init__(self, merged: str, base: str, upper: str):
         super().__init__(merged, upper, upper)
         self.base = base
         self._diffed = False
 
-    def changes(self) -> Path:
+    def changes(self) -> str:
         if not self._diffed:
-            diff_into(str(self.base), str(self.merged), str(self.upper))
+            diff_into(self.base, self.merged, self.upper)
             self._diffed = True
         return self.upper
 
@@ -113,13 +112,13 @@ class CopySnapshotter:
     @contextmanager
     def mount(self, layers: list[tuple[dict, str]]):
         tmp = temp_dir(self.store.tmp_dir, "copy-")
-        base, merged, upper = tmp / "base", tmp / "merged", tmp / "upper"
+        base, merged, upper = (os.path.join(tmp, d) for d in ("base", "merged", "upper"))
         try:
-            base.mkdir()
-            upper.mkdir()
+            os.mkdir(base)
+            os.mkdir(upper)
             for descriptor, _ in layers:
                 apply_layer(self.store, descriptor, base, whiteouts="delete")
-            _copy_tree(str(base), str(merged))
+            _copy_tree(base, merged)
             yield CopyMounted(merged, base, upper)
         finally:
             remove_tree(tmp)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..errors import DistillError
 from ..record import Record
@@ -19,27 +18,27 @@ _OPTIONS = "index=off,redirect_dir=off,metacopy=off"
 
 
 class Mounted(Record, frozen=False):
-    merged: Path
-    upper: Path
-    work: Path
+    merged: str
+    upper: str
+    work: str
 
-    def changes(self) -> Path:
+    def changes(self) -> str:
         """The step's changes, in overlay form (whiteouts as 0/0 devices)."""
         return self.upper
 
 
-def _mount(lowers: list[Path], upper: Path, work: Path, merged: Path, cwd: Path) -> None:
+def _mount(lowers: list[str], upper: str, work: str, merged: str, cwd: str) -> None:
     # Lower dirs under the snapshots dir are named relatively (cwd) to keep the option
     # string short; mount(8) resolves them against its own working directory.
     names = [os.path.relpath(l, cwd) for l in lowers]
     opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_OPTIONS}"
-    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, str(merged)], cwd=cwd,
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged], cwd=cwd,
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise DistillError(f"overlay mount failed: {r.stderr.strip() or r.returncode}")
 
 
-def lower_stack(lowers: list[Path], empty: Path) -> list[Path]:
+def lower_stack(lowers: list[str], empty: str) -> list[str]:
     """The lowerdir option's order (top first), each directory once: an image may hold the
     same layer twice, overlayfs refuses a repeated lower dir, and dropping all but the top
     copy changes nothing (it re-applies everything the lower copy did, above the layers
@@ -52,10 +51,10 @@ def lower_stack(lowers: list[Path], empty: Path) -> list[Path]:
     return out or [empty]
 
 
-def umount(path: Path) -> None:
-    r = subprocess.run(["umount", str(path)], capture_output=True, text=True)
+def umount(path: str) -> None:
+    r = subprocess.run(["umount", path], capture_output=True, text=True)
     if r.returncode != 0:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+        subprocess.run(["umount", "-l", path], capture_output=True)
 
 
 class OverlaySnapshotter:
@@ -70,9 +69,9 @@ class OverlaySnapshotter:
         lowers = [unpacked(self.store, d, i) for d, i in layers]
         base = snapshots_dir(self.store)
         tmp = temp_dir(self.store.tmp_dir, "mnt-")
-        upper, work, merged = tmp / "upper", tmp / "work", tmp / "merged"
+        upper, work, merged = (os.path.join(tmp, d) for d in ("upper", "work", "merged"))
         for d in (upper, work, merged):
-            d.mkdir()
+            os.mkdir(d)
         stack = lower_stack(lowers, empty_dir(self.store))
         try:
             _mount(stack, upper, work, merged, base)
@@ -87,6 +86,6 @@ class OverlaySnapshotter:
 def overlay_works(store) -> bool:
     try:
         with OverlaySnapshotter(store).mount([]) as m:
-            return m.merged.is_dir()
+            return os.path.isdir(m.merged)
     except DistillError:
         return False

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from .. import digest as digests
 from .. import mediatypes
 from ..errors import VerificationError
+from ..files import list_dir, read_text, touch, unlink
 from ..layers.apply import apply_tar
 from ..layers.compress import HashingReader, decompressed
 from ..store.atomic import remove_tree, temp_dir
@@ -23,66 +23,67 @@ def snapshot_id(diff_id: str) -> str:
     return digests.split(diff_id)[1][:ID_LEN]
 
 
-def snapshots_dir(store) -> Path:
-    d = store.root / "snapshots"
-    d.mkdir(exist_ok=True)
+def snapshots_dir(store) -> str:
+    d = store.path("snapshots")
+    os.makedirs(d, exist_ok=True)
     return d
 
 
-def unpacked(store, descriptor: dict, diff_id: str) -> Path:
+def unpacked(store, descriptor: dict, diff_id: str) -> str:
     """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
     base = snapshots_dir(store)
     sid = snapshot_id(diff_id)
-    final = base / sid
-    if (base / f"{sid}.complete").exists():
+    final = os.path.join(base, sid)
+    marker = final + ".complete"
+    if os.path.exists(marker):
         return final
-    with locked(store.locks_dir / f"unpack-{sid}.lock"):
-        if (base / f"{sid}.complete").exists():
+    with locked(store.path("locks", f"unpack-{sid}.lock")):
+        if os.path.exists(marker):
             return final
         tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
         try:
             kind = mediatypes.compression(descriptor["mediaType"])
             with store.open_blob(descriptor["digest"]) as f:
                 reader = HashingReader(decompressed(f, kind))
-                apply_tar(reader, tmp / "fs", whiteouts="overlay")
+                apply_tar(reader, os.path.join(tmp, "fs"), whiteouts="overlay")
                 reader.drain()
             if reader.digest != diff_id:
                 raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
                                         f"image says {diff_id}")
-            if final.exists():  # left by an interrupted unpack
+            if os.path.exists(final):  # left by an interrupted unpack
                 remove_tree(final)
-            os.rename(tmp / "fs", final)
-            (base / f"{sid}.complete").touch()
+            os.rename(os.path.join(tmp, "fs"), final)
+            touch(marker)
             store.remember_layer(diff_id, size=reader.size)
         finally:
             remove_tree(tmp)
     return final
 
 
-def adopt(store, diff_id: str, tree: Path, extra: dict[str, Path] | None = None) -> bool:
+def adopt(store, diff_id: str, tree: str, extra: dict[str, str] | None = None) -> bool:
     """Make `tree` (already in overlay form) the snapshot of layer `diff_id`, with `extra`
     files beside it (suffix → file). False when the snapshot existed: the content is the
     same, and `tree` is left to the caller."""
-    base = snapshots_dir(store)
     sid = snapshot_id(diff_id)
-    with locked(store.locks_dir / f"unpack-{sid}.lock"):  # the lock unpacked() takes
-        if (base / f"{sid}.complete").exists():
+    final = os.path.join(snapshots_dir(store), sid)
+    with locked(store.path("locks", f"unpack-{sid}.lock")):  # the lock unpacked() takes
+        if os.path.exists(final + ".complete"):
             return False
         try:
             for suffix, path in (extra or {}).items():
-                os.replace(path, base / f"{sid}{suffix}")
-            if (base / sid).exists():  # left by an interrupted unpack
-                remove_tree(base / sid)
-            os.rename(tree, base / sid)
+                os.replace(path, final + suffix)
+            if os.path.exists(final):  # left by an interrupted unpack
+                remove_tree(final)
+            os.rename(tree, final)
         except OSError:
             return False
-        (base / f"{sid}.complete").touch()
+        touch(final + ".complete")
         return True
 
 
-def empty_dir(store) -> Path:
-    d = snapshots_dir(store) / "empty"
-    d.mkdir(exist_ok=True)
+def empty_dir(store) -> str:
+    d = os.path.join(snapshots_dir(store), "empty")
+    os.makedirs(d, exist_ok=True)
     return d
 
 
@@ -91,21 +92,23 @@ def prune_snapshots(store, wanted_diff_ids: set[str]) -> int:
     base = snapshots_dir(store)
     keep = {snapshot_id(d) for d in wanted_diff_ids} | {"empty", "last"}
     removed = 0
-    for p in base.iterdir():
-        sid = p.name.removesuffix(".complete").removesuffix(".files")
+    for name in os.listdir(base):
+        p = os.path.join(base, name)
+        sid = name.removesuffix(".complete").removesuffix(".files")
         if sid in keep:
             continue
-        if p.is_dir() and not p.is_symlink():
-            (base / f"{sid}.complete").unlink(missing_ok=True)  # first: never a marker without its tree
+        tree = os.path.join(base, sid)
+        if os.path.isdir(p) and not os.path.islink(p):
+            unlink(tree + ".complete")  # first: never a marker without its tree
             remove_tree(p)
-            (base / f"{sid}.files").unlink(missing_ok=True)
+            unlink(tree + ".files")
             removed += 1
-        elif p.name.endswith((".complete", ".files")) and not (base / sid).exists():
-            p.unlink(missing_ok=True)
-    for record in (base / "last").glob("*") if (base / "last").is_dir() else []:
+        elif name.endswith((".complete", ".files")) and not os.path.exists(tree):
+            unlink(p)
+    for record in list_dir(os.path.join(base, "last")):
         try:
-            if not (base / f"{record.read_text().strip()}.complete").exists():
-                record.unlink()
+            if not os.path.exists(os.path.join(base, f"{read_text(record).strip()}.complete")):
+                os.unlink(record)
         except OSError:
             pass
     return removed

@@ -10,7 +10,6 @@ import stat
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 from .. import platform as platforms
 from ..cache.steps import StepCache, step_key
@@ -22,6 +21,7 @@ from ..dockerfile import instructions as ins
 from ..dockerfile.parser import node_from_line, parse
 from ..dockerfile.shell import Lexer
 from ..errors import DistillError, DockerfileError
+from ..files import read_bytes
 from ..fsroot import RootView, read_text, resolve
 from ..image import Image, lookup
 from ..plan import Plan, make_plan
@@ -53,7 +53,7 @@ class BuildError(DistillError):
 class BuildOptions(Record, frozen=False):
     dockerfile: bytes
     dockerfile_path: str = "Dockerfile"
-    context: Path | None = None
+    context: str | None = None
     build_args: dict = fresh(dict)
     target: str | None = None
     no_cache: bool = False
@@ -108,14 +108,15 @@ class Builder:
         if ctx is None:
             return None
         ignore_text = ""
-        named = Path(f"{self.o.dockerfile_path}.dockerignore")
-        for candidate in (named, ctx / ".dockerignore"):
-            if self.o.dockerfile_path != "-" and candidate.is_file():
-                ignore_text = candidate.read_text(errors="replace")
+        named = f"{self.o.dockerfile_path}.dockerignore"
+        for candidate in (named, os.path.join(ctx, ".dockerignore")):
+            if self.o.dockerfile_path != "-" and os.path.isfile(candidate):
+                ignore_text = read_bytes(candidate).decode(errors="replace")
                 break
-        key = Sha256(str(ctx.resolve()).encode()).hexdigest()[:32]
-        cache = StatCache(self.store.root / "cache" / "context" / f"{key}.json")
-        return SourceTree(str(ctx.resolve()), Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
+        ctx = os.path.realpath(ctx)
+        key = Sha256(ctx.encode()).hexdigest()[:32]
+        cache = StatCache(self.store.path("cache", "context", f"{key}.json"))
+        return SourceTree(ctx, Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
 
     def _image(self, ref: str) -> Image:
         with self.lock:
@@ -359,11 +360,11 @@ class Builder:
         with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
             yield m
 
-    def _commit_upper(self, upper: Path) -> "Layer | None":
+    def _commit_upper(self, upper: str) -> "Layer | None":
         from ..layers.blob import write_layer
         from ..snapshot.unpack import adopt
 
-        if not any(upper.iterdir()):
+        if not os.listdir(upper):
             return None
         layer = write_layer(self.store, upper, overlay_upper=True)
         adopt(self.store, layer.diff_id, upper)  # the upper dir is the layer in overlay form already
@@ -408,7 +409,7 @@ class Builder:
 
         with ExitStack() as stack:
             m = stack.enter_context(self._mounted(state))
-            root = str(m.merged)
+            root = m.merged
             ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
             env.setdefault("HOME", ident.home)
             _ensure_dir(root, state.workdir, ident.uid, ident.gid)
@@ -443,26 +444,26 @@ class Builder:
                 tmpfs.append(target)
             elif kind == "cache":
                 cid = m.get("id") or target
-                d = self.store.root / "cache" / "mounts" / Sha256(cid.encode()).hexdigest()[:32]
-                if not d.exists():
-                    d.mkdir(parents=True)
+                d = self.store.path("cache", "mounts", Sha256(cid.encode()).hexdigest()[:32])
+                if not os.path.exists(d):
+                    os.makedirs(d)
                     os.chmod(d, m.get("mode", 0o755))
                     os.chown(d, m.get("uid", 0), m.get("gid", 0))
                 if m.get("sharing", "shared") == "locked":
                     from ..store.lock import locked
 
-                    stack.enter_context(locked(Path(str(d) + ".lock")))
-                binds.append(BindMount(str(d), target, readonly=bool(m.get("readonly"))))
+                    stack.enter_context(locked(d + ".lock"))
+                binds.append(BindMount(d, target, readonly=bool(m.get("readonly"))))
             elif kind == "bind":
                 src = m.get("source", "")
                 if "from" in m:
                     om = stack.enter_context(self._mounted(self._source_state(m["from"])))
-                    host = resolve(str(om.merged), src)[0]
+                    host = resolve(om.merged, src)[0]
                 else:
                     if self.context_tree is None:
                         raise DistillError("RUN --mount type=bind needs a build context")
                     view = self._scratch_dir(stack, "ctxview-")
-                    host = _context_view(self.context_tree, src or ".", view / "v",
+                    host = _context_view(self.context_tree, src or ".", os.path.join(view, "v"),
                                          writable=m.get("readonly") is False)
                 binds.append(BindMount(host, target, readonly=not (m.get("readonly") is False)))
             elif kind == "secret":
@@ -472,15 +473,16 @@ class Builder:
                     if m.get("required"):
                         raise DistillError(f"secret {sid} is required but was not given (--secret id={sid},src=…)")
                     continue
-                data = Path(secret["src"]).read_bytes() if "src" in secret else os.environb.get(
+                data = read_bytes(secret["src"]) if "src" in secret else os.environb.get(
                     secret["env"].encode(), b"")
                 if m.get("env"):
                     env[m["env"]] = data.decode("utf-8", "replace")
                 if m.get("target") or not m.get("env"):
-                    f = self._scratch_dir(stack, "secret-") / "s"
-                    f.write_bytes(data)
+                    f = os.path.join(self._scratch_dir(stack, "secret-"), "s")
+                    with open(f, "wb") as out:
+                        out.write(data)
                     os.chmod(f, m.get("mode", 0o400))
-                    binds.append(BindMount(str(f), target))
+                    binds.append(BindMount(f, target))
             elif kind == "ssh":
                 sid = m.get("id") or "default"
                 sock = self.o.ssh.get(sid)
@@ -508,7 +510,7 @@ class Builder:
             return
         layer = None
         with self._mounted(state) as m:
-            root = str(m.merged)
+            root = m.merged
             if not os.path.isdir(resolve(root, path)[0]):
                 from ..runtime.users import resolve as resolve_user
 
@@ -544,7 +546,7 @@ class Builder:
                     tree = None
                     if src_state is not None:
                         om = stack.enter_context(self._mounted(src_state))
-                        tree = SourceTree(str(om.merged), None, is_context=False)
+                        tree = SourceTree(om.merged, None, is_context=False)
                     elif sources:
                         if self.context_tree is None:
                             raise DistillError(f"{what} needs a build context, but none was given")
@@ -600,7 +602,7 @@ class Builder:
                 layer = None if layer is _EMPTY else layer
             else:
                 m = stack.enter_context(self._mounted(state))
-                root = str(m.merged)
+                root = m.merged
                 image = RootView(root)
                 owner = _owner(a, image)
                 items = self._copy_items(tree, sel, a, state, image, owner, chmod, exclude, contents, downloads, what)
@@ -676,7 +678,7 @@ class Builder:
 
                     Applier(target, whiteouts="delete").apply(decompressed_any(f, head))
 
-    def _scratch_dir(self, stack: ExitStack, prefix: str) -> Path:
+    def _scratch_dir(self, stack: ExitStack, prefix: str) -> str:
         """A directory in the store's tmp/ that goes when `stack` closes."""
         from ..store.atomic import remove_tree, temp_dir
 
@@ -687,7 +689,7 @@ class Builder:
     def _download(self, url: str, checksum: str | None, stack: ExitStack) -> tuple[str, str]:
         import httpx
 
-        path = self._scratch_dir(stack, "add-") / "download"
+        path = os.path.join(self._scratch_dir(stack, "add-"), "download")
         h = Sha256()
         try:
             with httpx.stream("GET", url, follow_redirects=True, timeout=60) as r:
@@ -702,7 +704,7 @@ class Builder:
         digest = "sha256:" + h.hexdigest()
         if checksum and checksum != digest:
             raise DistillError(f"ADD {url}: checksum mismatch: expected {checksum}, got {digest}")
-        return str(path), digest
+        return path, digest
 
 
 def decompressed_any(f, head: bytes):
@@ -756,22 +758,22 @@ def _numeric_owner(spec: str) -> tuple[int, int]:
     return int(user), int(group) if group else int(user)
 
 
-def _context_view(tree: SourceTree, src: str, dest: Path, writable: bool) -> str:
+def _context_view(tree: SourceTree, src: str, dest: str, writable: bool) -> str:
     """The context as a RUN bind mount sees it: only what .dockerignore lets through.
     Files are hard links for a read-only mount and copies for rw, whose writes are lost."""
     import shutil
 
     host, _ = tree._resolve(src)
     if not os.path.isdir(host):
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
         shutil.copy2(host, dest)
-        return str(dest)
-    dest.mkdir(parents=True)
+        return dest
+    os.makedirs(dest)
     for e in tree.walk(src, ""):
-        out = dest / e.dest
+        out = os.path.join(dest, e.dest)
         mode = e.st.st_mode
         if stat.S_ISDIR(mode):
-            out.mkdir()
+            os.mkdir(out)
         elif stat.S_ISLNK(mode):
             os.symlink(e.linkname, out)
         elif stat.S_ISREG(mode):
@@ -781,7 +783,7 @@ def _context_view(tree: SourceTree, src: str, dest: Path, writable: bool) -> str
                 os.link(e.source, out)
             except OSError:  # rw, or the context is on another filesystem
                 shutil.copy2(e.source, out)
-    return str(dest)
+    return dest
 
 
 def _ensure_dir(root: str, path: str, uid: int, gid: int) -> None:
@@ -808,7 +810,7 @@ def _parent_metadata(root: str, stubs: list[str]) -> dict[str, tuple[int, int, i
     return out
 
 
-def _remove_stubs(root: str, upper: Path, paths: list[str], parents: dict[str, tuple[int, int, int]]) -> None:
+def _remove_stubs(root: str, upper: str, paths: list[str], parents: dict[str, tuple[int, int, int]]) -> None:
     """Mount points runc had to create for a RUN, removed again when left empty, with the
     directories overlayfs copied up only to hold them (so `RUN true` leaves no layer)."""
     for p in sorted(set(paths), key=lambda s: -s.count("/")):
@@ -824,7 +826,7 @@ def _remove_stubs(root: str, upper: Path, paths: list[str], parents: dict[str, t
         while parent not in ("/", ""):
             if parent in parents:
                 # existed before the RUN: drop the copy-up if nothing else changed in it
-                up = upper / parent.lstrip("/")
+                up = os.path.join(upper, parent.lstrip("/"))
                 try:
                     st = os.stat(up)
                     untouched = (st.st_mode, st.st_uid, st.st_gid) == parents[parent] and not os.listdir(up)

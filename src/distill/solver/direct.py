@@ -12,8 +12,8 @@ import json
 import os
 import posixpath
 import stat
-from pathlib import Path
 
+from ..files import read_bytes, read_text, write_text
 from ..layers.create import _xattrs
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..record import Record
@@ -34,8 +34,8 @@ class UnionView:
     """The image's tree as its unpacked layers show it, without a mount. Paths through a
     symlink are not followed (Unsuitable): the overlay path resolves those."""
 
-    def __init__(self, lowers: list[Path]):
-        self.top_first = [os.fspath(l) for l in reversed(lowers)]
+    def __init__(self, lowers: list[str]):
+        self.top_first = lowers[::-1]
 
     def lookup(self, path: str) -> tuple[str, os.stat_result] | None:
         comps = [p for p in path.split("/") if p not in ("", ".")]
@@ -168,21 +168,17 @@ def _file_key(it: CopyItem) -> list:
     return [it.digest, it.mode, it.uid, it.gid, int(it.mtime)]
 
 
-def _index_path(store, sid: str) -> Path:
-    return snapshots_dir(store) / f"{sid}.files"
-
-
-def _last_path(store, identity: str) -> Path:
-    d = snapshots_dir(store) / "last"
-    d.mkdir(exist_ok=True)
-    return d / identity.split(":")[-1][:32]
+def _last_path(store, identity: str) -> str:
+    d = os.path.join(snapshots_dir(store), "last")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, identity.split(":")[-1][:32])
 
 
 class Previous(Record):
     """What an earlier build of the same step wrote."""
 
     sid: str
-    root: Path
+    root: str
     blob: str | None      # the uncompressed layer blob's digest
     entries: dict
     linkable: bool
@@ -194,12 +190,12 @@ class Previous(Record):
 
 def _previous(store, identity: str) -> Previous | None:
     try:
-        sid = _last_path(store, identity).read_text().strip()
-        base = snapshots_dir(store)
-        if not (base / f"{sid}.complete").exists():
+        sid = read_text(_last_path(store, identity)).strip()
+        root = os.path.join(snapshots_dir(store), sid)
+        if not os.path.exists(root + ".complete"):
             return None
-        index = json.loads(_index_path(store, sid).read_bytes())
-        return Previous(sid, base / sid, index["blob"], index["entries"], index["linkable"])
+        index = json.loads(read_bytes(root + ".files"))
+        return Previous(sid, root, index["blob"], index["entries"], index["linkable"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -210,7 +206,7 @@ class Splice:
     entries come out as one run, so an edit of one file in thousands copies two runs.
     Read with pread into one buffer: page faults on a mapping cost more on a VM."""
 
-    def __init__(self, blob: Path, previous: Previous, files: dict[str, list]):
+    def __init__(self, blob: str, previous: Previous, files: dict[str, list]):
         self._fd = os.open(blob, os.O_RDONLY | os.O_CLOEXEC)
         self._size = os.fstat(self._fd).st_size
         self._buf = bytearray(_SPLICE_CHUNK)
@@ -283,7 +279,8 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     starts: dict[str, int] = {}
     tmp = temp_dir(store.tmp_dir, "copy-")
     try:
-        applier = Applier(tmp / "fs", whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
+        tree, index_file = os.path.join(tmp, "fs"), os.path.join(tmp, "fs.files")
+        applier = Applier(tree, whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
         applied = Worker(applier.apply_entries, items)
         try:
             splice = _splice(store, previous, files)
@@ -299,9 +296,9 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
         plain = layer.descriptor["digest"] == layer.diff_id
         entries = {name: [start, *files.get(name, ())] for name, start in starts.items()}
         index = {"blob": layer.diff_id if plain else None, "entries": entries, "linkable": linkable}
-        (tmp / "fs.files").write_text(json.dumps(index, separators=(",", ":")))
-        if adopt(store, layer.diff_id, tmp / "fs", extra={".files": tmp / "fs.files"}):
-            _last_path(store, identity).write_text(sid)
+        write_text(index_file, json.dumps(index, separators=(",", ":")))
+        if adopt(store, layer.diff_id, tree, extra={".files": index_file}):
+            write_text(_last_path(store, identity), sid)
     finally:
         remove_tree(tmp)
     return layer

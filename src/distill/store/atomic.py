@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from ..files import unlink
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -27,12 +28,12 @@ def temp_file(directory, prefix: str) -> tuple[int, str]:
             continue
 
 
-def temp_dir(directory, prefix: str) -> Path:
+def temp_dir(directory, prefix: str) -> str:
     """A new directory (mode 0700) in `directory`."""
     while True:
-        path = Path(directory, prefix + os.urandom(6).hex())
+        path = os.path.join(directory, prefix + os.urandom(6).hex())
         try:
-            path.mkdir(0o700)
+            os.mkdir(path, 0o700)
             return path
         except FileExistsError:
             continue
@@ -51,10 +52,12 @@ def remove_tree(path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_file(path: Path, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
+def write_file(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """temp file + fsync + rename + fsync of the directory. Not `durable`: no fsyncs, for
     caches whose loss in a crash costs only recomputing them (a reader must accept junk)."""
-    fd, tmp = temp_file(path.parent, f".{path.name}.")
+    parent, name = os.path.split(os.fspath(path))
+    parent = parent or "."
+    fd, tmp = temp_file(parent, f".{name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -64,14 +67,7 @@ def write_file(path: Path, data: bytes, mode: int = 0o644, durable: bool = True)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        unlink(tmp)
         raise
     if durable:
-        fsync_dir(path.parent)
-
-
-def _unlink(path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        fsync_dir(parent)

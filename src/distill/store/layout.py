@@ -16,11 +16,11 @@ import os
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
-from pathlib import Path
 
 from .. import digest as digests
 from ..mediatypes import INDEXES, MANIFESTS
 from ..errors import DistillError, NotFound, VerificationError
+from ..files import list_dir, read_bytes, read_text
 from .atomic import fsync_dir, temp_file, write_file
 from .lock import locked
 
@@ -45,14 +45,14 @@ CHUNK = 1 << 20
 JSON_BLOB_MAX = 64 << 20
 
 
-def default_root() -> Path:
+def default_root() -> str:
     env = os.environ.get("DISTILL_ROOT")
     if env:
-        return Path(env)
+        return env
     if os.geteuid() == 0:
-        return Path("/var/lib/distill")
+        return "/var/lib/distill"
     data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return Path(data) / "distill"
+    return os.path.join(data, "distill")
 
 
 class BlobWriter:
@@ -112,11 +112,12 @@ class BlobWriter:
         if self.expected_digest and actual != self.expected_digest:
             raise VerificationError(f"blob digest mismatch: expected {self.expected_digest}, got {actual}")
         final = self.store.blob_path(actual)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        parent = os.path.dirname(final)
+        os.makedirs(parent, exist_ok=True)
         os.chmod(self._tmp, 0o644)
         self.store._ledger_add(self.size)  # before: a crash may overcount, never undercount
         os.replace(self._tmp, final)
-        fsync_dir(final.parent)
+        fsync_dir(parent)
         self.digest = actual
         return actual
 
@@ -140,41 +141,45 @@ class BlobWriter:
 
 
 class Store:
-    def __init__(self, root: Path | str | None = None):
-        self.root = Path(root) if root else default_root()
-        self.blobs_dir = self.root / "blobs"
-        self.tmp_dir = self.root / "tmp"
-        self.locks_dir = self.root / "locks"
+    def __init__(self, root=None):
+        self.root = os.fspath(root) if root else default_root()
+        self.blobs_dir = self.path("blobs")
+        self.tmp_dir = self.path("tmp")
+        self.locks_dir = self.path("locks")
         # The blob ledger: the bytes all blobs took when last counted, then one line per
         # blob committed since. Counted (rewritten) only under the exclusive GC lock.
-        self.ledger = self.root / "blobs.ledger"
+        self.ledger = self.path("blobs.ledger")
         self._ensure_layout()
+
+    def path(self, *names: str) -> str:
+        """A path under the store's root."""
+        return os.path.join(self.root, *names)
 
     # ---- layout -------------------------------------------------------------
     def _ensure_layout(self) -> None:
         try:
             for d in (self.root, self.blobs_dir, self.tmp_dir, self.locks_dir):
-                d.mkdir(parents=True, exist_ok=True)
+                os.makedirs(d, exist_ok=True)
         except OSError as e:
             raise DistillError(f"cannot use store at {self.root}: {e.strerror}") from None
-        if not (self.root / "oci-layout").exists():
-            write_file(self.root / "oci-layout", json.dumps(LAYOUT_VERSION).encode())
-        if not (self.root / "index.json").exists():
+        if not os.path.exists(self.path("oci-layout")):
+            write_file(self.path("oci-layout"), json.dumps(LAYOUT_VERSION).encode())
+        if not os.path.exists(self.path("index.json")):
             with self._index_lock():
-                if not (self.root / "index.json").exists():
+                if not os.path.exists(self.path("index.json")):
                     self._write_index({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
 
     # ---- blobs --------------------------------------------------------------
-    def blob_path(self, digest: str) -> Path:
+    def blob_path(self, digest: str) -> str:
         algorithm, hexpart = digests.split(digest)
-        return self.blobs_dir / algorithm / hexpart
+        return os.path.join(self.blobs_dir, algorithm, hexpart)
 
     def has_blob(self, digest: str) -> bool:
-        return self.blob_path(digest).is_file()
+        return os.path.isfile(self.blob_path(digest))
 
     def blob_size(self, digest: str) -> int:
         try:
-            return self.blob_path(digest).stat().st_size
+            return os.stat(self.blob_path(digest)).st_size
         except FileNotFoundError:
             raise NotFound(f"blob {digest} not in store") from None
 
@@ -218,24 +223,25 @@ class Store:
             return w.commit()
 
     def iter_blobs(self) -> Iterator[str]:
-        for algdir in sorted(self.blobs_dir.iterdir()):
-            if not algdir.is_dir():
+        for algorithm in sorted(os.listdir(self.blobs_dir)):
+            algdir = os.path.join(self.blobs_dir, algorithm)
+            if not os.path.isdir(algdir):
                 continue
-            for f in sorted(algdir.iterdir()):
-                d = f"{algdir.name}:{f.name}"
+            for name in sorted(os.listdir(algdir)):
+                d = f"{algorithm}:{name}"
                 if digests.is_valid(d):
                     yield d
 
     # ---- layer facts --------------------------------------------------------
-    def _facts_path(self, diff_id: str) -> Path:
-        return self.root / "layers" / f"{digests.split(diff_id)[1]}.json"
+    def _facts_path(self, diff_id: str) -> str:
+        return self.path("layers", f"{digests.split(diff_id)[1]}.json")
 
     def layer_facts(self, diff_id: str) -> dict:
         """What was learnt of a layer (by diffID) when it was made, unpacked or pushed:
         `size` (uncompressed bytes), `gzip` (the descriptor of its gzip form). A cache:
         anything missing is found again by reading the layer."""
         try:
-            doc = json.loads(self._facts_path(diff_id).read_bytes())
+            doc = json.loads(read_bytes(self._facts_path(diff_id)))
         except (FileNotFoundError, ValueError):
             return {}
         return doc if isinstance(doc, dict) else {}
@@ -245,22 +251,22 @@ class Store:
         doc = self.layer_facts(diff_id)
         if all(doc.get(k) == v for k, v in facts.items()):
             return
-        path.parent.mkdir(exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         # not durable: losing a fact only means measuring again
         write_file(path, json.dumps({**doc, **facts}, sort_keys=True).encode(), durable=False)
 
     # ---- index and tags -----------------------------------------------------
     def _index_lock(self):
-        return locked(self.locks_dir / "index.lock")
+        return locked(self.path("locks", "index.lock"))
 
     def writing(self):
         """Held (shared) by anything that adds blobs not yet reachable from a tag, so
         `prune` (exclusive) never collects them mid-flight."""
-        return locked(self.locks_dir / "gc.lock", shared=True)
+        return locked(self.path("locks", "gc.lock"), shared=True)
 
     def read_index(self) -> dict:
         try:
-            index = json.loads((self.root / "index.json").read_bytes())
+            index = json.loads(read_bytes(self.path("index.json")))
         except FileNotFoundError:
             return {"schemaVersion": 2, "manifests": []}
         except ValueError:
@@ -270,7 +276,7 @@ class Store:
 
     def _write_index(self, index: dict) -> None:
         # compact: the C encoder; indented, json falls back to Python (~10 ms for 300 images)
-        write_file(self.root / "index.json", json.dumps(index, separators=(",", ":"), sort_keys=True).encode())
+        write_file(self.path("index.json"), json.dumps(index, separators=(",", ":"), sort_keys=True).encode())
 
     @contextmanager
     def _editing_index(self):
@@ -366,17 +372,17 @@ class Store:
         called under the lock no writer holds meanwhile, so what they read cannot change
         under them (a build that finished while prune waited is seen). Returns (count,
         bytes) of blobs removed."""
-        with locked(self.locks_dir / "gc.lock"):
+        with locked(self.path("locks", "gc.lock")):
             with self._editing_index() as index:
                 index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
             count, size = self._delete_blobs_except(keep_blobs)
-            for p in self.tmp_dir.iterdir():
-                if p.is_dir() and not p.is_symlink():
+            for p in list_dir(self.tmp_dir):
+                if os.path.isdir(p) and not os.path.islink(p):
                     import shutil
 
                     shutil.rmtree(p)
                 else:
-                    p.unlink()
+                    os.unlink(p)
             if also is not None:
                 also()
             return count, size
@@ -386,7 +392,7 @@ class Store:
         `keep_blobs(reachable)` reaches go, then `also()`; unnamed images and temp files stay. Only
         when the store is free at once: None when another process holds it."""
         try:
-            with locked(self.locks_dir / "gc.lock", wait=False):
+            with locked(self.path("locks", "gc.lock"), wait=False):
                 count, size = self._delete_blobs_except(keep_blobs)
                 if also is not None:
                     also()
@@ -402,11 +408,11 @@ class Store:
         count = size = kept = 0
         for d in list(self.iter_blobs()):
             p = self.blob_path(d)
-            n = p.stat().st_size
+            n = os.stat(p).st_size
             if d in keep:
                 kept += n
             else:
-                p.unlink()
+                os.unlink(p)
                 size += n
                 count += 1
         write_file(self.ledger, b"%d\n" % kept, durable=False)
@@ -417,7 +423,7 @@ class Store:
         blob after every build adds up in a big store); None when it is to be counted
         afresh: before the first count, or once it has grown long."""
         try:
-            sizes = self.ledger.read_text().split()
+            sizes = read_text(self.ledger).split()
             return sum(int(n) for n in sizes) if len(sizes) <= _LEDGER_LINES else None
         except (OSError, ValueError):
             return None

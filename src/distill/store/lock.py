@@ -5,11 +5,10 @@ from __future__ import annotations
 import fcntl
 import os
 from contextlib import contextmanager
-from pathlib import Path
 
 
 @contextmanager
-def locked(path: Path, shared: bool = False, wait: bool = True):
+def locked(path: str, shared: bool = False, wait: bool = True):
     """Hold an flock on `path` for the duration of the block (created if missing).
     Without `wait`, BlockingIOError when another process holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
