@@ -100,6 +100,19 @@ def test_run_foreground_and_detached(root, ctx):
     assert r.returncode == 1 and "no such container" in r.stderr
 
 
+def test_a_container_id_is_a_plain_name(root, tmp_path):
+    """stop removes the container's directory: an ID that walks out of the store's
+    containers/ must not reach anything."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "state.json").write_text('{"runc": "distill-run-x"}')
+    escape = os.path.relpath(victim, root / "containers")
+    for args in (["stop", escape], ["logs", escape], ["stop", ".."], ["run", "--name", "../x", BUSYBOX, "true"]):
+        r = distill(*args, root=root, check=False)
+        assert r.returncode == 1 and "invalid container ID" in r.stderr, (args, r.stderr)
+    assert (victim / "state.json").exists()
+
+
 def test_prune_keeps_the_layers_under_a_running_container(root, ctx):
     """An image removed while a container from it runs: prune leaves the snapshots its
     mount stands on, and takes them once the container is stopped."""
