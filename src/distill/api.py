@@ -140,7 +140,7 @@ def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | N
     from .cache.steps import StepCache
 
     limit = cache_limit(store) if limit is None else limit
-    bound = store.blob_bytes_bound()
+    bound = store.unreached_bytes_bound()
     if bound is not None and bound <= limit:  # the cheap bound: the cache cannot be over it
         return None
     steps = StepCache(store)

@@ -138,27 +138,48 @@ def test_prune_removes_only_unreachable(tmp_path):
     lookup(s, "keep:1")
 
 
-def _blob_file_bytes(s):
-    return sum(f.stat().st_size for f in Path(s.blobs_dir).glob("*/*"))
+def _unreached_bytes(s):
+    """What the blobs no image reaches take, counted the slow way."""
+    reachable = s.reachable()
+    return sum(s.blob_size(d) for d in s.iter_blobs() if d not in reachable)
 
 
-def test_blob_ledger_bounds_the_blobs_without_a_scan(tmp_path):
+def test_ledger_bounds_what_no_image_reaches_without_a_scan(tmp_path):
     from distill.store import layout
 
     s = Store(tmp_path)
-    desc, _ = _image(s, b"kept")
+    desc, _ = _image(s, b"kept" * 1000)
     s.set_tag("docker.io/library/keep:1", desc)
-    assert s.blob_bytes_bound() is None  # never counted: commits do not start a ledger
+    assert s.unreached_bytes_bound() is None  # never counted: commits do not start a ledger
     s.write_blob(b"orphan")
     s.prune()
-    counted = s.blob_bytes_bound()
-    assert counted == _blob_file_bytes(s) > 0
+    assert s.unreached_bytes_bound() == _unreached_bytes(s) == 0  # the image's blobs are left out
     s.write_blob(b"x" * 1000)
     s.write_blob(b"x" * 1000)  # present: nothing written, nothing counted
-    assert s.blob_bytes_bound() == counted + 1000 == _blob_file_bytes(s)
+    assert s.unreached_bytes_bound() == 1000 == _unreached_bytes(s)
+    # the name moves to another image: the first one's blobs may now be the cache's alone
+    other, _ = _image(s, b"other")
+    s.set_tag("docker.io/library/keep:1", other)
+    assert s.unreached_bytes_bound() >= _unreached_bytes(s) > 1000
+    s.remove_tag("docker.io/library/keep:1")
+    assert s.unreached_bytes_bound() >= _unreached_bytes(s)
+    assert s.collect(lambda reachable: ()) is not None and s.unreached_bytes_bound() == _unreached_bytes(s) == 0
     Path(s.ledger).write_text("1\n" * (layout._LEDGER_LINES + 1))
-    assert s.blob_bytes_bound() is None  # grown long: to be counted afresh
-    assert s.collect(lambda reachable: ()) is not None and s.blob_bytes_bound() == _blob_file_bytes(s)
+    assert s.unreached_bytes_bound() is None  # grown long: to be counted afresh
+
+
+def test_images_above_the_cache_limit_do_not_make_every_build_collect(tmp_path, monkeypatch):
+    """The cache limit counts the cache's own layers; named images past it must not send
+    each build into a full collection."""
+    from distill import api
+
+    s = Store(tmp_path)
+    desc, _ = _image(s, b"i" * 100_000)
+    s.set_tag("docker.io/library/big:1", desc)
+    monkeypatch.setenv("DISTILL_CACHE_KEEP", "50KB")
+    assert api.collect_cache(s) is not None  # never counted: a first collection counts
+    s.write_blob(b"c" * 1000)  # a small cache layer: far under the limit
+    assert api.collect_cache(s) is None  # answered from the ledger, with no collection
 
 
 def _tagger(root, i):

@@ -146,8 +146,9 @@ class Store:
         self.blobs_dir = self.path("blobs")
         self.tmp_dir = self.path("tmp")
         self.locks_dir = self.path("locks")
-        # The blob ledger: the bytes all blobs took when last counted, then one line per
-        # blob committed since. Counted (rewritten) only under the exclusive GC lock.
+        # The blob ledger: the bytes of the blobs no image reached when last counted, then
+        # a line per blob committed and per image dropped since. Counted (rewritten) only
+        # under the exclusive GC lock.
         self.ledger = self.path("blobs.ledger")
         self._ensure_layout()
 
@@ -282,8 +283,31 @@ class Store:
     def _editing_index(self):
         with self._index_lock():
             index = self.read_index()
+            before = {d.get("digest") for d in index["manifests"]}
             yield index
             self._write_index(index)
+        # what an image no longer reaches may now be the cache's alone: counted (at most)
+        dropped = before - {d.get("digest") for d in index["manifests"]}
+        if dropped and os.path.exists(self.ledger):
+            self._ledger_add(sum(self._image_bytes(d) for d in dropped))
+
+    def _image_bytes(self, digest: str) -> int:
+        """What an image's manifest (or index) and everything under it take, as their
+        descriptors say; shared blobs are counted again. The size of one manifest read."""
+        total, todo = 0, [digest]
+        while todo:
+            d = todo.pop()
+            try:
+                doc = self.read_json(d)
+                total += self.blob_size(d)
+            except (DistillError, OSError):
+                continue
+            children = list(doc.get("manifests") or [])
+            for desc in list(doc.get("layers") or []) + [doc.get("config")]:
+                if isinstance(desc, dict) and isinstance(desc.get("size"), int):
+                    total += max(desc["size"], 0)
+            todo.extend(c["digest"] for c in children if isinstance(c, dict) and digests.is_valid(c.get("digest")))
+        return total
 
     def tags(self) -> list[tuple[str, dict]]:
         """(name, descriptor) for every named entry of the index, in index order."""
@@ -402,26 +426,29 @@ class Store:
 
     def _delete_blobs_except(self, keep_blobs) -> tuple[int, int]:
         """Under the exclusive GC lock (no blob is being committed meanwhile): delete, and
-        count what stays into a fresh ledger."""
+        count what stays and no image reaches into a fresh ledger."""
         reachable = self.reachable()
         keep = reachable | set(keep_blobs(reachable))
-        count = size = kept = 0
+        count = size = unreached = 0
         for d in list(self.iter_blobs()):
             p = self.blob_path(d)
             n = os.stat(p).st_size
             if d in keep:
-                kept += n
+                unreached += 0 if d in reachable else n
             else:
                 os.unlink(p)
                 size += n
                 count += 1
-        write_file(self.ledger, b"%d\n" % kept, durable=False)
+        write_file(self.ledger, b"%d\n" % unreached, durable=False)
         return count, size
 
-    def blob_bytes_bound(self) -> int | None:
-        """At least what every blob takes, from the ledger (no directory scan: a `stat` per
-        blob after every build adds up in a big store); None when it is to be counted
-        afresh: before the first count, or once it has grown long."""
+    def unreached_bytes_bound(self) -> int | None:
+        """At least what the blobs no image reaches take (the build cache's own layers, and
+        blobs nothing holds), from the ledger: the count at the last collection, then every
+        blob committed and every image dropped since. No directory scan: a `stat` per blob
+        after every build adds up in a big store; and images are left out, so a store whose
+        images alone pass a cache limit is not collected after every build. None when it is
+        to be counted afresh: before the first count, or once it has grown long."""
         try:
             sizes = read_text(self.ledger).split()
             return sum(int(n) for n in sizes) if len(sizes) <= _LEDGER_LINES else None
