@@ -161,10 +161,10 @@ def _kept_by_cache(steps, limit: int | None):
 def cache_limit(store: Store) -> int:
     import os
 
-    from .units import parse_size
-
     text = os.environ.get("DISTILL_CACHE_KEEP")
     if text:
+        from .units import parse_size
+
         try:
             return parse_size(text)
         except ValueError as e:

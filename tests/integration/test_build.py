@@ -272,6 +272,22 @@ def test_cache_hits_misses_and_no_cache(store, tmp_path):
     assert forced.executed == 2
 
 
+@pytest.mark.parametrize("junk", [b"", b"\0" * 64, b"[1, 2]", b'{"layer": {"digest": "sha256:' + b"0" * 64 + b'"}}'])
+def test_an_unreadable_step_record_is_a_miss(store, tmp_path, junk):
+    """Records are not fsynced: what a power loss may leave of one (nothing, zeros, a
+    half-written file, one naming a blob that never landed) must read as a miss."""
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "1"})
+    text = f"{FROM}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n"
+    build(store, ctx, text)
+    records = sorted(Path(store.path("cache", "steps")).glob("*.json"))
+    assert len(records) == 2
+    for r in records:
+        r.write_bytes(junk)
+    again = build(store, ctx, text)[0]
+    assert (again.executed, again.cached) == (2, 0)
+    assert build(store, ctx, text)[0].cached == 2  # written anew
+
+
 def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
     from distill.context.ignore import Matcher
     from distill.context.source import SourceTree, StatCache

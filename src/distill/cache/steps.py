@@ -1,5 +1,7 @@
 """Step records under ROOT/cache/steps/<key>.json. A record whose layer blob is gone is a
-miss. Records are written atomically; a killed build leaves either a record or none."""
+miss. Records are written atomically; a killed build leaves either a record or none. They
+are not fsynced: after a power loss a record may be missing or unreadable, which is a
+miss too, and the blobs a record names were fsynced before it was written."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class StepCache:
             record = json.loads(read_bytes(os.path.join(self.dir, f"{key}.json")))
         except (FileNotFoundError, ValueError):
             return None
+        if not isinstance(record, dict):
+            return None
         layer = record.get("layer")
         if layer and not self.store.has_blob(layer["digest"]):
             return None
@@ -46,12 +50,12 @@ class StepCache:
         """A memoized value that is a pure function of its key (used even with --no-cache)."""
         try:
             return json.loads(read_bytes(os.path.join(self.memo_dir, f"{key}.json")))["value"]
-        except (FileNotFoundError, ValueError, KeyError):
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
 
     def put_memo(self, key: str, value: str) -> None:
         os.makedirs(self.memo_dir, exist_ok=True)
-        write_file(os.path.join(self.memo_dir, f"{key}.json"), json.dumps({"value": value}).encode())
+        write_file(os.path.join(self.memo_dir, f"{key}.json"), json.dumps({"value": value}).encode(), durable=False)
 
     def put(self, key: str, record: dict) -> None:
         path = os.path.join(self.dir, f"{key}.json")
@@ -61,7 +65,7 @@ class StepCache:
                 return
         except FileNotFoundError:
             pass
-        write_file(path, data)
+        write_file(path, data, durable=False)
 
     def _records(self):
         for p in _json_files(self.dir):
