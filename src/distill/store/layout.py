@@ -283,30 +283,23 @@ class Store:
     def _editing_index(self):
         with self._index_lock():
             index = self.read_index()
-            before = {d.get("digest") for d in index["manifests"]}
+            before = list(index["manifests"])
             yield index
             self._write_index(index)
         # what an image no longer reaches may now be the cache's alone: counted (at most)
-        dropped = before - {d.get("digest") for d in index["manifests"]}
+        kept = {d.get("digest") for d in index["manifests"]}
+        dropped = [d for d in before if d.get("digest") not in kept]
         if dropped and os.path.exists(self.ledger):
-            self._ledger_add(sum(self._image_bytes(d) for d in dropped))
+            self._ledger_add(self._bytes_of(self.reachable(dropped)))
 
-    def _image_bytes(self, digest: str) -> int:
-        """What an image's manifest (or index) and everything under it take, as their
-        descriptors say; shared blobs are counted again. The size of one manifest read."""
-        total, todo = 0, [digest]
-        while todo:
-            d = todo.pop()
+    def _bytes_of(self, blobs) -> int:
+        """What the blobs of `blobs` present in the store take."""
+        total = 0
+        for d in blobs:
             try:
-                doc = self.read_json(d)
                 total += self.blob_size(d)
-            except (DistillError, OSError):
-                continue
-            children = list(doc.get("manifests") or [])
-            for desc in list(doc.get("layers") or []) + [doc.get("config")]:
-                if isinstance(desc, dict) and isinstance(desc.get("size"), int):
-                    total += max(desc["size"], 0)
-            todo.extend(c["digest"] for c in children if isinstance(c, dict) and digests.is_valid(c.get("digest")))
+            except NotFound:
+                pass
         return total
 
     def tags(self) -> list[tuple[str, dict]]:
@@ -368,11 +361,12 @@ class Store:
         return removed
 
     # ---- garbage collection -------------------------------------------------
-    def reachable(self) -> set[str]:
-        """Every blob reachable from the index: indexes, manifests, configs, layers.
-        Only indexes and manifests are read; layers are never opened."""
+    def reachable(self, descriptors: list[dict] | None = None) -> set[str]:
+        """Every blob reachable from `descriptors` (by default the index's entries):
+        indexes, manifests, configs, layers. Only indexes and manifests are read; layers
+        are never opened."""
         seen: set[str] = set()
-        todo = list(self.read_index()["manifests"])
+        todo = list(self.read_index()["manifests"] if descriptors is None else descriptors)
         while todo:
             desc = todo.pop()
             d = desc.get("digest") if isinstance(desc, dict) else None
