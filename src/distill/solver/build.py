@@ -184,9 +184,13 @@ class Builder:
         plan = self._plan()
         self.slots = Slots(self.o.jobs or cpu_count(), elastic=not self.o.jobs)
         ended = threading.Event()
-        for i in plan.build_order:
-            self.states[i] = Worker(self._run_stage, plan, plan.stages[i], ended=ended)
         try:
+            # held before started, inside the try: an interrupt that lands between two
+            # starts must still wait for the stages already running (one may be mounting).
+            # Dependencies come first, so no started stage waits for one never started.
+            for i in plan.build_order:
+                self.states[i] = w = Worker(self._run_stage, plan, plan.stages[i], ended=ended)
+                w.start()
             pending = list(self.states.values())
             while pending:
                 # short waits: a signal may go to a worker thread, and only the main

@@ -281,7 +281,7 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     try:
         tree, index_file = os.path.join(tmp, "fs"), os.path.join(tmp, "fs.files")
         applier = Applier(tree, whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
-        applied = Worker(applier.apply_entries, items)
+        applied = Worker(applier.apply_entries, items).start()
         try:
             splice = _splice(store, previous, files)
             try:
