@@ -37,8 +37,10 @@ def snapshot(store, image, index=-1):
 
 
 def went_direct(store, image, index=-1) -> bool:
-    """Only the direct path leaves a file index beside the snapshot."""
-    return snapshot(store, image, index).with_suffix(".files").exists()
+    """The overlay path keeps its upper dir as the snapshot; the direct path leaves a file
+    index beside the snapshot, or for a few small files no snapshot at all."""
+    snap = snapshot(store, image, index)
+    return snap.with_suffix(".files").exists() or not snap.exists()
 
 
 def test_direct_copy_layer_matches_overlay_copy(store, tmp_path, monkeypatch):
@@ -58,6 +60,27 @@ def test_direct_copy_layer_matches_overlay_copy(store, tmp_path, monkeypatch):
     root = tree(store, direct, tmp_path / "out")
     assert (root / "usr/local/bin/a.ini").read_text() == "a=1\n"
     assert stat.S_IMODE(os.stat(root / "usr/local/bin/tool").st_mode) == 0o755
+
+
+def test_a_small_copy_writes_the_same_layer_without_a_snapshot(store, tmp_path, monkeypatch):
+    """A few small files: the layer alone, byte-equal to what the full direct path writes;
+    a following RUN unpacks it on demand."""
+    from distill.solver import direct
+
+    ctx = write_context(tmp_path / "ctx", {"app.py": "print('hi')\n"})
+    _, _, small = build(store, ctx, f"{FROM}\nCOPY app.py /app/\n")
+    assert not snapshot(store, small).exists()
+    assert layer_entries(store, small) == {"app": ("5", 0o755, 0, 0, b""),
+                                          "app/app.py": ("0", 0o644, 0, 0, b"print('hi')\n")}
+    monkeypatch.setattr(direct, "_SMALL_ENTRIES", 0)
+    _, _, full = build(store, ctx, f"{FROM}\nCOPY app.py /app/\n", no_cache=True)
+    assert snapshot(store, full).with_suffix(".files").exists()
+    assert full.diff_ids == small.diff_ids
+    monkeypatch.undo()
+    shutil.rmtree(snapshot(store, small))
+    os.unlink(snapshot(store, small).with_suffix(".complete"))
+    _, _, ran = build(store, ctx, f"{FROM}\nCOPY app.py /app/\nRUN cat /app/app.py > /seen\n")
+    assert (tree(store, ran, tmp_path / "out") / "seen").read_text() == "print('hi')\n"
 
 
 def test_edit_links_unchanged_files_from_previous_snapshot(store, tmp_path):
@@ -88,11 +111,11 @@ def test_edit_links_unchanged_files_from_previous_snapshot(store, tmp_path):
 
 def test_one_stack_never_sees_one_inode_twice(store, tmp_path):
     """The same COPY twice in a stage: the second may not link the first's files."""
-    ctx = write_context(tmp_path / "ctx", {"a.txt": "same\n"})
-    _, _, image = build(store, ctx, f"{FROM}\nCOPY a.txt /x/\nCOPY a.txt /x/\n")
+    ctx = write_context(tmp_path / "ctx", {f"d/{i}.txt": "same\n" for i in range(10)})  # past the small-copy cut
+    _, _, image = build(store, ctx, f"{FROM}\nCOPY d /x/\nCOPY d /x/\n")
     first, second = snapshot(store, image, -2), snapshot(store, image, -1)
     if first != second:  # equal layers share one snapshot anyway
-        assert os.lstat(first / "x/a.txt").st_ino != os.lstat(second / "x/a.txt").st_ino
+        assert os.lstat(first / "x/3.txt").st_ino != os.lstat(second / "x/3.txt").st_ino
 
 
 def test_symlinked_destination_goes_through_the_overlay(store, tmp_path):
@@ -116,7 +139,8 @@ def test_replacing_a_file_goes_through_the_overlay(store, tmp_path):
 def test_a_copy_holding_symlinks_links_nothing(store, tmp_path):
     """With a symlink among the entries, a path may not name the file its entry wrote
     (a later entry can write through the link), so no file is vouched for or linked."""
-    ctx = write_context(tmp_path / "ctx", {"s/f.txt": "f\n", "s/g.txt": "g\n"})
+    pad = {f"s/pad{i}.txt": f"{i}\n" for i in range(8)}  # past the small-copy cut, which never links
+    ctx = write_context(tmp_path / "ctx", {"s/f.txt": "f\n", "s/g.txt": "g\n", **pad})
     os.symlink("f.txt", ctx / "s/link")
     dockerfile = f"{FROM}\nCOPY s /app/\n"
     _, _, first = build(store, ctx, dockerfile)
