@@ -75,6 +75,19 @@ RUN echo "$WHO $LOCAL" > /args.txt
     _, _, image = build(store, None, text, build_args={"WHO": "cli", "LOCAL": "set"})
     assert (tree(store, image, tmp_path / "b") / "args.txt").read_text() == "cli set\n"
     assert not any(e.startswith("WHO=") for e in cfg(image)["Env"])  # ARGs are not kept in the image
+    # as BuildKit writes it: the ARGs in scope before the command
+    run = [h["created_by"] for h in image.config["history"] if h["created_by"].startswith("RUN")]
+    assert run == ['RUN |2 WHO=cli LOCAL=set /bin/sh -c echo "$WHO $LOCAL" > /args.txt # buildkit']
+
+
+def test_a_stage_built_on_a_stage_sees_its_arg_values(store, tmp_path):
+    _, _, image = build(store, None, f"""{FROM} AS base
+ARG VERSION=1.2
+FROM base
+RUN echo "v$VERSION" > /v.txt
+""")
+    assert (tree(store, image, tmp_path / "out") / "v.txt").read_text() == "v1.2\n"
+    assert not any(e.startswith("VERSION=") for e in cfg(image)["Env"])
 
 
 def test_copy_from_by_name_and_index_and_unused_failing_stage(store, tmp_path):

@@ -45,6 +45,34 @@ def test_env_wins_over_arg_of_the_same_name():
     assert args_of(p, 0, 2) == {"path": "/env"}
 
 
+def test_an_arg_after_env_of_the_same_name_wins_in_the_build_env():
+    """BuildKit keeps one build environment, where the later write wins; an ARG redeclared
+    without a value changes nothing."""
+    p = plan("FROM scratch\nENV X=env\nARG X=arg\nWORKDIR /$X\nARG X\nWORKDIR $X\n")
+    assert args_of(p, 0, 2) == {"path": "/arg"}
+    assert args_of(p, 0, 4) == {"path": "/arg/arg"}
+
+
+def test_a_stage_inherits_the_args_of_its_base_stage():
+    p = plan("FROM scratch AS a\nARG X=1\nENV E=e\nFROM a\nARG Y=${X}2\nRUN true\n")
+    run = p.stages[1].steps[1]
+    assert dict(run.env) == {"X": "1", "E": "e", "Y": "12"}
+    assert run.args["build_args"] == [["X", "1"], ["Y", "12"]]
+    p = plan("FROM scratch AS a\nARG X=1\nFROM scratch\nRUN true\n")  # an unrelated stage does not
+    assert dict(p.stages[1].steps[0].env) == {} and args_of(p, 1, 0)["build_args"] == []
+
+
+def test_the_base_stage_env_is_applied_over_its_args_in_a_child():
+    p = plan("FROM scratch AS a\nENV X=env\nARG X=arg\nFROM a\nRUN true\n")
+    assert dict(p.stages[1].steps[0].env) == {"X": "env"}
+    assert args_of(p, 1, 0)["build_args"] == [["X", "env"]]
+
+
+def test_run_lists_the_args_in_scope_once_each_and_unset_ones_empty():
+    p = plan("ARG G=g\nFROM scratch\nARG X=1\nARG X\nARG U\nARG G\nRUN true\n")
+    assert args_of(p, 0, 4)["build_args"] == [["X", "1"], ["U", ""], ["G", "g"]]
+
+
 def test_predefined_platform_args():
     text = "FROM --platform=$BUILDPLATFORM scratch AS b\nARG TARGETARCH\nARG TARGETPLATFORM\nENV T=$TARGETARCH P=$TARGETPLATFORM\n"
     p = plan(text, target_platform=ARM64)

@@ -112,6 +112,8 @@ class _Planner:
 
         stages: list[Stage] = []
         self.final_env: list[dict[str, str]] = []
+        self.final_scope: list[dict[str, str]] = []
+        self.final_declared: list[list[str]] = []
         self.final_workdir: list[str] = []
         for idx, (frm, body) in enumerate(groups):
             stage = self.stage(idx, frm, body, names, all_names, stages)
@@ -180,7 +182,13 @@ class _Planner:
             raise DockerfileError("FROM needs a base image: the argument expanded to nothing", frm.line)
         platform = self.word(frm.platform, self.global_env, frm) if frm.platform else None
         name = self.word(frm.stage_name, self.global_env, frm).lower() if frm.stage_name else None
+        # As BuildKit keeps them: `scope` is the build's environment, where ENV and an ARG
+        # with a value both write and the later write wins; `env` is ENV alone (the image
+        # config's). A stage built on a stage inherits its scope (ARG values included, the
+        # config's ENV applied over them) and its declared ARGs.
         env: dict[str, str] = {}
+        scope: dict[str, str] = {}
+        declared: list[str] = []
         workdir = "/"
         if base.lower() == "scratch":
             kind, base_stage = SCRATCH, None
@@ -189,16 +197,17 @@ class _Planner:
             if base_stage is not None:
                 kind = STAGE
                 env = dict(self.final_env[base_stage])
+                scope = {**self.final_scope[base_stage], **env}
+                declared = list(self.final_declared[base_stage])
                 workdir = self.final_workdir[base_stage]
             else:
                 kind = IMAGE
                 base = self.image_ref(base, frm)
                 if self.base_env:
                     env = _split_env(self.base_env(base))
-        args: dict[str, str | None] = {}
+                scope = dict(env)
         steps = []
         for instr in body:
-            scope = {**{k: v for k, v in args.items() if v is not None}, **env}
             step_args, stage_deps, image_deps = {}, (), ()
             if isinstance(instr, ins.Arg):
                 for aname, default in instr.args:
@@ -211,8 +220,9 @@ class _Planner:
                         value = self.global_args[aname]
                     else:
                         value = self.platform_args.get(aname)
-                    args[aname] = value
-                    scope = {**{k: v for k, v in args.items() if v is not None}, **env}
+                    if value is not None:
+                        scope[aname] = value
+                    declared.append(aname)
                     step_args[aname] = value
             elif isinstance(instr, ins.KeyValues):
                 pairs = []
@@ -220,8 +230,7 @@ class _Planner:
                     k2, v2 = self.word(k, scope, instr), self.word(v, scope, instr)
                     pairs.append([k2, v2])
                     if isinstance(instr, ins.Env):
-                        env[k2] = v2
-                        scope = {**{a: b for a, b in args.items() if b is not None}, **env}
+                        env[k2] = scope[k2] = v2
                 step_args = {"pairs": pairs}
             elif isinstance(instr, ins.Workdir):
                 path = self.word(instr.path, scope, instr)
@@ -241,6 +250,8 @@ class _Planner:
                 step_args, stage_deps, image_deps = self.copy_args(instr, scope, idx, names, all_names)
             elif isinstance(instr, ins.Run):
                 step_args, stage_deps, image_deps = self.run_args(instr, scope, idx, names, all_names)
+                # the ARGs in scope, as RUN's history shows them: each once, at its first place
+                step_args["build_args"] = [[k, scope.get(k, "")] for k in dict.fromkeys(declared)]
             elif isinstance(instr, ins.Command):
                 step_args = {"shell_form": instr.shell_form, "args": list(instr.args)}
             elif isinstance(instr, ins.Shell):
@@ -253,9 +264,10 @@ class _Planner:
                 step_args = {"trigger": instr.trigger}
             elif isinstance(instr, ins.Maintainer):
                 step_args = {"name": instr.name}
-            step_env = tuple(sorted({**{k: v for k, v in args.items() if v is not None}, **env}.items()))
-            steps.append(Step(instr, step_args, step_env, stage_deps, image_deps))
+            steps.append(Step(instr, step_args, tuple(sorted(scope.items())), stage_deps, image_deps))
         self.final_env.append(env)
+        self.final_scope.append(scope)
+        self.final_declared.append(declared)
         self.final_workdir.append(workdir)
         return Stage(idx, name, base, kind, base_stage, platform, frm.line, tuple(steps))
 

@@ -401,7 +401,8 @@ class Builder:
         payload = {"argv": argv, "env": sorted(f"{k}={v}" for k, v in env.items()), "user": state.user,
                    "workdir": state.workdir, "network": network, "security": instr.security, "mounts": mounts_key}
         key = step_key(state.key, "RUN", payload)
-        created_by = f"RUN {' '.join(argv)} # buildkit"
+        shown = [f"{k}={v}" for k, v in step.args["build_args"]]
+        created_by = f"RUN {' '.join(([f'|{len(shown)}'] + shown if shown else []) + argv)} # buildkit"
         comment = _comment(stage, step.line)
         progress = self.progress.step(f"[{stage.ref} {step.line}] RUN {instr.text or _go_list(instr.args)}"[:200])
         if self._cached(state, key, created_by, comment, progress):
