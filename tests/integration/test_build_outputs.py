@@ -72,7 +72,7 @@ def test_cli_build_errors_are_one_line_with_location(root, tmp_path):
     ctx = write_context(tmp_path / "bad", {"Dockerfile": f"FROM {BUSYBOX}\nRUN exit 4\n"})
     r = distill("build", ctx, root=root, check=False)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"{ctx}/Dockerfile:2: RUN exit 4 did not complete successfully: exit code 4" in r.stderr
+    assert r.stderr.splitlines()[-1] == f"distill: error: {ctx}/Dockerfile:2: RUN exit 4 did not complete successfully: exit code 4"
     r = distill("build", "-t", "Bad:Name", ctx, root=root, check=False)
     assert r.returncode == 1 and "lowercase" in r.stderr
     r = distill("build", tmp_path / "nope", root=root, check=False)

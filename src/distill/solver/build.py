@@ -247,7 +247,7 @@ class Builder:
                 raise DistillError("build cancelled")
             try:
                 self._step(plan, stage, step, state)
-            except DockerfileError:
+            except (DockerfileError, BuildError):  # located already
                 raise
             except DistillError as e:
                 raise BuildError(f"{self.o.dockerfile_path}:{step.line}: {e}") from None
