@@ -5,6 +5,7 @@ import pytest
 from distill.dockerfile.instructions import Copy, Run, parse_duration
 from distill.errors import DockerfileError
 from distill.plan import make_plan
+from distill.plan.ports import exposed_ports
 from distill.platform import Platform
 
 AMD64 = Platform("linux", "amd64")
@@ -190,11 +191,29 @@ def test_expansion_of_copy_workdir_expose_volume_label_user():
     steps = {s.line: s.args for s in p.stages[0].steps}
     assert steps[4] == {"path": "/srv"} and steps[5] == {"path": "/srv/sub"}
     assert steps[6]["sources"] == ["/srv/x"] and steps[6]["dest"] == "/srv/y/"
-    assert steps[7] == {"ports": ["80", "443", "8080/udp"]}
+    assert steps[7] == {"ports": ["80/tcp", "443/tcp", "8080/udp"]}
     assert steps[8] == {"paths": ["/srv/data"]}
     assert steps[9] == {"pairs": [["com.x.app", "v app"]]}
     assert steps[10] == {"user": "app:app"}
     assert steps[11]["args"] == ["echo $D"] and steps[12]["args"] == ["echo $D"]  # not expanded
+
+
+@pytest.mark.parametrize("spec, ports", [
+    ("80", ["80/tcp"]), ("80/", ["80/tcp"]), ("53/UDP", ["53/udp"]), ("8000-8002", ["8000/tcp", "8001/tcp", "8002/tcp"]),
+    ("7000-7001/sctp", ["7000/sctp", "7001/sctp"]), ("8080:80", ["80/tcp"]), ("127.0.0.1:8080:80/udp", ["80/udp"]),
+])
+def test_expose_reads_port_specs_as_docker_does(spec, ports):
+    assert exposed_ports(spec) == ports
+
+
+@pytest.mark.parametrize("spec", ["http", "80/icmp", "70000", "90-80", "80-", "-1"])
+def test_expose_refuses_malformed_ports_at_its_line(spec):
+    with pytest.raises(DockerfileError, match="Dockerfile:2: EXPOSE: invalid"):
+        plan(f"FROM a\nEXPOSE {spec} 80\n")
+
+
+def test_expose_names_each_port_once():
+    assert args_of(plan("FROM a\nEXPOSE 80 80/tcp 79-81\n"), 0, 0) == {"ports": ["80/tcp", "79/tcp", "81/tcp"]}
 
 
 def test_base_env_callback_feeds_expansion():

@@ -15,6 +15,7 @@ from ..dockerfile.shell import Lexer, ShellError
 from ..errors import DistillError, DockerfileError
 from .args import PROXY_ARGS, platform_args
 from .model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
+from .ports import exposed_ports
 
 BaseEnv = Callable[[str], "list[str] | None"]
 
@@ -243,7 +244,11 @@ class _Planner:
             elif isinstance(instr, ins.StopSignal):
                 step_args = {"signal": self.word(instr.signal, scope, instr)}
             elif isinstance(instr, ins.Expose):
-                step_args = {"ports": [p for port in instr.ports for p in self.words(port, scope, instr)]}
+                try:
+                    ports = [k for port in instr.ports for p in self.words(port, scope, instr) for k in exposed_ports(p)]
+                except ValueError as e:
+                    raise DockerfileError(f"EXPOSE: {e}", instr.line, instr.end_line) from None
+                step_args = {"ports": list(dict.fromkeys(ports))}
             elif isinstance(instr, ins.Volume):
                 step_args = {"paths": [self.word(p, scope, instr) for p in instr.paths]}
             elif isinstance(instr, ins.Copy):

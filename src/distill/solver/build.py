@@ -277,11 +277,8 @@ class Builder:
         elif isinstance(instr, ins.Arg):
             created_by = "ARG " + " ".join(k if v is None else f"{k}={v}" for k, v in a.items())
         elif isinstance(instr, ins.Expose):
-            ports = {}
-            for p in a["ports"]:
-                ports[p if "/" in p else f"{p}/tcp"] = {}
-            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **ports}
-            created_by = "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in ports) + "]"
+            c["ExposedPorts"] = {**(c.get("ExposedPorts") or {}), **{p: {} for p in a["ports"]}}
+            created_by = "EXPOSE map[" + " ".join(f"{p}:{{}}" for p in sorted(a["ports"])) + "]"  # as Go prints a map
         elif isinstance(instr, ins.Volume):
             c["Volumes"] = {**(c.get("Volumes") or {}), **{p: {} for p in a["paths"]}}
             created_by = "VOLUME [" + " ".join(a["paths"]) + "]"
