@@ -693,3 +693,10 @@ def test_copy_link_makes_an_independent_layer(store, tmp_path):
     assert (root / "f.txt").read_text() == "f" and (root / "bin/busybox").exists()
     with pytest.raises(DistillError, match="use numbers"):
         build(store, ctx, f"{FROM}\nCOPY --link --chown=app f.txt /g\n")
+
+
+def test_bare_run_and_cmd_as_buildkit_writes_them(store):
+    _, _, image = build(store, None, f"{FROM}\nRUN\nCMD\n")
+    assert cfg(image)["Cmd"] == ["/bin/sh", "-c", ""]
+    assert [h["created_by"] for h in image.config["history"][-2:]] == ["RUN /bin/sh -c  # buildkit",
+                                                                      'CMD ["/bin/sh" "-c" ""]']

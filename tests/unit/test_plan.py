@@ -152,11 +152,18 @@ def test_copy_from_expands_args():
     ("FROM a\nWORKDIR ${X\n", "missing '}'", 2),
     ("FROM $NOPE\n", "expanded to nothing", 1),
     ("FROM a\nEXPOSE\n", "EXPOSE requires", 2),
+    ("FROM a\nRUN []\n", "RUN requires at least one argument", 2),
 ])
 def test_plan_errors(text, message, line):
     with pytest.raises(DockerfileError, match=message) as e:
         plan(text)
     assert e.value.line == line
+
+
+def test_bare_run_cmd_and_entrypoint_are_shell_forms_of_nothing():
+    """As BuildKit takes them: `RUN` runs `sh -c ""`, `CMD` and `ENTRYPOINT` set it."""
+    steps = plan("FROM a\nRUN\nCMD\nENTRYPOINT\n").stages[0].steps
+    assert [(s.args["shell_form"], s.args["args"]) for s in steps] == [(True, [])] * 3
 
 
 @pytest.mark.parametrize("text, ns", [("0", 0), ("30s", 30 * 10**9), ("1m30s", 90 * 10**9), ("1.5h", 5400 * 10**9),

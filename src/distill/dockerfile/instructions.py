@@ -167,7 +167,8 @@ def _flags(node: Node, spec: dict) -> dict:
 
 
 def _command(node: Node, cls, base: dict, **extra):
-    if not node.args and not node.heredocs:
+    # BuildKit takes a bare shell-form RUN as `sh -c ""`; only an empty JSON list is refused
+    if node.json and not node.args:
         raise _err(node, f"{node.value.upper()} requires at least one argument")
     return cls(**base, args=tuple(node.args), shell_form=not node.json, **extra)
 
@@ -211,8 +212,6 @@ def from_node(node: Node) -> Instruction:
     if kw in ("cmd", "entrypoint"):
         _no_flags(node)
         cls = Cmd if kw == "cmd" else Entrypoint
-        if not node.args and not node.json:
-            raise _err(node, f"{kw.upper()} requires at least one argument")
         return cls(**base, args=tuple(node.args), shell_form=not node.json)
     if kw == "shell":
         _no_flags(node)
