@@ -153,6 +153,8 @@ def test_copy_from_expands_args():
     ("FROM $NOPE\n", "expanded to nothing", 1),
     ("FROM a\nEXPOSE\n", "EXPOSE requires", 2),
     ("FROM a\nRUN []\n", "RUN requires at least one argument", 2),
+    ("FROM a\nSTOPSIGNAL NOSUCH\n", "Invalid signal: NOSUCH", 2),
+    ("FROM a\nARG S=0\nSTOPSIGNAL $S\n", "Invalid signal: 0", 3),
 ])
 def test_plan_errors(text, message, line):
     with pytest.raises(DockerfileError, match=message) as e:
@@ -164,6 +166,11 @@ def test_bare_run_cmd_and_entrypoint_are_shell_forms_of_nothing():
     """As BuildKit takes them: `RUN` runs `sh -c ""`, `CMD` and `ENTRYPOINT` set it."""
     steps = plan("FROM a\nRUN\nCMD\nENTRYPOINT\n").stages[0].steps
     assert [(s.args["shell_form"], s.args["args"]) for s in steps] == [(True, [])] * 3
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "term", "9", "SIGRTMIN+3", "rtmax-2", "sigusr1", "+15"])
+def test_stopsignal_takes_what_docker_takes(sig):
+    assert args_of(plan(f"FROM a\nSTOPSIGNAL {sig}\n"), 0, 0) == {"signal": sig}
 
 
 @pytest.mark.parametrize("text, ns", [("0", 0), ("30s", 30 * 10**9), ("1m30s", 90 * 10**9), ("1.5h", 5400 * 10**9),

@@ -16,6 +16,7 @@ from ..errors import DistillError, DockerfileError
 from .args import PROXY_ARGS, platform_args
 from .model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
 from .ports import exposed_ports
+from .signals import valid_signal
 
 BaseEnv = Callable[[str], "list[str] | None"]
 
@@ -243,6 +244,8 @@ class _Planner:
                 step_args = {"user": self.word(instr.user, scope, instr)}
             elif isinstance(instr, ins.StopSignal):
                 step_args = {"signal": self.word(instr.signal, scope, instr)}
+                if not valid_signal(step_args["signal"]):
+                    raise DockerfileError(f"Invalid signal: {step_args['signal']}", instr.line, instr.end_line)
             elif isinstance(instr, ins.Expose):
                 try:
                     ports = [k for port in instr.ports for p in self.words(port, scope, instr) for k in exposed_ports(p)]
