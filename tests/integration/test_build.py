@@ -222,6 +222,22 @@ COPY a.txt /etc
         build(store, ctx, "FROM scratch\nCOPY nope.txt /x\n")
 
 
+def test_a_wildcard_may_match_nothing(store, tmp_path):
+    """As in BuildKit: the wildcard adds nothing (no destination made); a plain name must exist."""
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "a"})
+    _, _, image = build(store, ctx, f"""{FROM} AS other
+{FROM}
+COPY *.nomatch /none/
+COPY a.txt *.nomatch /some/
+COPY --from=other /nowhere* /none-from/
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert not (root / "none").exists() and not (root / "none-from").exists()
+    assert [p.name for p in (root / "some").iterdir()] == ["a.txt"]
+    with pytest.raises(DistillError, match="b.txt: not found in build context"):
+        build(store, ctx, f"{FROM}\nCOPY *.nomatch b.txt /x/\n")
+
+
 def test_copy_heredoc_and_run_heredoc(store, tmp_path):
     _, _, image = build(store, None, f"""{FROM}
 ARG NAME=distill

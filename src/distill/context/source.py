@@ -20,6 +20,10 @@ from .ignore import Matcher
 S_ISDIR, S_ISLNK = stat.S_ISDIR, stat.S_ISLNK
 
 _GLOB = re.compile(r"[*?\[]")
+
+
+def has_wildcard(pattern: str) -> bool:
+    return _GLOB.search(pattern) is not None
 _HASH_CHUNK = 1 << 20
 
 
@@ -134,7 +138,7 @@ class SourceTree:
         clean = posixpath.normpath("/" + pattern).lstrip("/")
         if clean in ("", "."):
             return [""]
-        if not _GLOB.search(clean):
+        if not has_wildcard(clean):
             host, rel = self._resolve(clean)
             if os.path.lexists(host) and not self.ignored(rel):
                 return [clean]
@@ -144,7 +148,7 @@ class SourceTree:
             nxt = []
             for base in found:
                 host, _ = self._resolve(base) if base else (self.root, "")
-                if not _GLOB.search(part):
+                if not has_wildcard(part):
                     cand = f"{base}/{part}" if base else part
                     if os.path.lexists(os.path.join(host, part)):
                         nxt.append(cand)

@@ -553,7 +553,7 @@ class Builder:
                         if self.context_tree is None:
                             raise DistillError(f"{what} needs a build context, but none was given")
                         tree = self.context_tree
-                    sel = copying.select(tree, sources, what) if sources else copying.Selection([])
+                    sel = copying.select(tree, sources, what, empty_wildcard=True) if sources else copying.Selection([])
                     opened.update(tree=tree, sel=sel)
                 return opened["tree"], opened["sel"]
 

@@ -8,7 +8,7 @@ import posixpath
 import stat
 from array import array
 
-from ..context.source import Entry, SourceTree, stat_facts
+from ..context.source import Entry, SourceTree, has_wildcard, stat_facts
 from ..digest import Sha256
 from ..errors import DistillError
 from ..layers.tarstream import BLK, BLOCK, CHR, DIR, FIFO, REG, SYMLINK
@@ -71,10 +71,14 @@ class Selection(Record):
         return sum(len(m) for _, m in self.matches)
 
 
-def select(tree: SourceTree, sources: list[str], what: str) -> Selection:
+def select(tree: SourceTree, sources: list[str], what: str, empty_wildcard: bool = False) -> Selection:
+    """What each source names. `empty_wildcard`: a wildcard may match nothing (COPY and ADD,
+    as in BuildKit); a plain name must exist."""
     out = []
     for src in sources:
         found = tree.matches(src)
+        if not found and empty_wildcard and has_wildcard(src):
+            continue
         if not found:
             where = "build context" if tree.is_context else "stage"
             hint = " or excluded by .dockerignore" if tree.is_context else ""
