@@ -161,6 +161,23 @@ ONBUILD RUN echo triggered > /triggered.txt
     assert not cfg(image).get("OnBuild")  # triggers fire once, they are not inherited
 
 
+def test_onbuild_of_a_stage_runs_in_the_stage_built_on_it(store, tmp_path):
+    """As current BuildKit does: the base stage's ONBUILD instructions run first in its
+    child stage, and go no further."""
+    result, _, image = build(store, None, f"""{FROM} AS base
+ONBUILD RUN echo ran >> /trigger.txt
+FROM base AS child
+RUN cat /trigger.txt > /seen.txt
+FROM child
+""")
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "seen.txt").read_text() == "ran\n"
+    assert (root / "trigger.txt").read_text() == "ran\n"  # once: not again in the grandchild
+    assert not cfg(image).get("OnBuild")
+    _, _, base = build(store, None, f"{FROM} AS base\nONBUILD RUN echo ran >> /trigger.txt\n")
+    assert cfg(base)["OnBuild"] == ["RUN echo ran >> /trigger.txt"]  # kept where it was written
+
+
 def test_dockerignore_with_exceptions(store, tmp_path):
     ctx = write_context(tmp_path / "ctx", {
         ".dockerignore": "*.log\nsecret/\n!secret/public.txt\nbuild/**\n",

@@ -158,13 +158,18 @@ class Builder:
                 needed.update(st.image_deps)
         for ref in sorted(needed):
             self._image(ref)
-        # ONBUILD triggers of base images run first in the stages built on them
+        # ONBUILD triggers run first in the stages built on the image or stage that holds
+        # them: an image's from its config, a stage's from its own ONBUILD instructions
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:
             s = first.stages[i]
-            if s.base_kind != IMAGE:
+            if s.base_kind == IMAGE:
+                triggers = (self.images[s.base].config.get("config") or {}).get("OnBuild") or []
+            elif s.base_kind == STAGE:
+                triggers = [st.instruction.trigger for st in first.stages[s.base_stage].steps
+                            if isinstance(st.instruction, ins.Onbuild)]
+            else:
                 continue
-            triggers = (self.images[s.base].config.get("config") or {}).get("OnBuild") or []
             if triggers:
                 at = result.nodes.index(froms[i]) + 1
                 for t in reversed(triggers):
@@ -236,6 +241,7 @@ class Builder:
             state = StageState.scratch(self.platform)
         elif stage.base_kind == STAGE:
             state = self._stage_state(stage.base_stage).clone()
+            state.config.pop("OnBuild", None)  # run in this stage, not handed on
         else:
             img = self._image(stage.base)
             state = StageState.from_image(img, self.platform)
