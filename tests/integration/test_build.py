@@ -8,6 +8,7 @@ import pytest
 
 from bed.images import copy_image
 from buildtools import BUSYBOX, build, listing, tree, write_context
+from clirun import distill
 from distill.errors import DistillError, DockerfileError
 from distill.image import lookup
 
@@ -132,6 +133,24 @@ COPY f.txt /root-owned.txt
     g = os.stat(root / "opt/dir/g.txt")
     assert (g.st_uid, g.st_gid, stat.S_IMODE(g.st_mode)) == (65534, 65534, 0o750)
     assert os.stat(root / "root-owned.txt").st_uid == 0
+
+
+def test_run_gets_the_supplementary_groups_buildkit_gives(store, tmp_path):
+    """RUN as a user name: the groups that list it, not its primary group (BuildKit's
+    executor); `distill run` adds the primary group, as `docker run` does."""
+    _, _, image = build(store, None, f"""{FROM}
+RUN echo 'extra:x:1600:app' >> /etc/group
+USER app
+RUN grep ^Groups: /proc/self/status > /tmp/by-name
+USER app:app
+RUN grep ^Groups: /proc/self/status > /tmp/with-group
+""", tags=["localhost/groups:1"])
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "tmp/by-name").read_text().split() == ["Groups:", "1600"]
+    assert (root / "tmp/with-group").read_text().split() == ["Groups:"]
+    out = distill("run", "--rm", "-u", "app", "localhost/groups:1", "grep", "^Groups:", "/proc/self/status",
+                  root=store.root).stdout
+    assert out.split() == ["Groups:", "1000", "1600"]
 
 
 def test_workdir_is_created_and_owned_per_user(store, tmp_path):

@@ -54,7 +54,7 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
     if tty:
         merged_env.setdefault("TERM", "xterm")  # as docker run -t sets it
     return ProcessSpec(argv, [f"{k}={v}" for k, v in merged_env.items()], workdir or cfg.get("WorkingDir") or "/",
-                       ident.uid, ident.gid, list(ident.additional_gids), network,
+                       ident.uid, ident.gid, ident.run_gids, network,
                        binds=binds, terminal=tty)
 
 

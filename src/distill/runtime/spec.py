@@ -60,7 +60,7 @@ def runtime_spec(rootfs: str, p: ProcessSpec) -> dict:
         "ociVersion": "1.0.2",
         "process": {
             "terminal": p.terminal,
-            "user": {"uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids or [p.gid]},
+            "user": {"uid": p.uid, "gid": p.gid, "additionalGids": p.additional_gids},
             "args": p.args,
             "env": p.env,
             "cwd": p.cwd or "/",

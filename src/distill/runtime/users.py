@@ -10,7 +10,12 @@ class Identity(Record):
     uid: int
     gid: int
     home: str = "/"
-    additional_gids: tuple[int, ...] = ()
+    member_gids: tuple[int, ...] = ()  # groups listing the user by name (not for name:group)
+
+    @property
+    def run_gids(self) -> list[int]:
+        """Supplementary groups as `docker run` sets them: the primary group and the user's."""
+        return sorted({self.gid, *self.member_gids})
 
 
 def _table(text: str | None) -> list[list[str]]:
@@ -56,7 +61,7 @@ def resolve(user: str, passwd_text: str | None, group_text: str | None) -> Ident
         for row in _table(group_text):
             if len(row) >= 4 and name in row[3].split(",") and row[2].isdigit():
                 extra.append(int(row[2]))
-    return Identity(uid, gid if gid is not None else 0, home, tuple(sorted(set([gid or 0] + extra))))
+    return Identity(uid, gid if gid is not None else 0, home, tuple(extra))
 
 
 def chown_ids(spec: str, passwd_text: str | None, group_text: str | None) -> tuple[int, int]:

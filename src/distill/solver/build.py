@@ -427,7 +427,7 @@ class Builder:
             missing = [p for p in list(RUNTIME_STUBS) + stubs_check if not os.path.lexists(resolve(root, p)[0])]
             parents = _parent_metadata(root, missing)
             spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
-                               list(ident.additional_gids), network, binds=binds, tmpfs=tmpfs,
+                               list(ident.member_gids), network, binds=binds, tmpfs=tmpfs,  # as BuildKit
                                insecure=instr.security == "insecure")
             code = runc.run(m.merged, spec, work, progress.output, cancel=self.cancelled)
             _remove_stubs(root, m.upper, missing, parents)
