@@ -636,6 +636,8 @@ class Builder:
             return None
         if not items:
             return _EMPTY
+        if direct.small(items):
+            return self._layer_from_items(items)
         return direct.write(self.store, items, identity, {snapshot_id(i) for i in state.diff_ids})
 
     def _copy_items(self, tree, sel, a, state, image, owner, chmod, exclude, contents, downloads, what):

@@ -1,10 +1,11 @@
 """COPY without a mount. When nothing a COPY writes exists in the image yet (apart from
 the directories it writes into), its layer is written straight from the selected files
-and its snapshot straight beside it (a few small files: the layer alone): no overlay
-mount, no copy through it, no walk of the upper dir. Regular files that an earlier build of the same step wrote with the same
-content and metadata are hard-linked from that build's snapshot rather than written again
-(snapshots never change, and creating files is the slow part of a big COPY), and their tar
-entries are copied from that build's layer rather than read from the files again."""
+and its snapshot straight beside it (a few small files: the layer alone, see `small`): no
+overlay mount, no copy through it, no walk of the upper dir. Regular files that an earlier
+build of the same step wrote with the same content and metadata are hard-linked from that
+build's snapshot rather than written again (snapshots never change, and creating files is
+the slow part of a big COPY), and their tar entries are copied from that build's layer
+rather than read from the files again."""
 
 from __future__ import annotations
 
@@ -24,11 +25,15 @@ from .copy import CopyItem, write_tar
 
 _TEXT_MAX = 4 << 20
 _SPLICE_CHUNK = 1 << 20
-# Up to this many entries and bytes, a COPY writes its layer alone: a snapshot (a tree, an
-# index, a pointer, a thread to write them) would cost more than unpacking the layer later,
-# which only a following step of the stage asks for, and a few files gain nothing from
-# linking or splicing. The app.py edit of a typical Dockerfile takes this path.
 _SMALL_ENTRIES, _SMALL_BYTES = 8, 1 << 20
+
+
+def small(items: list[CopyItem]) -> bool:
+    """Few and small enough to write the layer alone: a snapshot (a tree, an index, a
+    pointer, a thread to write them) would cost more than unpacking the layer later, which
+    only a following step of the stage asks for, and a few files gain nothing from linking
+    or splicing. The app.py edit of a typical Dockerfile takes this path."""
+    return len(items) <= _SMALL_ENTRIES and sum(it.size for it in items) <= _SMALL_BYTES
 
 
 class Unsuitable(Exception):
@@ -263,13 +268,10 @@ def _splice(store, previous: Previous | None, files: dict[str, list]) -> Splice 
 
 def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     """The layer (a blob) and its snapshot, written at the same time (tar writing and
-    hashing, and file creation, each wait on the kernel much of the time); returns the layer.
-    A small layer comes without its snapshot (see _SMALL_ENTRIES)."""
+    hashing, and file creation, each wait on the kernel much of the time); returns the layer."""
     from ..layers.apply import Applier
     from ..layers.blob import layer_from
 
-    if len(items) <= _SMALL_ENTRIES and sum(it.size for it in items) <= _SMALL_BYTES:
-        return layer_from(store, lambda sink: write_tar(items, sink))
     previous = _previous(store, identity)
     # Without symlinks among the entries a name is one file, reached literally, written
     # last by its own entry: only then may an index vouch for what a path holds. A stack
