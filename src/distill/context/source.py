@@ -20,11 +20,11 @@ from .ignore import Matcher
 S_ISDIR, S_ISLNK = stat.S_ISDIR, stat.S_ISLNK
 
 _GLOB = re.compile(r"[*?\[]")
+_HASH_CHUNK = 1 << 20
 
 
 def has_wildcard(pattern: str) -> bool:
     return _GLOB.search(pattern) is not None
-_HASH_CHUNK = 1 << 20
 
 
 class Entry(namedtuple("Entry", "source dest st linkname rel", defaults=("", ""))):

@@ -113,10 +113,9 @@ class _Planner:
                 all_names[name] = idx
 
         stages: list[Stage] = []
-        self.final_env: list[dict[str, str]] = []
-        self.final_scope: list[dict[str, str]] = []
-        self.final_declared: list[list[str]] = []
-        self.final_workdir: list[str] = []
+        # per stage, as it ends, what a stage built on it starts from: ENV, the build
+        # environment, the declared ARGs, the workdir
+        self.stage_ends: list[tuple[dict[str, str], dict[str, str], list[str], str]] = []
         for idx, (frm, body) in enumerate(groups):
             stage = self.stage(idx, frm, body, names, all_names, stages)
             stages.append(stage)
@@ -198,10 +197,8 @@ class _Planner:
             base_stage = self.resolve_stage_ref(base, idx, names, all_names, frm, numeric=False)
             if base_stage is not None:
                 kind = STAGE
-                env = dict(self.final_env[base_stage])
-                scope = {**self.final_scope[base_stage], **env}
-                declared = list(self.final_declared[base_stage])
-                workdir = self.final_workdir[base_stage]
+                env, scope, declared, workdir = self.stage_ends[base_stage]
+                env, scope, declared = dict(env), {**scope, **env}, list(declared)
             else:
                 kind = IMAGE
                 base = self.image_ref(base, frm)
@@ -273,10 +270,7 @@ class _Planner:
             elif isinstance(instr, ins.Maintainer):
                 step_args = {"name": instr.name}
             steps.append(Step(instr, step_args, tuple(sorted(scope.items())), stage_deps, image_deps))
-        self.final_env.append(env)
-        self.final_scope.append(scope)
-        self.final_declared.append(declared)
-        self.final_workdir.append(workdir)
+        self.stage_ends.append((env, scope, declared, workdir))
         return Stage(idx, name, base, kind, base_stage, platform, frm.line, tuple(steps))
 
     def copy_args(self, instr: ins.Copy, scope, idx, names, all_names):
