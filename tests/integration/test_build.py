@@ -2,6 +2,7 @@
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,39 @@ COPY a.txt /etc
         build(store, ctx, "FROM scratch\nCOPY a.txt b.txt /notadir\n")
     with pytest.raises(DistillError, match="nope.txt: not found in build context"):
         build(store, ctx, "FROM scratch\nCOPY nope.txt /x\n")
+
+
+@pytest.mark.parametrize("op", ["COPY", "ADD"])  # a layer written directly, and through the overlay
+def test_copy_dates_the_directories_it_makes_and_writes_into(store, tmp_path, monkeypatch, op):
+    """As BuildKit's copy leaves them: a directory made or written into is dated by the
+    build, one above them keeps its date, a file keeps its own; SOURCE_DATE_EPOCH clamps."""
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "a", "old/usr/sbin/.keep": "", "old/root/.keep": ""})
+    os.utime(ctx / "a.txt", (500, 500))
+    for d in ("old/usr/sbin", "old/usr", "old/root"):
+        os.utime(ctx / d, (100, 100))
+    text = f"""{FROM}
+COPY old/ /
+{op} a.txt /new/deep/
+{op} a.txt /root/
+{op} a.txt /usr/sbin/
+"""
+    made_or_written = ("/new", "/new/deep", "/root", "/usr/sbin")
+
+    def dates(out: str) -> dict[str, int]:
+        root = tree(store, image, tmp_path / out)
+        return {d: int(os.lstat(f"{root}{d}").st_mtime) for d in (*made_or_written, "/usr", "/new/deep/a.txt")}
+
+    start = int(time.time())
+    _, _, image = build(store, ctx, text)
+    got, end = dates("out"), time.time()
+    assert all(start <= got[d] <= end for d in made_or_written), got
+    assert got["/usr"] == 100 and got["/new/deep/a.txt"] == 500
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000")
+    _, _, image = build(store, ctx, text, no_cache=True)
+    got = dates("clamped")
+    assert {got[d] for d in made_or_written} == {1000}, got
+    assert got["/usr"] == 100 and got["/new/deep/a.txt"] == 500
 
 
 def test_a_wildcard_may_match_nothing(store, tmp_path):

@@ -36,6 +36,11 @@ def source_date_epoch() -> int | None:
         raise DistillError(f"SOURCE_DATE_EPOCH must be an integer, got {value!r}") from None
 
 
+def clamp_mtime(mtime: float, epoch: int | None) -> int:
+    """The whole-second mtime a layer records: never past SOURCE_DATE_EPOCH when it is set."""
+    return int(mtime if epoch is None or mtime <= epoch else epoch)
+
+
 def _xattrs(path: str) -> dict[str, bytes]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -72,9 +77,7 @@ class TarWriter:
     def header(self, info: tarfile.TarInfo) -> bytes:
         """The bytes before an entry's data: its ustar header, with PAX records when needed."""
         info.uname = info.gname = ""
-        if self.epoch is not None and info.mtime > self.epoch:
-            info.mtime = self.epoch
-        info.mtime = int(info.mtime)
+        info.mtime = clamp_mtime(info.mtime, self.epoch)
         if header := ustar_header(info):
             return header
         import tarfile

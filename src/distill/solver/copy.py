@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+import time
 from array import array
 
 from ..context.source import Entry, SourceTree, has_wildcard, stat_facts
@@ -164,9 +165,11 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
                            f"directory and end with a /")
     items: list[CopyItem] = []
     created: set[str] = set()
+    now = time.time()
 
     def ensure_dirs(path: str) -> None:
-        # Directories the copy needs that the image lacks: 0755, owned per --chown.
+        # Directories the copy needs that the image lacks: 0755, owned per --chown, made now
+        # (as BuildKit's mkdir makes them).
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):
             d = "/".join(parts[:i])
@@ -176,7 +179,7 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
             if image is not None and (image.is_dir("/" + d) or image.is_link("/" + d)):
                 continue  # a symlink is followed (inside the image) by the applier, not replaced
             uid, gid = owner if owner else (0, 0)
-            items.append(CopyItem(d, DIR, 0o755, uid, gid, 0))
+            items.append(CopyItem(d, DIR, 0o755, uid, gid, now))
 
     for src, found in sel.matches:
         for rel in found:
@@ -239,14 +242,15 @@ def write_tar(items: list[CopyItem], out, splice=None) -> dict[str, int]:
     """The items as a tar (for --link and the direct COPY they are the layer). Returns
     where each entry starts. `splice` (direct.Splice) may take an entry's bytes from a
     previous layer instead."""
-    from ..layers.create import TarWriter, ustar
+    from ..layers.create import TarWriter, clamp_mtime, source_date_epoch, ustar
 
-    w = TarWriter(out)
+    epoch = source_date_epoch()
+    w = TarWriter(out, epoch)
     starts: dict[str, int] = {}
     pos = 0
     for it in items:
         size = it.size if it.type == REG else 0
-        header = None if it.xattrs else ustar(it.name, it.mode, it.uid, it.gid, size, int(it.mtime),
+        header = None if it.xattrs else ustar(it.name, it.mode, it.uid, it.gid, size, clamp_mtime(it.mtime, epoch),
                                               it.type.encode(), it.linkname, it.devmajor, it.devminor)
         if header is None:  # PAX records needed
             header = w.header(_tar_info(it))

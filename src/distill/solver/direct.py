@@ -13,9 +13,10 @@ import json
 import os
 import posixpath
 import stat
+import time
 
 from ..files import read_bytes, read_text, write_text
-from ..layers.create import _xattrs
+from ..layers.create import _xattrs, clamp_mtime, source_date_epoch
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..record import Record
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
@@ -133,10 +134,11 @@ def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
     """The layer: the image's directories the copy writes into (with their metadata, as
     overlayfs would copy them up), then the items. Unsuitable when an item would replace
     anything but a directory with a directory."""
+    epoch = source_date_epoch()
     fresh: set[str] = set()   # directories the copy creates
     into: set[str] = set()    # the image's directories it writes into
     for it in items:
-        it.mtime = int(it.mtime)  # what the tar holds, so the snapshot matches it
+        it.mtime = clamp_mtime(it.mtime, epoch)  # what the tar holds, so the snapshot matches it
         name = it.name.strip("/")
         parent = posixpath.dirname(name)
         if parent in fresh:
@@ -157,16 +159,19 @@ def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
         while d and d not in ancestors:
             ancestors.add(d)
             d = posixpath.dirname(d)
-    return [_dir_item(image, d) for d in sorted(ancestors - named)] + items
+    # A directory an entry lands in changes now, as the kernel would date it; those above
+    # it are copied up as they are.
+    now = clamp_mtime(time.time(), epoch)
+    return [_dir_item(image, d, now if d in into else None) for d in sorted(ancestors - named)] + items
 
 
-def _dir_item(image: UnionView, path: str) -> CopyItem:
+def _dir_item(image: UnionView, path: str, mtime: int | None) -> CopyItem:
     found = image.lookup(path)
     if found is None or not stat.S_ISDIR(found[1].st_mode):
         raise Unsuitable(path)
     host, st = found
-    return CopyItem(path, DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime),
-                    xattrs=_xattrs(host))
+    return CopyItem(path, DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
+                    int(st.st_mtime) if mtime is None else mtime, xattrs=_xattrs(host))
 
 
 # ---- the layer and its snapshot -------------------------------------------------------
