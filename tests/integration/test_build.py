@@ -292,6 +292,11 @@ COPY old/ /
     assert got["/usr"] == 100 and got["/new/deep/a.txt"] == 500
 
 
+def test_run_resolves_its_own_hostname(store, tmp_path):
+    _, _, image = build(store, None, f'{FROM}\nRUN grep -w "$(hostname)" /etc/hosts > /found\n')
+    assert (tree(store, image, tmp_path / "out") / "found").read_text().split()[0] == "127.0.0.1"
+
+
 def test_a_wildcard_may_match_nothing(store, tmp_path):
     """As in BuildKit: the wildcard adds nothing (no destination made); a plain name must exist."""
     ctx = write_context(tmp_path / "ctx", {"a.txt": "a"})

@@ -13,12 +13,12 @@ from collections.abc import Callable
 from ..errors import DistillError
 from ..files import write_text
 from ..store.atomic import remove_tree, temp_dir
-from .spec import BindMount, ProcessSpec, runtime_spec
+from .spec import HOSTNAME, BindMount, ProcessSpec, runtime_spec
 
 RUNC = "runc"
 
 
-HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+HOSTS = f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
 def network_files(directory: str) -> list[BindMount]:

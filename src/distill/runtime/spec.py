@@ -22,6 +22,11 @@ class BindMount(Record):
     readonly: bool = True
 
 
+# A container's name for itself, which its /etc/hosts resolves (as BuildKit's sandbox does
+# its own): tools that look their host up (sudo, hostname -f) find it.
+HOSTNAME = "distill"
+
+
 class ProcessSpec(Record, frozen=False):
     args: list[str]
     env: list[str]
@@ -30,7 +35,7 @@ class ProcessSpec(Record, frozen=False):
     gid: int = 0
     additional_gids: list[int] = fresh(list)
     network: str = "host"        # host | none
-    hostname: str = "distill"
+    hostname: str = HOSTNAME
     binds: list[BindMount] = fresh(list)
     tmpfs: list[str] = fresh(list)
     insecure: bool = False
