@@ -5,10 +5,9 @@ from __future__ import annotations
 from .. import mediatypes
 from ..errors import VerificationError
 from ..record import Record
-from .apply import ApplyStats, apply_tar
-from .compress import CompressingSink, HashingReader, decompressed
-from .create import write_tree
 
+# The applier and the codecs are imported when a layer is read or compressed: a rebuild
+# that writes only a small uncompressed layer needs neither.
 _MEDIA = {"gzip": mediatypes.OCI_LAYER_GZIP, "zstd": mediatypes.OCI_LAYER_ZSTD, "none": mediatypes.OCI_LAYER}
 
 # Layers made on this machine (build steps, import, load, bootstrap) are stored
@@ -30,6 +29,8 @@ def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_di
     `expected_diff_id` is refused before the blob is committed. Uncompressed, the blob is
     the tar: one hash serves as both."""
     plain = compression == "none"
+    if not plain:
+        from .compress import CompressingSink
     with store.writer(expected_diff_id if plain else None) as blob:
         sink = _CountingSink(blob) if plain else CompressingSink(blob, compression)
         produce(sink)
@@ -63,6 +64,8 @@ class _CountingSink:
 
 def write_layer(store, tree: str, compression: str = LOCAL_COMPRESSION, overlay_upper: bool = False) -> Layer:
     """Tar `tree` (compressed as asked), hash it, and commit the blob to `store`."""
+    from .create import write_tree
+
     return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
 
 
@@ -78,6 +81,8 @@ def import_tar(store, stream, compression: str = LOCAL_COMPRESSION, expected_dif
 
 def verify_diff_id(store, descriptor: dict, diff_id: str) -> int:
     """Decompress a stored layer, check its diffID; returns the uncompressed size."""
+    from .compress import HashingReader, decompressed
+
     kind = mediatypes.compression(descriptor["mediaType"])
     with store.open_blob(descriptor["digest"]) as f:
         reader = HashingReader(decompressed(f, kind))
@@ -98,7 +103,11 @@ def uncompressed_size(store, descriptor: dict, diff_id: str) -> int:
     return verify_diff_id(store, descriptor, diff_id)
 
 
-def apply_layer(store, descriptor: dict, dest: str, whiteouts: str = "delete") -> ApplyStats:
+def apply_layer(store, descriptor: dict, dest: str, whiteouts: str = "delete"):
+    """Unpack a stored layer into `dest`; returns the applier's ApplyStats."""
+    from .apply import apply_tar
+    from .compress import decompressed
+
     kind = mediatypes.compression(descriptor["mediaType"])
     with store.open_blob(descriptor["digest"]) as f:
         return apply_tar(decompressed(f, kind), dest, whiteouts=whiteouts)

@@ -9,8 +9,6 @@ from .. import digest as digests
 from .. import mediatypes
 from ..errors import VerificationError
 from ..files import list_dir, read_text, touch, unlink
-from ..layers.apply import apply_tar
-from ..layers.compress import HashingReader, decompressed
 from ..store.atomic import remove_tree, temp_dir
 from ..store.lock import locked
 
@@ -40,6 +38,9 @@ def unpacked(store, descriptor: dict, diff_id: str) -> str:
     with locked(store.path("locks", f"unpack-{sid}.lock")):
         if os.path.exists(marker):
             return final
+        from ..layers.apply import apply_tar  # only when unpacking: a rebuild seldom does
+        from ..layers.compress import HashingReader, decompressed
+
         tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
         try:
             kind = mediatypes.compression(descriptor["mediaType"])

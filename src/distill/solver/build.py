@@ -597,8 +597,6 @@ class Builder:
             key = step_key(state.key, what, payload)
             if self._cached(state, key, created_by, comment, progress):
                 return
-            from ..layers.apply import Applier
-
             tree, sel = source()
             direct = not isinstance(instr, ins.Add) and not a["link"]  # ADD may unpack archives
             if a["link"]:
@@ -609,6 +607,8 @@ class Builder:
                                                         step_key(state.key, "DIRECT", payload | {"content": ""}))):
                 layer = None if layer is _EMPTY else layer
             else:
+                from ..layers.apply import Applier
+
                 m = stack.enter_context(self._mounted(state))
                 root = m.merged
                 image = RootView(root)
