@@ -1,5 +1,8 @@
 """The command line's parsing: flags as docker's, usage errors as one line and exit 2."""
 
+import subprocess
+import sys
+
 import pytest
 
 from distill.cli.main import _COMMANDS, parse_command
@@ -71,3 +74,12 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         parse_command(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out == f"distill {version('distill')}\n"
+
+
+def test_argparse_loads_without_gettext_and_leaves_it_whole():
+    """The stand-in gettext argparse imports is gone once it has: a later import gets the
+    real module."""
+    code = ("import sys, distill.cli.main; loaded = 'gettext' in sys.modules; import gettext; "
+            "print(loaded, hasattr(gettext, 'translation'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

@@ -6,7 +6,6 @@ pays ~1 ms for its command line. Everything else is imported by the command that
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -14,10 +13,29 @@ import sys
 
 from ..errors import DistillError
 
-# argparse looks each of its own phrases up in gettext's "messages" catalogue, which no
-# package installs; the first lookup imports locale and stats a dozen paths (~1.5 ms of
-# every start). The phrases stay English, as distill's own messages are.
-argparse._ = str
+
+def _import_argparse():
+    """argparse, its phrases untranslated, as distill's own messages are. It imports gettext
+    only to look them up in a "messages" catalogue no package installs: gettext's import
+    compiles a regex and its first lookup imports locale and stats a dozen paths (~2 ms of
+    every start together). argparse gets a stand-in for that one import; a later `import
+    gettext` anywhere gets the real module."""
+    if "argparse" in sys.modules or "gettext" in sys.modules:
+        import argparse
+    else:
+        stand_in = type(sys)("gettext")
+        stand_in.gettext = str
+        stand_in.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+        sys.modules["gettext"] = stand_in
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]
+    argparse._ = str
+    return argparse
+
+
+argparse = _import_argparse()
 
 _COMMANDS: dict[str, tuple] = {}   # name -> (handler, its argument specs)
 
