@@ -127,6 +127,19 @@ def test_tags_and_lookup(tmp_path):
         s.remove_tag("docker.io/library/app:1")
 
 
+def test_a_store_sees_tags_another_process_writes(tmp_path):
+    """Reads of index.json are parsed once while its bytes stay the same: never stale."""
+    reader, writer = Store(tmp_path), Store(tmp_path)
+    desc, _ = _image(writer)
+    assert reader.tags() == [] and reader.untagged() == []
+    writer.add_untagged(desc)
+    assert reader.untagged() == [{k: desc[k] for k in ("mediaType", "digest", "size")}]
+    writer.set_tag("docker.io/library/app:1", desc)
+    assert [n for n, _ in reader.tags()] == ["docker.io/library/app:1"] and reader.untagged() == []
+    writer.remove_tag("docker.io/library/app:1")
+    assert reader.tags() == []
+
+
 def test_prune_removes_only_unreachable(tmp_path):
     s = Store(tmp_path)
     desc, layer = _image(s, b"kept")

@@ -150,6 +150,7 @@ class Store:
         # a line per blob committed and per image dropped since. Counted (rewritten) only
         # under the exclusive GC lock.
         self.ledger = self.path("blobs.ledger")
+        self._index_memo: tuple[bytes | None, dict] | None = None
         self._ensure_layout()
 
     def path(self, *names: str) -> str:
@@ -265,15 +266,34 @@ class Store:
         `prune` (exclusive) never collects them mid-flight."""
         return locked(self.path("locks", "gc.lock"), shared=True)
 
-    def read_index(self) -> dict:
+    def _index_bytes(self) -> bytes | None:
         try:
-            index = json.loads(read_bytes(self.path("index.json")))
+            return read_bytes(self.path("index.json"))
         except FileNotFoundError:
+            return None
+
+    def _parse_index(self, raw: bytes | None) -> dict:
+        if raw is None:
             return {"schemaVersion": 2, "manifests": []}
+        try:
+            index = json.loads(raw)
         except ValueError:
             raise DistillError(f"{self.root}/index.json is not valid JSON") from None
         index.setdefault("manifests", [])
         return index
+
+    def read_index(self) -> dict:
+        """index.json parsed afresh, for the caller to change."""
+        return self._parse_index(self._index_bytes())
+
+    def _index(self) -> dict:
+        """index.json to read only, parsed again only when its bytes change: a build looks
+        images up in it several times, and it grows with every unnamed image kept."""
+        raw = self._index_bytes()
+        memo = self._index_memo
+        if memo is None or memo[0] != raw:
+            memo = self._index_memo = (raw, self._parse_index(raw))
+        return memo[1]
 
     def _write_index(self, index: dict) -> None:
         # compact: the C encoder; indented, json falls back to Python (~10 ms for 300 images)
@@ -305,7 +325,7 @@ class Store:
     def tags(self) -> list[tuple[str, dict]]:
         """(name, descriptor) for every named entry of the index, in index order."""
         out = []
-        for desc in self.read_index()["manifests"]:
+        for desc in self._index()["manifests"]:
             name = (desc.get("annotations") or {}).get(REF_NAME)
             if name:
                 out.append((name, desc))
@@ -333,14 +353,14 @@ class Store:
     def add_untagged(self, descriptor: dict) -> None:
         """Record an image that has no name (docker's dangling image), so its ID finds it."""
         digests.validate(descriptor["digest"])
-        if any(d["digest"] == descriptor["digest"] for d in self.read_index()["manifests"]):
+        if any(d["digest"] == descriptor["digest"] for d in self._index()["manifests"]):
             return
         with self._editing_index() as index:
             if not any(d["digest"] == descriptor["digest"] for d in index["manifests"]):
                 index["manifests"].append({k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size")})
 
     def untagged(self) -> list[dict]:
-        return [d for d in self.read_index()["manifests"] if not (d.get("annotations") or {}).get(REF_NAME)]
+        return [d for d in self._index()["manifests"] if not (d.get("annotations") or {}).get(REF_NAME)]
 
     def remove_untagged(self, digest: str) -> None:
         with self._editing_index() as index:
@@ -366,7 +386,7 @@ class Store:
         indexes, manifests, configs, layers. Only indexes and manifests are read; layers
         are never opened."""
         seen: set[str] = set()
-        todo = list(self.read_index()["manifests"] if descriptors is None else descriptors)
+        todo = list(self._index()["manifests"] if descriptors is None else descriptors)
         while todo:
             desc = todo.pop()
             d = desc.get("digest") if isinstance(desc, dict) else None
