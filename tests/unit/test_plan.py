@@ -5,6 +5,7 @@ import pytest
 from distill.dockerfile.instructions import Copy, Run, parse_duration
 from distill.errors import DockerfileError
 from distill.plan import make_plan
+from distill.plan.model import progress_labels
 from distill.plan.ports import exposed_ports
 from distill.platform import Platform
 
@@ -239,3 +240,21 @@ def test_base_env_callback_feeds_expansion():
 def test_stage_inherits_env_and_workdir_from_its_base_stage():
     p = plan("FROM a AS one\nENV X=1\nWORKDIR /w\nFROM one\nWORKDIR $X\n")
     assert p.stages[1].steps[0].args == {"path": "/w/1"}
+
+
+def test_progress_labels_are_buildkits():
+    """As BuildKit 20.10 printed them for these Dockerfiles: a FROM of an image and each
+    RUN, COPY, ADD and WORKDIR counted; unnamed stages `stage-K`; no name when alone."""
+    p = plan("FROM img AS builder\nENV A=1\nRUN a\nRUN b\n"
+             "FROM img\nCOPY --from=builder /a /a\nCOPY x /\nRUN c\n"
+             "FROM scratch\nCOPY --from=1 /a /x\n"
+             "FROM builder\nWORKDIR /w\nLABEL a=b\n")
+    assert [progress_labels(s, alone=False) for s in p.stages] == [
+        ("[builder 1/3]", [None, "[builder 2/3]", "[builder 3/3]"]),
+        ("[stage-1 1/4]", ["[stage-1 2/4]", "[stage-1 3/4]", "[stage-1 4/4]"]),
+        ("[stage-2]", ["[stage-2 1/1]"]),
+        ("[stage-3]", ["[stage-3 1/1]", None]),
+    ]
+    alone = plan("FROM img\n" + "RUN x\n" * 10).stages[0]
+    frm, steps = progress_labels(alone, alone=True)
+    assert frm == "[ 1/11]" and steps[0] == "[ 2/11]" and steps[-1] == "[11/11]"

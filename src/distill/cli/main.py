@@ -426,7 +426,8 @@ def build(a):
     if a.quiet:
         print(image.config_digest)
     else:
-        print(f"built {image.config_digest[7:19]} ({result.executed} steps run, {result.cached} cached)"
+        steps = "1 step" if result.executed == 1 else f"{result.executed} steps"
+        print(f"built {image.config_digest[7:19]} ({steps} run, {result.cached} cached)"
               + (f", tagged {', '.join(a.tags)}" if a.tags else ""), file=sys.stderr)
     _leave(result)
 

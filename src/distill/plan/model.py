@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..dockerfile.instructions import Instruction
+from ..dockerfile.instructions import Copy, Instruction, Run, Workdir
 from ..record import Record
 
 SCRATCH, STAGE, IMAGE = "scratch", "stage", "image"
@@ -44,6 +44,27 @@ class Stage(Record):
         for s in self.steps:
             out.update(s.stage_deps)
         return tuple(sorted(out))
+
+
+def progress_labels(stage: Stage, alone: bool) -> tuple[str, list[str | None]]:
+    """The prefixes BuildKit gives a stage's lines: `[NAME i/N]`, counting a FROM of an
+    image and each RUN, COPY, ADD and WORKDIR. NAME is the stage's name, `stage-K` for an
+    unnamed one, and nothing when the Dockerfile has one stage. Returns the FROM line's
+    prefix and one per step (None for a step BuildKit shows no line for)."""
+    name = "" if alone else f"{stage.name if stage.name is not None else f'stage-{stage.index}'} "
+    counted = [isinstance(s.instruction, (Run, Copy, Workdir)) for s in stage.steps]
+    from_counted = stage.base_kind == IMAGE
+    total = from_counted + sum(counted)
+    width = len(str(total))
+    n = 0
+
+    def next_label() -> str:
+        nonlocal n
+        n += 1
+        return f"[{name}{n:>{width}}/{total}]"
+
+    from_label = next_label() if from_counted else f"[{name.strip()}]" if name else ""
+    return from_label, [next_label() if c else None for c in counted]
 
 
 class Plan(Record):

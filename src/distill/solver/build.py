@@ -26,7 +26,7 @@ from ..fsroot import RootView, read_text, resolve
 from ..image import Image, lookup
 from ..plan import Plan, make_plan
 from ..plan.args import PROXY_ARGS
-from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step
+from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step, progress_labels
 from ..progress import Progress
 from ..record import Record, fresh
 from ..snapshot import snapshotter
@@ -246,13 +246,13 @@ class Builder:
             img = self._image(stage.base)
             state = StageState.from_image(img, self.platform)
             state.config.pop("OnBuild", None)
-        label = f"[{stage.ref}]"
-        self.progress.message(f"#0 {label} FROM {stage.base}")
-        for step in stage.steps:
+        from_label, labels = progress_labels(stage, alone=len(plan.stages) == 1)
+        self.progress.message(f"#0 {from_label} FROM {stage.base}".replace("#0  ", "#0 "))
+        for step, label in zip(stage.steps, labels):
             if self.cancelled.is_set():
                 raise DistillError("build cancelled")
             try:
-                self._step(plan, stage, step, state)
+                self._step(plan, stage, step, state, label)
             except (DockerfileError, BuildError):  # located already
                 raise
             except DistillError as e:
@@ -261,16 +261,17 @@ class Builder:
         return state
 
     # ---- steps ---------------------------------------------------------------------
-    def _step(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+    def _step(self, plan: Plan, stage: Stage, step: Step, state: StageState, label: str | None) -> None:
+        """One step; `label` prefixes its progress line (BuildKit's `[stage i/n]`)."""
         instr = step.instruction
         a = step.args
         comment = _comment(stage, step.line)
         if isinstance(instr, ins.Run):
-            return self._run(plan, stage, step, state)
+            return self._run(plan, stage, step, state, label)
         if isinstance(instr, ins.Copy):
-            return self._copy(plan, stage, step, state)
+            return self._copy(plan, stage, step, state, label)
         if isinstance(instr, ins.Workdir):
-            return self._workdir(stage, step, state)
+            return self._workdir(stage, step, state, label)
         created_by = None
         c = state.config
         if isinstance(instr, ins.Env):
@@ -330,9 +331,9 @@ class Builder:
         state.add_history(created_by, comment, empty_layer=True)
 
     def _finish_layer(self, state: StageState, key: str, layer: "Layer | None", created_by: str, comment: str,
-                      progress) -> None:
+                      progress, created: str | None = None) -> None:
         record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
-                  "created": now_rfc3339()}
+                  "created": created or now_rfc3339()}
         self.cache.put(key, record)
         self._apply_record(state, key, record, created_by, comment)
         progress.done()
@@ -378,7 +379,7 @@ class Builder:
         return layer
 
     # ---- RUN ----------------------------------------------------------------------------
-    def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+    def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState, label: str) -> None:
         instr: ins.Run = step.instruction
         env = dict(step.env)
         for k in PROXY_ARGS:
@@ -407,7 +408,7 @@ class Builder:
         shown = [f"{k}={v}" for k, v in step.args["build_args"]]
         created_by = f"RUN {' '.join(([f'|{len(shown)}'] + shown if shown else []) + argv)} # buildkit"
         comment = _comment(stage, step.line)
-        progress = self.progress.step(f"[{stage.ref} {step.line}] RUN {instr.text or _go_list(instr.args)}"[:200])
+        progress = self.progress.step(f"{label} RUN {instr.text or _go_list(instr.args)}"[:200])
         if self._cached(state, key, created_by, comment, progress):
             return
         # only a step that runs needs the runtime: a cached rebuild never imports it
@@ -506,15 +507,14 @@ class Builder:
         return binds, tmpfs, targets
 
     # ---- WORKDIR ------------------------------------------------------------------------
-    def _workdir(self, stage: Stage, step: Step, state: StageState) -> None:
+    def _workdir(self, stage: Stage, step: Step, state: StageState, label: str) -> None:
         path = step.args["path"]
         state.config["WorkingDir"] = path
         created_by = f"WORKDIR {path}"
         comment = _comment(stage, step.line)
         key = step_key(state.key, "WORKDIR", {"path": path, "user": state.user})
-        record = self.cache.get(key)
-        if record is not None:
-            self._apply_record(state, key, record, created_by, comment)
+        progress = self.progress.step(f"{label} WORKDIR {path}")
+        if self._cached(state, key, created_by, comment, progress):
             return
         layer = None
         with self._mounted(state) as m:
@@ -525,13 +525,11 @@ class Builder:
                 ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
                 _ensure_dir(root, path, ident.uid, ident.gid)
                 layer = self._commit_upper(m.changes())
-        record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
-                  "created": now_rfc3339() if layer else state.created}
-        self.cache.put(key, record)
-        self._apply_record(state, key, record, created_by, comment)
+        # a directory that was there makes no layer, and no new date: the image stays the same
+        self._finish_layer(state, key, layer, created_by, comment, progress, None if layer else state.created)
 
     # ---- COPY / ADD ------------------------------------------------------------------------
-    def _copy(self, plan: Plan, stage: Stage, step: Step, state: StageState) -> None:
+    def _copy(self, plan: Plan, stage: Stage, step: Step, state: StageState, label: str) -> None:
         instr: ins.Copy = step.instruction
         a = step.args
         what = instr.keyword
@@ -539,7 +537,7 @@ class Builder:
         chmod = copying.parse_chmod(a["chmod"])
         comment = _comment(stage, step.line)
         created_by = " ".join(instr.original.split()) + " # buildkit"
-        progress = self.progress.step(f"[{stage.ref} {step.line}] {' '.join(instr.original.split())}"[:200])
+        progress = self.progress.step(f"{label} {' '.join(instr.original.split())}"[:200])
         with ExitStack() as stack:
             heredocs = {f"<<{h.name}": h for h in instr.heredocs} | {f"<<-{h.name}": h for h in instr.heredocs}
             sources = [s for s in a["sources"] if s not in heredocs]
