@@ -5,7 +5,7 @@ import pytest
 from distill.dockerfile.instructions import Copy, Run, parse_duration
 from distill.errors import DockerfileError
 from distill.plan import make_plan
-from distill.plan.model import progress_labels
+from distill.plan.model import progress_labels, progress_title
 from distill.plan.ports import exposed_ports
 from distill.platform import Platform
 
@@ -258,3 +258,22 @@ def test_progress_labels_are_buildkits():
     alone = plan("FROM img\n" + "RUN x\n" * 10).stages[0]
     frm, steps = progress_labels(alone, alone=True)
     assert frm == "[ 1/11]" and steps[0] == "[ 2/11]" and steps[-1] == "[11/11]"
+
+
+def test_progress_titles_are_buildkits():
+    """As BuildKit 20.10 named these steps: variables expanded (RUN keeps quotes, single-
+    quoted text and unset names), the keyword upper-cased, spacing as written."""
+    p = plan("FROM img\nARG A=argval\nENV E=envval\n"
+             "run echo \"$A $E $UNSET\" \\\n  && echo 'q $A'\n"
+             'RUN ["echo", "$A"]\n'
+             "COPY  --chown=1   f  /d/$A/\n"
+             "WORKDIR /w/$E\n"
+             "RUN <<EOF\necho a\necho b\nEOF\n")
+    shown = [progress_title(s.instruction, s.env_map, "\\") for s in p.stages[0].steps[2:]]
+    assert shown == [
+        "RUN echo \"argval envval $UNSET\"   && echo 'q $A'",
+        'RUN ["echo", "argval"]',
+        "COPY  --chown=1   f  /d/argval/",
+        "WORKDIR /w/envval",
+        "RUN <<EOF (echo a...)",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..dockerfile.instructions import Copy, Instruction, Run, Workdir
+from ..dockerfile.shell import Lexer, ShellError
 from ..record import Record
 
 SCRATCH, STAGE, IMAGE = "scratch", "stage", "image"
@@ -22,6 +23,10 @@ class Step(Record):
     @property
     def line(self) -> int:
         return self.instruction.line
+
+    @property
+    def env_map(self) -> dict[str, str]:
+        return dict(self.env)
 
 
 class Stage(Record):
@@ -65,6 +70,25 @@ def progress_labels(stage: Stage, alone: bool) -> tuple[str, list[str | None]]:
 
     from_label = next_label() if from_counted else f"[{name.strip()}]" if name else ""
     return from_label, [next_label() if c else None for c in counted]
+
+
+def progress_title(instr: Instruction, env: dict[str, str], escape: str) -> str:
+    """A step's source line as BuildKit names it in progress: variables in scope expanded
+    (for RUN, quotes kept and unset names left as written), the keyword upper-cased, a RUN
+    that is one heredoc followed by the heredoc's first line."""
+    run = isinstance(instr, Run)
+    text = instr.original
+    try:
+        text = Lexer(escape, raw_quotes=run, skip_unset=run).process_word(text, env)
+    except ShellError:
+        pass  # shown as written, as BuildKit does
+    keyword, sep, rest = text.partition(" ")
+    text = keyword.upper() + sep + rest
+    command = instr.text.strip() if run else ""
+    if run and len(instr.heredocs) == 1 and command.startswith("<<") and " " not in command:
+        lines = instr.heredocs[0].content.strip().splitlines() or [""]
+        text += f" ({lines[0]}{'...' if len(lines) > 1 else ''})"
+    return text[:200]
 
 
 class Plan(Record):

@@ -26,7 +26,7 @@ from ..fsroot import RootView, read_text, resolve
 from ..image import Image, lookup
 from ..plan import Plan, make_plan
 from ..plan.args import PROXY_ARGS
-from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step, progress_labels
+from ..plan.model import IMAGE, SCRATCH, STAGE, Stage, Step, progress_labels, progress_title
 from ..progress import Progress
 from ..record import Record, fresh
 from ..snapshot import snapshotter
@@ -100,6 +100,7 @@ class Builder:
         self.counts = {"executed": 0, "cached": 0}
         self.lock = threading.Lock()
         self.cancelled = threading.Event()
+        self.escape = "\\"  # the Dockerfile's escape character, once parsed
         self.context_tree = self._context_tree()
 
     # ---- setup ------------------------------------------------------------------
@@ -147,6 +148,7 @@ class Builder:
 
     def _plan(self) -> Plan:
         result = parse(self.o.dockerfile, self.o.dockerfile_path)
+        self.escape = result.escape
         args = dict(self.o.build_args)
         first = make_plan(result, args, self.o.target, self.platform, platforms.host(), path=self.o.dockerfile_path)
         needed = set()
@@ -408,7 +410,7 @@ class Builder:
         shown = [f"{k}={v}" for k, v in step.args["build_args"]]
         created_by = f"RUN {' '.join(([f'|{len(shown)}'] + shown if shown else []) + argv)} # buildkit"
         comment = _comment(stage, step.line)
-        progress = self.progress.step(f"{label} RUN {instr.text or _go_list(instr.args)}"[:200])
+        progress = self.progress.step(f"{label} {progress_title(instr, step.env_map, self.escape)}")
         if self._cached(state, key, created_by, comment, progress):
             return
         # only a step that runs needs the runtime: a cached rebuild never imports it
@@ -513,7 +515,7 @@ class Builder:
         created_by = f"WORKDIR {path}"
         comment = _comment(stage, step.line)
         key = step_key(state.key, "WORKDIR", {"path": path, "user": state.user})
-        progress = self.progress.step(f"{label} WORKDIR {path}")
+        progress = self.progress.step(f"{label} {progress_title(step.instruction, step.env_map, self.escape)}")
         if self._cached(state, key, created_by, comment, progress):
             return
         layer = None
@@ -537,7 +539,7 @@ class Builder:
         chmod = copying.parse_chmod(a["chmod"])
         comment = _comment(stage, step.line)
         created_by = " ".join(instr.original.split()) + " # buildkit"
-        progress = self.progress.step(f"{label} {' '.join(instr.original.split())}"[:200])
+        progress = self.progress.step(f"{label} {progress_title(instr, step.env_map, self.escape)}")
         with ExitStack() as stack:
             heredocs = {f"<<{h.name}": h for h in instr.heredocs} | {f"<<-{h.name}": h for h in instr.heredocs}
             sources = [s for s in a["sources"] if s not in heredocs]
