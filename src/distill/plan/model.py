@@ -56,7 +56,8 @@ def progress_labels(stage: Stage, alone: bool) -> tuple[str, list[str | None]]:
     image and each RUN, COPY, ADD and WORKDIR. NAME is the stage's name, `stage-K` for an
     unnamed one, and nothing when the Dockerfile has one stage. Returns the FROM line's
     prefix and one per step (None for a step BuildKit shows no line for)."""
-    name = "" if alone else f"{stage.name if stage.name is not None else f'stage-{stage.index}'} "
+    name = "" if alone else stage.name if stage.name is not None else f"stage-{stage.index}"
+    prefix = f"{name} " if name else ""
     counted = [isinstance(s.instruction, (Run, Copy, Workdir)) for s in stage.steps]
     from_counted = stage.base_kind == IMAGE
     total = from_counted + sum(counted)
@@ -66,9 +67,9 @@ def progress_labels(stage: Stage, alone: bool) -> tuple[str, list[str | None]]:
     def next_label() -> str:
         nonlocal n
         n += 1
-        return f"[{name}{n:>{width}}/{total}]"
+        return f"[{prefix}{n:>{width}}/{total}]"
 
-    from_label = next_label() if from_counted else f"[{name.strip()}]" if name else ""
+    from_label = next_label() if from_counted else f"[{name}]" if name else ""
     return from_label, [next_label() if c else None for c in counted]
 
 

@@ -243,13 +243,12 @@ class Builder:
             state = StageState.scratch(self.platform)
         elif stage.base_kind == STAGE:
             state = self._stage_state(stage.base_stage).clone()
-            state.config.pop("OnBuild", None)  # run in this stage, not handed on
         else:
             img = self._image(stage.base)
             state = StageState.from_image(img, self.platform)
-            state.config.pop("OnBuild", None)
+        state.config.pop("OnBuild", None)  # the triggers run in this stage, not handed on
         from_label, labels = progress_labels(stage, alone=len(plan.stages) == 1)
-        self.progress.message(f"#0 {from_label} FROM {stage.base}".replace("#0  ", "#0 "))
+        self.progress.message(" ".join(p for p in ("#0", from_label, "FROM", stage.base) if p))
         for step, label in zip(stage.steps, labels):
             if self.cancelled.is_set():
                 raise DistillError("build cancelled")
@@ -383,7 +382,7 @@ class Builder:
     # ---- RUN ----------------------------------------------------------------------------
     def _run(self, plan: Plan, stage: Stage, step: Step, state: StageState, label: str) -> None:
         instr: ins.Run = step.instruction
-        env = dict(step.env)
+        env = step.env_map
         for k in PROXY_ARGS:
             if k in self.o.build_args and k not in env:
                 env[k] = self.o.build_args[k]
