@@ -67,6 +67,7 @@ def test_a_small_copy_writes_the_same_layer_without_a_snapshot(store, tmp_path, 
     a following RUN unpacks it on demand."""
     from distill.solver import direct
 
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000")  # /app is dated by its build: two builds, one date
     ctx = write_context(tmp_path / "ctx", {"app.py": "print('hi')\n"})
     _, _, small = build(store, ctx, f"{FROM}\nCOPY app.py /app/\n")
     assert not snapshot(store, small).exists()
@@ -153,10 +154,11 @@ def test_a_copy_holding_symlinks_links_nothing(store, tmp_path):
     assert json.loads(new.with_suffix(".files").read_text())["linkable"] is False
 
 
-def test_edit_splices_unchanged_entries_from_previous_layer(store, tmp_path):
+def test_edit_splices_unchanged_entries_from_previous_layer(store, tmp_path, monkeypatch):
     """After a one-file edit the layer is byte-equal to one written afresh, and the
     unchanged files' bytes come from the previous layer: a file rewritten behind the stat
     cache's back (same size, mtime and inode) is not read again."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000")  # /app is dated by its build: two builds, one date
     long_dir = "deep/" + "d" * 120  # PAX headers spliced too
     files = {f"{long_dir}/f{i:02d}.txt": f"file {i}\n" for i in range(30)}
     ctx = write_context(tmp_path / "ctx", {**files, "z.txt": "zz\n"})
