@@ -40,6 +40,11 @@ print(f"multi-stage is {100 * (1 - multi.size / single.size):.0f}% smaller")
 PY
 
 echo "== run the multi-stage image and ask it"
+# the image listens on port 5000 of this machine's network: say so if something else has it
+if ! .venv/bin/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5000))' 2>/dev/null; then
+  echo "port 5000 is busy (the demo image serves on it): $(ss -Hltnp 'sport = :5000' 2>/dev/null)" >&2
+  exit 1
+fi
 id=$(distill run -d flask-demo:multi)
 trap 'distill stop -t 2 "$id" >/dev/null 2>&1 || true' EXIT
 .venv/bin/python - <<'PY'

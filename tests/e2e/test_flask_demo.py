@@ -49,8 +49,28 @@ def steps(stderr: str) -> tuple[list[str], list[str]]:
     return ran, cached
 
 
+def port_holder(port: int) -> str | None:
+    """Who holds `port` on this machine (the demo image listens on it in the host network),
+    or None when it is free."""
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError as e:
+            try:
+                ss = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True)
+            except OSError:  # no iproute2
+                return e.strerror
+            return ss.stdout.strip() or e.strerror
+    return None
+
+
 def test_flask_demo(demo):
     root, ctx = demo
+    holder = port_holder(5000)
+    assert holder is None, f"port 5000 is busy, and the demo image serves on it: {holder}"
     cold = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
     ran, cached = steps(cold.stderr)
     assert len(ran) == 6 and not cached, cold.stderr

@@ -1,15 +1,12 @@
 """`distill parse` from the command line: dump, plan, errors and warnings."""
 
 import json
-from pathlib import Path
-
 from clirun import distill
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit"
+from vectors import buildkit_vectors
 
 
 def test_dump_is_byte_for_byte():
-    case = VECTORS / "testfiles" / "brimstone-consuldock"
+    case = buildkit_vectors() / "testfiles" / "brimstone-consuldock"
     r = distill("parse", "-f", case / "Dockerfile", "--dump")
     assert r.stdout == (case / "result").read_text()
 

@@ -1,13 +1,12 @@
 """BuildKit's own parser vectors: dumps byte for byte, negative cases fail, line spans."""
 
-from pathlib import Path
-
 import pytest
 
+from vectors import buildkit_vectors
 from distill.dockerfile.parser import parse
 from distill.errors import DockerfileError
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit"
+VECTORS = buildkit_vectors()
 POSITIVE = sorted(p.name for p in (VECTORS / "testfiles").iterdir())
 NEGATIVE = sorted(p.name for p in (VECTORS / "testfiles-negative").iterdir())
 

@@ -1,12 +1,11 @@
 """BuildKit's own word-expansion vectors (envVarTest, wordsTest), every A and U line."""
 
-from pathlib import Path
-
 import pytest
 
+from vectors import buildkit_vectors
 from distill.dockerfile.shell import Lexer, ShellError
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "buildkit"
+VECTORS = buildkit_vectors()
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 
 
