@@ -29,3 +29,7 @@ def compression(media_type: str) -> str:
     if media_type.endswith(".tar") or media_type == "application/x-tar":
         return "none"
     raise ValueError(f"unsupported layer media type: {media_type}")
+
+# distill's own: the record of how an image was built (solver → provenance.py), stored as
+# the config of an OCI artifact manifest whose subject is the image
+BUILD_RECORD = "application/vnd.distill.build-record.v1+json"

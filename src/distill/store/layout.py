@@ -23,6 +23,7 @@ from ..errors import DistillError, NotFound, VerificationError
 from ..files import list_dir, read_bytes, read_text
 from .atomic import fsync_dir, temp_file, write_file
 from .lock import locked
+from .records import is_artifact, orphans
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
@@ -300,11 +301,16 @@ class Store:
         write_file(self.path("index.json"), json.dumps(index, separators=(",", ":"), sort_keys=True).encode())
 
     @contextmanager
-    def _editing_index(self):
+    def editing_index(self):
+        """index.json to change in place, under its lock; written when the block ends. An
+        artifact about an image (a build record) leaves with the image."""
         with self._index_lock():
             index = self.read_index()
             before = list(index["manifests"])
             yield index
+            gone = orphans(index["manifests"])
+            if gone:
+                index["manifests"] = [d for d in index["manifests"] if d not in gone]
             self._write_index(index)
         # what an image no longer reaches may now be the cache's alone: counted (at most)
         kept = {d.get("digest") for d in index["manifests"]}
@@ -321,6 +327,10 @@ class Store:
             except NotFound:
                 pass
         return total
+
+    def entries(self) -> list[dict]:
+        """index.json's entries (images, named or not, and artifacts about them), to read only."""
+        return self._index()["manifests"]
 
     def tags(self) -> list[tuple[str, dict]]:
         """(name, descriptor) for every named entry of the index, in index order."""
@@ -343,7 +353,7 @@ class Store:
             raise NotFound(f"cannot tag {name}: manifest {descriptor['digest']} not in store")
         entry = {k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size", "platform")}
         entry["annotations"] = {**(descriptor.get("annotations") or {}), REF_NAME: name}
-        with self._editing_index() as index:
+        with self.editing_index() as index:
             # the name moves here; an unnamed entry of the same image is now redundant
             index["manifests"] = [d for d in index["manifests"]
                                   if (d.get("annotations") or {}).get(REF_NAME) not in (name, None)
@@ -355,20 +365,22 @@ class Store:
         digests.validate(descriptor["digest"])
         if any(d["digest"] == descriptor["digest"] for d in self._index()["manifests"]):
             return
-        with self._editing_index() as index:
+        with self.editing_index() as index:
             if not any(d["digest"] == descriptor["digest"] for d in index["manifests"]):
                 index["manifests"].append({k: v for k, v in descriptor.items() if k in ("mediaType", "digest", "size")})
 
     def untagged(self) -> list[dict]:
-        return [d for d in self._index()["manifests"] if not (d.get("annotations") or {}).get(REF_NAME)]
+        """Images without a name (not the artifacts about images: store/records.py)."""
+        return [d for d in self._index()["manifests"]
+                if not (d.get("annotations") or {}).get(REF_NAME) and not is_artifact(d)]
 
     def remove_untagged(self, digest: str) -> None:
-        with self._editing_index() as index:
+        with self.editing_index() as index:
             index["manifests"] = [d for d in index["manifests"]
                                   if d["digest"] != digest or (d.get("annotations") or {}).get(REF_NAME)]
 
     def remove_tag(self, name: str) -> dict:
-        with self._editing_index() as index:
+        with self.editing_index() as index:
             keep, removed = [], None
             for d in index["manifests"]:
                 if (d.get("annotations") or {}).get(REF_NAME) == name:
@@ -405,14 +417,15 @@ class Store:
         return seen
 
     def prune(self, keep_blobs=lambda reachable: (), also=None) -> tuple[int, int]:
-        """Remove unnamed images, then blobs no name (nor `keep_blobs(reachable)`, given
+        """Remove unnamed images and the artifacts about images no longer here, then blobs no name (nor `keep_blobs(reachable)`, given
         what the names reach) reaches, and stale temp files; then call `also()`. Both are
         called under the lock no writer holds meanwhile, so what they read cannot change
         under them (a build that finished while prune waited is seen). Returns (count,
         bytes) of blobs removed."""
         with locked(self.path("locks", "gc.lock")):
-            with self._editing_index() as index:
-                index["manifests"] = [d for d in index["manifests"] if (d.get("annotations") or {}).get(REF_NAME)]
+            with self.editing_index() as index:
+                index["manifests"] = [d for d in index["manifests"]
+                                      if (d.get("annotations") or {}).get(REF_NAME) or is_artifact(d)]
             count, size = self._delete_blobs_except(keep_blobs)
             for p in list_dir(self.tmp_dir):
                 if os.path.isdir(p) and not os.path.islink(p):
