@@ -7,7 +7,7 @@ from pathlib import Path
 
 from distill import api
 from distill.outputs import export_local
-from distill.solver.build import BuildOptions
+from distill.solver.options import BuildOptions
 
 BUSYBOX = "localhost/busybox:test"
 

@@ -296,17 +296,88 @@ def load(store: Store, path: str):
     return _load(store, path)
 
 
+# ---- Dockerfiles -----------------------------------------------------------------
+def dockerfile_dump(data: bytes, name: str = "Dockerfile") -> tuple[str, tuple[str, ...]]:
+    """BuildKit's AST dump of a Dockerfile, and the parser's warnings."""
+    from .dockerfile.parser import parse
+
+    result = parse(data, name)
+    return result.dump(), tuple(result.warnings)
+
+
+def dockerfile_plan(data: bytes, name: str = "Dockerfile", build_args: dict | None = None, target: str | None = None,
+                    platform: str | None = None):
+    """The plan a build would follow (plan.Plan; .to_json() prints it), without base images."""
+    from .dockerfile.parser import parse
+    from .plan import make_plan
+
+    return make_plan(parse(data, name), build_args or {}, target, platforms.parse(platform) if platform else None,
+                     path=name)
+
+
+def parse_size(text: str) -> int:
+    """A size as people write it (10GB, 1.5k; 1024-based, as docker); ValueError if not one."""
+    from .units import parse_size as parse
+
+    return parse(text)
+
+
+def parse_output(text: str):
+    """A --output spec (type=oci|docker|local|registry[,dest=PATH], or a bare PATH)."""
+    from .outputs import parse_output as parse
+
+    return parse(text)
+
+
+# ---- containers ------------------------------------------------------------------
+def run(store: Store, text: str, command: list[str], env: list[str], workdir: str | None, user: str | None,
+        entrypoint: str | None, network: str, detach: bool, interactive: bool, name: str | None, tty: bool):
+    """Runs the image `text` names with runc: the exit code, or with `detach` the
+    container's ID."""
+    from .runtime.container import run as run_container
+
+    return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
+                         interactive, name, tty)
+
+
+def stop(store: Store, cid: str, timeout: float) -> None:
+    from .runtime.container import stop as stop_container
+
+    stop_container(store, cid, timeout)
+
+
+def logs(store: Store, cid: str) -> bytes:
+    from .runtime.container import logs as container_logs
+
+    return container_logs(store, cid)
+
+
 # ---- building ------------------------------------------------------------------
+def build_options(dockerfile: bytes, **fields):
+    """What `build` takes (solver.options.BuildOptions): the Dockerfile's bytes, and
+    dockerfile_path, context, build_args, target, no_cache, pull, network, labels,
+    platform, insecure, jobs, secrets, ssh, progress."""
+    from .solver.options import BuildOptions
+
+    return BuildOptions(dockerfile, **fields)
+
+
+def progress(mode: str):
+    """BuildKit-shaped progress on stderr: auto, tty, plain or quiet."""
+    from .progress import Progress
+
+    return Progress(mode)
+
+
 def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
-    """Build per `options` (solver.build.BuildOptions); tag, export, push. Returns
-    (BuildResult, manifest descriptor, Image)."""
-    from .image import from_descriptor
+    """Build per `options` (build_options()); tag, record how it was built, export, push.
+    Returns (BuildResult, manifest descriptor, Image)."""
     from .outputs import export_local, write_archive
-    from .solver.build import Builder
+    from .solver.scheduler import Builder
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
     with store.writing():
-        result = Builder(store, options).build()
+        result = Builder(store, options, pull=pull).build()
         config = result.state.image_config(options.labels)
         desc = write_image(store, config, result.state.layers)
         for name in names:
@@ -315,7 +386,8 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
                 store.set_tag(name, desc)
         if not names:
             store.add_untagged(desc)
-    image = from_descriptor(store, desc, names[0] if names else None)
+        image = from_descriptor(store, desc, names[0] if names else None)
+        _keep_build_record(store, options, result, image)
     for out in outputs:
         if out.type in ("oci", "docker"):
             write_archive(store, image, names, out.type, out.dest)
@@ -334,3 +406,53 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
         except OSError:
             pass  # housekeeping: the image is built and stored; the next build or prune tries again
     return result, desc, image
+
+
+def _keep_build_record(store: Store, options, result, image) -> None:
+    """The build record, stored as an artifact about the image; each intermediate stage
+    stored as an (unnamed, unlisted) image the record refers to, so its files can be read.
+    An image that has one keeps it: it says how the image was first made (which steps ran
+    for it), and a no-op rebuild writes nothing."""
+    import os
+
+    from .mediatypes import BUILD_RECORD
+    from .provenance import build_record, encode
+    from .store.records import attach, entry
+
+    if entry(store, image.manifest_digest, BUILD_RECORD) is not None:
+        return
+
+    stage_images, refers_to = {}, []
+    for i, state in sorted(result.stages.items()):
+        if i == result.plan.target:
+            stage_images[i] = {"id": image.config_digest, "manifest": image.manifest_digest}
+            continue
+        config = state.image_config()
+        desc = write_image(store, config, state.layers)
+        stage_images[i] = {"id": from_descriptor(store, desc).config_digest, "manifest": desc["digest"]}
+        refers_to.append(desc)
+    path, context = str(options.dockerfile_path), options.context
+    if context is not None:
+        context = os.path.abspath(context)
+        path = os.path.abspath(path) if os.path.isfile(path) else path
+    record = build_record(result.plan, options.replace(dockerfile_path=path, context=context), result.facts,
+                          result.bases, stage_images, str(result.state.platform))
+    attach(store, image.descriptor, BUILD_RECORD, encode(record), refers_to)
+
+
+def build_record(store: Store, text: str) -> dict | None:
+    """How the image `text` names was built (provenance.py), or None for an image built
+    elsewhere (pulled, loaded, imported)."""
+    import json
+
+    from .mediatypes import BUILD_RECORD
+    from .store.records import find
+
+    img = lookup(store, text)
+    found = find(store, img.manifest_digest, BUILD_RECORD)
+    if found is None:
+        return None
+    try:
+        return json.loads(found[1])
+    except ValueError:
+        raise DistillError(f"the build record of {text} is not valid JSON") from None

@@ -8,6 +8,15 @@ import time
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+def with_default_path(env: list[str] | None) -> list[str]:
+    """An image's Env with the default PATH added when it has none, as BuildKit gives every
+    stage one (FROM scratch, an imported root filesystem, a config without Env)."""
+    env = list(env or [])
+    if not any(e.partition("=")[0] == "PATH" for e in env):
+        env.append(DEFAULT_PATH)
+    return env
+
+
 def json_copy(value):
     """A deep copy of parsed JSON (dicts, lists, scalars) in half of copy.deepcopy's time,
     and no `copy` module (and weakref behind it) to import."""

@@ -88,3 +88,14 @@ class RootView:
 
     def read_text(self, path: str) -> str | None:
         return read_text(self.root, path)
+
+
+def make_dirs(root: str, path: str, uid: int, gid: int) -> None:
+    """mkdir -p inside the root, symlinks on the way followed inside it; the directories
+    it makes are 0755 and owned by uid:gid."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        host, _ = resolve(root, "/".join(parts[:i]))
+        if not os.path.lexists(host):
+            os.mkdir(host, 0o755)
+            os.chown(host, uid, gid)

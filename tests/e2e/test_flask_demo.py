@@ -2,6 +2,7 @@
 with nothing changed (every step CACHED), rebuilt after an app.py edit (only what depends
 on it runs), sizes compared, and the multi-stage image answering on port 5000."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,22 @@ def test_flask_demo(demo):
     ran, cached = steps(cold.stderr)
     assert len(ran) == 6 and not cached, cold.stderr
 
+    record = json.loads(distill("inspect", "--build-record", "flask-demo:multi", root=root).stdout)
+    builder, final = record["stages"]
+    assert (builder["name"], final["name"]) == ("builder", None)
+    for stage, base in ((builder, "localhost/debian/python-build:bookworm"), (final, "localhost/debian/python:bookworm")):
+        image = json.loads(distill("inspect", base, root=root).stdout)
+        assert stage["base"] == {"ref": base, "kind": "image", "digest": image["Digest"]}
+    dockerfile = (ctx / "Dockerfile").read_text().splitlines()
+    for stage in (builder, final):
+        for step in stage["steps"]:  # each step names its own line of the Dockerfile
+            assert dockerfile[step["line"] - 1].startswith(step["instruction"].split()[0]), step
+    assert [s["line"] for s in final["steps"]] == [14, 15, 16, 17, 18, 19]
+    venv = final["steps"][1]
+    assert venv["instruction"] == "COPY --from=builder /opt/venv /opt/venv"
+    assert venv["copies"] == {"from": {"stage": 0, "name": "builder"}, "paths": [["/opt/venv", "/opt/venv"]],
+                              "truncated": False}
+
     noop = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
     ran, cached = steps(noop.stderr)
     assert ran == [] and len(cached) == 6, noop.stderr
@@ -105,7 +122,5 @@ def test_flask_demo(demo):
 
 
 def _size(root, ref):
-    import json
-
     info = json.loads(distill("inspect", ref, root=root).stdout)
     return sum(l["size"] for l in info["Manifest"]["layers"])

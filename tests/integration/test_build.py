@@ -212,7 +212,7 @@ def test_dockerignore_with_exceptions(store, tmp_path):
 
 def test_dockerfile_specific_dockerignore(store, tmp_path):
     from distill import api
-    from distill.solver.build import BuildOptions
+    from distill.solver.options import BuildOptions
 
     ctx = write_context(tmp_path / "ctx", {".dockerignore": "b.txt\n", "a.txt": "a", "b.txt": "b",
                                            "Special.Dockerfile.dockerignore": "a.txt\n"})

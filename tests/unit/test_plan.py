@@ -20,7 +20,7 @@ def plan(text, **kw):
 
 
 def args_of(p, stage, n):
-    return p.stages[stage].steps[n].args
+    return p.stages[stage].steps[n].args.to_json()
 
 
 def test_global_arg_in_from_and_build_arg_override():
@@ -59,7 +59,7 @@ def test_a_stage_inherits_the_args_of_its_base_stage():
     p = plan("FROM scratch AS a\nARG X=1\nENV E=e\nFROM a\nARG Y=${X}2\nRUN true\n")
     run = p.stages[1].steps[1]
     assert dict(run.env) == {"X": "1", "E": "e", "Y": "12"}
-    assert run.args["build_args"] == [["X", "1"], ["Y", "12"]]
+    assert run.args.build_args == (("X", "1"), ("Y", "12"))
     p = plan("FROM scratch AS a\nARG X=1\nFROM scratch\nRUN true\n")  # an unrelated stage does not
     assert dict(p.stages[1].steps[0].env) == {} and args_of(p, 1, 0)["build_args"] == []
 
@@ -166,7 +166,7 @@ def test_plan_errors(text, message, line):
 def test_bare_run_cmd_and_entrypoint_are_shell_forms_of_nothing():
     """As BuildKit takes them: `RUN` runs `sh -c ""`, `CMD` and `ENTRYPOINT` set it."""
     steps = plan("FROM a\nRUN\nCMD\nENTRYPOINT\n").stages[0].steps
-    assert [(s.args["shell_form"], s.args["args"]) for s in steps] == [(True, [])] * 3
+    assert [(s.args.shell_form, s.args.args) for s in steps] == [(True, ())] * 3
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "term", "9", "SIGRTMIN+3", "rtmax-2", "sigusr1", "+15"])
@@ -203,7 +203,7 @@ def test_expansion_of_copy_workdir_expose_volume_label_user():
     p = plan('FROM a\nARG D=/srv P="80 443"\nENV U=app\nWORKDIR $D\nWORKDIR sub\nCOPY ${D}/x $D/y/\n'
              'EXPOSE $P 8080/udp\nVOLUME ["$D/data"]\nLABEL "com.x.$U"="v $U"\nUSER $U:$U\n'
              'RUN echo $D\nCMD echo $D\n')
-    steps = {s.line: s.args for s in p.stages[0].steps}
+    steps = {s.line: s.args.to_json() for s in p.stages[0].steps}
     assert steps[4] == {"path": "/srv"} and steps[5] == {"path": "/srv/sub"}
     assert steps[6]["sources"] == ["/srv/x"] and steps[6]["dest"] == "/srv/y/"
     assert steps[7] == {"ports": ["80/tcp", "443/tcp", "8080/udp"]}
@@ -234,12 +234,12 @@ def test_expose_names_each_port_once():
 def test_base_env_callback_feeds_expansion():
     p = make_plan(b"FROM python\nWORKDIR $PYTHON_HOME/x\n", target_platform=AMD64, build_platform=AMD64,
                   base_env=lambda ref: ["PYTHON_HOME=/usr/local"] if ref.endswith("python:latest") else None)
-    assert p.stages[0].steps[0].args == {"path": "/usr/local/x"}
+    assert p.stages[0].steps[0].args.path == "/usr/local/x"
 
 
 def test_stage_inherits_env_and_workdir_from_its_base_stage():
     p = plan("FROM a AS one\nENV X=1\nWORKDIR /w\nFROM one\nWORKDIR $X\n")
-    assert p.stages[1].steps[0].args == {"path": "/w/1"}
+    assert p.stages[1].steps[0].args.path == "/w/1"
 
 
 def test_progress_labels_are_buildkits():
@@ -277,3 +277,14 @@ def test_progress_titles_are_buildkits():
         "WORKDIR /w/envval",
         "RUN <<EOF (echo a...)",
     ]
+
+
+def test_steps_carry_typed_arguments():
+    p = plan("FROM a AS b\nRUN true\nFROM scratch\nCOPY --from=b /x /y\nADD --chmod=600 f /g\n")
+    copy, add = p.stages[1].steps
+    assert (copy.args.sources, copy.args.dest, copy.args.from_.stage) == (("/x",), "/y", 0)
+    assert add.args.chmod == "600" and add.args.unpack is None
+    with pytest.raises(AttributeError):
+        copy.args.destination  # a misspelt field fails loudly
+    with pytest.raises(AttributeError):
+        copy.args.checksum  # COPY has no --checksum: only ADD's arguments do

@@ -168,9 +168,20 @@ def images(a):
     print(table(headers, body))
 
 
-@command(arg("ref"), arg("--platform"))
+@command(arg("ref"), arg("--platform"),
+         arg("--build-record", action="store_true", help="Print how the image was built here (stages, steps, "
+                                                         "layers, COPY --from) instead."))
 def inspect(a):
     """Print an image's manifest and config as JSON."""
+    if a.build_record:
+        from ..api import build_record
+
+        record = build_record(_store(a), a.ref)
+        if record is None:
+            raise DistillError(f"{a.ref} has no build record: it was not built by this store (pulled, loaded or "
+                               "imported)")
+        print(json.dumps(record, indent=2))
+        return
     from ..api import inspect as do_inspect
 
     print(json.dumps(do_inspect(_store(a), a.ref, a.platform), indent=2))
@@ -260,8 +271,8 @@ def load(a):
 )
 def prune(a):
     """Remove unnamed images and the blobs no image name (nor the build cache) reaches."""
+    from ..api import parse_size
     from ..api import prune as do_prune
-    from ..units import parse_size
     from .format import size
 
     limit = None
@@ -292,6 +303,14 @@ def bootstrap(a):
     print(desc["digest"])
 
 
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DistillError(f"cannot read {what}{path}: {e.strerror}") from None
+
+
 def _build_args(values: list[str]) -> dict[str, str]:
     out = {}
     for item in values:
@@ -318,27 +337,19 @@ BUILD_ARG = arg("--build-arg", metavar="KEY=VALUE", **_repeatable("build_args"))
 )
 def parse(a):
     """Parse a Dockerfile: its AST (--dump) or the plan a build would follow (--json)."""
-    from ..dockerfile.parser import parse as parse_text
+    from ..api import dockerfile_dump, dockerfile_plan
     from ..errors import DockerfileError
-    from ..files import read_bytes
 
     name = "<stdin>" if a.dockerfile == "-" else a.dockerfile
+    data = sys.stdin.buffer.read() if a.dockerfile == "-" else _read(a.dockerfile, "")
     try:
-        data = sys.stdin.buffer.read() if a.dockerfile == "-" else read_bytes(a.dockerfile)
-    except OSError as e:
-        raise DistillError(f"cannot read {a.dockerfile}: {e.strerror}") from None
-    try:
-        result = parse_text(data, name)
         if a.mode == "dump":
-            for w in result.warnings:
+            dump, warnings = dockerfile_dump(data, name)
+            for w in warnings:
                 print(f"warning: {w}", file=sys.stderr)
-            sys.stdout.write(result.dump())
+            sys.stdout.write(dump)
             return
-        from .. import platform as platforms
-        from ..plan import make_plan
-
-        plan = make_plan(result, _build_args(a.build_args), a.target,
-                         platforms.parse(a.platform) if a.platform else None, path=name)
+        plan = dockerfile_plan(data, name, _build_args(a.build_args), a.target, a.platform)
     except DockerfileError as e:
         print(str(e), file=sys.stderr)
         sys.exit(1)
@@ -375,9 +386,7 @@ def build(a):
     import signal
 
     from ..api import build as do_build
-    from ..outputs import parse_output
-    from ..progress import Progress
-    from ..solver.build import BuildOptions
+    from ..api import build_options, parse_output, progress as make_progress
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -392,13 +401,8 @@ def build(a):
         if a.dockerfile == "-":
             data, df_path = sys.stdin.buffer.read(), "-"
         else:
-            from ..files import read_bytes
-
             df_path = a.dockerfile or os.path.join(ctx_dir, "Dockerfile")
-            try:
-                data = read_bytes(df_path)
-            except OSError as e:
-                raise DistillError(f"cannot read Dockerfile {df_path}: {e.strerror}") from None
+            data = _read(df_path, "Dockerfile ")
     secret_map = {}
     for spec in a.secrets:
         fields = dict(p.partition("=")[::2] for p in spec.split(","))
@@ -413,10 +417,11 @@ def build(a):
         if not sock:
             raise DistillError(f"--ssh {spec}: no socket given and SSH_AUTH_SOCK is not set")
         ssh_map[sid or "default"] = sock
-    progress = Progress("quiet" if a.quiet else a.progress_mode)
-    options = BuildOptions(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, _build_args(a.build_args),
-                           a.target, a.no_cache, a.pull, a.network, label_map, a.platform, tuple(a.insecure), a.jobs,
-                           secret_map, ssh_map, progress)
+    progress = make_progress("quiet" if a.quiet else a.progress_mode)
+    options = build_options(data, dockerfile_path=df_path if df_path != "-" else "Dockerfile", context=ctx_dir,
+                            build_args=_build_args(a.build_args), target=a.target, no_cache=a.no_cache, pull=a.pull,
+                            network=a.network, labels=label_map, platform=a.platform, insecure=tuple(a.insecure),
+                            jobs=a.jobs, secrets=secret_map, ssh=ssh_map, progress=progress)
     try:
         result, desc, image = do_build(_store(a), options, a.tags, [parse_output(o) for o in a.outputs], a.iidfile)
     finally:
@@ -460,12 +465,9 @@ def _leave(*alive) -> None:
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
-    from ..image import lookup
-    from ..runtime.container import run as do_run
+    from ..api import run as do_run
 
-    store = _store(a)
-    img = lookup(store, a.image)
-    result = do_run(store, img, a.command, a.env, a.workdir, a.user, a.entrypoint, a.network, a.detach,
+    result = do_run(_store(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, a.network, a.detach,
                     a.interactive, a.name, a.tty)
     if a.detach:
         print(result)
@@ -476,7 +478,7 @@ def run(a):
 @command(arg("ids", nargs="+"), arg("-t", "--time", dest="timeout", type=float, default=10))
 def stop(a):
     """Stop containers started with `distill run -d`."""
-    from ..runtime.container import stop as do_stop
+    from ..api import stop as do_stop
 
     store = _store(a)
     for cid in a.ids:
@@ -487,7 +489,7 @@ def stop(a):
 @command(arg("cid"))
 def logs(a):
     """Print the output of a detached container."""
-    from ..runtime.container import logs as do_logs
+    from ..api import logs as do_logs
 
     sys.stdout.buffer.write(do_logs(_store(a), a.cid))
 

@@ -127,7 +127,9 @@ class SourceTree:
     def ignored(self, rel: str) -> bool:
         return bool(self.ignore and self.ignore.patterns and rel and self.ignore.ignored(rel))
 
-    def _resolve(self, rel: str, follow_final: bool = True) -> tuple[str, str]:
+    def resolve(self, rel: str, follow_final: bool = True) -> tuple[str, str]:
+        """(host path, path relative to the root) of `rel`, symlinks followed inside the
+        tree; a path that leaves the context is refused."""
         try:
             return resolve(self.root, rel, follow_final=follow_final, clamp=not self.is_context)
         except OutsideRoot as e:
@@ -139,7 +141,7 @@ class SourceTree:
         if clean in ("", "."):
             return [""]
         if not has_wildcard(clean):
-            host, rel = self._resolve(clean)
+            host, rel = self.resolve(clean)
             if os.path.lexists(host) and not self.ignored(rel):
                 return [clean]
             return []
@@ -147,7 +149,7 @@ class SourceTree:
         for part in clean.split("/"):
             nxt = []
             for base in found:
-                host, _ = self._resolve(base) if base else (self.root, "")
+                host, _ = self.resolve(base) if base else (self.root, "")
                 if not has_wildcard(part):
                     cand = f"{base}/{part}" if base else part
                     if os.path.lexists(os.path.join(host, part)):
@@ -164,7 +166,7 @@ class SourceTree:
                     if rx.match(name):
                         nxt.append(f"{base}/{name}" if base else name)
             found = nxt
-        return [f for f in found if not self.ignored(self._resolve(f)[1])]
+        return [f for f in found if not self.ignored(self.resolve(f)[1])]
 
     def walk(self, rel: str, dest: str, exclude: Matcher | None = None) -> list[Entry]:
         """Entries for `rel` copied to `dest`: a directory's contents go into `dest`.
@@ -175,7 +177,7 @@ class SourceTree:
         return self._walks[key]
 
     def _walk(self, rel: str, dest: str, exclude: Matcher | None) -> list[Entry]:
-        host, real_rel = self._resolve(rel)
+        host, real_rel = self.resolve(rel)
         st = os.lstat(host)
         if not stat.S_ISDIR(st.st_mode):
             return [self._entry(host, dest, st, real_rel)]

@@ -41,7 +41,8 @@ def clamp_mtime(mtime: float, epoch: int | None) -> int:
     return int(mtime if epoch is None or mtime <= epoch else epoch)
 
 
-def _xattrs(path: str) -> dict[str, bytes]:
+def xattrs_of(path: str) -> dict[str, bytes]:
+    """A file's extended attributes as a layer keeps them: overlayfs' own and SELinux labels left out."""
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
@@ -193,7 +194,7 @@ def write_tree(root: str, out, overlay_upper: bool = False, epoch: int | None = 
                 continue  # sockets cannot be archived, as in docker
             info = _info(rel, st)
             info.pax_headers = {
-                f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in _xattrs(abs_path).items()
+                f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in xattrs_of(abs_path).items()
             }
             key = (st.st_dev, st.st_ino)
             if not stat.S_ISDIR(mode) and st.st_nlink > 1 and key in links:

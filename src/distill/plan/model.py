@@ -5,13 +5,14 @@ from __future__ import annotations
 from ..dockerfile.instructions import Copy, Instruction, Run, Workdir
 from ..dockerfile.shell import Lexer, ShellError
 from ..record import Record
+from .steps import Args
 
 SCRATCH, STAGE, IMAGE = "scratch", "stage", "image"
 
 
 class Step(Record):
     instruction: Instruction
-    args: dict                   # the instruction's arguments after expansion
+    args: Args                   # the instruction's arguments after expansion (plan/steps.py)
     env: tuple[tuple[str, str], ...] = ()   # ARG and ENV in effect for this step
     stage_deps: tuple[int, ...] = ()        # stages this step reads from
     image_deps: tuple[str, ...] = ()        # images this step reads from
@@ -116,7 +117,7 @@ class Plan(Record):
                     "line": s.line,
                     "depends_on": list(s.deps),
                     "built": s.index in self.build_order,
-                    "steps": [{"line": st.line, "instruction": st.keyword, "args": st.args} for st in s.steps],
+                    "steps": [{"line": st.line, "instruction": st.keyword, "args": st.args.to_json()} for st in s.steps],
                 }
                 for s in self.stages
             ],

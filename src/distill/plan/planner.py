@@ -14,6 +14,7 @@ from ..dockerfile.parser import parse
 from ..dockerfile.shell import Lexer, ShellError
 from ..errors import DistillError, DockerfileError
 from .args import PROXY_ARGS, platform_args
+from . import steps as args
 from .model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
 from .ports import exposed_ports
 from .signals import valid_signal
@@ -207,8 +208,9 @@ class _Planner:
                 scope = dict(env)
         steps = []
         for instr in body:
-            step_args, stage_deps, image_deps = {}, (), ()
+            step_args, stage_deps, image_deps = None, (), ()
             if isinstance(instr, ins.Arg):
+                values = []
                 for aname, default in instr.args:
                     self.declared.add(aname)
                     if aname in self.build_args:
@@ -222,56 +224,62 @@ class _Planner:
                     if value is not None:
                         scope[aname] = value
                     declared.append(aname)
-                    step_args[aname] = value
+                    values.append((aname, value))
+                step_args = args.ArgArgs(tuple(values))
             elif isinstance(instr, ins.KeyValues):
                 pairs = []
                 for k, v in instr.pairs:
                     k2, v2 = self.word(k, scope, instr), self.word(v, scope, instr)
-                    pairs.append([k2, v2])
+                    pairs.append((k2, v2))
                     if isinstance(instr, ins.Env):
                         env[k2] = scope[k2] = v2
-                step_args = {"pairs": pairs}
+                step_args = args.KeyValueArgs(tuple(pairs))
             elif isinstance(instr, ins.Workdir):
                 path = self.word(instr.path, scope, instr)
                 workdir = posixpath.normpath(posixpath.join(workdir, path))
                 if workdir.startswith("//"):
                     workdir = "/" + workdir.lstrip("/")
-                step_args = {"path": workdir}
+                step_args = args.WorkdirArgs(workdir)
             elif isinstance(instr, ins.User):
-                step_args = {"user": self.word(instr.user, scope, instr)}
+                step_args = args.UserArgs(self.word(instr.user, scope, instr))
             elif isinstance(instr, ins.StopSignal):
-                step_args = {"signal": self.word(instr.signal, scope, instr)}
-                if not valid_signal(step_args["signal"]):
-                    raise DockerfileError(f"Invalid signal: {step_args['signal']}", instr.line, instr.end_line)
+                step_args = args.StopSignalArgs(self.word(instr.signal, scope, instr))
+                if not valid_signal(step_args.signal):
+                    raise DockerfileError(f"Invalid signal: {step_args.signal}", instr.line, instr.end_line)
             elif isinstance(instr, ins.Expose):
                 try:
                     ports = [k for port in instr.ports for p in self.words(port, scope, instr) for k in exposed_ports(p)]
                 except ValueError as e:
                     raise DockerfileError(f"EXPOSE: {e}", instr.line, instr.end_line) from None
-                step_args = {"ports": list(dict.fromkeys(ports))}
+                step_args = args.ExposeArgs(tuple(dict.fromkeys(ports)))
             elif isinstance(instr, ins.Volume):
-                step_args = {"paths": [self.word(p, scope, instr) for p in instr.paths]}
+                step_args = args.VolumeArgs(tuple(self.word(p, scope, instr) for p in instr.paths))
             elif isinstance(instr, ins.Copy):
                 step_args, stage_deps, image_deps = self.copy_args(instr, scope, idx, names, all_names)
             elif isinstance(instr, ins.Run):
                 step_args, stage_deps, image_deps = self.run_args(instr, scope, idx, names, all_names)
                 # the ARGs in scope, as RUN's history shows them: each once, at its first place
-                step_args["build_args"] = [[k, scope.get(k, "")] for k in dict.fromkeys(declared)]
+                step_args = step_args.replace(build_args=tuple((k, scope.get(k, "")) for k in dict.fromkeys(declared)))
             elif isinstance(instr, ins.Command):
-                step_args = {"shell_form": instr.shell_form, "args": list(instr.args)}
+                step_args = args.CommandArgs(instr.shell_form, instr.args)
             elif isinstance(instr, ins.Shell):
-                step_args = {"shell": list(instr.shell)}
+                step_args = args.ShellArgs(instr.shell)
             elif isinstance(instr, ins.Healthcheck):
-                step_args = {"test": list(instr.test) if instr.test else None, "interval": instr.interval,
-                             "timeout": instr.timeout, "start_period": instr.start_period,
-                             "start_interval": instr.start_interval, "retries": instr.retries}
+                step_args = args.HealthcheckArgs(instr.test or None, instr.interval, instr.timeout, instr.start_period,
+                                                 instr.start_interval, instr.retries)
             elif isinstance(instr, ins.Onbuild):
-                step_args = {"trigger": instr.trigger}
+                step_args = args.OnbuildArgs(instr.trigger)
             elif isinstance(instr, ins.Maintainer):
-                step_args = {"name": instr.name}
+                step_args = args.MaintainerArgs(instr.name)
             steps.append(Step(instr, step_args, tuple(sorted(scope.items())), stage_deps, image_deps))
         self.stage_ends.append((env, scope, declared, workdir))
         return Stage(idx, name, base, kind, base_stage, platform, frm.line, tuple(steps))
+
+    def source_ref(self, text: str, scope, idx, names, all_names, instr) -> args.Source:
+        """What a --from names: an earlier stage, else an image."""
+        src = self.word(text, scope, instr)
+        n = self.resolve_stage_ref(src, idx, names, all_names, instr, numeric=True)
+        return args.Source(stage=n) if n is not None else args.Source(image=self.image_ref(src, instr))
 
     def copy_args(self, instr: ins.Copy, scope, idx, names, all_names):
         heredoc_names = {f"<<{h.name}" for h in instr.heredocs} | {f"<<-{h.name}" for h in instr.heredocs}
@@ -281,50 +289,38 @@ class _Planner:
                 sources.append(s)
             else:
                 sources.append(self.word(s, scope, instr))
-        out = {
-            "sources": sources,
-            "dest": self.word(instr.dest, scope, instr),
-            "chown": self.word(instr.chown, scope, instr) if instr.chown else None,
-            "chmod": self.word(instr.chmod, scope, instr) if instr.chmod else None,
-            "link": instr.link, "parents": instr.parents,
-            "exclude": [self.word(x, scope, instr) for x in instr.exclude],
-        }
-        stage_deps, image_deps = (), ()
+        common = dict(
+            sources=tuple(sources),
+            dest=self.word(instr.dest, scope, instr),
+            chown=self.word(instr.chown, scope, instr) if instr.chown else None,
+            chmod=self.word(instr.chmod, scope, instr) if instr.chmod else None,
+            link=instr.link, parents=instr.parents,
+            exclude=tuple(self.word(x, scope, instr) for x in instr.exclude),
+        )
         if isinstance(instr, ins.Add):
-            out.update(checksum=self.word(instr.checksum, scope, instr) if instr.checksum else None,
-                       keep_git_dir=instr.keep_git_dir, unpack=instr.unpack)
-        elif instr.from_ is not None:
-            src = self.word(instr.from_, scope, instr)
-            n = self.resolve_stage_ref(src, idx, names, all_names, instr, numeric=True)
-            if n is not None:
-                out["from"] = {"stage": n}
-                stage_deps = (n,)
-            else:
-                ref = self.image_ref(src, instr)
-                out["from"] = {"image": ref}
-                image_deps = (ref,)
-        return out, stage_deps, image_deps
+            return args.AddArgs(**common, checksum=self.word(instr.checksum, scope, instr) if instr.checksum else None,
+                                keep_git_dir=instr.keep_git_dir, unpack=instr.unpack), (), ()
+        if instr.from_ is None:
+            return args.CopyArgs(**common), (), ()
+        source = self.source_ref(instr.from_, scope, idx, names, all_names, instr)
+        deps = ((source.stage,), ()) if source.stage is not None else ((), (source.image,))
+        return args.CopyArgs(**common, from_=source), *deps
 
     def run_args(self, instr: ins.Run, scope, idx, names, all_names):
         mounts, stage_deps, image_deps = [], [], []
         for m in instr.mounts:
-            d = {k: v for k, v in m.__dict__.items() if v is not None and k not in ("raw", "from_")}
+            fields = dict(m.__dict__)
             for key in ("target", "source", "id", "env", "size"):
-                if key in d:
-                    d[key] = self.word(d[key], scope, instr)
+                if fields[key] is not None:
+                    fields[key] = self.word(fields[key], scope, instr)
+            source = None
             if m.from_ is not None:
-                src = self.word(m.from_, scope, instr)
-                n = self.resolve_stage_ref(src, idx, names, all_names, instr, numeric=True)
-                if n is not None:
-                    d["from"] = {"stage": n}
-                    stage_deps.append(n)
+                source = self.source_ref(m.from_, scope, idx, names, all_names, instr)
+                if source.stage is not None:
+                    stage_deps.append(source.stage)
                 else:
-                    ref = self.image_ref(src, instr)
-                    d["from"] = {"image": ref}
-                    image_deps.append(ref)
-            mounts.append(d)
-        out = {"shell_form": instr.shell_form, "args": list(instr.args), "mounts": mounts,
-               "network": instr.network, "security": instr.security}
-        if instr.heredocs:
-            out["heredocs"] = [{"name": h.name, "expand": h.expand, "chomp": h.chomp} for h in instr.heredocs]
+                    image_deps.append(source.image)
+            mounts.append(args.MountArgs(**{**fields, "from_": source}))
+        heredocs = tuple(args.HeredocArgs(h.name, h.expand, h.chomp) for h in instr.heredocs)
+        out = args.RunArgs(instr.shell_form, instr.args, tuple(mounts), instr.network, instr.security, heredocs)
         return out, tuple(stage_deps), tuple(image_deps)

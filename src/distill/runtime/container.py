@@ -13,7 +13,7 @@ from ..config import DEFAULT_PATH
 from ..errors import DistillError, NotFound
 from ..files import list_dir, read_bytes, write_text
 from ..fsroot import read_text
-from ..snapshot.overlay import _mount, lower_stack, umount
+from ..snapshot.overlay import lower_stack, mount_overlay, umount
 from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
 from . import runc
 from .spec import BindMount, ProcessSpec, runtime_spec
@@ -66,7 +66,7 @@ def _prepare(store, image, cid: str) -> str:
     write_text(os.path.join(d, "layers.json"), json.dumps(image.diff_ids))  # before the mount: prune keeps them
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
     stack = lower_stack(lowers, empty_dir(store))
-    _mount(stack, upper, work, merged, snapshots_dir(store))
+    mount_overlay(stack, upper, work, merged, snapshots_dir(store))
     return d
 
 

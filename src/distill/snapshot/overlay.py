@@ -27,9 +27,10 @@ class Mounted(Record, frozen=False):
         return self.upper
 
 
-def _mount(lowers: list[str], upper: str, work: str, merged: str, cwd: str) -> None:
-    # Lower dirs under the snapshots dir are named relatively (cwd) to keep the option
-    # string short; mount(8) resolves them against its own working directory.
+def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: str) -> None:
+    """Mounts an overlay of `lowers` (top first) and `upper` on `merged`. Lower dirs are
+    named relative to `cwd` (the snapshots dir) to keep the option string short; mount(8)
+    resolves them against its own working directory."""
     names = [os.path.relpath(l, cwd) for l in lowers]
     opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_OPTIONS}"
     r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged], cwd=cwd,
@@ -74,7 +75,7 @@ class OverlaySnapshotter:
             os.mkdir(d)
         stack = lower_stack(lowers, empty_dir(self.store))
         try:
-            _mount(stack, upper, work, merged, base)
+            mount_overlay(stack, upper, work, merged, base)
             try:
                 yield Mounted(merged, upper, work)
             finally:

@@ -153,10 +153,11 @@ def dest_path(dest: str, workdir: str) -> str:
 
 def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
                owner: tuple[int, int] | None, chmod: int | None, exclude, parents: bool,
-               what: str) -> list[CopyItem]:
+               what: str, placed: list | None = None) -> list[CopyItem]:
     """The entries to write, with their final names. `image` answers is_dir/is_link for
     the image the copy lands on (fsroot.RootView, direct.UnionView; None for --link:
-    nothing exists there yet)."""
+    nothing exists there yet). `placed` gets (source path, destination path) for each
+    source matched, as the build record shows them."""
     dest_abs = dest_path(dest, workdir)
     trailing = dest.endswith("/") or dest in (".", "..") or dest.endswith("/.")
     dest_is_dir = trailing or (image is not None and image.is_dir(dest_abs))
@@ -193,6 +194,8 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
                 base = posixpath.join(dest_abs, posixpath.basename(rel))
             else:
                 base = dest_abs
+            if placed is not None:
+                placed.append((source_path(tree, rel), base))
             if top_is_dir:
                 ensure_dirs(base)
             else:
@@ -205,8 +208,15 @@ def plan_items(tree: SourceTree, sel: Selection, dest: str, workdir: str, image,
     return items
 
 
+def source_path(tree: SourceTree, rel: str) -> str:
+    """A matched source as people name it: relative in the context, absolute in an image."""
+    if tree.is_context:
+        return rel or "."
+    return "/" + rel
+
+
 def _is_dir_source(tree: SourceTree, rel: str) -> bool:
-    host, _ = tree._resolve(rel)
+    host, _ = tree.resolve(rel)
     return os.path.isdir(host)
 
 

@@ -16,7 +16,7 @@ import stat
 import time
 
 from ..files import read_bytes, read_text, write_text
-from ..layers.create import _xattrs, clamp_mtime, source_date_epoch
+from ..layers.create import clamp_mtime, source_date_epoch, xattrs_of
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..record import Record
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
@@ -171,7 +171,7 @@ def _dir_item(image: UnionView, path: str, mtime: int | None) -> CopyItem:
         raise Unsuitable(path)
     host, st = found
     return CopyItem(path, DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                    int(st.st_mtime) if mtime is None else mtime, xattrs=_xattrs(host))
+                    int(st.st_mtime) if mtime is None else mtime, xattrs=xattrs_of(host))
 
 
 # ---- the layer and its snapshot -------------------------------------------------------

@@ -1,0 +1,118 @@
+"""The builder: plans (solver/bases.py), runs every needed stage in a thread of its own
+once its dependencies are built and it has a turn (solver/slots.py), and hands each step
+to what executes it: config steps (metadata.py), RUN (run.py), COPY and ADD
+(copy_step.py), WORKDIR (workdir.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ..cache.steps import step_key
+from ..dockerfile import instructions as ins
+from ..errors import DistillError, DockerfileError
+from ..plan import Plan
+from ..plan.model import SCRATCH, STAGE, Stage, Step, progress_labels
+from ..threads import Worker
+from . import metadata
+from .bases import Bases
+from .copy_step import copy_step
+from .options import BuildError, BuildOptions, BuildResult
+from .run import run_step
+from .session import Session, comment, platform_of
+from .slots import Slots, cpu_count
+from .state import StageState
+from .workdir import workdir_step
+
+# the steps that execute something; every other step only changes the config
+EXECUTORS = ((ins.Run, run_step), (ins.Copy, copy_step), (ins.Workdir, workdir_step))
+
+
+class Builder:
+    def __init__(self, store, options: BuildOptions, pull=None):
+        """`pull(store, reference, platform, insecure)` fetches a base image the store
+        lacks; without it, such a build fails with a clear error."""
+        from ..progress import Progress
+
+        progress = options.progress or Progress("quiet")
+        self.s = Session(store, options, Bases(store, options, platform_of(options), pull, progress), progress)
+        self.bases = self.s.bases
+        self.timings: dict[str, tuple[float, float]] = {}
+
+    def build(self) -> BuildResult:
+        s = self.s
+        plan, s.escape = self.bases.plan()
+        self.slots = Slots(s.o.jobs or cpu_count(), elastic=not s.o.jobs)
+        ended = threading.Event()
+        try:
+            # held before started, inside the try: an interrupt that lands between two
+            # starts must still wait for the stages already running (one may be mounting).
+            # Dependencies come first, so no started stage waits for one never started.
+            for i in plan.build_order:
+                s.workers[i] = w = Worker(self._run_stage, plan, plan.stages[i], ended=ended)
+                w.start()
+            pending = list(s.workers.values())
+            while pending:
+                # short waits: a signal may go to a worker thread, and only the main
+                # thread runs Python's handlers, between bytecodes
+                ended.wait(0.2)
+                ended.clear()
+                for t in [t for t in pending if t.done.is_set()]:
+                    pending.remove(t)
+                    t.result()  # a failed stage raises here
+            final = s.workers[plan.target].result()
+        except BaseException:
+            # an interrupt or a failed stage: stop the others, and wait for them
+            s.cancelled.set()  # running containers see it and are killed
+            for t in s.workers.values():
+                t.wait()
+            raise
+        if s.context_tree:
+            s.context_tree.cache.save()
+        return BuildResult(final, plan, self.timings, s.counts["executed"], s.counts["cached"],
+                           {i: w.result() for i, w in s.workers.items()}, dict(s.facts), self.bases.digests())
+
+    def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
+        for d in stage.deps:
+            self.s.stage_state(d)  # wait for what this stage reads before its turn
+        if not self.slots.acquire(self.s.cancelled):
+            raise DistillError("build cancelled")
+        try:
+            return self._run_stage_steps(plan, stage)
+        finally:
+            self.slots.release()
+
+    def _run_stage_steps(self, plan: Plan, stage: Stage) -> StageState:
+        s = self.s
+        start = time.time()
+        if stage.base_kind == SCRATCH:
+            state = StageState.scratch(s.platform)
+        elif stage.base_kind == STAGE:
+            state = s.stage_state(stage.base_stage).clone()
+        else:
+            state = StageState.from_image(self.bases.image(stage.base), s.platform)
+        state.config.pop("OnBuild", None)  # the triggers run in this stage, not handed on
+        s.facts[stage.index] = []
+        from_label, labels = progress_labels(stage, alone=len(plan.stages) == 1)
+        s.progress.message(" ".join(p for p in ("#0", from_label, "FROM", stage.base) if p))
+        for step, label in zip(stage.steps, labels):
+            if s.cancelled.is_set():
+                raise DistillError("build cancelled")
+            try:
+                self._step(stage, step, state, label)
+            except (DockerfileError, BuildError):  # located already
+                raise
+            except DistillError as e:
+                raise BuildError(f"{s.o.dockerfile_path}:{step.line}: {e}") from None
+        self.timings[stage.ref] = (start, time.time())
+        return state
+
+    def _step(self, stage: Stage, step: Step, state: StageState, label: str | None) -> None:
+        """One step; `label` prefixes its progress line (BuildKit's `[stage i/n]`)."""
+        for kind, execute in EXECUTORS:
+            if isinstance(step.instruction, kind):
+                return execute(self.s, stage, step, state, label)
+        created_by = metadata.apply(step, state)
+        state.key = step_key(state.key, step.instruction.keyword, step.args.to_json())
+        state.add_history(created_by, comment(stage, step.line), empty_layer=True)
+        self.s.note(stage, step)

@@ -1,0 +1,170 @@
+"""What every step of one build shares: the store, the options, the step cache, the
+snapshotter, the context, the stages' results as they come, the counts and what each step
+did (for the build record)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from contextlib import ExitStack, contextmanager
+
+from .. import platform as platforms
+from ..cache.steps import StepCache
+from ..config import now_rfc3339
+from ..context.ignore import Matcher
+from ..context.source import SourceTree, StatCache
+from ..digest import Sha256
+from ..errors import DistillError
+from ..files import read_bytes
+from ..plan.model import Stage, Step, progress_title
+from ..snapshot import snapshotter
+from .options import BuildOptions, StepFact
+from .state import StageState
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
+if TYPE_CHECKING:
+    from ..layers.blob import Layer
+    from ..progress import Progress
+    from ..plan.steps import Source
+    from ..threads import Worker
+    from .bases import Bases
+
+COMMENT = "distill.dockerfile.v0"
+
+
+def comment(stage: Stage, line: int) -> str:
+    """The history comment that ties a layer to its stage and line."""
+    return f"{COMMENT} stage={stage.ref} line={line}"
+
+
+class Session:
+    def __init__(self, store, options: BuildOptions, bases: "Bases", progress: "Progress"):
+        self.store = store
+        self.o = options
+        self.bases = bases
+        self.platform = bases.platform
+        self.progress = progress
+        self.cache = StepCache(store, enabled=not options.no_cache)
+        self.cancelled = threading.Event()
+        self.lock = threading.Lock()
+        self.counts = {"executed": 0, "cached": 0}
+        self.workers: dict[int, "Worker"] = {}        # stage index → the thread building it
+        self.facts: dict[int, list[StepFact]] = {}    # stage index → what its steps did
+        self.escape = "\\"  # the Dockerfile's escape character, once parsed
+        self._snap = None
+        self.context_tree = self._context_tree()
+
+    def _context_tree(self) -> SourceTree | None:
+        ctx = self.o.context
+        if ctx is None:
+            return None
+        ignore_text = ""
+        named = f"{self.o.dockerfile_path}.dockerignore"
+        for candidate in (named, os.path.join(ctx, ".dockerignore")):
+            if self.o.dockerfile_path != "-" and os.path.isfile(candidate):
+                ignore_text = read_bytes(candidate).decode(errors="replace")
+                break
+        ctx = os.path.realpath(ctx)
+        key = Sha256(ctx.encode()).hexdigest()[:32]
+        cache = StatCache(self.store.path("cache", "context", f"{key}.json"))
+        return SourceTree(ctx, Matcher.from_text(ignore_text), is_context=True, stat_cache=cache)
+
+    # ---- other stages and images ------------------------------------------------------
+    def stage_state(self, index: int) -> StageState:
+        """A stage's final state, once its thread has built it."""
+        return self.workers[index].result()
+
+    def source_state(self, source: "Source") -> StageState:
+        """What a `from` names (COPY --from, RUN --mount from=): a stage or an image."""
+        if source.stage is not None:
+            return self.stage_state(source.stage)
+        return StageState.from_image(self.bases.image(source.image), self.platform)
+
+    # ---- file systems -------------------------------------------------------------------
+    @property
+    def snap(self):
+        if self._snap is None:  # probing overlayfs costs a mount: only when a step needs one
+            self._snap = snapshotter(self.store)
+        return self._snap
+
+    @contextmanager
+    def mounted(self, state: StageState):
+        with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
+            yield m
+
+    def commit_upper(self, upper: str) -> "Layer | None":
+        """A mount's upper dir as a layer (None when nothing changed), kept as its snapshot."""
+        from ..layers.blob import write_layer
+        from ..snapshot.unpack import adopt
+
+        if not os.listdir(upper):
+            return None
+        layer = write_layer(self.store, upper, overlay_upper=True)
+        adopt(self.store, layer.diff_id, upper)  # the upper dir is the layer in overlay form already
+        return layer
+
+    def layer_from_items(self, items) -> "Layer | None":
+        from ..layers.blob import layer_from
+        from .copy import write_tar
+
+        return layer_from(self.store, lambda sink: write_tar(items, sink)) if items else None
+
+    def scratch_dir(self, stack: ExitStack, prefix: str) -> str:
+        """A directory in the store's tmp/ that goes when `stack` closes."""
+        from ..store.atomic import remove_tree, temp_dir
+
+        d = temp_dir(self.store.tmp_dir, prefix)
+        stack.callback(remove_tree, d)
+        return d
+
+    # ---- a step's outcome ----------------------------------------------------------------
+    def progress_step(self, label: str | None, step: Step):
+        return self.progress.step(f"{label} {progress_title(step.instruction, step.env_map, self.escape)}")
+
+    def cached(self, state: StageState, key: str, created_by: str, stage: Stage, step: Step, progress) -> bool:
+        """Takes the step from the cache when its key is there."""
+        record = self.cache.get(key)
+        if record is None:
+            return False
+        self._apply(state, key, record, created_by, stage, step, cached=True)
+        progress.cached()
+        with self.lock:
+            self.counts["cached"] += 1
+        return True
+
+    def finish(self, state: StageState, key: str, layer: "Layer | None", created_by: str, stage: Stage, step: Step,
+               progress, created: str | None = None, copies: dict | None = None) -> None:
+        """A step that ran: its cache record written, its layer added to the stage."""
+        record = {"layer": layer.descriptor if layer else None, "diff_id": layer.diff_id if layer else None,
+                  "created": created or now_rfc3339()}
+        if copies is not None:
+            record["copies"] = copies
+        self.cache.put(key, record)
+        self._apply(state, key, record, created_by, stage, step, cached=False)
+        progress.done()
+        with self.lock:
+            self.counts["executed"] += 1
+
+    def _apply(self, state: StageState, key: str, record: dict, created_by: str, stage: Stage, step: Step,
+               cached: bool) -> None:
+        layer = record["layer"]
+        if layer:
+            state.layers.append(layer)
+            state.diff_ids.append(record["diff_id"])
+        state.add_history(created_by, comment(stage, step.line), empty_layer=not layer, created=record["created"])
+        state.key = key
+        copies = record.get("copies")
+        self.note(stage, step, layer["digest"] if layer else None, cached, copies if isinstance(copies, dict) else None)
+
+    def note(self, stage: Stage, step: Step, layer: str | None = None, cached: bool | None = None,
+             copies: dict | None = None) -> None:
+        instr = step.instruction
+        self.facts.setdefault(stage.index, []).append(
+            StepFact(instr.line, instr.end_line, instr.original, layer, cached, copies))
+
+
+def platform_of(options: BuildOptions):
+    plat = platforms.parse(options.platform) if options.platform else platforms.host()
+    if not platforms.is_native(plat):
+        raise DistillError(f"--platform {plat}: only the native platform ({platforms.host()}) can be built")
+    return plat
