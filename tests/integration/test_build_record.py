@@ -1,5 +1,6 @@
 """Build records: how each image was built (stages, bases, steps, layers, COPY --from),
-stored beside the image, readable later, and gone with it."""
+stored beside the image, readable later, and gone with it. Also the config BuildKit
+writes for bases without a PATH."""
 
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ from bed.images import copy_image
 from buildtools import BUSYBOX, build, listing, tree, write_context
 from clirun import distill
 from distill import api
+from distill.config import DEFAULT_PATH
 from distill.image import from_descriptor, lookup
 from distill.mediatypes import BUILD_RECORD
 from distill.store.records import entry
@@ -128,3 +130,30 @@ def test_inspect_prints_the_record(store, ctx):
     build(store, ctx, DOCKERFILE, tags=["localhost/rec:1"])
     printed = json.loads(distill("inspect", "--build-record", "localhost/rec:1", root=store.root).stdout)
     assert printed == api.build_record(store, "localhost/rec:1")
+
+
+def test_scratch_config_is_buildkits(store, tmp_path):
+    """FROM scratch: the config BuildKit writes (checked with docker 20.10's BuildKit):
+    the default PATH and WorkingDir /, and nothing else."""
+    ctx = write_context(tmp_path / "ctx", {"f": "x"})
+    _, _, image = build(store, ctx, "FROM scratch\nCOPY f /f\n")
+    assert image.config["config"] == {"Env": [DEFAULT_PATH], "WorkingDir": "/"}
+
+
+def test_a_base_without_path_gets_the_default(store, tmp_path):
+    """An image whose config has no PATH (a root filesystem imported elsewhere): BuildKit
+    adds the default PATH after its own Env, for RUN and in the image it writes."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        t.addfile(info)
+    api.import_rootfs(store, io.BytesIO(buf.getvalue()), "localhost/noenv:1", env=["LANG=C"])
+    assert lookup(store, "localhost/noenv:1").config["config"]["Env"] == ["LANG=C"]
+    ctx = write_context(tmp_path / "ctx", {"f": "x"})
+    _, _, image = build(store, ctx, "FROM localhost/noenv:1\nENV P=$PATH\nCOPY f /f\n")
+    path = DEFAULT_PATH.split("=", 1)[1]
+    assert image.config["config"]["Env"] == ["LANG=C", DEFAULT_PATH, f"P={path}"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import DEFAULT_PATH, json_copy
+from ..config import DEFAULT_PATH, json_copy, with_default_path
 from ..platform import Platform
 from ..record import Record, fresh
 
@@ -26,14 +26,17 @@ class StageState(Record, frozen=False):
 
     @classmethod
     def scratch(cls, platform: Platform) -> "StageState":
-        return cls(platform, f"scratch:{platform}", "1970-01-01T00:00:00Z", {"Env": [DEFAULT_PATH]})
+        # as BuildKit writes an empty image's config
+        return cls(platform, f"scratch:{platform}", "1970-01-01T00:00:00Z", {"Env": [DEFAULT_PATH], "WorkingDir": "/"})
 
     @classmethod
     def from_image(cls, image, platform: Platform) -> "StageState":
         doc = image.config
+        config = json_copy(doc.get("config") or {})
+        config["Env"] = with_default_path(config.get("Env"))
         return cls(platform, f"image:{image.manifest_digest}", doc.get("created") or "1970-01-01T00:00:00Z",
-                   json_copy(doc.get("config") or {}), list(image.layers), list(image.diff_ids),
-                   json_copy(doc.get("history") or []), doc.get("author"))
+                   config, list(image.layers), list(image.diff_ids), json_copy(doc.get("history") or []),
+                   doc.get("author"))
 
     @property
     def env(self) -> dict[str, str]:
