@@ -120,75 +120,17 @@ def rmi(store: Store, text: str) -> list[str]:
 def prune(store: Store, cache: bool = False, keep_storage: int | None = None) -> tuple[int, int]:
     """Unnamed images and unreachable blobs; the build cache's layers are kept unless
     `cache` asks to drop the build cache too, or `keep_storage` bounds it (bytes, the
-    newest records kept)."""
-    from .cache.steps import StepCache
+    newest records kept). Returns (blobs removed, bytes)."""
+    from .store.gc import prune as prune_store
 
-    steps = StepCache(store)
-    if cache:
-        steps.clear()
-    # snapshots go under the same lock as blobs: a concurrent build holds it shared
-    return store.prune(keep_blobs=_kept_by_cache(steps, keep_storage),
-                       also=lambda: _drop_unused_snapshots(store, steps, store.tags()))
+    return prune_store(store, cache, keep_storage)
 
 
 def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | None:
-    """After a build that made layers: keep the layers only the build cache holds within
-    `limit`, as BuildKit's default garbage collection does (10% of the disk the store is
-    on, or $DISTILL_CACHE_KEEP), dropping the oldest step records first. Images, named or
-    not, are never touched, nor a container's layers. None when nothing was to be done,
-    or another process held the store."""
-    from .cache.steps import StepCache
+    """What a build does after it made layers (store/gc.py): the cache kept within its bound."""
+    from .store.gc import collect_cache as collect
 
-    limit = cache_limit(store) if limit is None else limit
-    bound = store.unreached_bytes_bound()
-    if bound is not None and bound <= limit:  # the cheap bound: the cache cannot be over it
-        return None
-    steps = StepCache(store)
-    return store.collect(_kept_by_cache(steps, limit), lambda: _drop_unused_snapshots(
-        store, steps, [(None, d) for d in store.read_index()["manifests"]]))
-
-
-def _kept_by_cache(steps, limit: int | None):
-    """keep_blobs for Store.prune/collect: the cache's layers, trimmed to `limit` first
-    (what the images reach neither counts nor goes)."""
-    def keep(reachable: set[str]) -> set[str]:
-        if limit is not None:
-            steps.trim(limit, reachable)
-        return steps.referenced_blobs()
-    return keep
-
-
-def cache_limit(store: Store) -> int:
-    import os
-
-    text = os.environ.get("DISTILL_CACHE_KEEP")
-    if text:
-        from .units import parse_size
-
-        try:
-            return parse_size(text)
-        except ValueError as e:
-            raise DistillError(f"DISTILL_CACHE_KEEP: {e}") from None
-    try:
-        st = os.statvfs(store.root)
-        return st.f_blocks * st.f_frsize // 10
-    except OSError:
-        return 2 << 30
-
-
-def _drop_unused_snapshots(store: Store, steps, images) -> None:
-    """Unpacked layers no step record, none of `images` ((name, descriptor)) and no
-    container (a mount's lower dirs) uses."""
-    from .runtime.container import in_use_diff_ids
-    from .snapshot.unpack import prune_snapshots
-
-    wanted = set(steps.referenced_diff_ids()) | in_use_diff_ids(store)
-    for name, desc in images:
-        try:
-            wanted.update(from_descriptor(store, desc, name).diff_ids)
-        except DistillError:
-            continue
-    prune_snapshots(store, wanted)
+    return collect(store, limit)
 
 
 # ---- making images -----------------------------------------------------------
