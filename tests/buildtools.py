@@ -25,8 +25,16 @@ def write_context(root: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def build(store, context: Path | None, dockerfile: str, tags=(), outputs=(), **kw):
+    """api.build, and a check that imagefs reads the image it made as unpacking does."""
     opts = BuildOptions(dockerfile.encode(), str(context / "Dockerfile") if context else "Dockerfile", context, **kw)
-    return api.build(store, opts, list(tags), list(outputs))
+    result = api.build(store, opts, list(tags), list(outputs))
+    import tempfile
+
+    from imagetools import assert_view_is_unpack
+
+    with tempfile.TemporaryDirectory(dir=store.tmp_dir) as work:
+        assert_view_is_unpack(store, result[2], Path(work) / "unpacked")
+    return result
 
 
 def tree(store, image, dest: Path) -> Path:

@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 
-def distill(*args, root=None, check=True, input=None, env=None):
+def distill(*args, root=None, check=True, input=None, env=None, text=True):
     e = dict(os.environ, **(env or {}))
     if root is not None:
         e["DISTILL_ROOT"] = str(root)
-    r = subprocess.run([sys.executable, "-m", "distill", *map(str, args)], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "distill", *map(str, args)], capture_output=True, text=text,
                        env=e, input=input)
     if check and r.returncode != 0:
         raise AssertionError(f"distill {' '.join(map(str, args))} failed ({r.returncode}): {r.stderr}")

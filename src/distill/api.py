@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 
 from . import platform as platforms
@@ -269,6 +270,67 @@ def parse_output(text: str):
     from .outputs import parse_output as parse
 
     return parse(text)
+
+
+# ---- reading images ------------------------------------------------------------------
+def image_fs(store: Store, text: str, stage: str | None = None):
+    """(imagefs.ImageFS, imagefs.Attribution) of the image `text` names, or of one of its
+    build's stages: its filesystem read from the layers, never unpacked."""
+    from .imagefs import open_image
+
+    return open_image(store, text, stage)
+
+
+def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None) -> list[dict]:
+    """What `ls` inside the image shows at `path` (everything below it with `recursive`):
+    one dict per entry with path, type, mode, uid, gid, size, target, layer, and the
+    stage, line and instruction that wrote it where the build record knows them."""
+    from .imagefs import TYPES
+
+    fs, who = image_fs(store, text, stage)
+    node = fs.stat(path, follow=True)
+    if node is None:
+        raise DistillError(f"{path}: no such file or directory in {text}")
+    top = "/" + "/".join(p for p in path.split("/") if p)
+    if node.type != "5":
+        entries = [(top, fs.stat(path, follow=False))]
+    elif recursive:
+        entries = [(p, n) for p, n in fs.walk(top) if p != top]
+    else:
+        entries = [(f"{top.rstrip('/')}/{name}", node.children[name]) for name in sorted(node.children)]
+    rows = []
+    for p, n in entries:
+        inode = n.inode
+        made = who.of(n.layer)
+        mode = 0o777 if inode.type == "2" else inode.mode  # as the kernel shows every symlink
+        rows.append({"path": p, "type": TYPES.get(n.type, n.type), "mode": mode, "uid": inode.uid,
+                     "gid": inode.gid, "size": inode.size if inode.type == "0" else 0,
+                     "target": n.linkname or None, "layer": n.layer if n.layer >= 0 else None,
+                     "stage": made.get("stage"), "line": made.get("line"), "created_by": made.get("created_by")})
+    return rows
+
+
+def export(store: Store, text: str, out_path: str, stage: str | None = None) -> int:
+    """The image's flattened filesystem as one tar at `out_path` ('-': standard output);
+    returns the number of entries."""
+    from .imagefs.export import export as write_tar
+
+    fs, _ = image_fs(store, text, stage)
+    if out_path == "-":
+        return write_tar(fs, sys.stdout.buffer)
+    from .store.atomic import temp_file
+
+    directory = os.path.dirname(os.path.abspath(out_path))
+    fd, tmp = temp_file(directory, ".distill-export-")
+    try:
+        with open(fd, "wb", buffering=1 << 20) as f:
+            count = write_tar(fs, f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return count
 
 
 # ---- containers ------------------------------------------------------------------

@@ -14,7 +14,9 @@ import pytest
 
 from bed.images import DEMO_BASES, cached_base
 from clirun import distill
+from distill.image import lookup
 from distill.store import Store
+from imagetools import assert_view_is_unpack
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask"
 
@@ -91,6 +93,10 @@ def test_flask_demo(demo):
     assert venv["instruction"] == "COPY --from=builder /opt/venv /opt/venv"
     assert venv["copies"] == {"from": {"stage": 0, "name": "builder"}, "paths": [["/opt/venv", "/opt/venv"]],
                               "truncated": False}
+
+    # imagefs reads the real image (Debian's merged /usr, hard links, a venv) as unpacking does
+    store = Store(root)
+    assert_view_is_unpack(store, lookup(store, "flask-demo:multi"), Path(root).parent / "unpacked-multi")
 
     noop = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
     ran, cached = steps(noop.stderr)

@@ -51,6 +51,17 @@ def split_name(name: str, what: str = "entry") -> list[str]:
     return parts
 
 
+def whiteout_victim(name: str, base: str) -> str | None:
+    """The name a whiteout entry (`base`, not the opaque marker) hides; None for other aufs
+    metadata (.wh..wh.plnk and friends), meaningless here. `.`, `..` and nothing are refused."""
+    if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+        return None
+    victim = base[len(WHITEOUT_PREFIX):]
+    if victim in ("", ".", ".."):
+        raise UnsafeLayer(f"layer whiteout {name!r} names {victim or 'nothing'!r}")
+    return victim
+
+
 class Missing(UnsafeLayer):
     """A parent named by an entry does not exist (and was not to be created)."""
 
@@ -301,11 +312,9 @@ class Applier:
         if base == OPAQUE:
             self._opaque(e, comps[:-1])
             return
-        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
-            return  # other aufs metadata (.wh..wh.plnk and friends): meaningless here
-        victim = base[len(WHITEOUT_PREFIX):]
-        if victim in ("", ".", ".."):
-            raise UnsafeLayer(f"layer whiteout {e.name!r} names {victim or 'nothing'!r}")
+        victim = whiteout_victim(e.name, base)
+        if victim is None:
+            return
         try:
             parent = self.root.open_dir(comps[:-1], create=self.whiteouts == "overlay", name_for_errors=e.name)
         except Missing:

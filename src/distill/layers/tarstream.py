@@ -27,7 +27,7 @@ class Entry:
     """One member of a layer tar (a plain class: a layer has thousands)."""
 
     __slots__ = ("name", "type", "mode", "uid", "gid", "size", "mtime", "linkname", "devmajor", "devminor",
-                 "xattrs", "_reader")
+                 "xattrs", "offset", "_reader")
 
     def __init__(self, name: str, type: str, mode: int = 0o644, uid: int = 0, gid: int = 0, size: int = 0,
                  mtime: float = 0.0, linkname: str = "", devmajor: int = 0, devminor: int = 0,
@@ -35,6 +35,7 @@ class Entry:
         self.name, self.type, self.mode, self.uid, self.gid = name, type, mode, uid, gid
         self.size, self.mtime, self.linkname, self.devmajor, self.devminor = size, mtime, linkname, devmajor, devminor
         self.xattrs = {} if xattrs is None else xattrs
+        self.offset = 0  # where the data starts in the (uncompressed) tar, set by TarReader
         self._reader = _reader
 
     def __repr__(self) -> str:
@@ -92,10 +93,14 @@ def parse_pax(data: bytes) -> dict[str, bytes]:
 
 
 class TarReader:
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, size: int | None = None):
+        """`size`: the stream is a plain file of that many bytes, so data an iteration
+        does not read is skipped by seeking, not read."""
         self._f = stream
+        self._size = size
         self._remaining = 0  # unread data bytes of the current entry
         self._padding = 0
+        self.pos = 0  # bytes of the tar consumed so far
 
     def _read_exact(self, n: int) -> bytes:
         chunks, need = [], n
@@ -105,6 +110,7 @@ class TarReader:
                 raise UnsafeLayer("truncated tar archive")
             chunks.append(b)
             need -= len(b)
+        self.pos += n
         return b"".join(chunks)
 
     def _read_data(self, n: int) -> bytes:
@@ -116,9 +122,17 @@ class TarReader:
         if not data:
             raise UnsafeLayer("truncated tar archive")
         self._remaining -= len(data)
+        self.pos += len(data)
         return data
 
     def _skip_rest(self) -> None:
+        if self._size is not None and self._remaining + self._padding:
+            end = self.pos + self._remaining + self._padding
+            if end > self._size:
+                raise UnsafeLayer("truncated tar archive")
+            self._f.seek(end)
+            self.pos, self._remaining, self._padding = end, 0, 0
+            return
         while self._remaining:
             self._read_data(1 << 20)
         if self._padding:
@@ -141,6 +155,7 @@ class TarReader:
         while True:
             self._skip_rest()
             block = self._f.read(BLOCK)
+            self.pos += len(block)
             if len(block) < BLOCK:
                 if not block:
                     return  # EOF without end blocks: tolerated, as docker does
@@ -175,6 +190,7 @@ class TarReader:
                 self._remaining, self._padding = size, -size % BLOCK
                 entry.size = 0
             entry._reader = self
+            entry.offset = self.pos
             yield entry
 
     def _entry(self, block, typ, size, pax, longname, longlink) -> Entry:

@@ -1,0 +1,70 @@
+"""Read any image's filesystem without unpacking it (fs.py), and say which layer, stage
+and Dockerfile line wrote each entry."""
+
+from __future__ import annotations
+
+from ..errors import DistillError, NotFound
+from .fs import TYPES, ImageFS
+from .tree import Node
+
+__all__ = ["ImageFS", "Node", "TYPES", "open_image", "Attribution"]
+
+
+def open_image(store, text: str, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
+    """The filesystem of the image `text` names in the store, or of one of its build's
+    stages (by name or index, through its build record), and who wrote each layer."""
+    from ..image import from_descriptor, lookup
+
+    image = lookup(store, text)
+    record = _record(store, image)
+    if stage is not None:
+        if record is None:
+            raise DistillError(f"{text} has no build record, so its stages cannot be found")
+        chosen = [s for s in record["stages"] if s.get("name") == stage.lower() or str(s.get("index")) == stage]
+        if not chosen or not chosen[0].get("image"):
+            names = ", ".join(s.get("name") or str(s.get("index")) for s in record["stages"])
+            raise NotFound(f"{text} has no built stage {stage!r} (its stages: {names})")
+        image = from_descriptor(store, {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                        "digest": chosen[0]["image"]["manifest"]})
+    fs = ImageFS(store, image.layers, image.diff_ids, image.config, text)
+    return fs, Attribution(image, record)
+
+
+def _record(store, image) -> dict | None:
+    import json
+
+    from ..mediatypes import BUILD_RECORD
+    from ..store.records import find
+
+    found = find(store, image.manifest_digest, BUILD_RECORD)
+    if found is None:
+        return None
+    try:
+        record = json.loads(found[1])
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("stages"), list) else None
+
+
+class Attribution:
+    """Who wrote each layer of an image: the stage and Dockerfile line (from the build
+    record), else the history entry that made it."""
+
+    def __init__(self, image, record: dict | None):
+        by_digest = {}
+        if record:
+            for s in record["stages"]:
+                for step in s.get("steps") or []:
+                    if step.get("layer"):
+                        ref = s.get("name") or str(s.get("index"))
+                        by_digest.setdefault(step["layer"], (ref, step.get("line"), step.get("instruction")))
+        history = [h for h in image.config.get("history") or [] if not h.get("empty_layer")]
+        self.layers = []
+        for i, desc in enumerate(image.layers):
+            stage, line, instruction = by_digest.get(desc["digest"], (None, None, None))
+            created_by = history[i].get("created_by", "") if i < len(history) else ""
+            self.layers.append({"digest": desc["digest"], "stage": stage, "line": line,
+                                "created_by": instruction or created_by})
+
+    def of(self, layer: int) -> dict:
+        return self.layers[layer] if 0 <= layer < len(self.layers) else {}

@@ -1,0 +1,186 @@
+"""ImageFS: an image's filesystem read from its layers' tables of contents, never
+unpacked. Contents are read when asked: from the layer's unpacked snapshot when the
+store has one, else from the layer blob (a plain blob by seeking, a compressed one by
+decompressing up to the entry, several entries of one layer in one pass)."""
+
+from __future__ import annotations
+
+import os
+
+from .. import mediatypes
+from ..errors import DistillError, NotFound
+from ..layers.tarstream import DIR, HARDLINK, REG, SYMLINK
+from .toc import layer_toc
+from .tree import Node, Tree
+
+READ_MAX = 64 << 20  # read() refuses a file larger than this: stream it with open_file()
+
+
+class ImageFS:
+    def __init__(self, store, layers: list[dict], diff_ids: list[str], config: dict | None = None,
+                 name: str | None = None):
+        if len(layers) != len(diff_ids):
+            raise DistillError(f"{name or 'image'}: {len(layers)} layers but {len(diff_ids)} diffIDs in its config")
+        self.store = store
+        self.layers = list(layers)
+        self.diff_ids = list(diff_ids)
+        self.config = config or {}
+        self.name = name
+        self.tree = Tree()
+        for i, (desc, diff_id) in enumerate(zip(self.layers, self.diff_ids)):
+            self.tree.apply(i, layer_toc(store, desc, diff_id))
+
+    # ---- the tree ------------------------------------------------------------------------
+    def stat(self, path: str, follow: bool = False) -> Node | None:
+        return self.tree.lookup(path, follow)
+
+    def listdir(self, path: str) -> list[str]:
+        node = self.tree.lookup(path)
+        if node is None:
+            raise NotFound(f"{path}: no such file or directory in {self.name or 'the image'}")
+        if node.type != DIR:
+            raise DistillError(f"{path}: not a directory")
+        return sorted(node.children)
+
+    def walk(self, path: str = "/"):
+        """(absolute path, node) under `path`, parents first, names sorted."""
+        node = self.tree.lookup(path)
+        if node is None:
+            return
+        top = "/" + "/".join(p for p in path.split("/") if p)
+        if top == "/":
+            top = ""
+        else:
+            yield top, node
+        if node.type == DIR:
+            yield from self.tree.walk(node, top)
+
+    # ---- contents -----------------------------------------------------------------------
+    def read(self, path: str, limit: int = READ_MAX) -> bytes:
+        """A file's content (symlinks followed inside the image)."""
+        node = self.tree.lookup(path)
+        if node is None:
+            raise NotFound(f"{path}: no such file in {self.name or 'the image'}")
+        inode = node.inode
+        if inode.type != REG:
+            raise DistillError(f"{path}: not a regular file")
+        if inode.size > limit:
+            raise DistillError(f"{path}: {inode.size} bytes, more than the {limit} read() takes")
+        with self.open_file(inode) as f:
+            return f.read(inode.size)
+
+    def open_file(self, node: Node):
+        """A regular file's content as a readable stream of exactly node.size bytes."""
+        inode = node.inode
+        desc, diff_id = self.layers[inode.layer], self.diff_ids[inode.layer]
+        snapshot = _snapshot_file(self.store, diff_id, inode.entry)
+        if snapshot is not None:
+            f = open(snapshot, "rb")
+            if os.fstat(f.fileno()).st_size == inode.size:
+                return f
+            f.close()  # not the entry's content after all: read the blob
+        f = self.store.open_blob(desc["digest"])
+        kind = mediatypes.compression(desc["mediaType"])
+        if kind == "none":
+            f.seek(inode.offset)
+            return _Window(f, inode.size)
+        from ..layers.compress import decompressed
+
+        stream = decompressed(f, kind)
+        _skip(stream, inode.offset)
+        return _Window(stream, inode.size, f)
+
+    def contents(self, nodes: list[Node]):
+        """(node, stream) for each regular file of `nodes`, a layer's files in one pass
+        over its blob in the order of their data: for many reads of compressed layers."""
+        by_layer: dict[int, list[Node]] = {}
+        for n in nodes:
+            by_layer.setdefault(n.inode.layer, []).append(n)
+        for layer in sorted(by_layer):
+            group = sorted(by_layer[layer], key=lambda n: n.inode.offset)
+            desc = self.layers[layer]
+            if mediatypes.compression(desc["mediaType"]) == "none" or _has_snapshot(self.store, self.diff_ids[layer]):
+                for n in group:
+                    with self.open_file(n) as f:
+                        yield n, f
+                continue
+            from ..layers.compress import decompressed
+
+            with self.store.open_blob(desc["digest"]) as raw:
+                stream = decompressed(raw, mediatypes.compression(desc["mediaType"]))
+                pos = 0
+                for n in group:
+                    inode = n.inode
+                    if inode.offset < pos:  # a second name for data already passed: read afresh
+                        with self.open_file(n) as f:
+                            yield n, f
+                        continue
+                    _skip(stream, inode.offset - pos)
+                    window = _Window(stream, inode.size)
+                    yield n, window
+                    window.drain()
+                    pos = inode.offset + inode.size
+
+
+class _Window:
+    """At most `size` bytes of a stream, then EOF; closes `owner` (or the stream) on close."""
+
+    def __init__(self, stream, size: int, owner=None):
+        self.stream, self.left, self.owner = stream, size, owner
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        n = self.left if n < 0 or n > self.left else n
+        data = self.stream.read(n)
+        if not data:
+            raise DistillError("layer blob ended inside a file's content")
+        self.left -= len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        (self.owner or self.stream).close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _skip(stream, n: int) -> None:
+    while n > 0:
+        data = stream.read(min(n, 1 << 20))
+        if not data:
+            raise DistillError("layer blob ended before an entry's content")
+        n -= len(data)
+
+
+def _has_snapshot(store, diff_id: str) -> bool:
+    from ..snapshot.unpack import snapshot_id, snapshots_dir
+
+    return os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(diff_id) + ".complete"))
+
+
+def _snapshot_file(store, diff_id: str, entry: str) -> str | None:
+    """The file an entry became in the layer's unpacked snapshot, if the store has one.
+    The entry's own path inside the snapshot: each layer is unpacked into a directory of
+    its own, where no lower layer's symlink redirects it."""
+    if not _has_snapshot(store, diff_id):
+        return None
+    from ..fsroot import resolve
+    from ..snapshot.unpack import snapshot_id, snapshots_dir
+
+    try:
+        host, _ = resolve(os.path.join(snapshots_dir(store), snapshot_id(diff_id)), entry, follow_final=False,
+                          clamp=True)
+    except DistillError:
+        return None
+    return host if os.path.isfile(host) and not os.path.islink(host) else None
+
+
+TYPES = {REG: "file", DIR: "dir", SYMLINK: "symlink", HARDLINK: "hardlink", "3": "char", "4": "block", "6": "fifo"}
