@@ -18,27 +18,43 @@ MAX_HOPS = 40
 MAX_DEPTH = 4096
 
 
-class Node:
-    """One inode of the view. `layer` is the index of the layer whose entry made it,
-    `entry` that entry's name and `offset` where its data starts in the layer's tar (a
-    regular file's content). A hard link is a node of its own (its entry, its layer) whose
-    `target` is the node it links to."""
+_IMPLIED = ["", DIR, 0o755, 0, 0, 0, 0, "", 0, 0, 0, None]  # the row of a directory no layer lists
 
-    __slots__ = ("type", "mode", "uid", "gid", "size", "mtime", "linkname", "devmajor", "devminor", "xattrs",
-                 "layer", "entry", "offset", "children", "target")
+
+def _field(index: int, doc: str):
+    return property(lambda self: self.row[index], doc=doc)
+
+
+class Node:
+    """One inode of the view: the table-of-contents row of the entry that made it (read
+    through the properties below, so opening an image makes no copies) and the index of
+    its layer. A hard link is a node of its own (its entry, its layer) whose `target` is
+    the node it links to."""
+
+    __slots__ = ("row", "layer", "children", "target")
 
     def __init__(self, row: list | None, layer: int, target: "Node | None" = None):
-        if row is None:  # a directory the layers imply but never list
-            self.type, self.mode, self.uid, self.gid, self.size, self.mtime = DIR, 0o755, 0, 0, 0, 0
-            self.linkname, self.devmajor, self.devminor, self.xattrs, self.entry, self.offset = "", 0, 0, None, "", 0
-        else:
-            self.type, self.mode, self.uid, self.gid = row[TYPE], row[MODE], row[UID], row[GID]
-            self.size, self.mtime, self.linkname = row[SIZE], row[MTIME], row[LINK]
-            self.devmajor, self.devminor, self.xattrs = row[DEVMAJOR], row[DEVMINOR], row[XATTRS]
-            self.entry, self.offset = row[NAME], row[OFFSET]
+        self.row = row if row is not None else _IMPLIED
         self.layer = layer
-        self.children: dict[str, Node] | None = {} if self.type == DIR else None
+        self.children: dict[str, Node] | None = {} if self.row[TYPE] == DIR else None
         self.target = target
+
+    def update(self, row: list, layer: int) -> None:
+        """The facts of a later entry for the same directory."""
+        self.row, self.layer = row, layer
+
+    entry = _field(NAME, "the name of the entry in its layer's tar")
+    type = _field(TYPE, "tar's type letter")
+    mode = _field(MODE, "permission bits")
+    uid = _field(UID, "owner")
+    gid = _field(GID, "group")
+    size = _field(SIZE, "a regular file's size")
+    mtime = _field(MTIME, "modification time, seconds")
+    linkname = _field(LINK, "a link's target")
+    offset = _field(OFFSET, "where the data starts in the layer's uncompressed tar")
+    devmajor = _field(DEVMAJOR, "a device's major number")
+    devminor = _field(DEVMINOR, "a device's minor number")
+    xattrs = _field(XATTRS, "extended attributes, {name: hex}, or None")
 
     @property
     def inode(self) -> "Node":
@@ -56,35 +72,42 @@ class Tree:
 
     # ---- building ----------------------------------------------------------------------
     def apply(self, layer: int, rows: list[list]) -> None:
-        """One layer's rows, in the order its tar has them."""
+        """One layer's rows, in the order its tar has them. Names were checked and
+        normalized when the table of contents was made (toc.py)."""
         created: set[str] = set()
+        parents: dict[str, Node] = {}  # parent path → its directory, while nothing is replaced
         for row in rows:
             name = row[NAME]
-            comps = split_name(name) if name else []
-            if not comps:
+            if not name:
                 if row[TYPE] != DIR:
                     raise UnsafeLayer(f"layer entry {name!r} would replace the root")
                 continue  # the root's own entry: as the applier, its metadata is not the layer's
-            base = comps[-1]
+            where, _, base = name.rpartition("/")
             if base.startswith(WHITEOUT_PREFIX):
-                self._whiteout(name, comps, created)
+                self._whiteout(name, name.split("/"), created)
+                parents.clear()
                 continue
-            parent = self._dir(comps[:-1], name, create=True, layer=layer)
+            parent = parents.get(where)
+            if parent is None:
+                parent = parents[where] = self._dir(where.split("/") if where else [], name, create=True, layer=layer)
             existing = parent.children.get(base)
             if row[TYPE] == DIR and existing is not None and existing.type == DIR:
-                kids = existing.children
-                node = Node(row, layer)
-                node.children = kids  # a directory listed again keeps what it holds
-            elif row[TYPE] == HARDLINK:
+                existing.update(row, layer)  # a directory listed again keeps what it holds
+                created.add(name)
+                self.count += 1
+                continue
+            if row[TYPE] == HARDLINK:
                 target = self._link_target(row, name)
                 if existing is not None and existing.inode is target:
-                    created.add("/".join(comps))
+                    created.add(name)
                     continue
                 node = Node(row, layer, target)
             else:
                 node = Node(row, layer)
+            if existing is not None:
+                parents.clear()  # a directory or symlink on a remembered path may be gone
             parent.children[base] = node
-            created.add("/".join(comps))
+            created.add(name)
             self.count += 1
 
     def _link_target(self, row: list, name: str) -> Node:
