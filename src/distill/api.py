@@ -273,21 +273,66 @@ def parse_output(text: str):
 
 
 # ---- reading images ------------------------------------------------------------------
-def image_fs(store: Store, text: str, stage: str | None = None):
-    """(imagefs.ImageFS, imagefs.Attribution) of the image `text` names, or of one of its
-    build's stages: its filesystem read from the layers, never unpacked."""
+def image_fs(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()):
+    """(imagefs.ImageFS, imagefs.Attribution) of an image, or of one of its build's
+    stages: its filesystem read from the layers, never unpacked. `text` names an image in
+    the store; an archive (a file, or `oci-archive:PATH` / `docker-archive:PATH` as skopeo
+    names them); or an image in a registry (`docker://REF`, or a reference the store
+    lacks). Blobs an archive or a registry brings are kept in the store, unnamed, so a
+    second look reads them there; hold store.writing() while reading them."""
     from .imagefs import open_image
 
-    return open_image(store, text, stage)
+    return open_image(store, _source_image(store, text, insecure), stage)
 
 
-def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None) -> list[dict]:
+def _source_image(store: Store, text: str, insecure: tuple[str, ...]):
+    from .errors import NotFound
+
+    for prefix in ("oci-archive:", "docker-archive:"):
+        if text.startswith(prefix):
+            return _archive_image(store, text[len(prefix):])
+    if text.startswith("docker://"):
+        return _registry_image(store, text[len("docker://"):], insecure)
+    if os.path.isfile(text):
+        return _archive_image(store, text)
+    try:
+        return lookup(store, text)
+    except NotFound:
+        return _registry_image(store, text, insecure)
+
+
+def _archive_image(store: Store, path: str):
+    from .archive import load as load_archive
+
+    found = load_archive(store, path, tag=False)
+    if len(found) != 1:
+        names = ", ".join(n or d["digest"] for n, d in found) or "none"
+        raise DistillError(f"{path}: holds {len(found)} images ({names}); save one image to read it")
+    name, desc = found[0]
+    return from_descriptor(store, desc, name or path)
+
+
+def _registry_image(store: Store, text: str, insecure: tuple[str, ...]):
+    from .registry.pull import fetch
+
+    ref = reference.parse(text)
+    try:
+        with connect(ref.domain, insecure) as reg:
+            desc, _, _ = fetch(store, reg, ref)
+    except DistillError as e:
+        raise DistillError(f"{text}: not in the store, and its registry did not give it: {e}") from None
+    return from_descriptor(store, desc, str(ref))
+
+
+def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None,
+       insecure: tuple[str, ...] = ()) -> list[dict]:
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):
     one dict per entry with path, type, mode, uid, gid, size, target, layer, and the
     stage, line and instruction that wrote it where the build record knows them."""
     from .imagefs import TYPES
 
-    fs, who = image_fs(store, text, stage)
+    with store.writing():  # what a registry or an archive brought stays until this ends
+        fs, who = image_fs(store, text, stage, insecure)
     node = fs.stat(path, follow=True)
     if node is None:
         raise DistillError(f"{path}: no such file or directory in {text}")
@@ -310,12 +355,17 @@ def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage:
     return rows
 
 
-def export(store: Store, text: str, out_path: str, stage: str | None = None) -> int:
+def export(store: Store, text: str, out_path: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> int:
     """The image's flattened filesystem as one tar at `out_path` ('-': standard output);
     returns the number of entries."""
+    with store.writing():  # what a registry or an archive brought stays until this ends
+        return _export(store, text, out_path, stage, insecure)
+
+
+def _export(store: Store, text: str, out_path: str, stage: str | None, insecure: tuple[str, ...]) -> int:
     from .imagefs.export import export as write_tar
 
-    fs, _ = image_fs(store, text, stage)
+    fs, _ = image_fs(store, text, stage, insecure)
     if out_path == "-":
         return write_tar(fs, sys.stdout.buffer)
     from .store.atomic import temp_file

@@ -179,8 +179,9 @@ def _member_json(tar, name: str):
         raise DistillError(f"archive member {name!r} is not valid JSON") from None
 
 
-def load(store, path: str) -> list[tuple[str | None, dict]]:
-    """Load an archive (docker or oci format, detected). Returns (name, descriptor) pairs."""
+def load(store, path: str, tag: bool = True) -> list[tuple[str | None, dict]]:
+    """Load an archive (docker or oci format, detected). Returns (name, descriptor) pairs.
+    Without `tag`, only the blobs are stored (to read the images, not to keep them)."""
     try:
         tar = tarfile.open(path, mode="r:*")
     except tarfile.TarError:
@@ -190,13 +191,13 @@ def load(store, path: str) -> list[tuple[str | None, dict]]:
     with tar, store.writing():
         names = set(tar.getnames())
         if "manifest.json" in names:
-            return _load_docker(store, tar)
+            return _load_docker(store, tar, tag)
         if "index.json" in names:
-            return _load_oci(store, tar)
+            return _load_oci(store, tar, tag)
         raise DistillError(f"{path} is neither a docker nor an OCI archive")
 
 
-def _load_oci(store, tar) -> list:
+def _load_oci(store, tar, tag: bool) -> list:
     index = _member_json(tar, "index.json")
     out = []
 
@@ -227,13 +228,13 @@ def _load_oci(store, tar) -> list:
             except DistillError:
                 name = None
         descriptor = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
-        if name:
+        if name and tag:
             store.set_tag(name, descriptor)
         out.append((name, descriptor))
     return out
 
 
-def _load_docker(store, tar) -> list:
+def _load_docker(store, tar, tag: bool) -> list:
     out = []
     for entry in _member_json(tar, "manifest.json"):
         config_bytes = _member_bytes(tar, entry["Config"])
@@ -259,7 +260,7 @@ def _load_docker(store, tar) -> list:
         data = canonical_json(manifest)
         descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": store.write_blob(data), "size": len(data)}
         tags = entry.get("RepoTags") or []
-        for tag in tags:
-            store.set_tag(str(reference.parse(tag)), descriptor)
+        for name in tags if tag else ():
+            store.set_tag(str(reference.parse(name)), descriptor)
         out.append((str(reference.parse(tags[0])) if tags else None, descriptor))
     return out

@@ -200,3 +200,60 @@ def test_ls_on_the_command_line(store, tmp_path):
     assert any(line.startswith("drwxrwxrwt ") for line in long)
     r = distill("ls", "localhost/ls:1", "/nope", root=store.root, check=False)
     assert r.returncode == 1 and r.stderr.strip() == "distill: error: /nope: no such file or directory in localhost/ls:1"
+
+
+@pytest.fixture
+def built(store, busybox_store, tmp_path):
+    """A busybox image with a layer of its own, named, and its listing as the store gives it."""
+    from bed.images import copy_image
+    from buildtools import BUSYBOX, build, write_context
+
+    copy_image(busybox_store, store, BUSYBOX)
+    ctx = write_context(tmp_path / "ctx", {"app/run.sh": "echo hi\n", "app/other.txt": "o\n"})
+    build(store, ctx, f"FROM {BUSYBOX}\nCOPY app/ /app/\nRUN ln /app/run.sh /app/again\n", tags=["localhost/src:1"])
+    listing = json.loads(distill("ls", "-R", "--json", "localhost/src:1", root=store.root).stdout)
+    return store, listing
+
+
+def without_attribution(rows):
+    return [{k: v for k, v in r.items() if k not in ("stage", "line")} for r in rows]
+
+
+@pytest.mark.parametrize("fmt, prefix", [("docker", ""), ("docker", "docker-archive:"), ("oci", "oci-archive:")])
+def test_archives_are_read_without_naming_anything(built, tmp_path, fmt, prefix):
+    store, listing = built
+    archive = tmp_path / f"img-{fmt}.tar"
+    distill("save", "localhost/src:1", "-o", archive, "--format", fmt, root=store.root)
+    other = tmp_path / "other"
+    rows = json.loads(distill("ls", "-R", "--json", f"{prefix}{archive}", root=other).stdout)
+    assert without_attribution(rows) == without_attribution(listing)
+    assert distill("images", "-q", root=other).stdout == ""  # blobs kept, nothing named
+
+
+def test_registry_images_are_read_from_their_blobs(built, registry, tmp_path):
+    store, listing = built
+    dest = f"{registry.host}/imagefs/src:1"
+    api.push(store, "localhost/src:1", dest)
+    other = tmp_path / "other"
+    for text in (dest, f"docker://{dest}"):
+        rows = json.loads(distill("ls", "-R", "--json", text, root=other).stdout)
+        assert without_attribution(rows) == without_attribution(listing)
+    assert distill("images", "-q", root=other).stdout == ""
+    out = tmp_path / "flat.tar"
+    distill("export", dest, "-o", out, root=other)
+    with tarfile.open(out) as t:
+        assert t.extractfile("app/run.sh").read() == b"echo hi\n"
+        # one name carries the content, the other is a hard link to it
+        assert t.getmember("app/run.sh").islnk() and t.getmember("app/run.sh").linkname == "app/again"
+
+
+def test_ls_names_the_stage_and_line_that_wrote_each_entry(built):
+    store, listing = built
+    by = {r["path"]: r for r in listing}
+    assert (by["/app/other.txt"]["stage"], by["/app/other.txt"]["line"]) == ("stage-0", 2)
+    # the RUN's `ln` copied the file up into its own layer: that layer wrote both names now
+    assert by["/app/run.sh"]["line"] == by["/app/again"]["line"] == 3
+    assert {by["/app/run.sh"]["type"], by["/app/again"]["type"]} == {"file", "hardlink"}
+    assert by["/bin/busybox"]["layer"] == 0 and by["/bin/busybox"]["line"] is None  # the base's
+    long = distill("ls", "-l", "localhost/src:1", "/app", root=store.root).stdout
+    assert "busybox-static rootfs" not in long and "stage-0:2 " in long

@@ -321,12 +321,15 @@ STAGE = arg("--stage", metavar="NAME", help="One of the build's stages (by name 
     arg("-l", dest="long", action="store_true", help="Mode, owner, size, layer and who wrote each entry."),
     arg("--json", action="store_true", help="One JSON array of entries."),
     STAGE,
+    INSECURE,
 )
 def ls(a):
-    """List files inside an image, read from its layers (nothing is unpacked)."""
+    """List files inside an image, read from its layers (nothing is unpacked). IMAGE: in the
+    store, an archive (a file, oci-archive:PATH, docker-archive:PATH) or in a registry
+    (docker://REF)."""
     from ..api import ls as list_files
 
-    rows = list_files(_store(a), a.image, a.path, a.recursive, a.stage)
+    rows = list_files(_store(a), a.image, a.path, a.recursive, a.stage, tuple(a.insecure))
     if a.json:
         keys = ("path", "type", "mode", "uid", "gid", "size", "target", "layer", "stage", "line")
         print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
@@ -360,12 +363,13 @@ def _filemode(kind: str, mode: int) -> str:
     arg("image"),
     arg("-o", "--output", required=True, help="The tar file ('-' for stdout)."),
     STAGE,
+    INSECURE,
 )
 def export(a):
     """Write an image's flattened filesystem as one tar (as crane export)."""
     from ..api import export as do_export
 
-    do_export(_store(a), a.image, a.output, a.stage)
+    do_export(_store(a), a.image, a.output, a.stage, tuple(a.insecure))
 
 
 def _build_args(values: list[str]) -> dict[str, str]:

@@ -10,13 +10,13 @@ from .tree import Node
 __all__ = ["ImageFS", "Node", "TYPES", "open_image", "Attribution"]
 
 
-def open_image(store, text: str, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
-    """The filesystem of the image `text` names in the store, or of one of its build's
-    stages (by name or index, through its build record), and who wrote each layer."""
-    from ..image import from_descriptor, lookup
+def open_image(store, image, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
+    """The filesystem of `image` (image.Image), or of one of its build's stages (by name or
+    index, through its build record), and who wrote each layer."""
+    from ..image import from_descriptor
 
-    image = lookup(store, text)
     record = _record(store, image)
+    text = image.name or image.manifest_digest
     if stage is not None:
         if record is None:
             raise DistillError(f"{text} has no build record, so its stages cannot be found")
@@ -56,7 +56,7 @@ class Attribution:
             for s in record["stages"]:
                 for step in s.get("steps") or []:
                     if step.get("layer"):
-                        ref = s.get("name") or str(s.get("index"))
+                        ref = s.get("name") or f"stage-{s.get('index')}"  # as BuildKit names it
                         by_digest.setdefault(step["layer"], (ref, step.get("line"), step.get("instruction")))
         history = [h for h in image.config.get("history") or [] if not h.get("empty_layer")]
         self.layers = []

@@ -44,6 +44,18 @@ def _descriptor(d, what: str) -> dict:
 
 
 def pull(store, reg: Registry, ref: Reference, platform=None, progress=None) -> Pulled:
+    """The image `ref` names, its blobs fetched into the store (those it lacks) and named."""
+    with store.writing():
+        descriptor, fetched, skipped = fetch(store, reg, ref, platform, progress)
+        name = str(ref)
+        store.set_tag(name, descriptor)
+    return Pulled(name, descriptor, fetched, skipped)
+
+
+def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) -> tuple[dict, int, int]:
+    """The blobs of the image `ref` names (for `platform`), fetched into the store, not
+    named: (manifest descriptor, blobs fetched, blobs already there). The caller holds
+    store.writing() while it needs them."""
     want = platform or platforms.host()
     repo = ref.path
     data, media, digest = reg.get_manifest(repo, ref.object)
@@ -59,25 +71,21 @@ def pull(store, reg: Registry, ref: Reference, platform=None, progress=None) -> 
     config = _descriptor(doc.get("config"), f"manifest {ref}")
     layers = [_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
     todo = [config] + layers
-    with store.writing():
-        missing = [d for d in todo if not store.has_blob(d["digest"])]
+    missing = [d for d in todo if not store.has_blob(d["digest"])]
 
-        def fetch(d):
-            with store.writer(d["digest"], d["size"]) as w:
-                reg.fetch_blob(repo, d["digest"], d["size"], w)
-                w.commit()
-            if progress:
-                progress(d)
+    def fetch_blob(d):
+        with store.writer(d["digest"], d["size"]) as w:
+            reg.fetch_blob(repo, d["digest"], d["size"], w)
+            w.commit()
+        if progress:
+            progress(d)
 
-        with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
-            for _ in pool.map(fetch, missing):
-                pass
-        cfg = store.read_json(config["digest"])
-        diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(layers):
-            raise VerificationError(f"{ref.familiar}: config lists {len(diff_ids)} diffIDs for {len(layers)} layers")
-        store.write_blob(data, digest)
-        descriptor = {"mediaType": media, "digest": digest, "size": len(data)}
-        name = str(ref)
-        store.set_tag(name, descriptor)
-    return Pulled(name, descriptor, len(missing), len(todo) - len(missing))
+    with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
+        for _ in pool.map(fetch_blob, missing):
+            pass
+    cfg = store.read_json(config["digest"])
+    diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layers):
+        raise VerificationError(f"{ref.familiar}: config lists {len(diff_ids)} diffIDs for {len(layers)} layers")
+    store.write_blob(data, digest)
+    return {"mediaType": media, "digest": digest, "size": len(data)}, len(missing), len(todo) - len(missing)
