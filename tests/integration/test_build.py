@@ -520,6 +520,34 @@ def test_jobs_caps_stages_even_when_idle(store):
     assert not overlap(result), result.stage_times
 
 
+def steps_finished(stderr: str) -> list[str]:
+    """Titles of the steps in the order they finished (progress --plain)."""
+    titles, done = {}, []
+    for line in stderr.splitlines():
+        n, _, rest = line.partition(" ")
+        if n not in titles:
+            titles[n] = rest
+        elif rest.startswith("DONE"):
+            done.append(titles[n])
+    return done
+
+
+@pytest.mark.parametrize("jobs", [None, 1])
+def test_a_stage_waits_for_another_only_at_the_step_that_reads_it(store, jobs):
+    """As BuildKit schedules: the final stage's first steps run while the builder is still
+    at work, and its COPY --from waits for the builder; with one turn, the waiting stage
+    lends it to the builder (no deadlock)."""
+    text = (f"{FROM} AS builder\nRUN sleep 1.5 && echo built > /artifact\n"
+            f"{FROM}\nRUN echo early > /early\nCOPY --from=builder /artifact /artifact\nRUN cat /artifact\n")
+    args = ["build", "--progress", "plain", "-f", "-"] + (["--jobs", str(jobs)] if jobs else [])
+    r = distill(*args, root=store.root, input=text)
+    done = steps_finished(r.stderr)
+    early, slow = "[stage-1 2/4] RUN echo early > /early", "[builder 2/2] RUN sleep 1.5 && echo built > /artifact"
+    if jobs is None:  # turns to spare: the final stage starts at once
+        assert done.index(early) < done.index(slow), done
+    assert done.index(slow) < done.index("[stage-1 3/4] COPY --from=builder /artifact /artifact"), done
+
+
 def test_network_none(store, tmp_path):
     _, _, image = build(store, None, f"{FROM}\nRUN --network=none ls /sys/class/net > /nets\n")
     assert (tree(store, image, tmp_path / "out") / "nets").read_text().split() == ["lo"]

@@ -65,6 +65,25 @@ class Bases:
         step.done()
         return lookup(self.store, ref, self.platform)
 
+    def fetch_all(self, refs: list[str]) -> None:
+        """Every base the target needs, found or pulled at the start, at once: a stage
+        that starts later finds its base ready."""
+        if len(refs) < 2:
+            for ref in refs:
+                self.image(ref)
+            return
+        from ..threads import Worker
+
+        workers = []
+        try:
+            for ref in refs:
+                workers.append(Worker(self.image, ref).start())
+        finally:
+            for w in workers:
+                w.wait()
+        for w in workers:
+            w.result()
+
     def env(self, ref: str):
         img = self.images.get(ref)
         return with_default_path((img.config.get("config") or {}).get("Env")) if img else None
@@ -89,8 +108,7 @@ class Bases:
                 needed.add(s.base)
             for st in s.steps:
                 needed.update(st.image_deps)
-        for ref in sorted(needed):
-            self.image(ref)
+        self.fetch_all(sorted(needed))
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:
             s = first.stages[i]

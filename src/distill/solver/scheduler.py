@@ -42,7 +42,7 @@ class Builder:
     def build(self) -> BuildResult:
         s = self.s
         plan, s.escape = self.bases.plan()
-        self.slots = Slots(s.o.jobs or cpu_count(), elastic=not s.o.jobs)
+        s.slots = Slots(s.o.jobs or cpu_count(), elastic=not s.o.jobs)
         ended = threading.Event()
         try:
             # held before started, inside the try: an interrupt that lands between two
@@ -73,14 +73,15 @@ class Builder:
                            {i: w.result() for i, w in s.workers.items()}, dict(s.facts), self.bases.digests())
 
     def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
-        for d in stage.deps:
-            self.s.stage_state(d)  # wait for what this stage reads before its turn
-        if not self.slots.acquire(self.s.cancelled):
-            raise DistillError("build cancelled")
+        # a stage starts once its base is ready; it waits for another stage it reads only
+        # at the step that reads it (Session.stage_state), as BuildKit schedules steps
+        if stage.base_stage is not None:
+            self.s.stage_state(stage.base_stage)
+        self.s.take_turn()
         try:
             return self._run_stage_steps(plan, stage)
         finally:
-            self.slots.release()
+            self.s.end_turn()
 
     def _run_stage_steps(self, plan: Plan, stage: Stage) -> StageState:
         s = self.s

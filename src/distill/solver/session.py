@@ -51,6 +51,8 @@ class Session:
         self.workers: dict[int, "Worker"] = {}        # stage index → the thread building it
         self.facts: dict[int, list[StepFact]] = {}    # stage index → what its steps did
         self.escape = "\\"  # the Dockerfile's escape character, once parsed
+        self.slots = None  # the turns (solver/slots.py), set when the walk starts
+        self.turn = threading.local()  # .held: this stage's thread has a turn
         self._snap = None
         self.context_tree = self._context_tree()
 
@@ -71,8 +73,32 @@ class Session:
 
     # ---- other stages and images ------------------------------------------------------
     def stage_state(self, index: int) -> StageState:
-        """A stage's final state, once its thread has built it."""
-        return self.workers[index].result()
+        """A stage's final state, once its thread has built it. A stage waits for another
+        only at the step that reads it, as BuildKit schedules; while it waits, its turn
+        goes to another stage (the one it waits for may need it)."""
+        worker = self.workers[index]
+        if worker.done.is_set() or not getattr(self.turn, "held", False):
+            return worker.result()
+        self.slots.release()
+        self.turn.held = False
+        try:
+            worker.done.wait()
+        finally:
+            if not self.slots.acquire(self.cancelled):
+                raise DistillError("build cancelled")
+            self.turn.held = True
+        return worker.result()
+
+    def take_turn(self) -> None:
+        """Waits for a turn to run steps (solver/slots.py)."""
+        if not self.slots.acquire(self.cancelled):
+            raise DistillError("build cancelled")
+        self.turn.held = True
+
+    def end_turn(self) -> None:
+        if getattr(self.turn, "held", False):
+            self.turn.held = False
+            self.slots.release()
 
     def source_state(self, source: "Source") -> StageState:
         """What a `from` names (COPY --from, RUN --mount from=): a stage or an image."""
