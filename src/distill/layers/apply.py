@@ -80,9 +80,14 @@ class _Root:
 
     def open_dir(self, comps: list[str], create: bool, name_for_errors: str) -> int:
         """An fd of the directory `comps` names, following symlinks inside the root only."""
-        resolved: list[str] = []
+        return self.open_from(os.dup(self.fd), [], comps, create, name_for_errors)[0]
+
+    def open_from(self, fd: int, resolved: list[str], comps: list[str], create: bool,
+                  name_for_errors: str) -> tuple[int, list[str]]:
+        """open_dir from a directory already open (`fd`, owned by this call, whose real path
+        in the root is `resolved`): the new fd and its real path."""
+        resolved = list(resolved)
         todo = list(comps)
-        fd = os.dup(self.fd)
         hops = 0
         try:
             while todo:
@@ -124,7 +129,7 @@ class _Root:
                 os.close(fd)
                 fd = nfd
                 resolved.append(part)
-            return fd
+            return fd, resolved
         except BaseException:
             os.close(fd)
             raise
@@ -159,6 +164,43 @@ def _remove(name: str, dir_fd: int) -> None:
         os.unlink(name, dir_fd=dir_fd)
 
 
+class _Ancestors:
+    """The open directories of the path entries are going into, so the next entry resolves
+    only the components its path does not share with the last one (a tar lists a tree
+    depth first): each component is opened once, not once per entry from the root. After
+    anything is removed or replaced, paths are resolved afresh."""
+
+    def __init__(self, root: _Root):
+        self.root = root
+        self.stack: list[tuple[tuple[str, ...], int, list[str]]] = []  # (names, fd, real path)
+        self.stale = False
+
+    def fd(self, comps: list[str], create: bool, name: str) -> int:
+        """A borrowed fd of the directory `comps` names (the root's for none)."""
+        if self.stale:
+            self.clear()
+        key = tuple(comps)
+        keep = 0
+        while keep < len(self.stack) and key[:len(self.stack[keep][0])] == self.stack[keep][0]:
+            keep += 1
+        for _, fd, _ in self.stack[keep:]:
+            os.close(fd)
+        del self.stack[keep:]
+        if not key:
+            return self.root.fd
+        have, fd, resolved = self.stack[-1] if self.stack else ((), self.root.fd, [])
+        for i in range(len(have), len(key)):
+            fd, resolved = self.root.open_from(os.dup(fd), resolved, [key[i]], create, name)
+            self.stack.append((key[:i + 1], fd, resolved))
+        return fd
+
+    def clear(self) -> None:
+        for _, fd, _ in self.stack:
+            os.close(fd)
+        self.stack.clear()
+        self.stale = False
+
+
 class Applier:
     def __init__(self, root: str, whiteouts: str = "delete", same_owner: bool | None = None, clamp: bool = False,
                  link_from=None, fresh: bool = False):
@@ -175,10 +217,10 @@ class Applier:
         self.created: set[str] = set()
         self.dir_times: list[tuple[list[str], float]] = []
         self.stats = ApplyStats()
-        self._parent: tuple[tuple[str, ...] | None, int] | None = None  # (path, fd); path None: stale
+        self.dirs = _Ancestors(self.root)
 
     def close(self) -> None:
-        self._forget_parent()
+        self.dirs.clear()
         self.root.close()
 
     def apply(self, stream: BinaryIO) -> ApplyStats:
@@ -217,28 +259,14 @@ class Applier:
         self.stats.entries += 1
 
     def _parent_fd(self, comps: list[str], name: str) -> int:
-        """The parent's fd, reused while entries share it (tars are sorted): resolving
-        from the root per entry costs an open per path component."""
-        key = tuple(comps)
-        if self._parent is not None and self._parent[0] == key:
-            return self._parent[1]
-        self._forget_parent()
-        fd = self.root.open_dir(comps, create=True, name_for_errors=name)
-        self._parent = (key, fd)
-        return fd
-
-    def _forget_parent(self) -> None:
-        # after anything is removed or replaced, paths must be resolved afresh
-        if self._parent is not None:
-            os.close(self._parent[1])
-            self._parent = None
+        """The parent's fd (borrowed from self.dirs)."""
+        return self.dirs.fd(comps, create=True, name=name)
 
     def _create(self, e: Entry, comps: list[str], base: str, parent: int, look: bool = True) -> None:
         existing = _lstat(base, parent) if look else None
         if existing is not None and (e.type != DIR or not stat.S_ISDIR(existing.st_mode)):
             # something is replaced: this entry still uses the fd, the next one resolves afresh
-            if self._parent is not None:
-                self._parent = (None, self._parent[1])
+            self.dirs.stale = True
         if e.type == DIR:
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
                 os.unlink(base, dir_fd=parent)
@@ -307,7 +335,7 @@ class Applier:
 
     # ---- whiteouts ----------------------------------------------------------
     def _whiteout(self, e: Entry, comps: list[str]) -> None:
-        self._forget_parent()
+        self.dirs.clear()
         base = comps[-1]
         if base == OPAQUE:
             self._opaque(e, comps[:-1])
@@ -365,13 +393,10 @@ class Applier:
     def _set_dir_times(self) -> None:
         for comps, mtime in reversed(self.dir_times):
             try:
-                fd = self.root.open_dir(comps, create=False, name_for_errors="/".join(comps))
+                fd = self.dirs.fd(comps, create=False, name="/".join(comps))
             except Missing:
                 continue  # removed by a later entry
-            try:
-                os.utime(fd, ns=_ns(mtime))
-            finally:
-                os.close(fd)
+            os.utime(fd, ns=_ns(mtime))
 
 
 # utimensat takes signed 64-bit nanoseconds; a hostile mtime must not overflow it.

@@ -145,15 +145,15 @@ class CopyStep:
     def _direct(self, contents, identity: str):
         """The layer written without a mount (solver/direct.py), _EMPTY for none, or None
         when the copy must go through the overlay."""
-        from ..snapshot.unpack import snapshot_id, unpacked
+        from ..snapshot.unpack import snapshot_id
         from . import direct
+        from .views import Unsuitable, view_of
 
         state = self.state
-        lowers = [unpacked(self.s.store, d, i) for d, i in zip(state.layers, state.diff_ids)]
-        image = direct.UnionView(lowers)
+        image = view_of(self.s.store, state.layers, state.diff_ids, unpack=self.s.runs_later(self.stage, self.step))
         try:
             items = direct.entries(image, self._items(image, owner_ids(self.a.chown, image), contents, {}))
-        except direct.Unsuitable:
+        except Unsuitable:
             return None
         if not items:
             return _EMPTY

@@ -12,17 +12,17 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import stat
 import time
 
 from ..files import read_bytes, read_text, write_text
-from ..layers.create import clamp_mtime, source_date_epoch, xattrs_of
+from ..layers.create import clamp_mtime, source_date_epoch
 from ..layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from ..record import Record
 from ..snapshot.unpack import adopt, snapshot_id, snapshots_dir
 from ..store.atomic import remove_tree, temp_dir
 from ..threads import Worker
 from .copy import CopyItem, write_tar
+from .views import Unsuitable, View
 
 _TEXT_MAX = 4 << 20
 _SPLICE_CHUNK = 1 << 20
@@ -37,100 +37,7 @@ def small(items: list[CopyItem]) -> bool:
     return len(items) <= _SMALL_ENTRIES and sum(it.size for it in items) <= _SMALL_BYTES
 
 
-class Unsuitable(Exception):
-    """The copy meets a symlink or replaces something: it goes through the overlay."""
-
-
-class UnionView:
-    """The image's tree as its unpacked layers show it, without a mount. Paths through a
-    symlink are not followed (Unsuitable): the overlay path resolves those."""
-
-    def __init__(self, lowers: list[str]):
-        self.top_first = lowers[::-1]
-
-    def lookup(self, path: str) -> tuple[str, os.stat_result] | None:
-        comps = [p for p in path.split("/") if p not in ("", ".")]
-        if ".." in comps:
-            raise Unsuitable(path)
-        layers = self.top_first
-        found = None
-        for i in range(len(comps)):
-            rel = "/".join(comps[:i + 1])
-            found, top, below = None, "", []
-            for j, layer in enumerate(layers):
-                host = os.path.join(layer, rel)
-                try:
-                    st = os.lstat(host)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                    break  # a whiteout: gone from here down
-                found, top, below = (host, st), layer, layers[j + 1:]
-                break
-            if found is None:
-                return None
-            host, st = found
-            if i < len(comps) - 1:
-                if not stat.S_ISDIR(st.st_mode):  # a symlink or a file on the way
-                    raise Unsuitable(path)
-                layers = [top] + _merged_below(below, rel, host)
-        return found
-
-    def is_dir(self, path: str) -> bool:
-        if not path.strip("/."):
-            return True  # the root, even of scratch
-        found = self.lookup(path)
-        if found and stat.S_ISLNK(found[1].st_mode):
-            raise Unsuitable(path)
-        return found is not None and stat.S_ISDIR(found[1].st_mode)
-
-    def is_link(self, path: str) -> bool:
-        found = self.lookup(path)
-        if found and stat.S_ISLNK(found[1].st_mode):
-            raise Unsuitable(path)
-        return False
-
-    def read_text(self, path: str) -> str | None:
-        found = self.lookup(path)
-        if found is None:
-            return None
-        host, st = found
-        if stat.S_ISLNK(st.st_mode):
-            raise Unsuitable(path)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _TEXT_MAX:
-            return None
-        with open(host, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-
-def _merged_below(below: list[str], rel: str, host: str) -> list[str]:
-    """The layers under the top one whose copies of directory `rel` merge with it: down to
-    an opaque one, stopping where a layer has something else there."""
-    if _opaque(host):
-        return []
-    out = []
-    for layer in below:
-        try:
-            st = os.lstat(os.path.join(layer, rel))
-        except (FileNotFoundError, NotADirectoryError):
-            out.append(layer)  # nothing there: harmless to keep looking below
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            break
-        out.append(layer)
-        if _opaque(os.path.join(layer, rel)):
-            break
-    return out
-
-
-def _opaque(host: str) -> bool:
-    try:
-        return os.getxattr(host, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
+def entries(image: View, items: list[CopyItem]) -> list[CopyItem]:
     """The layer: the image's directories the copy writes into (with their metadata, as
     overlayfs would copy them up), then the items. Unsuitable when an item would replace
     anything but a directory with a directory."""
@@ -149,7 +56,7 @@ def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
         if found is None:
             if it.type == DIR:
                 fresh.add(name)
-        elif not (it.type == DIR and stat.S_ISDIR(found[1].st_mode)):
+        elif not (it.type == DIR and found.kind == "dir"):
             raise Unsuitable(name)
         if parent:
             into.add(parent)
@@ -165,13 +72,12 @@ def entries(image: UnionView, items: list[CopyItem]) -> list[CopyItem]:
     return [_dir_item(image, d, now if d in into else None) for d in sorted(ancestors - named)] + items
 
 
-def _dir_item(image: UnionView, path: str, mtime: int | None) -> CopyItem:
+def _dir_item(image: View, path: str, mtime: int | None) -> CopyItem:
     found = image.lookup(path)
-    if found is None or not stat.S_ISDIR(found[1].st_mode):
+    if found is None or found.kind != "dir":
         raise Unsuitable(path)
-    host, st = found
-    return CopyItem(path, DIR, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid,
-                    int(st.st_mtime) if mtime is None else mtime, xattrs=xattrs_of(host))
+    return CopyItem(path, DIR, found.mode, found.uid, found.gid, found.mtime if mtime is None else mtime,
+                    xattrs=found.xattrs())
 
 
 # ---- the layer and its snapshot -------------------------------------------------------

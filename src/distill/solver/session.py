@@ -106,6 +106,15 @@ class Session:
             return self.stage_state(source.stage)
         return StageState.from_image(self.bases.image(source.image), self.platform)
 
+    @staticmethod
+    def runs_later(stage: Stage, step: Step) -> bool:
+        """Whether a RUN follows `step` in its stage: it will mount (so unpack) the stage's
+        layers anyway, and a step before it may as well use them unpacked."""
+        from ..dockerfile.instructions import Run
+
+        later = stage.steps[stage.steps.index(step) + 1:]
+        return any(isinstance(st.instruction, Run) for st in later)
+
     # ---- file systems -------------------------------------------------------------------
     @property
     def snap(self):

@@ -1,15 +1,20 @@
 """WORKDIR: a step of its own, as in BuildKit: it makes the directory (owned by the
-stage's USER) when the image lacks it, and a layer only then."""
+stage's USER) when the image lacks it, and a layer only then. It looks without a mount
+(solver/views.py), so a stage that runs nothing never unpacks its base; a path through a
+symlink goes through a mount."""
 
 from __future__ import annotations
 
 import os
+import time
 
 from ..cache.steps import step_key
 from ..fsroot import make_dirs, read_text, resolve
+from ..layers.tarstream import DIR
 from ..plan.model import Stage, Step
 from .session import Session
 from .state import StageState
+from .views import Unsuitable, view_of
 
 
 def workdir_step(s: Session, stage: Stage, step: Step, state: StageState, label: str | None) -> None:
@@ -20,14 +25,39 @@ def workdir_step(s: Session, stage: Stage, step: Step, state: StageState, label:
     progress = s.progress_step(label, step)
     if s.cached(state, key, created_by, stage, step, progress):
         return
-    layer = None
+    try:
+        made, layer = _without_mount(s, stage, step, state, path)
+    except Unsuitable:
+        made, layer = _through_mount(s, state, path)
+    # a directory that was there makes no layer, and no new date: the image stays the same
+    s.finish(state, key, layer, created_by, stage, step, progress, None if made else state.created)
+
+
+def _without_mount(s: Session, stage: Stage, step: Step, state: StageState, path: str):
+    from ..runtime.users import resolve as resolve_user
+    from .copy import CopyItem
+    from .direct import entries
+
+    view = view_of(s.store, state.layers, state.diff_ids, unpack=s.runs_later(stage, step))
+    if view.is_dir(path):
+        return False, None
+    comps = [p for p in path.split("/") if p]
+    missing = [i for i in range(len(comps)) if view.lookup("/".join(comps[:i + 1])) is None]
+    if not missing or missing != list(range(missing[0], len(comps))):
+        raise Unsuitable(path)  # a file where a directory should be: the mount path says so
+    ident = resolve_user(state.user, view.read_text("/etc/passwd"), view.read_text("/etc/group"))
+    now = time.time()
+    items = [CopyItem("/".join(comps[:i + 1]), DIR, 0o755, ident.uid, ident.gid, now) for i in missing]
+    return True, s.layer_from_items(entries(view, items))
+
+
+def _through_mount(s: Session, state: StageState, path: str):
     with s.mounted(state) as m:
         root = m.merged
-        if not os.path.isdir(resolve(root, path)[0]):
-            from ..runtime.users import resolve as resolve_user
+        if os.path.isdir(resolve(root, path)[0]):
+            return False, None
+        from ..runtime.users import resolve as resolve_user
 
-            ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
-            make_dirs(root, path, ident.uid, ident.gid)
-            layer = s.commit_upper(m.changes())
-    # a directory that was there makes no layer, and no new date: the image stays the same
-    s.finish(state, key, layer, created_by, stage, step, progress, None if layer else state.created)
+        ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
+        make_dirs(root, path, ident.uid, ident.gid)
+        return True, s.commit_upper(m.changes())
