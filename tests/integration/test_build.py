@@ -819,3 +819,25 @@ def test_bare_run_and_cmd_as_buildkit_writes_them(store):
     assert cfg(image)["Cmd"] == ["/bin/sh", "-c", ""]
     assert [h["created_by"] for h in image.config["history"][-2:]] == ["RUN /bin/sh -c  # buildkit",
                                                                       'CMD ["/bin/sh" "-c" ""]']
+
+
+def test_a_stage_that_runs_nothing_never_unpacks_its_base(store, tmp_path):
+    """WORKDIR and COPY read the base from its table of contents; the image is the same
+    as through a mount (buildtools.build compares it with a real unpack). A stage with a
+    RUN unpacks its base at its first step, as the RUN needs it (the other tests)."""
+    from distill.snapshot.unpack import snapshot_id, snapshots_dir
+
+    ctx = write_context(tmp_path / "ctx", {"app.py": "print(1)\n", "lib/util.py": "u\n"})
+    base = lookup(store, BUSYBOX).diff_ids[0]
+    unpacked = os.path.join(snapshots_dir(store), snapshot_id(base) + ".complete")
+    _, _, image = build(store, ctx, f"{FROM}\nUSER app\nWORKDIR /srv/app\nCOPY app.py lib/ ./\n")
+    assert not os.path.exists(unpacked)
+    root = tree(store, image, tmp_path / "out")
+    st = os.stat(root / "srv/app")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1000, 0o755)  # made for USER app
+    assert (root / "srv/app/app.py").read_text() == "print(1)\n" and (root / "srv/app/util.py").exists()
+    # an edit: the copy runs again, and will at every edit, so the base is unpacked once
+    (ctx / "app.py").write_text("print(2)\n")
+    _, _, image = build(store, ctx, f"{FROM}\nUSER app\nWORKDIR /srv/app\nCOPY app.py lib/ ./\n")
+    assert os.path.exists(unpacked)
+    assert (tree(store, image, tmp_path / "edited") / "srv/app/app.py").read_text() == "print(2)\n"

@@ -150,7 +150,13 @@ class CopyStep:
         from .views import Unsuitable, view_of
 
         state = self.state
-        image = view_of(self.s.store, state.layers, state.diff_ids, unpack=self.s.runs_later(self.stage, self.step))
+        # A copy made before with other content (an edit: it will be again) reads the base
+        # unpacked, once for all later edits; a first one, or one before a RUN, as view_of says.
+        again = self.s.cache.get_memo(identity) is not None
+        if not again:
+            self.s.cache.put_memo(identity, "copied")
+        image = view_of(self.s.store, state.layers, state.diff_ids,
+                        unpack=again or self.s.runs_later(self.stage, self.step))
         try:
             items = direct.entries(image, self._items(image, owner_ids(self.a.chown, image), contents, {}))
         except Unsuitable:

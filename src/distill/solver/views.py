@@ -173,7 +173,9 @@ class ImageView(View):
 
 def view_of(store, layers: list[dict], diff_ids: list[str], unpack: bool) -> View:
     """A view of these layers: the unpacked ones when they all are, or when `unpack` asks
-    for them (a later step will mount them anyway); else their tables of contents."""
+    for them (a later step will mount them anyway, or the step is being rebuilt, where a
+    few lstat calls beat reading the tables again at every edit); else their tables of
+    contents (no unpack: what a first build of a stage that runs nothing wants)."""
     from ..snapshot.unpack import snapshot_id, snapshots_dir, unpacked
 
     base = snapshots_dir(store)
