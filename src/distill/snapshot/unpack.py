@@ -38,7 +38,7 @@ def unpacked(store, descriptor: dict, diff_id: str) -> str:
     with locked(store.path("locks", f"unpack-{sid}.lock")):
         if os.path.exists(marker):
             return final
-        from ..layers.apply import apply_tar  # only when unpacking: a rebuild seldom does
+        from ..layers.apply import Applier  # only when unpacking: a rebuild seldom does
         from ..layers.compress import HashingReader, decompressed
 
         tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
@@ -46,7 +46,8 @@ def unpacked(store, descriptor: dict, diff_id: str) -> str:
             kind = mediatypes.compression(descriptor["mediaType"])
             with store.open_blob(descriptor["digest"]) as f:
                 reader = HashingReader(decompressed(f, kind))
-                apply_tar(reader, os.path.join(tmp, "fs"), whiteouts="overlay")
+                # a new empty directory: a name is looked at only when creating it fails
+                Applier(os.path.join(tmp, "fs"), whiteouts="overlay", fresh=True).apply(reader)
                 reader.drain()
             if reader.digest != diff_id:
                 raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
