@@ -841,3 +841,54 @@ def test_a_stage_that_runs_nothing_never_unpacks_its_base(store, tmp_path):
     _, _, image = build(store, ctx, f"{FROM}\nUSER app\nWORKDIR /srv/app\nCOPY app.py lib/ ./\n")
     assert os.path.exists(unpacked)
     assert (tree(store, image, tmp_path / "edited") / "srv/app/app.py").read_text() == "print(2)\n"
+
+
+def test_copy_from_an_image_that_is_not_unpacked_reads_only_what_it_names(tmp_path):
+    """COPY --from an image whose layers were never unpacked writes only the named paths
+    from the layers (solver/extract.py): the image it makes is the one a mount gives,
+    and the source image stays packed."""
+    from distill.snapshot.unpack import snapshot_id, snapshots_dir
+    from distill.snapshot.unpack import unpacked as unpack_layer
+    from distill.store import Store
+    from imagetools import image_of
+    from tartools import build as tar_of, entry
+
+    source = [
+        tar_of(entry("usr", "dir"), entry("usr/lib", "dir", mode=0o750, uid=3, mtime=1_500_000_000),
+               entry("usr/lib/libx.so", data=b"ELF x", mode=0o755, uid=1, gid=2, mtime=1_400_000_000),
+               entry("usr/lib/sub", "dir"), entry("usr/lib/sub/deep.txt", data=b"deep"),
+               entry("usr/lib/rel", "symlink", linkname="libx.so"),
+               entry("lib", "symlink", linkname="usr/lib"), entry("usr/bin", "dir"),
+               entry("usr/bin/tool", data=b"#!/bin/sh\n", mode=0o755), entry("usr/bin/tail", data=b"t"),
+               entry("usr/bin/other", data=b"o"), entry("link-to-file", "symlink", linkname="/usr/bin/tool"),
+               entry("usr/bin/tool2", "hardlink", linkname="usr/bin/tool")),
+        tar_of(entry("usr/bin/.wh.tail")),
+    ]
+    text = ("FROM scratch\nCOPY --from=localhost/src:1 /lib/libx.so /out/\nCOPY --from=localhost/src:1 /usr/lib /out/lib/\n"
+            "COPY --from=localhost/src:1 /usr/bin/t* /out/bin/\nCOPY --from=localhost/src:1 /link-to-file /out/followed\n")
+    trees = {}
+    for how in ("mounted", "extracted"):
+        store = Store(tmp_path / how / "store")
+        src = image_of(store, source, compress=True, name="localhost/src:1")
+        if how == "mounted":
+            for d, i in zip(src.layers, src.diff_ids):
+                unpack_layer(store, d, i)
+        _, _, image = build(store, None, text)
+        if how == "extracted":
+            assert not any(os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(i) + ".complete"))
+                           for i in src.diff_ids)
+        trees[how] = {}
+        root = tree(store, image, tmp_path / how / "out")
+        for dirpath, dirs, files in os.walk(root):
+            for name in dirs + files:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                data = open(p, "rb").read() if stat.S_ISREG(st.st_mode) else os.readlink(p) if stat.S_ISLNK(st.st_mode) else None
+                made_now = stat.S_ISDIR(st.st_mode) and name in ("out", "bin", "lib")  # dirs the copy makes
+                mtime = None if made_now else st.st_mtime
+                trees[how][os.path.relpath(p, root)] = (st.st_mode, st.st_uid, st.st_gid, mtime, data)
+    assert trees["extracted"] == trees["mounted"]
+    out = trees["extracted"]
+    assert out["out/libx.so"][4] == b"ELF x" and out["out/followed"][4] == b"#!/bin/sh\n"
+    assert out["out/lib/rel"][4] == "libx.so" and out["out/lib/sub/deep.txt"][4] == b"deep"
+    assert sorted(k for k in out if k.startswith("out/bin/")) == ["out/bin/tool", "out/bin/tool2"]

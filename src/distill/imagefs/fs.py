@@ -116,17 +116,18 @@ class ImageFS:
                             yield n, f
                         continue
                     _skip(stream, inode.offset - pos)
-                    window = _Window(stream, inode.size)
+                    window = _Window(stream, inode.size, shared=True)
                     yield n, window
                     window.drain()
                     pos = inode.offset + inode.size
 
 
 class _Window:
-    """At most `size` bytes of a stream, then EOF; closes `owner` (or the stream) on close."""
+    """At most `size` bytes of a stream, then EOF; closes `owner` (or the stream) on close,
+    unless the stream is `shared` (the next file of a one-pass read is in it)."""
 
-    def __init__(self, stream, size: int, owner=None):
-        self.stream, self.left, self.owner = stream, size, owner
+    def __init__(self, stream, size: int, owner=None, shared: bool = False):
+        self.stream, self.left, self.owner, self.shared = stream, size, owner, shared
 
     def read(self, n: int = -1) -> bytes:
         if self.left <= 0:
@@ -143,7 +144,8 @@ class _Window:
             pass
 
     def close(self) -> None:
-        (self.owner or self.stream).close()
+        if not self.shared:
+            (self.owner or self.stream).close()
 
     def __enter__(self):
         return self

@@ -78,8 +78,7 @@ class CopyStep:
         if self.src_state is not None:
             from ..context.source import SourceTree
 
-            om = self.stack.enter_context(self.s.mounted(self.src_state))
-            tree = SourceTree(om.merged, None, is_context=False)
+            tree = SourceTree(self._source_root(), None, is_context=False)
         elif self.sources:
             if self.s.context_tree is None:
                 raise DistillError(f"{self.what} needs a build context, but none was given")
@@ -87,6 +86,21 @@ class CopyStep:
         self.tree = tree
         self.sel = (copying.select(tree, self.sources, self.what, empty_wildcard=True) if self.sources
                     else copying.Selection([]))
+
+    def _source_root(self) -> str:
+        """Where the --from image or stage is read: a mount when its layers are unpacked,
+        else only the paths the copy names, written from its layers (solver/extract.py)."""
+        from ..snapshot.unpack import snapshot_id, snapshots_dir
+
+        src = self.src_state
+        base = snapshots_dir(self.s.store)
+        if all(os.path.exists(os.path.join(base, snapshot_id(d) + ".complete")) for d in src.diff_ids):
+            return self.stack.enter_context(self.s.mounted(src)).merged
+        from ..imagefs import ImageFS
+        from .extract import extracted
+
+        fs = ImageFS(self.s.store, src.layers, src.diff_ids)
+        return extracted(fs, self.sources, os.path.join(self.s.scratch_dir(self.stack, "from-"), "fs"))
 
     def _content_key(self) -> str:
         if self.src_state is not None and self.sources:
