@@ -39,6 +39,18 @@ for name, r in (("flask-demo:single", single), ("flask-demo:multi", multi)):
 print(f"multi-stage is {100 * (1 - multi.size / single.size):.0f}% smaller")
 PY
 
+echo "== will they start? (distill check reads the images, runs nothing)"
+distill check flask-demo:multi
+dj=examples/django
+.venv/bin/pip download -q --disable-pip-version-check --only-binary=:all: --platform manylinux2014_x86_64 \
+  --python-version 3.11 --implementation cp -d "$dj/wheels" -r "$dj/requirements.txt"
+distill build -q -t django-demo:multi "$dj" >/dev/null
+# the seed's Django example builds, and cannot start: check says why (exit 1 is expected here)
+if distill check django-demo:multi; then
+  echo "distill check passed the Django example, which cannot start" >&2
+  exit 1
+fi
+
 echo "== run the multi-stage image and ask it"
 # the image listens on port 5000 of this machine's network: say so if something else has it
 if ! .venv/bin/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5000))' 2>/dev/null; then

@@ -324,6 +324,21 @@ def _registry_image(store: Store, text: str, insecure: tuple[str, ...]):
     return from_descriptor(store, desc, str(ref))
 
 
+def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> dict:
+    """Will the image start? {"verdict": "ok"|"fail", "findings": [{rule, severity,
+    message, path, stage, line, ...}]} (check/), read from its layers, never run."""
+    from .check import check as check_image
+    from .imagefs import ImageFS, build_record_of, stage_image
+
+    with store.writing():
+        image = _source_image(store, text, insecure)
+        record = build_record_of(store, image)
+        if stage is not None:
+            image, record = stage_image(store, image, record, stage), None
+        fs = ImageFS(store, image.layers, image.diff_ids, image.config, text)
+        return check_image(store, fs, image, record)
+
+
 def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None,
        insecure: tuple[str, ...] = ()) -> list[dict]:
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):

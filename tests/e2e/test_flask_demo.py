@@ -3,6 +3,7 @@ with nothing changed (every step CACHED), rebuilt after an app.py edit (only wha
 on it runs), sizes compared, and the multi-stage image answering on port 5000."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -130,3 +131,27 @@ def test_flask_demo(demo):
 def _size(root, ref):
     info = json.loads(distill("inspect", ref, root=root).stdout)
     return sum(l["size"] for l in info["Manifest"]["layers"])
+
+
+def test_the_django_example_is_flagged_and_the_flask_one_passes(demo, tmp_path):
+    """The seed's Django example builds and cannot start: distill check says so, names the
+    stage that has gunicorn and the COPY that left it there; running it agrees."""
+    root, flask_ctx = demo
+    ctx = tmp_path / "django"
+    shutil.copytree(EXAMPLE.parent / "django", ctx, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
+                    "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                    "-d", str(ctx / "wheels"), "-r", str(ctx / "requirements.txt")], check=True)
+    distill("build", "-q", "-t", "django-demo:multi", ctx, root=root)
+    r = distill("check", "--format", "json", "django-demo:multi", root=root, check=False)
+    assert r.returncode == 1
+    (gunicorn,) = [f for f in json.loads(r.stdout)["findings"] if f["severity"] == "error"]
+    assert gunicorn["rule"] == "not-on-path" and gunicorn["program"] == "gunicorn"
+    assert gunicorn["found_in"]["stage"] == "build" and gunicorn["found_in"]["path"] == "/usr/local/bin/gunicorn"
+    assert gunicorn["found_in"]["instruction"].startswith("RUN pip3 install")
+    assert "copies only /app" in gunicorn["message"] and "virtual environment" in gunicorn["message"]
+    ran = subprocess.run(["timeout", "60", sys.executable, "-m", "distill", "run", "--network", "none",
+                          "django-demo:multi"], capture_output=True, text=True, env=dict(os.environ, DISTILL_ROOT=str(root)))
+    assert ran.returncode != 0, ran.stderr  # it cannot start, as check said
+    distill("build", "-q", "-t", "flask-demo:checked", flask_ctx, root=root)  # cached after the other test
+    assert distill("check", "flask-demo:checked", root=root).stdout.strip() == "flask-demo:checked: will start"

@@ -372,6 +372,33 @@ def export(a):
     do_export(_store(a), a.image, a.output, a.stage, tuple(a.insecure))
 
 
+@command(
+    arg("image"),
+    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    STAGE,
+    INSECURE,
+)
+def check(a):
+    """Will the image start? Exit 0: it will; 1: it will not; 2: it could not be checked."""
+    from ..api import check as do_check
+
+    try:
+        report = do_check(_store(a), a.image, a.stage, tuple(a.insecure))
+    except DistillError as e:
+        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)
+    if a.fmt == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        for f in report["findings"]:
+            where = f" [{f['stage']}" + (f", Dockerfile:{f['line']}" if f.get("line") else "") + "]" if f.get(
+                "stage") else ""
+            print(f"{f['severity']}: {f['rule']}: {f['message']}{where}")
+        verdict = "will start" if report["verdict"] == "ok" else "will NOT start"
+        print(f"{a.image}: {verdict}")
+    sys.exit(0 if report["verdict"] == "ok" else 1)
+
+
 def _build_args(values: list[str]) -> dict[str, str]:
     out = {}
     for item in values:
@@ -440,6 +467,7 @@ def parse(a):
     arg("--ssh", metavar="ID[=SOCKET]", help="Expose an SSH agent to RUN --mount=type=ssh (default: $SSH_AUTH_SOCK).",
         **_repeatable("ssh")),
     arg("--jobs", type=_positive_int, metavar="N", help="Stages built at once (default: the CPU count, and more while a CPU sits idle)."),
+    arg("--check", action="store_true", help="Then check that the image will start (distill check); fail if not."),
     INSECURE,
 )
 def build(a):
@@ -495,6 +523,14 @@ def build(a):
         steps = "1 step" if result.executed == 1 else f"{result.executed} steps"
         print(f"built {image.config_digest[7:19]} ({steps} run, {result.cached} cached)"
               + (f", tagged {', '.join(a.tags)}" if a.tags else ""), file=sys.stderr)
+    if a.check:
+        from ..api import check as do_check
+
+        report = do_check(_store(a), image.config_digest)
+        for f in report["findings"]:
+            print(f"{f['severity']}: {f['rule']}: {f['message']}", file=sys.stderr)
+        if report["verdict"] != "ok":
+            raise DistillError("the image was built, but it will not start (see above)")
     _leave(result)
 
 

@@ -7,30 +7,36 @@ from ..errors import DistillError, NotFound
 from .fs import TYPES, ImageFS
 from .tree import Node
 
-__all__ = ["ImageFS", "Node", "TYPES", "open_image", "Attribution"]
+__all__ = ["ImageFS", "Node", "TYPES", "open_image", "stage_image", "build_record_of", "Attribution"]
 
 
 def open_image(store, image, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
     """The filesystem of `image` (image.Image), or of one of its build's stages (by name or
     index, through its build record), and who wrote each layer."""
-    from ..image import from_descriptor
-
-    record = _record(store, image)
-    text = image.name or image.manifest_digest
+    record = build_record_of(store, image)
     if stage is not None:
-        if record is None:
-            raise DistillError(f"{text} has no build record, so its stages cannot be found")
-        chosen = [s for s in record["stages"] if s.get("name") == stage.lower() or str(s.get("index")) == stage]
-        if not chosen or not chosen[0].get("image"):
-            names = ", ".join(s.get("name") or str(s.get("index")) for s in record["stages"])
-            raise NotFound(f"{text} has no built stage {stage!r} (its stages: {names})")
-        image = from_descriptor(store, {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                        "digest": chosen[0]["image"]["manifest"]})
-    fs = ImageFS(store, image.layers, image.diff_ids, image.config, text)
+        image = stage_image(store, image, record, stage)
+    fs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name or image.manifest_digest)
     return fs, Attribution(image, record)
 
 
-def _record(store, image) -> dict | None:
+def stage_image(store, image, record: dict | None, stage: str):
+    """The image of one of the stages of the build that made `image` (by name or index)."""
+    from ..image import from_descriptor
+
+    text = image.name or image.manifest_digest
+    if record is None:
+        raise DistillError(f"{text} has no build record, so its stages cannot be found")
+    chosen = [s for s in record["stages"] if s.get("name") == stage.lower() or str(s.get("index")) == stage]
+    if not chosen or not chosen[0].get("image"):
+        names = ", ".join(s.get("name") or str(s.get("index")) for s in record["stages"])
+        raise NotFound(f"{text} has no built stage {stage!r} (its stages: {names})")
+    return from_descriptor(store, {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                   "digest": chosen[0]["image"]["manifest"]}, text)
+
+
+def build_record_of(store, image) -> dict | None:
+    """The build record of `image`, or None (built elsewhere, or unreadable)."""
     import json
 
     from ..mediatypes import BUILD_RECORD

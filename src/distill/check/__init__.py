@@ -1,0 +1,21 @@
+"""`distill check`: will the image start? A static verdict over its files (imagefs), with
+what is missing and, through the build record, which stage has it."""
+
+from __future__ import annotations
+
+from .rules import RULES
+from .start import Finding, Start
+
+__all__ = ["RULES", "Finding", "check"]
+
+
+def check(store, fs, image, record: dict | None) -> dict:
+    """{"verdict": "ok"|"fail", "findings": [...]} for `image` (image.Image) read through
+    `fs` (its ImageFS)."""
+    findings = Start(fs, image.config).run()
+    if record:
+        from .stages import attribute
+
+        attribute(store, record, findings)
+    verdict = "fail" if any(f["severity"] == "error" for f in findings) else "ok"
+    return {"verdict": verdict, "findings": findings}

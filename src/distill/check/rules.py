@@ -1,0 +1,25 @@
+"""The start-up rules `distill check` applies: id → (severity, what it means). error: the
+process will not start; warning: it may fail once running; info: worth knowing."""
+
+RULES = {
+    "no-command": ("error", "the image has no ENTRYPOINT or CMD: there is nothing to start"),
+    "shell-missing": ("error", "the shell form needs a shell the image lacks"),
+    "not-on-path": ("error", "executable file not found in $PATH"),
+    "not-found": ("error", "no such file in the image"),
+    "dangling-symlink": ("error", "a symlink to nothing"),
+    "not-a-file": ("error", "not a regular file"),
+    "no-exec-bit": ("error", "permission denied: no execute bit for the user"),
+    "user-unknown": ("error", "unable to find the user in /etc/passwd"),
+    "group-unknown": ("error", "unable to find the group in /etc/group"),
+    "shebang-crlf": ("error", "the #! line ends in CR (a Windows line end): the kernel looks for 'sh\\r'"),
+    "interpreter-missing": ("error", "the #! interpreter is not in the image"),
+    "env-target-missing": ("error", "#!/usr/bin/env NAME: NAME is not on PATH"),
+    "exec-format": ("error", "exec format error: neither a #! script nor an ELF program"),
+    "elf-arch": ("error", "exec format error: an ELF program for another architecture"),
+    "elf-interp-missing": ("error", "the ELF program interpreter (dynamic loader) is not in the image"),
+    "command-not-found": ("error", "the shell will not find the command (exit 127)"),
+    "workdir-missing": ("info", "WORKDIR does not exist: runc creates it, empty"),
+}
+
+# ELF e_machine numbers of the architectures images are built for (ANALYSIS-FACTS §2)
+MACHINES = {"amd64": 62, "arm64": 183, "arm": 40, "386": 3, "ppc64le": 21, "s390x": 22, "riscv64": 243}

@@ -1,0 +1,93 @@
+"""Cross-stage provenance: what the final image lacks, looked up in the build's other
+stages (through the build record), with the step that made it there, the COPY --from
+lines that carried something else, and a fix."""
+
+from __future__ import annotations
+
+import posixpath
+
+from ..image import from_descriptor
+from ..imagefs import Attribution, ImageFS
+from .start import DEFAULT_PATH
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def attribute(store, record: dict, findings: list[dict]) -> None:
+    """Adds to each finding about a missing program where another stage has it, and to
+    every finding the final stage's ENTRYPOINT/CMD line."""
+    stages = [s for s in record.get("stages") or [] if s.get("image")]
+    target = next((s for s in stages if s.get("target")), None)
+    if target is None:
+        return
+    command_line = next((st["line"] for st in reversed(target.get("steps") or [])
+                         if st.get("instruction", "").split(" ", 1)[0].upper() in ("CMD", "ENTRYPOINT")), None)
+    opened: dict[int, tuple] = {}
+    for f in findings:
+        f["stage"] = _ref(target)
+        if command_line is not None and f.get("line") is None:
+            f["line"] = command_line
+        name = f.get("program")
+        if not name or f["severity"] != "error":
+            continue
+        for s in stages:
+            if s is target:
+                continue
+            if s["index"] not in opened:
+                image = from_descriptor(store, {"mediaType": MANIFEST, "digest": s["image"]["manifest"]})
+                opened[s["index"]] = (ImageFS(store, image.layers, image.diff_ids, image.config),
+                                      Attribution(image, record), image.config)
+            fs, who, config = opened[s["index"]]
+            path = _find(fs, config, name)
+            if path is None:
+                continue
+            node = fs.stat(path, follow=True)
+            made = who.of(node.inode.layer)
+            f["found_in"] = {"stage": _ref(s), "path": path, "line": made.get("line"),
+                             "instruction": made.get("created_by")}
+            carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
+                       and c.get("from", {}).get("stage") == s["index"]]
+            f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
+            break
+
+
+def _ref(stage: dict) -> str:
+    return stage.get("name") or f"stage-{stage['index']}"
+
+
+def _find(fs: ImageFS, config: dict, name: str) -> str | None:
+    if "/" in name:
+        node = fs.stat(name, follow=True)
+        return name if node is not None and node.inode.type == "0" else None
+    env = dict(e.partition("=")[::2] for e in (config.get("config") or {}).get("Env") or [])
+    for d in env.get("PATH", DEFAULT_PATH).split(":"):
+        candidate = posixpath.join(d or "/", name)
+        node = fs.stat(candidate, follow=True)
+        if node is not None and node.inode.type == "0" and node.inode.mode & 0o111:
+            return candidate
+    return None
+
+
+def _is_console_script(fs: ImageFS, path: str) -> bool:
+    node = fs.stat(path, follow=True)
+    with fs.open_file(node.inode) as f:
+        head = f.read(min(256, node.inode.size))
+    return head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]
+
+
+def _story(stage: dict, path: str, made: dict, carried: list, console_script: bool) -> str:
+    ref = _ref(stage)
+    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
+    text = f". Stage `{ref}` has it at {path}{where}"
+    if carried:
+        what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
+        text += f"; the final stage copies only {what} from `{ref}`"
+    else:
+        text += f"; the final stage copies nothing from `{ref}`"
+    if console_script:
+        text += (f". Fix: install the packages into a virtual environment in `{ref}` (python3 -m venv /venv; "
+                 f"/venv/bin/pip install ...) and COPY --from={ref} /venv /venv, with /venv/bin on PATH: a console "
+                 "script needs its packages, not just itself")
+    else:
+        text += f". Fix: COPY --from={ref} {path} {path}"
+    return text

@@ -1,0 +1,289 @@
+"""Will the process start? The path runc and the kernel take (ANALYSIS-FACTS §2), walked
+over an image's files (imagefs) without running anything: the command docker builds from
+ENTRYPOINT and CMD, USER, the program found on PATH, its execute bit, then what execve
+does with it: a #! script's interpreter (and /usr/bin/env's NAME), an ELF program's
+architecture and dynamic loader. Pure over an ImageFS and the image config."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import struct
+
+from .rules import MACHINES, RULES
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MAX_DEPTH = 4  # interpreters of interpreters
+_SIMPLE_WORD = re.compile(r"[A-Za-z0-9_./+-]+")
+_SHELL_WORDS = frozenset("! { } case do done elif else esac fi for if in then until while exec command . : true "
+                         "false test [ echo printf cd export set unset read trap wait eval exit return shift".split())
+
+
+class Finding(dict):
+    """{rule, severity, message, path, stage, line}: a dict, so it prints as JSON."""
+
+    def __init__(self, rule: str, message: str, path: str | None = None, **more):
+        severity, _ = RULES[rule]
+        super().__init__(rule=rule, severity=severity, message=message, path=path, stage=None, line=None, **more)
+
+
+class Start:
+    def __init__(self, fs, config: dict, architecture: str | None = None):
+        self.fs = fs
+        self.c = config.get("config") or {}
+        self.architecture = architecture or config.get("architecture")
+        env = {}
+        for item in self.c.get("Env") or []:
+            k, _, v = item.partition("=")
+            env[k] = v
+        self.env = env
+        self.path = env.get("PATH", DEFAULT_PATH)
+        self.workdir = self.c.get("WorkingDir") or "/"
+        self.findings: list[Finding] = []
+        self.uid = 0
+        self.gids: tuple[int, ...] = (0,)
+
+    # ---- the walk ----------------------------------------------------------------------
+    def run(self) -> list[Finding]:
+        argv = list(self.c.get("Entrypoint") or []) + list(self.c.get("Cmd") or [])
+        if not argv:
+            self.add("no-command", "the image has no ENTRYPOINT or CMD")
+            return self.findings
+        self.user()
+        node = self.fs.stat(self.workdir, follow=True)
+        if node is None or node.inode.type != "5":
+            self.add("workdir-missing", f"WORKDIR {self.workdir} does not exist: runc makes it empty", self.workdir)
+        shell = self.shell_command(argv)
+        program = self.program(argv[0], shell_form=shell is not None)
+        if program is not None:
+            self.execve(program, argv, 0)
+            if shell is not None:
+                self.shell_first_word(shell)
+        return self.findings
+
+    def add(self, rule: str, message: str, path: str | None = None, **more) -> None:
+        self.findings.append(Finding(rule, message, path, **more))
+
+    # ---- USER --------------------------------------------------------------------------
+    def user(self) -> None:
+        spec = self.c.get("User") or ""
+        if not spec:
+            return
+        name, _, group = spec.partition(":")
+        passwd = self._text("/etc/passwd")
+        uid = gid = None
+        if name.isdigit():
+            uid = int(name)
+            for row in _rows(passwd):
+                if row[2:3] == [name] and len(row) > 3 and row[3].isdigit():
+                    gid = int(row[3])
+        else:
+            for row in _rows(passwd):
+                if row[0] == name and len(row) > 3 and row[2].isdigit() and row[3].isdigit():
+                    uid, gid = int(row[2]), int(row[3])
+                    break
+            if uid is None:
+                self.add("user-unknown", f"USER {spec}: unable to find user {name}: no matching entries in passwd "
+                         "file", "/etc/passwd", user=name)
+                return
+        gids = {gid if gid is not None else 0}
+        if group:
+            if group.isdigit():
+                gids = {int(group)}
+            else:
+                found = [row for row in _rows(self._text("/etc/group")) if row[0] == group and row[2:3] and
+                         row[2].isdigit()]
+                if not found:
+                    self.add("group-unknown", f"USER {spec}: unable to find group {group}: no matching entries in "
+                             "group file", "/etc/group", group=group)
+                    return
+                gids = {int(found[0][2])}
+        self.uid, self.gids = uid, tuple(gids)
+
+    # ---- the program -------------------------------------------------------------------
+    def shell_command(self, argv: list[str]) -> str | None:
+        """The command string of a shell form (`sh -c "…"`), else None."""
+        shell = list(self.c.get("Shell") or ["/bin/sh", "-c"])
+        if len(argv) == len(shell) + 1 and argv[:len(shell)] == shell:
+            return argv[-1]
+        return None
+
+    def program(self, name: str, shell_form: bool = False, what: str = "") -> str | None:
+        """The absolute path exec will run for argv[0] (as Go's exec.LookPath in runc), or
+        None with a finding."""
+        if "/" in name:
+            path = posixpath.normpath(posixpath.join(self.workdir, name))
+            return path if self.runnable(path, name, shell_form, what) else None
+        seen = []
+        for d in self.path.split(":"):
+            candidate = posixpath.join(d or ".", name)
+            if not candidate.startswith("/"):
+                candidate = posixpath.join(self.workdir, candidate)
+            node = self.fs.stat(candidate, follow=True)
+            if node is not None and node.inode.type == "0" and node.inode.mode & 0o111:
+                return candidate
+            if self.fs.stat(candidate, follow=False) is not None:
+                seen.append(candidate)
+        rule = "shell-missing" if shell_form else "not-on-path"
+        near = f" ({', '.join(seen)} exist but cannot be run)" if seen else ""
+        self.add(rule, f"{what or 'the command'} {name!r}: executable file not found in $PATH ({self.path}){near}",
+                 name, program=name)
+        return None
+
+    def runnable(self, path: str, shown: str, shell_form: bool = False, what: str = "") -> bool:
+        what = what or "the command"
+        node = self.fs.stat(path, follow=False)
+        if node is None:
+            rule = "shell-missing" if shell_form else "not-found"
+            self.add(rule, f"{what} {shown}: no such file in the image", path, program=path)
+            return False
+        target = self.fs.stat(path, follow=True)
+        if target is None:
+            self.add("dangling-symlink", f"{what} {shown}: {path} is a symlink to {node.linkname}, which is not in the "
+                     "image", path, program=path)
+            return False
+        inode = target.inode
+        if inode.type != "0":
+            self.add("not-a-file", f"{what} {shown}: {path} is not a regular file", path, program=path)
+            return False
+        if not self.may_execute(inode):
+            self.add("no-exec-bit", f"{what} {shown}: {path} has mode {inode.mode:04o}: permission denied for uid "
+                     f"{self.uid}", path, program=path)
+            return False
+        return True
+
+    def may_execute(self, inode) -> bool:
+        if self.uid == 0:
+            return bool(inode.mode & 0o111)
+        if inode.uid == self.uid:
+            return bool(inode.mode & 0o100)
+        if inode.gid in self.gids:
+            return bool(inode.mode & 0o010)
+        return bool(inode.mode & 0o001)
+
+    # ---- execve ------------------------------------------------------------------------
+    def execve(self, path: str, argv: list[str], depth: int) -> None:
+        node = self.fs.stat(path, follow=True)
+        head = self._head(node)
+        if head.startswith(b"#!"):
+            self.script(path, head, depth)
+        elif head.startswith(b"\x7fELF"):
+            self.elf(path, node)
+        else:
+            self.add("exec-format", f"{path}: exec format error (neither #! nor ELF)", path)
+
+    def script(self, path: str, head: bytes, depth: int) -> None:
+        line = head[2:].split(b"\n", 1)[0]
+        if line.endswith(b"\r"):
+            self.add("shebang-crlf", f"{path}: the #! line ends in CR: the kernel looks for "
+                     f"{line.strip().decode(errors='replace')!r}", path)
+            return
+        text = line.decode("utf-8", "replace").strip()
+        interpreter, _, arg = text.partition(" ")
+        interpreter, arg = interpreter.strip(), arg.strip()
+        if not interpreter:
+            self.add("exec-format", f"{path}: an empty #! line", path)
+            return
+        if not self.interpreter_ok(interpreter, path, depth):
+            return
+        if posixpath.basename(interpreter) == "env" and arg:
+            name = arg  # one argument: `env python3 -u` seeks "python3 -u"
+            if name.startswith("-"):
+                return  # env's own options: not followed
+            found = self.program(name, what=f"{path}'s #!/usr/bin/env")
+            if found is None:
+                self.findings[-1]["rule"] = "env-target-missing"
+                self.findings[-1]["severity"] = RULES["env-target-missing"][0]
+            elif depth < MAX_DEPTH:
+                self.execve(found, [], depth + 1)
+
+    def interpreter_ok(self, interpreter: str, script: str, depth: int) -> bool:
+        node = self.fs.stat(interpreter, follow=True)
+        if node is None or node.inode.type != "0":
+            self.add("interpreter-missing", f"{script} starts with #!{interpreter}, which is not in the image",
+                     interpreter, program=interpreter, script=script)
+            return False
+        if depth < MAX_DEPTH:
+            self.execve(interpreter, [], depth + 1)
+        return True
+
+    def elf(self, path: str, node) -> None:
+        facts = elf_facts(self._read(node, 1 << 16))
+        if facts is None:
+            self.add("exec-format", f"{path}: a malformed ELF header", path)
+            return
+        machine = MACHINES.get(self.architecture or "")
+        if machine is not None and facts["machine"] != machine:
+            self.add("elf-arch", f"{path}: built for ELF machine {facts['machine']}, the image is "
+                     f"{self.architecture}", path)
+            return
+        interp = facts.get("interp")
+        if interp and self.fs.stat(interp, follow=True) is None:
+            self.add("elf-interp-missing", f"{path} is dynamically linked: its loader {interp} is not in the image "
+                     "(no such file or directory)", interp, program=interp, binary=path)
+
+    def shell_first_word(self, command: str) -> None:
+        """`sh -c "gunicorn app"`: the shell will look the first word up on PATH."""
+        words = command.strip().split()
+        if not words or not _SIMPLE_WORD.fullmatch(words[0]) or words[0] in _SHELL_WORDS or "=" in words[0]:
+            return
+        if any(ch in command for ch in "|&;<>()$`\\\"'*?\n"):
+            return  # not a simple command: the shell decides
+        found = self.program(words[0], what="the shell form's command")
+        if found is None:
+            self.findings[-1]["rule"] = "command-not-found"
+            self.findings[-1]["severity"] = RULES["command-not-found"][0]
+
+    # ---- reading -----------------------------------------------------------------------
+    def _text(self, path: str) -> str:
+        node = self.fs.stat(path, follow=True)
+        if node is None or node.inode.type != "0" or node.inode.size > 4 << 20:
+            return ""
+        return self.fs.read(path).decode("utf-8", "replace")
+
+    def _head(self, node) -> bytes:
+        return self._read(node, 256)  # the kernel reads a #! line from 256 bytes
+
+    def _read(self, node, n: int) -> bytes:
+        with self.fs.open_file(node.inode) as f:
+            return f.read(min(n, node.inode.size))
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def elf_facts(data: bytes) -> dict | None:
+    """class, endianness, machine and PT_INTERP of an ELF file from its first bytes, read
+    through program headers (as the kernel does); None when malformed."""
+    if len(data) < 52 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return None
+    bits64, order = data[4] == 2, "<" if data[5] == 1 else ">"
+    try:
+        if bits64:
+            e_type, e_machine = struct.unpack_from(order + "HH", data, 16)
+            e_phoff, = struct.unpack_from(order + "Q", data, 32)
+            e_phentsize, e_phnum = struct.unpack_from(order + "HH", data, 54)
+        else:
+            e_type, e_machine = struct.unpack_from(order + "HH", data, 16)
+            e_phoff, = struct.unpack_from(order + "I", data, 28)
+            e_phentsize, e_phnum = struct.unpack_from(order + "HH", data, 42)
+        out = {"class": 64 if bits64 else 32, "machine": e_machine, "type": e_type, "interp": None}
+        for i in range(min(e_phnum, 256)):
+            at = e_phoff + i * e_phentsize
+            if at + e_phentsize > len(data):
+                break
+            p_type, = struct.unpack_from(order + "I", data, at)
+            if p_type != 3:  # PT_INTERP
+                continue
+            if bits64:
+                offset, = struct.unpack_from(order + "Q", data, at + 8)
+                size, = struct.unpack_from(order + "Q", data, at + 32)
+            else:
+                offset, = struct.unpack_from(order + "I", data, at + 4)
+                size, = struct.unpack_from(order + "I", data, at + 16)
+            if offset + size <= len(data) and 0 < size < 4096:
+                out["interp"] = data[offset:offset + size].split(b"\0", 1)[0].decode("utf-8", "replace")
+        return out
+    except struct.error:
+        return None

@@ -1,0 +1,124 @@
+"""distill check: images that build fine but cannot start, one per rule, and images that
+can start (no false alarms); every verdict is held against what running the image does."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from bed.images import copy_image
+from buildtools import BUSYBOX, build, write_context
+from clirun import distill
+
+FROM = f"FROM {BUSYBOX}"
+SCRIPT = "printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/tool && chmod 755 /usr/local/bin/tool"
+
+# name: (Dockerfile, context files, expected verdict, the rule of the first error)
+CASES = {
+    "program left in a builder stage": (
+        f"{FROM} AS builder\nRUN mkdir -p /usr/local/bin && {SCRIPT}\n"
+        f"{FROM}\nCOPY --from=builder /etc/passwd /app/passwd\nCMD [\"tool\"]\n", {}, "fail", "not-on-path"),
+    "no exec bit": (f"{FROM}\nCOPY --chmod=644 run.sh /run.sh\nCMD [\"/run.sh\"]\n",
+                    {"run.sh": "#!/bin/sh\nexit 0\n"}, "fail", "no-exec-bit"),
+    "#!/usr/bin/env python3 without python3": (f"{FROM}\nCOPY --chmod=755 app.py /app.py\nCMD [\"/app.py\"]\n",
+                                               {"app.py": "#!/usr/bin/env python3\nprint(1)\n"}, "fail",
+                                               "env-target-missing"),
+    "#! interpreter missing": (f"{FROM}\nCOPY --chmod=755 app.py /app.py\nCMD [\"/app.py\"]\n",
+                               {"app.py": "#!/usr/bin/python3\nprint(1)\n"}, "fail", "interpreter-missing"),
+    "CRLF #! line": (f"{FROM}\nCOPY --chmod=755 run.sh /run.sh\nCMD [\"/run.sh\"]\n",
+                     {"run.sh": "#!/bin/sh\r\nexit 0\r\n"}, "fail", "shebang-crlf"),
+    "dynamic program in scratch": ("FROM scratch\nCOPY true /true\nCMD [\"/true\"]\n", {"true": "<host true>"},
+                                   "fail", "elf-interp-missing"),
+    "unknown USER": (f"{FROM}\nUSER nosuch\nCMD [\"true\"]\n", {}, "fail", "user-unknown"),
+    "shell form without a shell": ("FROM scratch\nCOPY busybox /bb\nCMD echo hi\n", {"busybox": "<busybox>"},
+                                   "fail", "shell-missing"),
+    "dangling symlink": (f"{FROM}\nRUN ln -s /nope /app\nCMD [\"/app\"]\n", {}, "fail", "dangling-symlink"),
+    "shell form, command missing": (f"{FROM}\nCMD gunicorn app:main\n", {}, "fail", "command-not-found"),
+    "no command": ("FROM scratch\nCOPY busybox /bb\n", {"busybox": "<busybox>"}, "fail", "no-command"),
+    # and images that start: no false alarms
+    "busybox true": (f"{FROM}\nCMD [\"true\"]\n", {}, "ok", None),
+    "static program in scratch": ("FROM scratch\nCOPY busybox /busybox\nCMD [\"/busybox\", \"true\"]\n",
+                                  {"busybox": "<busybox>"}, "ok", None),
+    "numeric USER": (f"{FROM}\nUSER 4242:4242\nCMD [\"true\"]\n", {}, "ok", None),
+    "script with an exec bit": (f"{FROM}\nCOPY --chmod=755 run.sh /run.sh\nCMD [\"/run.sh\"]\n",
+                                {"run.sh": "#!/bin/sh\nexit 0\n"}, "ok", None),
+    "#!/usr/bin/env sh": (f"{FROM}\nCOPY --chmod=755 run.sh /run.sh\nCMD [\"/run.sh\"]\n",
+                          {"run.sh": "#!/usr/bin/env sh\nexit 0\n"}, "ok", None),
+    "program copied from a builder stage": (
+        f"{FROM} AS builder\nRUN mkdir -p /usr/local/bin && {SCRIPT}\n"
+        f"{FROM}\nCOPY --from=builder /usr/local/bin/tool /usr/local/bin/tool\nCMD [\"tool\"]\n", {}, "ok", None),
+    "shell form": (f"{FROM}\nCMD exit 0\n", {}, "ok", None),
+    "ENTRYPOINT and CMD": (f"{FROM}\nENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"exit 0\"]\n", {}, "ok", None),
+}
+
+
+@pytest.fixture
+def store(store, busybox_store):
+    copy_image(busybox_store, store, BUSYBOX)
+    return store
+
+
+def context(tmp_path, files):
+    files = dict(files)
+    host_true = shutil.which("true")
+    for name, content in list(files.items()):
+        if content == "<host true>":
+            files[name] = open(host_true, "rb").read()
+        elif content == "<busybox>":
+            files[name] = open("/bin/busybox", "rb").read()
+    ctx = write_context(tmp_path / "ctx", files)
+    for name in files:
+        (ctx / name).chmod(0o755 if name in ("true", "busybox") else 0o644)
+    return ctx
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_verdict_is_what_running_it_does(store, tmp_path, case):
+    dockerfile, files, verdict, rule = CASES[case]
+    build(store, context(tmp_path, files), dockerfile, tags=["localhost/check:1"])
+    r = distill("check", "--format", "json", "localhost/check:1", root=store.root, check=False)
+    report = json.loads(r.stdout)
+    assert (report["verdict"], r.returncode) == (verdict, 0 if verdict == "ok" else 1), report
+    errors = [f["rule"] for f in report["findings"] if f["severity"] == "error"]
+    assert errors[:1] == ([rule] if rule else []), report
+    if rule == "no-command":
+        return  # `distill run` refuses before starting anything
+    ran = subprocess.run(["timeout", "30", *_distill_run(store)], capture_output=True, text=True)
+    assert (ran.returncode == 0) == (verdict == "ok"), (ran.returncode, ran.stderr)
+
+
+def _distill_run(store):
+    import sys
+
+    return [sys.executable, "-m", "distill", "--root", str(store.root), "run", "--network", "none",
+            "localhost/check:1"]
+
+
+def test_a_missing_program_is_found_in_the_stage_that_has_it(store, tmp_path):
+    build(store, context(tmp_path, {}), CASES["program left in a builder stage"][0], tags=["localhost/check:1"])
+    report = json.loads(distill("check", "--format", "json", "localhost/check:1", root=store.root,
+                                check=False).stdout)
+    (finding,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["found_in"] == {"stage": "builder", "path": "/usr/local/bin/tool", "line": 2,
+                                   "instruction": f"RUN mkdir -p /usr/local/bin && {SCRIPT}"}
+    assert (finding["stage"], finding["line"]) == ("stage-1", 5)  # the CMD
+    assert "the final stage copies only /etc/passwd (Dockerfile:4) from `builder`" in finding["message"]
+    assert "COPY --from=builder /usr/local/bin/tool /usr/local/bin/tool" in finding["message"]
+    text = distill("check", "localhost/check:1", root=store.root, check=False)
+    assert text.returncode == 1 and text.stdout.splitlines()[-1] == "localhost/check:1: will NOT start"
+
+
+def test_an_image_that_cannot_be_read_is_exit_2(store):
+    r = distill("check", "localhost/nothing:here", root=store.root, check=False)
+    assert r.returncode == 2 and r.stderr.startswith("distill: error: ")
+
+
+def test_build_check_fails_the_build_of_an_image_that_cannot_start(store, tmp_path):
+    ctx = context(tmp_path, {})
+    (ctx / "Dockerfile").write_text(CASES["program left in a builder stage"][0])
+    r = distill("build", "-q", "--check", "-t", "localhost/check:2", ctx, root=store.root, check=False)
+    assert r.returncode == 1 and "error: not-on-path: the command 'tool'" in r.stderr
+    assert r.stderr.strip().endswith("distill: error: the image was built, but it will not start (see above)")
+    (ctx / "Dockerfile").write_text(CASES["program copied from a builder stage"][0])
+    assert distill("build", "-q", "--check", ctx, root=store.root).returncode == 0
