@@ -88,11 +88,10 @@ def test_the_verdict_is_what_running_it_does(store, tmp_path, case):
     assert (ran.returncode == 0) == (verdict == "ok"), (ran.returncode, ran.stderr)
 
 
-def _distill_run(store):
+def _distill_run(store, ref="localhost/check:1"):
     import sys
 
-    return [sys.executable, "-m", "distill", "--root", str(store.root), "run", "--network", "none",
-            "localhost/check:1"]
+    return [sys.executable, "-m", "distill", "--root", str(store.root), "run", "--network", "none", ref]
 
 
 def test_a_missing_program_is_found_in_the_stage_that_has_it(store, tmp_path):
@@ -122,3 +121,61 @@ def test_build_check_fails_the_build_of_an_image_that_cannot_start(store, tmp_pa
     assert r.stderr.strip().endswith("distill: error: the image was built, but it will not start (see above)")
     (ctx / "Dockerfile").write_text(CASES["program copied from a builder stage"][0])
     assert distill("build", "-q", "--check", ctx, root=store.root).returncode == 0
+
+
+@pytest.fixture
+def linked(tmp_path):
+    """A program built here, linked against a library of its own found through
+    RUNPATH $ORIGIN/../lib (gcc and libc6-dev come with the test setup)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "foo.c").write_text("int foo(void) { return 0; }\n")
+    (src / "prog.c").write_text("int foo(void);\nint main(void) { return foo(); }\n")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", src / "libfoo.so", src / "foo.c"], check=True)
+    subprocess.run(["gcc", "-o", src / "prog", src / "prog.c", "-L", src, "-lfoo", "-Wl,-rpath,$ORIGIN/../lib",
+                    "-Wl,--enable-new-dtags"], check=True)
+    return src
+
+
+@pytest.mark.parametrize("with_library", [True, False], ids=["library copied", "library left out"])
+def test_shared_libraries_are_found_as_the_loader_finds_them(python_store, tmp_path, linked, with_library):
+    from bed.images import PYTHON_BASE
+
+    store = python_store
+    ctx = write_context(tmp_path / "ctx", {"prog": (linked / "prog").read_bytes(),
+                                           "libfoo.so": (linked / "libfoo.so").read_bytes()})
+    (ctx / "prog").chmod(0o755)
+    copy_lib = "COPY libfoo.so /app/lib/libfoo.so\n" if with_library else ""
+    build(store, ctx, f"FROM {PYTHON_BASE}\nCOPY prog /app/bin/prog\n{copy_lib}CMD [\"/app/bin/prog\"]\n",
+          tags=["localhost/check:lib"])
+    r = distill("check", "--format", "json", "localhost/check:lib", root=store.root, check=False)
+    report = json.loads(r.stdout)
+    if with_library:
+        assert report == {"verdict": "ok", "findings": []}
+    else:
+        (finding,) = report["findings"]
+        assert (finding["rule"], finding["library"], finding["binary"]) == ("library-missing", "libfoo.so",
+                                                                            "/app/bin/prog")
+    ran = subprocess.run(["timeout", "30", *_distill_run(store, "localhost/check:lib")], capture_output=True, text=True)
+    assert (ran.returncode == 0) == with_library, ran.stderr
+    if not with_library:
+        assert "libfoo.so: cannot open shared object file" in ran.stderr
+
+
+@pytest.mark.parametrize("program", ["/usr/bin/python3", "/usr/bin/true", "/usr/bin/gcc"])
+def test_the_elf_reader_agrees_with_readelf(program):
+    """What check/elf.py reads of real programs is what binutils' readelf says."""
+    import os
+    import re
+
+    from distill.check.elf import parse
+
+    real = os.path.realpath(program)
+    facts = parse(open(real, "rb").read())
+    dynamic = subprocess.run(["readelf", "-dW", real], capture_output=True, text=True, check=True).stdout
+    headers = subprocess.run(["readelf", "-lW", real], capture_output=True, text=True, check=True).stdout
+    assert facts["needed"] == re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic)
+    interp = re.search(r"Requesting program interpreter: (.+?)\]", headers)
+    assert facts["interp"] == (interp.group(1) if interp else None)
+    runpath = re.search(r"\(RUNPATH\)\s+Library runpath: \[(.+?)\]", dynamic)
+    assert facts["runpath"] == (runpath.group(1) if runpath else None)

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import posixpath
 import re
-import struct
 
+from .elf import ld_so_cache
+from .elf import parse as elf_parse
 from .rules import MACHINES, RULES
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_DEPTH = 4  # interpreters of interpreters
+MAX_LIBRARIES = 512
+ELF_READ_MAX = 64 << 20  # an ELF file's dynamic section lies within its first bytes of this many
 _SIMPLE_WORD = re.compile(r"[A-Za-z0-9_./+-]+")
 _SHELL_WORDS = frozenset("! { } case do done elif else esac fi for if in then until while exec command . : true "
                          "false test [ echo printf cd export set unset read trap wait eval exit return shift".split())
@@ -208,7 +211,7 @@ class Start:
         return True
 
     def elf(self, path: str, node) -> None:
-        facts = elf_facts(self._read(node, 1 << 16))
+        facts = elf_parse(self._read(node, ELF_READ_MAX))
         if facts is None:
             self.add("exec-format", f"{path}: a malformed ELF header", path)
             return
@@ -221,6 +224,75 @@ class Start:
         if interp and self.fs.stat(interp, follow=True) is None:
             self.add("elf-interp-missing", f"{path} is dynamically linked: its loader {interp} is not in the image "
                      "(no such file or directory)", interp, program=interp, binary=path)
+            return
+        if interp:
+            self.libraries(path, facts, musl="musl" in posixpath.basename(interp))
+
+    # ---- the dynamic loader -------------------------------------------------------------
+    def libraries(self, program: str, facts: dict, musl: bool) -> None:
+        """Every DT_NEEDED, recursively, found as ld.so (or musl's loader) would find it."""
+        todo = [(program, facts)]
+        seen: dict[str, str] = {}
+        while todo and len(seen) < MAX_LIBRARIES:
+            needer, f = todo.pop(0)
+            for name in f["needed"]:
+                if name in seen:
+                    continue
+                found = self.find_library(name, needer, f, musl)
+                seen[name] = found or ""
+                if found is None:
+                    self.add("library-missing", f"{needer} needs {name}, which the loader will not find "
+                             f"(error while loading shared libraries: {name}: cannot open shared object file)",
+                             name, library=name, binary=needer)
+                    continue
+                node = self.fs.stat(found, follow=True)
+                lib = elf_parse(self._read(node, ELF_READ_MAX)) if node is not None else None
+                if lib is not None:
+                    todo.append((found, lib))
+
+    def find_library(self, name: str, needer: str, facts: dict, musl: bool) -> str | None:
+        if "/" in name:
+            return name if self._is_file(name) else None
+        origin = posixpath.dirname(needer)
+        dirs: list[str] = []
+        if facts.get("rpath") and not facts.get("runpath"):
+            dirs += facts["rpath"].split(":")
+        dirs += [d for d in self.env.get("LD_LIBRARY_PATH", "").replace(";", ":").split(":") if d]
+        if facts.get("runpath"):
+            dirs += facts["runpath"].split(":")
+        for d in dirs:
+            d = d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin).replace("$LIB", "lib64" if facts["class"] == 64
+                                                                                   else "lib")
+            candidate = posixpath.normpath(posixpath.join(self.workdir, d, name))
+            if self._is_file(candidate):
+                return candidate
+        if musl:
+            rest = self._musl_path() or ["/lib", "/usr/local/lib", "/usr/lib"]
+        else:
+            cached = self._ld_cache().get(name)
+            if cached and self._is_file(cached):
+                return cached
+            rest = ["/lib", "/usr/lib"] + (["/lib64", "/usr/lib64"] if facts["class"] == 64 else [])
+        for d in rest:
+            candidate = posixpath.join(d, name)
+            if self._is_file(candidate):
+                return candidate
+        return None
+
+    def _is_file(self, path: str) -> bool:
+        node = self.fs.stat(path, follow=True)
+        return node is not None and node.inode.type == "0"
+
+    def _ld_cache(self) -> dict[str, str]:
+        if not hasattr(self, "_cache"):
+            node = self.fs.stat("/etc/ld.so.cache", follow=True)
+            self._cache = ld_so_cache(self._read(node, 16 << 20)) if node is not None and node.inode.type == "0" else {}
+        return self._cache
+
+    def _musl_path(self) -> list[str]:
+        arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(self.architecture or "", self.architecture or "")
+        text = self._text(f"/etc/ld-musl-{arch}.path")
+        return [d for d in text.replace("\n", ":").split(":") if d.strip()]
 
     def shell_first_word(self, command: str) -> None:
         """`sh -c "gunicorn app"`: the shell will look the first word up on PATH."""
@@ -251,39 +323,3 @@ class Start:
 
 def _rows(text: str) -> list[list[str]]:
     return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
-
-
-def elf_facts(data: bytes) -> dict | None:
-    """class, endianness, machine and PT_INTERP of an ELF file from its first bytes, read
-    through program headers (as the kernel does); None when malformed."""
-    if len(data) < 52 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
-        return None
-    bits64, order = data[4] == 2, "<" if data[5] == 1 else ">"
-    try:
-        if bits64:
-            e_type, e_machine = struct.unpack_from(order + "HH", data, 16)
-            e_phoff, = struct.unpack_from(order + "Q", data, 32)
-            e_phentsize, e_phnum = struct.unpack_from(order + "HH", data, 54)
-        else:
-            e_type, e_machine = struct.unpack_from(order + "HH", data, 16)
-            e_phoff, = struct.unpack_from(order + "I", data, 28)
-            e_phentsize, e_phnum = struct.unpack_from(order + "HH", data, 42)
-        out = {"class": 64 if bits64 else 32, "machine": e_machine, "type": e_type, "interp": None}
-        for i in range(min(e_phnum, 256)):
-            at = e_phoff + i * e_phentsize
-            if at + e_phentsize > len(data):
-                break
-            p_type, = struct.unpack_from(order + "I", data, at)
-            if p_type != 3:  # PT_INTERP
-                continue
-            if bits64:
-                offset, = struct.unpack_from(order + "Q", data, at + 8)
-                size, = struct.unpack_from(order + "Q", data, at + 32)
-            else:
-                offset, = struct.unpack_from(order + "I", data, at + 4)
-                size, = struct.unpack_from(order + "I", data, at + 16)
-            if offset + size <= len(data) and 0 < size < 4096:
-                out["interp"] = data[offset:offset + size].split(b"\0", 1)[0].decode("utf-8", "replace")
-        return out
-    except struct.error:
-        return None
