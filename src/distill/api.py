@@ -339,6 +339,30 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
         return check_image(store, fs, image, record)
 
 
+def try_start(store: Store, text: str, seconds: float = 3) -> dict:
+    """Starts the image under runc with no network for `seconds`, to confirm a verdict:
+    {"started": still running then or exited 0, "exit_code": None while running,
+    "stderr": its last lines}. The static verdict never depends on it."""
+    import signal
+    import subprocess
+
+    cmd = [sys.executable, "-m", "distill", "--root", store.root, "run", "--network", "none", text]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        code = proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        code = None
+        proc.send_signal(signal.SIGINT)  # `distill run` stops and removes its container
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    tail = proc.stderr.read().decode("utf-8", "replace").splitlines()[-10:]
+    proc.stderr.close()
+    return {"started": code in (None, 0), "exit_code": code, "stderr": tail}
+
+
 def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None,
        insecure: tuple[str, ...] = ()) -> list[dict]:
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):

@@ -179,3 +179,24 @@ def test_the_elf_reader_agrees_with_readelf(program):
     assert facts["interp"] == (interp.group(1) if interp else None)
     runpath = re.search(r"\(RUNPATH\)\s+Library runpath: \[(.+?)\]", dynamic)
     assert facts["runpath"] == (runpath.group(1) if runpath else None)
+
+
+@pytest.mark.parametrize("case, started", [("program left in a builder stage", False), ("busybox true", True),
+                                           ("script with an exec bit", True)])
+def test_check_run_confirms_the_verdict(store, tmp_path, case, started):
+    dockerfile, files, verdict, _ = CASES[case]
+    build(store, context(tmp_path, files), dockerfile, tags=["localhost/check:run"])
+    r = distill("check", "--run", "2", "--format", "json", "localhost/check:run", root=store.root, check=False)
+    report = json.loads(r.stdout)
+    assert report["run"]["started"] is started and (report["verdict"] == "ok") is started
+    if not started:
+        assert report["run"]["exit_code"] != 0 and report["run"]["stderr"]
+
+
+def test_check_run_says_a_long_running_process_started(store, tmp_path):
+    build(store, context(tmp_path, {}), f"{FROM}\nCMD [\"sleep\", \"30\"]\n", tags=["localhost/check:long"])
+    r = distill("check", "--run", "1", "localhost/check:long", root=store.root)
+    assert r.stdout.splitlines()[-1] == "run: started (still running after 1 s)"
+    import os
+
+    assert os.listdir(os.path.join(store.root, "containers")) == []  # stopped and removed

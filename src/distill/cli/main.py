@@ -375,6 +375,9 @@ def export(a):
 @command(
     arg("image"),
     arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    arg("--run", nargs="?", type=float, const=3.0, default=None, metavar="SECONDS",
+        help="Also start it under runc, no network, for SECONDS (default 3), to confirm; the verdict does not "
+             "depend on it."),
     STAGE,
     INSECURE,
 )
@@ -384,6 +387,10 @@ def check(a):
 
     try:
         report = do_check(_store(a), a.image, a.stage, tuple(a.insecure))
+        if a.run is not None:
+            from ..api import try_start
+
+            report["run"] = try_start(_store(a), a.image, a.run)
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
@@ -396,6 +403,12 @@ def check(a):
             print(f"{f['severity']}: {f['rule']}: {f['message']}{where}")
         verdict = "will start" if report["verdict"] == "ok" else "will NOT start"
         print(f"{a.image}: {verdict}")
+        if "run" in report:
+            run = report["run"]
+            said = (f"still running after {a.run:g} s" if run["exit_code"] is None else f"exited {run['exit_code']}")
+            print(f"run: {'started' if run['started'] else 'did not start'} ({said})")
+            for line in [] if run["started"] else run["stderr"]:
+                print(f"  {line}")
     sys.exit(0 if report["verdict"] == "ok" else 1)
 
 
