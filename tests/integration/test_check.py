@@ -200,3 +200,27 @@ def test_check_run_says_a_long_running_process_started(store, tmp_path):
     import os
 
     assert os.listdir(os.path.join(store.root, "containers")) == []  # stopped and removed
+
+
+def test_a_virtual_environment_copied_to_another_path(python_store, tmp_path):
+    """The venv's console script names the interpreter at the path the venv was made at;
+    copied elsewhere, the script's #! points at nothing. check says which COPY moved it."""
+    from bed.images import PYTHON_BASE
+
+    text = (f"FROM {PYTHON_BASE} AS builder\nRUN python3 -m venv --without-pip /opt/venv && "
+            "printf '#!/opt/venv/bin/python3\\nprint(1)\\n' > /opt/venv/bin/tool && chmod 755 /opt/venv/bin/tool\n"
+            f"FROM {PYTHON_BASE}\nCOPY --from=builder /opt/venv /venv\nCMD [\"/venv/bin/tool\"]\n")
+    build(python_store, None, text, tags=["localhost/check:venv"])
+    r = distill("check", "--run", "5", "--format", "json", "localhost/check:venv", root=python_store.root, check=False)
+    report = json.loads(r.stdout)
+    (finding,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["rule"] == "interpreter-missing" and finding["path"] == "/opt/venv/bin/python3"
+    assert "the final stage copies /opt/venv to /venv (Dockerfile:4)" in finding["message"], finding["message"]
+    assert finding["found_in"]["line"] == 2  # the RUN that made the venv
+    assert "COPY --from=builder /opt/venv /opt/venv" in finding["message"]
+    assert report["run"]["started"] is False  # and running it agrees
+    ok = text.replace("COPY --from=builder /opt/venv /venv", "COPY --from=builder /opt/venv /opt/venv").replace(
+        '"/venv/bin/tool"', '"/opt/venv/bin/tool"')
+    build(python_store, None, ok, tags=["localhost/check:venv2"])
+    r = distill("check", "--run", "5", "--format", "json", "localhost/check:venv2", root=python_store.root)
+    assert json.loads(r.stdout)["verdict"] == "ok" and json.loads(r.stdout)["run"]["started"] is True

@@ -41,8 +41,8 @@ def attribute(store, record: dict, findings: list[dict]) -> None:
             path = _find(fs, config, name)
             if path is None:
                 continue
-            node = fs.stat(path, follow=True)
-            made = who.of(node.inode.layer)
+            node = fs.stat(path, follow=False)  # the layer that wrote this name (a link, maybe)
+            made = who.of(node.layer)
             f["found_in"] = {"stage": _ref(s), "path": path, "line": made.get("line"),
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
@@ -79,6 +79,13 @@ def _story(stage: dict, path: str, made: dict, carried: list, console_script: bo
     ref = _ref(stage)
     where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
     text = f". Stage `{ref}` has it at {path}{where}"
+    moved = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
+             if src != dest and (path == src or path.startswith(src.rstrip("/") + "/"))]
+    if moved:
+        src, dest, line = moved[0]
+        return (text + f"; the final stage copies {src} to {dest} (Dockerfile:{line}), and what was copied still "
+                f"names {path}: a virtual environment (its scripts' #! lines, pyvenv.cfg) only works at the path "
+                f"it was made at. Fix: COPY --from={ref} {src} {src}, or make it at {dest} in `{ref}`")
     if carried:
         what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
         text += f"; the final stage copies only {what} from `{ref}`"
