@@ -339,6 +339,13 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
         return check_image(store, fs, image, record)
 
 
+def check_sarif(report: dict, image: str) -> dict:
+    """A check() report as SARIF 2.1.0."""
+    from .check.sarif import sarif
+
+    return sarif(report, image)
+
+
 def try_start(store: Store, text: str, seconds: float = 3) -> dict:
     """Starts the image under runc with no network for `seconds`, to confirm a verdict:
     {"started": still running then or exited 0, "exit_code": None while running,

@@ -224,3 +224,16 @@ def test_a_virtual_environment_copied_to_another_path(python_store, tmp_path):
     build(python_store, None, ok, tags=["localhost/check:venv2"])
     r = distill("check", "--run", "5", "--format", "json", "localhost/check:venv2", root=python_store.root)
     assert json.loads(r.stdout)["verdict"] == "ok" and json.loads(r.stdout)["run"]["started"] is True
+
+
+def test_sarif_locates_each_finding_at_its_dockerfile_line(store, tmp_path):
+    ctx = context(tmp_path, {})
+    build(store, ctx, CASES["program left in a builder stage"][0], tags=["localhost/check:1"])
+    doc = json.loads(distill("check", "--format", "sarif", "localhost/check:1", root=store.root, check=False).stdout)
+    assert doc["version"] == "2.1.0"
+    (run,) = doc["runs"]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["not-on-path"]
+    (result,) = run["results"]
+    assert (result["ruleId"], result["level"], result["ruleIndex"]) == ("not-on-path", "error", 0)
+    location = result["locations"][0]["physicalLocation"]
+    assert location == {"artifactLocation": {"uri": str(ctx / "Dockerfile")}, "region": {"startLine": 5}}

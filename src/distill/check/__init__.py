@@ -18,4 +18,7 @@ def check(store, fs, image, record: dict | None) -> dict:
 
         attribute(store, record, findings)
     verdict = "fail" if any(f["severity"] == "error" for f in findings) else "ok"
-    return {"verdict": verdict, "findings": findings}
+    report = {"verdict": verdict, "findings": findings}
+    if record and (record.get("dockerfile") or {}).get("path"):
+        report["dockerfile"] = record["dockerfile"]["path"]
+    return report

@@ -374,7 +374,7 @@ def export(a):
 
 @command(
     arg("image"),
-    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    arg("--format", dest="fmt", choices=["text", "json", "sarif"], default="text"),
     arg("--run", nargs="?", type=float, const=3.0, default=None, metavar="SECONDS",
         help="Also start it under runc, no network, for SECONDS (default 3), to confirm; the verdict does not "
              "depend on it."),
@@ -396,6 +396,10 @@ def check(a):
         sys.exit(2)
     if a.fmt == "json":
         print(json.dumps(report, indent=2))
+    elif a.fmt == "sarif":
+        from ..api import check_sarif
+
+        print(json.dumps(check_sarif(report, a.image), indent=2))
     else:
         for f in report["findings"]:
             where = f" [{f['stage']}" + (f", Dockerfile:{f['line']}" if f.get("line") else "") + "]" if f.get(
