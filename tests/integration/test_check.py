@@ -237,3 +237,47 @@ def test_sarif_locates_each_finding_at_its_dockerfile_line(store, tmp_path):
     assert (result["ruleId"], result["level"], result["ruleIndex"]) == ("not-on-path", "error", 0)
     location = result["locations"][0]["physicalLocation"]
     assert location == {"artifactLocation": {"uri": str(ctx / "Dockerfile")}, "region": {"startLine": 5}}
+
+
+@pytest.mark.parametrize("libc, where", [("real", "/lib/x86_64-linux-gnu"), ("too old", "/lib/x86_64-linux-gnu"),
+                                         ("real", "/lib64")])
+def test_glibc_symbol_versions_are_checked(store, tmp_path, libc, where):
+    """A program linked here needs GLIBC_2.34 (every program linked on glibc 2.34 or newer
+    does); in a scratch image with the real loader and a libc.so.6 that defines only
+    GLIBC_2.2.5, the loader refuses it before it runs, and check says so. Debian's loader
+    does not look in /lib64 (its own default dirs, compiled in, are read from it)."""
+    import os
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "prog.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run(["gcc", "-o", src / "prog", src / "prog.c"], check=True)
+    if libc == "real":
+        lib = open(os.path.realpath("/lib/x86_64-linux-gnu/libc.so.6"), "rb").read()
+    else:
+        (src / "v.map").write_text("GLIBC_2.2.5 { global: *; };\n")
+        (src / "fake.c").write_text("int __libc_start_main(void) { return 0; }\n")
+        subprocess.run(["gcc", "-shared", "-nostdlib", "-fPIC", "-Wl,-soname,libc.so.6",
+                        f"-Wl,--version-script={src / 'v.map'}", "-o", src / "libc.so.6", src / "fake.c"], check=True)
+        lib = (src / "libc.so.6").read_bytes()
+    loader = open(os.path.realpath("/lib64/ld-linux-x86-64.so.2"), "rb").read()
+    ctx = write_context(tmp_path / "ctx", {"prog": (src / "prog").read_bytes(), "libc.so.6": lib, "ld.so": loader})
+    for name in ("prog", "ld.so"):
+        (ctx / name).chmod(0o755)
+    build(store, ctx, f"FROM scratch\nCOPY ld.so /lib64/ld-linux-x86-64.so.2\nCOPY libc.so.6 {where}/libc.so.6\n"
+          "COPY prog /prog\nCMD [\"/prog\"]\n", tags=["localhost/check:glibc"])
+    report = json.loads(distill("check", "--format", "json", "localhost/check:glibc", root=store.root,
+                                check=False).stdout)
+    ran = subprocess.run(["timeout", "30", *_distill_run(store, "localhost/check:glibc")], capture_output=True,
+                         text=True)
+    if where == "/lib64":
+        (finding,) = report["findings"]
+        assert (finding["rule"], finding["library"]) == ("library-missing", "libc.so.6")
+        assert ran.returncode != 0 and "libc.so.6: cannot open shared object file" in ran.stderr
+    elif libc == "real":
+        assert (report["verdict"], report["findings"]) == ("ok", []) and ran.returncode == 0, ran.stderr
+    else:
+        (finding,) = report["findings"]
+        assert (finding["rule"], finding["library"]) == ("symbol-version-missing", "libc.so.6")
+        assert "GLIBC_2.34" in finding["message"]
+        assert ran.returncode != 0 and "version `GLIBC_2.34' not found" in ran.stderr

@@ -10,12 +10,15 @@ import struct
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 15, 29
+DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6ffffffc, 0x6ffffffd, 0x6ffffffe, 0x6fffffff
+MAX_VERSIONS = 1024
 MAX_PHDRS = 512
 MAX_DYN = 4096
 
 
 def parse(data: bytes) -> dict | None:
-    """{"class", "machine", "type", "interp", "needed", "rpath", "runpath"}, None if malformed."""
+    """{"class", "machine", "type", "interp", "needed", "rpath", "runpath", "verneed": {file:
+    [version names]}, "verdef": [version names]}, None if malformed."""
     if len(data) < 52 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
         return None
     b64, o = data[4] == 2, "<" if data[5] == 1 else ">"
@@ -30,7 +33,7 @@ def parse(data: bytes) -> dict | None:
             e_phentsize, e_phnum = struct.unpack_from(o + "HH", data, 42)
             ph = o + "IIIIIIII"  # type offset vaddr paddr filesz memsz flags align
         out = {"class": 64 if b64 else 32, "machine": e_machine, "type": e_type, "interp": None, "needed": [],
-               "rpath": None, "runpath": None}
+               "rpath": None, "runpath": None, "verneed": {}, "verdef": []}
         loads, dynamic = [], None
         for i in range(min(e_phnum, MAX_PHDRS)):
             at = e_phoff + i * e_phentsize
@@ -86,6 +89,48 @@ def _dynamic(data: bytes, o: str, b64: bool, dynamic, loads, out: dict) -> None:
             out["rpath"] = string(val)
         elif tag == DT_RUNPATH:
             out["runpath"] = string(val)
+    value = dict(tags)
+    if DT_VERNEED in value:
+        _verneed(data, o, _to_offset(value[DT_VERNEED], loads), value.get(DT_VERNEEDNUM, 0), string, out)
+    if DT_VERDEF in value:
+        _verdef(data, o, _to_offset(value[DT_VERDEF], loads), value.get(DT_VERDEFNUM, 0), string, out)
+
+
+def _verneed(data: bytes, o: str, at: int | None, count: int, string, out: dict) -> None:
+    """Verneed entries (which file, which versions of it) as GNU ld writes them."""
+    for _ in range(min(count, MAX_VERSIONS)):
+        if at is None or at + 16 > len(data):
+            return
+        _version, cnt, file, aux, nxt = struct.unpack_from(o + "HHIII", data, at)
+        names = out["verneed"].setdefault(string(file) or "?", [])
+        a = at + aux
+        for _ in range(min(cnt, MAX_VERSIONS)):
+            if a + 16 > len(data):
+                break
+            _hash, _flags, _other, name, anext = struct.unpack_from(o + "IHHII", data, a)
+            if (n := string(name)):
+                names.append(n)
+            if not anext:
+                break
+            a += anext
+        if not nxt:
+            return
+        at += nxt
+
+
+def _verdef(data: bytes, o: str, at: int | None, count: int, string, out: dict) -> None:
+    """The version names a library defines (each Verdef's first Verdaux)."""
+    for _ in range(min(count, MAX_VERSIONS)):
+        if at is None or at + 20 > len(data):
+            return
+        _version, _flags, _ndx, cnt, _hash, aux, nxt = struct.unpack_from(o + "HHHHIII", data, at)
+        if cnt and at + aux + 8 <= len(data):
+            name, _anext = struct.unpack_from(o + "II", data, at + aux)
+            if (n := string(name)):
+                out["verdef"].append(n)
+        if not nxt:
+            return
+        at += nxt
 
 
 def _to_offset(address: int, loads) -> int | None:

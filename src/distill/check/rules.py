@@ -18,6 +18,7 @@ RULES = {
     "elf-arch": ("error", "exec format error: an ELF program for another architecture"),
     "elf-interp-missing": ("error", "the ELF program interpreter (dynamic loader) is not in the image"),
     "library-missing": ("error", "a shared library the program needs is not where the loader looks"),
+    "symbol-version-missing": ("error", "a library lacks a symbol version the program needs (glibc too old)"),
     "command-not-found": ("error", "the shell will not find the command (exit 127)"),
     "workdir-missing": ("info", "WORKDIR does not exist: runc creates it, empty"),
 }

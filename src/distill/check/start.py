@@ -221,6 +221,7 @@ class Start:
                      f"{self.architecture}", path)
             return
         interp = facts.get("interp")
+        self.loader = interp
         if interp and self.fs.stat(interp, follow=True) is None:
             self.add("elf-interp-missing", f"{path} is dynamically linked: its loader {interp} is not in the image "
                      "(no such file or directory)", interp, program=interp, binary=path)
@@ -247,12 +248,30 @@ class Start:
                     continue
                 node = self.fs.stat(found, follow=True)
                 lib = elf_parse(self._read(node, ELF_READ_MAX)) if node is not None else None
-                if lib is not None:
-                    todo.append((found, lib))
+                if lib is None:
+                    continue
+                todo.append((found, lib))
+                self.versions(needer, f, name, found, lib)
+
+    def versions(self, needer: str, facts: dict, name: str, found: str, lib: dict) -> None:
+        """Each symbol version `needer` wants of `name` must be one `found` defines (as
+        ld.so checks before anything runs: "version `GLIBC_2.34' not found")."""
+        wanted = facts["verneed"].get(name) or []
+        defined = set(lib["verdef"])
+        missing = [v for v in wanted if v not in defined] if defined else []
+        if missing:
+            newest = max((v for v in defined if v.startswith("GLIBC_2.")), default=None,
+                         key=lambda v: tuple(int(x) for x in v[6:].split(".") if x.isdigit()))
+            floor = f"; it provides up to {newest}" if newest else ""
+            self.add("symbol-version-missing", f"{needer} needs {', '.join(missing)} of {name}, which {found} does "
+                     f"not define (version `{missing[0]}' not found){floor}", found, library=name, binary=needer)
 
     def find_library(self, name: str, needer: str, facts: dict, musl: bool) -> str | None:
         if "/" in name:
             return name if self._is_file(name) else None
+        loader = getattr(self, "loader", None)
+        if loader and name == posixpath.basename(loader):
+            return loader  # the loader itself, loaded already: its soname is not searched for
         origin = posixpath.dirname(needer)
         dirs: list[str] = []
         if facts.get("rpath") and not facts.get("runpath"):
@@ -272,12 +291,22 @@ class Start:
             cached = self._ld_cache().get(name)
             if cached and self._is_file(cached):
                 return cached
-            rest = ["/lib", "/usr/lib"] + (["/lib64", "/usr/lib64"] if facts["class"] == 64 else [])
+            rest = self._system_dirs() or ["/lib", "/usr/lib"]
         for d in rest:
             candidate = posixpath.join(d, name)
             if self._is_file(candidate):
                 return candidate
         return None
+
+    def _system_dirs(self) -> list[str]:
+        """The loader's own default directories, as compiled into it (what `ld.so --help`
+        lists: Debian's multiarch /lib/x86_64-linux-gnu, Fedora's /lib64, ...)."""
+        if not hasattr(self, "_dirs"):
+            node = self.fs.stat(self.loader, follow=True) if getattr(self, "loader", None) else None
+            data = self._read(node, 4 << 20) if node is not None and node.inode.type == "0" else b""
+            found = re.findall(rb"\0(/(?:usr/)?lib[0-9]*(?:/[A-Za-z0-9_.+-]+)?/)(?=\0)", data)
+            self._dirs = list(dict.fromkeys(d.decode().rstrip("/") for d in found))
+        return self._dirs
 
     def _is_file(self, path: str) -> bool:
         node = self.fs.stat(path, follow=True)
