@@ -825,13 +825,12 @@ def test_a_stage_that_runs_nothing_never_unpacks_its_base(store, tmp_path):
     """WORKDIR and COPY read the base from its table of contents; the image is the same
     as through a mount (buildtools.build compares it with a real unpack). A stage with a
     RUN unpacks its base at its first step, as the RUN needs it (the other tests)."""
-    from distill.snapshot.unpack import snapshot_id, snapshots_dir
+    from distill.snapshot.unpack import is_unpacked
 
     ctx = write_context(tmp_path / "ctx", {"app.py": "print(1)\n", "lib/util.py": "u\n"})
     base = lookup(store, BUSYBOX).diff_ids[0]
-    unpacked = os.path.join(snapshots_dir(store), snapshot_id(base) + ".complete")
     _, _, image = build(store, ctx, f"{FROM}\nUSER app\nWORKDIR /srv/app\nCOPY app.py lib/ ./\n")
-    assert not os.path.exists(unpacked)
+    assert not is_unpacked(store, base)
     root = tree(store, image, tmp_path / "out")
     st = os.stat(root / "srv/app")
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1000, 1000, 0o755)  # made for USER app
@@ -839,7 +838,7 @@ def test_a_stage_that_runs_nothing_never_unpacks_its_base(store, tmp_path):
     # an edit: the copy runs again, and will at every edit, so the base is unpacked once
     (ctx / "app.py").write_text("print(2)\n")
     _, _, image = build(store, ctx, f"{FROM}\nUSER app\nWORKDIR /srv/app\nCOPY app.py lib/ ./\n")
-    assert os.path.exists(unpacked)
+    assert is_unpacked(store, base)
     assert (tree(store, image, tmp_path / "edited") / "srv/app/app.py").read_text() == "print(2)\n"
 
 
@@ -847,7 +846,7 @@ def test_copy_from_an_image_that_is_not_unpacked_reads_only_what_it_names(tmp_pa
     """COPY --from an image whose layers were never unpacked writes only the named paths
     from the layers (solver/extract.py): the image it makes is the one a mount gives,
     and the source image stays packed."""
-    from distill.snapshot.unpack import snapshot_id, snapshots_dir
+    from distill.snapshot.unpack import is_unpacked
     from distill.snapshot.unpack import unpacked as unpack_layer
     from distill.store import Store
     from imagetools import image_of
@@ -875,8 +874,7 @@ def test_copy_from_an_image_that_is_not_unpacked_reads_only_what_it_names(tmp_pa
                 unpack_layer(store, d, i)
         _, _, image = build(store, None, text)
         if how == "extracted":
-            assert not any(os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(i) + ".complete"))
-                           for i in src.diff_ids)
+            assert not any(is_unpacked(store, i) for i in src.diff_ids)
         trees[how] = {}
         root = tree(store, image, tmp_path / how / "out")
         for dirpath, dirs, files in os.walk(root):

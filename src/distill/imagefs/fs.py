@@ -10,6 +10,7 @@ import os
 from .. import mediatypes
 from ..errors import DistillError, NotFound
 from ..layers.tarstream import DIR, HARDLINK, REG, SYMLINK
+from ..snapshot.unpack import is_unpacked
 from .toc import layer_toc
 from .tree import Node, Tree
 
@@ -99,7 +100,8 @@ class ImageFS:
         for layer in sorted(by_layer):
             group = sorted(by_layer[layer], key=lambda n: n.inode.offset)
             desc = self.layers[layer]
-            if mediatypes.compression(desc["mediaType"]) == "none" or _has_snapshot(self.store, self.diff_ids[layer]):
+            plain = mediatypes.compression(desc["mediaType"]) == "none"
+            if plain or is_unpacked(self.store, self.diff_ids[layer]):
                 for n in group:
                     with self.open_file(n) as f:
                         yield n, f
@@ -162,17 +164,11 @@ def _skip(stream, n: int) -> None:
         n -= len(data)
 
 
-def _has_snapshot(store, diff_id: str) -> bool:
-    from ..snapshot.unpack import snapshot_id, snapshots_dir
-
-    return os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(diff_id) + ".complete"))
-
-
 def _snapshot_file(store, diff_id: str, entry: str) -> str | None:
     """The file an entry became in the layer's unpacked snapshot, if the store has one.
     The entry's own path inside the snapshot: each layer is unpacked into a directory of
     its own, where no lower layer's symlink redirects it."""
-    if not _has_snapshot(store, diff_id):
+    if not is_unpacked(store, diff_id):
         return None
     from ..fsroot import resolve
     from ..snapshot.unpack import snapshot_id, snapshots_dir

@@ -27,6 +27,11 @@ def snapshots_dir(store) -> str:
     return d
 
 
+def is_unpacked(store, diff_id: str) -> bool:
+    """Whether the store holds this layer's snapshot, complete (no unpack needed)."""
+    return os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(diff_id) + ".complete"))
+
+
 def unpacked(store, descriptor: dict, diff_id: str) -> str:
     """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
     base = snapshots_dir(store)

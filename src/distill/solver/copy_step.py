@@ -90,11 +90,10 @@ class CopyStep:
     def _source_root(self) -> str:
         """Where the --from image or stage is read: a mount when its layers are unpacked,
         else only the paths the copy names, written from its layers (solver/extract.py)."""
-        from ..snapshot.unpack import snapshot_id, snapshots_dir
+        from ..snapshot.unpack import is_unpacked
 
         src = self.src_state
-        base = snapshots_dir(self.s.store)
-        if all(os.path.exists(os.path.join(base, snapshot_id(d) + ".complete")) for d in src.diff_ids):
+        if all(is_unpacked(self.s.store, d) for d in src.diff_ids):
             return self.stack.enter_context(self.s.mounted(src)).merged
         from ..imagefs import ImageFS
         from .extract import extracted

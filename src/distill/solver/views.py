@@ -176,11 +176,9 @@ def view_of(store, layers: list[dict], diff_ids: list[str], unpack: bool) -> Vie
     for them (a later step will mount them anyway, or the step is being rebuilt, where a
     few lstat calls beat reading the tables again at every edit); else their tables of
     contents (no unpack: what a first build of a stage that runs nothing wants)."""
-    from ..snapshot.unpack import snapshot_id, snapshots_dir, unpacked
+    from ..snapshot.unpack import is_unpacked, unpacked
 
-    base = snapshots_dir(store)
-    ready = all(os.path.exists(os.path.join(base, snapshot_id(d) + ".complete")) for d in diff_ids)
-    if ready or unpack:
+    if unpack or all(is_unpacked(store, d) for d in diff_ids):
         return UnionView([unpacked(store, d, i) for d, i in zip(layers, diff_ids)])
     from ..imagefs import ImageFS
 
