@@ -328,15 +328,11 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
     """Will the image start? {"verdict": "ok"|"fail", "findings": [{rule, severity,
     message, path, stage, line, ...}]} (check/), read from its layers, never run."""
     from .check import check as check_image
-    from .imagefs import ImageFS, build_record_of, stage_image
 
     with store.writing():
-        image = _source_image(store, text, insecure)
-        record = build_record_of(store, image)
-        if stage is not None:
-            image, record = stage_image(store, image, record, stage), None
-        fs = ImageFS(store, image.layers, image.diff_ids, image.config, text)
-        return check_image(store, fs, image, record)
+        fs, who = image_fs(store, text, stage, insecure)
+        # a stage is checked on its own: the record's other stages are the final image's
+        return check_image(store, fs, who.image, who.record if stage is None else None)
 
 
 def check_sarif(report: dict, image: str) -> dict:
@@ -543,16 +539,6 @@ def _keep_build_record(store: Store, options, result, image) -> None:
 def build_record(store: Store, text: str) -> dict | None:
     """How the image `text` names was built (provenance.py), or None for an image built
     elsewhere (pulled, loaded, imported)."""
-    import json
+    from .imagefs import build_record_of
 
-    from .mediatypes import BUILD_RECORD
-    from .store.records import find
-
-    img = lookup(store, text)
-    found = find(store, img.manifest_digest, BUILD_RECORD)
-    if found is None:
-        return None
-    try:
-        return json.loads(found[1])
-    except ValueError:
-        raise DistillError(f"the build record of {text} is not valid JSON") from None
+    return build_record_of(store, lookup(store, text))

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import posixpath
 
-from ..image import from_descriptor
-from ..imagefs import Attribution, ImageFS
+from ..imagefs import Attribution, ImageFS, recorded_stage_image
 from .start import DEFAULT_PATH
-
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def attribute(store, record: dict, findings: list[dict]) -> None:
@@ -34,7 +31,7 @@ def attribute(store, record: dict, findings: list[dict]) -> None:
             if s is target:
                 continue
             if s["index"] not in opened:
-                image = from_descriptor(store, {"mediaType": MANIFEST, "digest": s["image"]["manifest"]})
+                image = recorded_stage_image(store, s)
                 opened[s["index"]] = (ImageFS(store, image.layers, image.diff_ids, image.config),
                                       Attribution(image, record), image.config)
             fs, who, config = opened[s["index"]]

@@ -7,13 +7,17 @@ from ..errors import DistillError, NotFound
 from .fs import TYPES, ImageFS
 from .tree import Node
 
-__all__ = ["ImageFS", "Node", "TYPES", "open_image", "stage_image", "build_record_of", "Attribution"]
+__all__ = ["ImageFS", "Node", "TYPES", "open_image", "stage_image", "recorded_stage_image", "build_record_of",
+           "Attribution"]
 
 
 def open_image(store, image, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
     """The filesystem of `image` (image.Image), or of one of its build's stages (by name or
     index, through its build record), and who wrote each layer."""
-    record = build_record_of(store, image)
+    try:
+        record = build_record_of(store, image)
+    except DistillError:
+        record = None  # a record only adds attribution: the files are read without one
     if stage is not None:
         image = stage_image(store, image, record, stage)
     fs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name or image.manifest_digest)
@@ -22,8 +26,6 @@ def open_image(store, image, stage: str | None = None) -> tuple[ImageFS, "Attrib
 
 def stage_image(store, image, record: dict | None, stage: str):
     """The image of one of the stages of the build that made `image` (by name or index)."""
-    from ..image import from_descriptor
-
     text = image.name or image.manifest_digest
     if record is None:
         raise DistillError(f"{text} has no build record, so its stages cannot be found")
@@ -31,12 +33,20 @@ def stage_image(store, image, record: dict | None, stage: str):
     if not chosen or not chosen[0].get("image"):
         names = ", ".join(s.get("name") or str(s.get("index")) for s in record["stages"])
         raise NotFound(f"{text} has no built stage {stage!r} (its stages: {names})")
-    return from_descriptor(store, {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                   "digest": chosen[0]["image"]["manifest"]}, text)
+    return recorded_stage_image(store, chosen[0], text)
+
+
+def recorded_stage_image(store, stage: dict, name: str | None = None):
+    """The image a build record's stage entry names."""
+    from ..image import from_descriptor
+    from ..mediatypes import OCI_MANIFEST
+
+    return from_descriptor(store, {"mediaType": OCI_MANIFEST, "digest": stage["image"]["manifest"]}, name)
 
 
 def build_record_of(store, image) -> dict | None:
-    """The build record of `image`, or None (built elsewhere, or unreadable)."""
+    """The build record of `image` (provenance.py), None for an image built elsewhere;
+    DistillError for one that is not a record."""
     import json
 
     from ..mediatypes import BUILD_RECORD
@@ -48,8 +58,10 @@ def build_record_of(store, image) -> dict | None:
     try:
         record = json.loads(found[1])
     except ValueError:
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("stages"), list) else None
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("stages"), list):
+        raise DistillError(f"the build record of {image.name or image.manifest_digest} is not valid")
+    return record
 
 
 class Attribution:
@@ -57,6 +69,7 @@ class Attribution:
     record), else the history entry that made it."""
 
     def __init__(self, image, record: dict | None):
+        self.image, self.record = image, record
         by_digest = {}
         if record:
             for s in record["stages"]:
