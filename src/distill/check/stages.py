@@ -66,9 +66,7 @@ def _find(fs: ImageFS, config: dict, name: str) -> str | None:
 
 
 def _is_console_script(fs: ImageFS, path: str) -> bool:
-    node = fs.stat(path, follow=True)
-    with fs.open_file(node.inode) as f:
-        head = f.read(min(256, node.inode.size))
+    head = fs.head(fs.stat(path, follow=True), 256)
     return head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]
 
 

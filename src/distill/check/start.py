@@ -45,6 +45,9 @@ class Start:
         self.findings: list[Finding] = []
         self.uid = 0
         self.gids: tuple[int, ...] = (0,)
+        self.loader: str | None = None           # the last ELF program's PT_INTERP
+        self._cache: dict[str, str] | None = None  # /etc/ld.so.cache, once read
+        self._dirs: list[str] | None = None      # the loader's default dirs, once read
 
     # ---- the walk ----------------------------------------------------------------------
     def run(self) -> list[Finding]:
@@ -167,7 +170,7 @@ class Start:
     # ---- execve ------------------------------------------------------------------------
     def execve(self, path: str, argv: list[str], depth: int) -> None:
         node = self.fs.stat(path, follow=True)
-        head = self._head(node)
+        head = self.fs.head(node, 256)  # the kernel reads a #! line from 256 bytes
         if head.startswith(b"#!"):
             self.script(path, head, depth)
         elif head.startswith(b"\x7fELF"):
@@ -211,7 +214,7 @@ class Start:
         return True
 
     def elf(self, path: str, node) -> None:
-        facts = elf_parse(self._read(node, ELF_READ_MAX))
+        facts = elf_parse(self.fs.head(node, ELF_READ_MAX))
         if facts is None:
             self.add("exec-format", f"{path}: a malformed ELF header", path)
             return
@@ -247,7 +250,7 @@ class Start:
                              name, library=name, binary=needer)
                     continue
                 node = self.fs.stat(found, follow=True)
-                lib = elf_parse(self._read(node, ELF_READ_MAX)) if node is not None else None
+                lib = elf_parse(self.fs.head(node, ELF_READ_MAX)) if node is not None else None
                 if lib is None:
                     continue
                 todo.append((found, lib))
@@ -269,9 +272,8 @@ class Start:
     def find_library(self, name: str, needer: str, facts: dict, musl: bool) -> str | None:
         if "/" in name:
             return name if self._is_file(name) else None
-        loader = getattr(self, "loader", None)
-        if loader and name == posixpath.basename(loader):
-            return loader  # the loader itself, loaded already: its soname is not searched for
+        if self.loader and name == posixpath.basename(self.loader):
+            return self.loader  # the loader itself, loaded already: its soname is not searched for
         origin = posixpath.dirname(needer)
         dirs: list[str] = []
         if facts.get("rpath") and not facts.get("runpath"):
@@ -280,8 +282,8 @@ class Start:
         if facts.get("runpath"):
             dirs += facts["runpath"].split(":")
         for d in dirs:
-            d = d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin).replace("$LIB", "lib64" if facts["class"] == 64
-                                                                                   else "lib")
+            lib = "lib64" if facts["class"] == 64 else "lib"
+            d = d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin).replace("$LIB", lib)
             candidate = posixpath.normpath(posixpath.join(self.workdir, d, name))
             if self._is_file(candidate):
                 return candidate
@@ -301,9 +303,9 @@ class Start:
     def _system_dirs(self) -> list[str]:
         """The loader's own default directories, as compiled into it (what `ld.so --help`
         lists: Debian's multiarch /lib/x86_64-linux-gnu, Fedora's /lib64, ...)."""
-        if not hasattr(self, "_dirs"):
-            node = self.fs.stat(self.loader, follow=True) if getattr(self, "loader", None) else None
-            data = self._read(node, 4 << 20) if node is not None and node.inode.type == "0" else b""
+        if self._dirs is None:
+            node = self.fs.stat(self.loader, follow=True) if self.loader else None
+            data = self.fs.head(node, 4 << 20) if node is not None and node.inode.type == "0" else b""
             found = re.findall(rb"\0(/(?:usr/)?lib[0-9]*(?:/[A-Za-z0-9_.+-]+)?/)(?=\0)", data)
             self._dirs = list(dict.fromkeys(d.decode().rstrip("/") for d in found))
         return self._dirs
@@ -313,9 +315,10 @@ class Start:
         return node is not None and node.inode.type == "0"
 
     def _ld_cache(self) -> dict[str, str]:
-        if not hasattr(self, "_cache"):
+        if self._cache is None:
             node = self.fs.stat("/etc/ld.so.cache", follow=True)
-            self._cache = ld_so_cache(self._read(node, 16 << 20)) if node is not None and node.inode.type == "0" else {}
+            usable = node is not None and node.inode.type == "0"
+            self._cache = ld_so_cache(self.fs.head(node, 16 << 20)) if usable else {}
         return self._cache
 
     def _musl_path(self) -> list[str]:
@@ -337,17 +340,7 @@ class Start:
 
     # ---- reading -----------------------------------------------------------------------
     def _text(self, path: str) -> str:
-        node = self.fs.stat(path, follow=True)
-        if node is None or node.inode.type != "0" or node.inode.size > 4 << 20:
-            return ""
-        return self.fs.read(path).decode("utf-8", "replace")
-
-    def _head(self, node) -> bytes:
-        return self._read(node, 256)  # the kernel reads a #! line from 256 bytes
-
-    def _read(self, node, n: int) -> bytes:
-        with self.fs.open_file(node.inode) as f:
-            return f.read(min(n, node.inode.size))
+        return self.fs.read_text(path) or ""
 
 
 def _rows(text: str) -> list[list[str]]:

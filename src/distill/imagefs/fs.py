@@ -15,6 +15,7 @@ from .toc import layer_toc
 from .tree import Node, Tree
 
 READ_MAX = 64 << 20  # read() refuses a file larger than this: stream it with open_file()
+TEXT_MAX = 4 << 20  # read_text()'s default bound: config files (/etc/passwd, ld.so paths)
 
 
 class ImageFS:
@@ -69,6 +70,19 @@ class ImageFS:
             raise DistillError(f"{path}: {inode.size} bytes, more than the {limit} read() takes")
         with self.open_file(inode) as f:
             return f.read(inode.size)
+
+    def read_text(self, path: str, limit: int = TEXT_MAX) -> str | None:
+        """A small text file (symlinks followed); None when it is missing, not a regular
+        file, or larger than `limit`."""
+        node = self.tree.lookup(path)
+        if node is None or node.inode.type != REG or node.inode.size > limit:
+            return None
+        return self.head(node, limit).decode("utf-8", "replace")
+
+    def head(self, node: Node, n: int) -> bytes:
+        """The first `n` bytes of a regular file (all of it when it is smaller)."""
+        with self.open_file(node) as f:
+            return f.read(min(n, node.inode.size))
 
     def open_file(self, node: Node):
         """A regular file's content as a readable stream of exactly node.size bytes."""

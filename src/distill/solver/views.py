@@ -165,10 +165,7 @@ class ImageView(View):
         return Found(kind, inode.mode, inode.uid, inode.gid, inode.mtime, xattrs)
 
     def text(self, path: str) -> str | None:
-        node = self.fs.stat(path)
-        if node is None or node.inode.size > _TEXT_MAX:
-            return None
-        return self.fs.read(path).decode("utf-8", "replace")
+        return self.fs.read_text(path, _TEXT_MAX)
 
 
 def view_of(store, layers: list[dict], diff_ids: list[str], unpack: bool) -> View:
