@@ -51,17 +51,7 @@ def _write(w: TarWriter, name: str, inode, stream=None, link: str | None = None)
                                              linkname, inode.devmajor, inode.devminor)
     if header is None:
         header = w.header(_info(name, inode, kind, size, linkname))
-    w.out.write(header)
-    if size:
-        left = size
-        while left:
-            chunk = stream.read(min(left, 1 << 20))
-            if not chunk:
-                raise OSError(f"{name}: the layer ended inside its content")
-            w.out.write(chunk)
-            left -= len(chunk)
-        if size % 512:
-            w.out.write(b"\0" * (512 - size % 512))
+    w.entry(header, size, stream)
 
 
 def _info(name: str, inode, kind: str, size: int, linkname: str):

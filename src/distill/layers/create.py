@@ -90,25 +90,31 @@ class TarWriter:
         or given as bytes."""
         self.entry(self.header(info), info.size if info.isreg() else 0, source)
 
-    def entry(self, header: bytes, size: int, source: str | bytes | None = None) -> None:
-        """A ready header, then `size` bytes of data from `source` (a path, or bytes)."""
+    def entry(self, header: bytes, size: int, source=None) -> None:
+        """A ready header, then `size` bytes of data from `source`: a path, bytes, or a
+        readable stream."""
         self.out.write(header)
         if not size:
             return
         if isinstance(source, bytes):
             self.out.write(source)
-        else:
-            written = 0
+        elif isinstance(source, str):
             with open(source, "rb") as f:
-                while written < size:
-                    chunk = f.read(min(_COPY_CHUNK, size - written))
-                    if not chunk:
-                        raise OSError(f"{source} shrank while being archived")
-                    self.out.write(chunk)
-                    written += len(chunk)
+                self._copy(f, size, f"{source} shrank while being archived")
+        else:
+            self._copy(source, size, "the data ended before the size its header gives")
         pad = -size % BLOCK
         if pad:
             self.out.write(b"\0" * pad)
+
+    def _copy(self, f, size: int, short: str) -> None:
+        written = 0
+        while written < size:
+            chunk = f.read(min(_COPY_CHUNK, size - written))
+            if not chunk:
+                raise OSError(short)
+            self.out.write(chunk)
+            written += len(chunk)
 
     def close(self) -> None:
         self.out.write(b"\0" * (2 * BLOCK))
