@@ -509,8 +509,6 @@ def _keep_build_record(store: Store, options, result, image) -> None:
     stored as an (unnamed, unlisted) image the record refers to, so its files can be read.
     An image that has one keeps it: it says how the image was first made (which steps ran
     for it), and a no-op rebuild writes nothing."""
-    import os
-
     from .mediatypes import BUILD_RECORD
     from .provenance import build_record, encode
     from .store.records import attach, entry
