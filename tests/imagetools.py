@@ -70,9 +70,42 @@ def view_facts(fs: ImageFS) -> dict:
     return {k: tuple(v) for k, v in out.items()}
 
 
+_FIRST: dict[str, str] = {}  # a first layer's digest → its unpacked tree, kept while the tests run
+
+
+def _first_layer(store, desc: dict) -> str:
+    """The first layer unpacked once: most test images share their base's."""
+    if desc["digest"] not in _FIRST:
+        import atexit
+        import shutil
+        import tempfile
+
+        tree = tempfile.mkdtemp(prefix="distill-test-base-", dir="/var/tmp")
+        atexit.register(shutil.rmtree, tree, True)
+        apply_layer(store, desc, tree, whiteouts="delete")
+        _FIRST[desc["digest"]] = tree
+    return _FIRST[desc["digest"]]
+
+
 def assert_view_is_unpack(store, image, work: Path) -> None:
+    """imagefs's view equals the real unpack: the first layer unpacked once, the rest
+    applied over it on an overlay mount (the applier deleting through it as on a disk)."""
+    from distill.snapshot.overlay import mount_overlay, umount
+
     fs = ImageFS(store, image.layers, image.diff_ids, image.config)
-    expected = tree_facts(unpacked(store, image, work))
+    lower = _first_layer(store, image.layers[0]) if image.layers else None
+    if lower is None or len(image.layers) == 1:
+        expected = tree_facts(Path(lower) if lower else unpacked(store, image, work))
+    else:
+        for d in ("upper", "work", "merged"):
+            (work / d).mkdir(parents=True)
+        mount_overlay([lower], str(work / "upper"), str(work / "work"), str(work / "merged"), str(work))
+        try:
+            for desc in image.layers[1:]:
+                apply_layer(store, desc, str(work / "merged"), whiteouts="delete")
+            expected = tree_facts(work / "merged")
+        finally:
+            umount(str(work / "merged"))
     got = view_facts(fs)
     assert got == expected, {k: (got.get(k), expected.get(k)) for k in set(got) | set(expected)
                              if got.get(k) != expected.get(k)}

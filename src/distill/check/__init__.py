@@ -12,13 +12,14 @@ __all__ = ["RULES", "Finding", "check"]
 def check(store, fs, image, record: dict | None) -> dict:
     """{"verdict": "ok"|"fail", "findings": [...]} for `image` (image.Image) read through
     `fs` (its ImageFS)."""
-    findings = Start(fs, image.config).run()
+    start = Start(fs, image.config)
+    findings = start.run()
     if record:
         from .stages import attribute
 
-        attribute(store, record, findings)
+        attribute(store, record, findings, start.facts.get("python"))
     verdict = "fail" if any(f["severity"] == "error" for f in findings) else "ok"
-    report = {"verdict": verdict, "findings": findings}
+    report = {"verdict": verdict, "findings": findings, **start.facts}
     if record and (record.get("dockerfile") or {}).get("path"):
         report["dockerfile"] = record["dockerfile"]["path"]
     return report

@@ -11,9 +11,18 @@ import struct
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 DT_NULL, DT_NEEDED, DT_STRTAB, DT_STRSZ, DT_RPATH, DT_RUNPATH = 0, 1, 5, 10, 15, 29
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6ffffffc, 0x6ffffffd, 0x6ffffffe, 0x6fffffff
+READ_MAX = 64 << 20  # an ELF file's dynamic section lies within its first bytes of this many
 MAX_VERSIONS = 1024
 MAX_PHDRS = 512
 MAX_DYN = 4096
+
+
+def read(fs, path: str) -> dict | None:
+    """parse() of a file of an image (symlinks followed); None when it is no regular file."""
+    node = fs.stat(path, follow=True)
+    if node is None or node.inode.type != "0":
+        return None
+    return parse(fs.head(node, READ_MAX))
 
 
 def parse(data: bytes) -> dict | None:

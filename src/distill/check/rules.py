@@ -20,6 +20,16 @@ RULES = {
     "library-missing": ("error", "a shared library the program needs is not where the loader looks"),
     "symbol-version-missing": ("error", "a library lacks a symbol version the program needs (glibc too old)"),
     "command-not-found": ("error", "the shell will not find the command (exit 127)"),
+    "python-stdlib-missing": ("error", "the Python that runs has no standard library where it looks for one"),
+    "python-file-missing": ("error", "python FILE: the file is not in the image"),
+    "python-module-missing": ("error", "python -m MODULE: the module is not on sys.path"),
+    "import-missing": ("error", "a module the program imports as it starts is not on sys.path"),
+    "import-optional-missing": ("warning", "a module imported in a function, a branch or a try that handles "
+                                           "ImportError is not on sys.path"),
+    "wheel-incompatible": ("error", "an installed wheel the program imports was built for another Python or "
+                                    "C library"),
+    "wheel-incompatible-unused": ("warning", "an installed wheel was built for another Python or C library "
+                                             "(not imported at start)"),
     "workdir-missing": ("info", "WORKDIR does not exist: runc creates it, empty"),
 }
 

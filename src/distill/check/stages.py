@@ -5,12 +5,13 @@ lines that carried something else, and a fix."""
 from __future__ import annotations
 
 import posixpath
+import re
 
 from ..imagefs import Attribution, ImageFS, recorded_stage_image
 from .start import DEFAULT_PATH
 
 
-def attribute(store, record: dict, findings: list[dict]) -> None:
+def attribute(store, record: dict, findings: list[dict], report_python: dict | None = None) -> None:
     """Adds to each finding about a missing program where another stage has it, and to
     every finding the final stage's ENTRYPOINT/CMD line."""
     stages = [s for s in record.get("stages") or [] if s.get("image")]
@@ -24,8 +25,8 @@ def attribute(store, record: dict, findings: list[dict]) -> None:
         f["stage"] = _ref(target)
         if command_line is not None and f.get("line") is None:
             f["line"] = command_line
-        name = f.get("program")
-        if not name or f["severity"] != "error":
+        name, module = f.get("program"), f.get("module")
+        if not (name or module) or f["severity"] != "error":
             continue
         for s in stages:
             if s is target:
@@ -35,7 +36,7 @@ def attribute(store, record: dict, findings: list[dict]) -> None:
                 opened[s["index"]] = (ImageFS(store, image.layers, image.diff_ids, image.config),
                                       Attribution(image, record), image.config)
             fs, who, config = opened[s["index"]]
-            path = _find(fs, config, name)
+            path = _find(fs, config, name) if name else _find_module(fs, module)
             if path is None:
                 continue
             node = fs.stat(path, follow=False)  # the layer that wrote this name (a link, maybe)
@@ -44,7 +45,10 @@ def attribute(store, record: dict, findings: list[dict]) -> None:
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
-            f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
+            if module:
+                f["message"] += _module_story(s, path, made, carried, (report_python or {}).get("version"))
+            else:
+                f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
             break
 
 
@@ -63,6 +67,41 @@ def _find(fs: ImageFS, config: dict, name: str) -> str | None:
         if node is not None and node.inode.type == "0" and node.inode.mode & 0o111:
             return candidate
     return None
+
+
+def _find_module(fs: ImageFS, module: str) -> str | None:
+    """Where a stage has the top-level package or module of `module` in a site directory."""
+    top = module.split(".")[0]
+    for path, node in fs.walk("/"):
+        parent, _, name = path.rpartition("/")
+        if parent.endswith(("/site-packages", "/dist-packages")) and (
+                name == top and node.type == "5" or name.split(".")[0] == top and name.endswith((".py", ".so"))):
+            return path
+    return None
+
+
+def _module_story(stage: dict, path: str, made: dict, carried: list, version: str | None) -> str:
+    ref = _ref(stage)
+    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
+    site = posixpath.dirname(path)
+    text = f". Stage `{ref}` has it at {path}{where}"
+    if carried:
+        what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
+        text += f"; the final stage copies only {what} from `{ref}`"
+    else:
+        text += f"; the final stage copies nothing from `{ref}`"
+    m = re.search(r"/python(\d+\.\d+)/", path)
+    if m and version and m.group(1) != version:
+        return text + (f". `{ref}` installed it for Python {m.group(1)} and the final image runs Python {version}: "
+                       "copying it will not be enough; install it with the final stage's Python, or build both "
+                       "stages on the same base")
+    venv = re.match(r"(.+)/lib/python\d+\.\d+/site-packages$", site)
+    if venv and not site.startswith(("/usr/", "/root/", "/home/")):
+        return text + f". Fix: COPY --from={ref} {venv.group(1)} {venv.group(1)} (the whole virtual environment, " \
+                      "at the same path)"
+    return text + (f". Fix: install the packages into a virtual environment in `{ref}` (python3 -m venv /venv; "
+                   f"/venv/bin/pip install ...), COPY --from={ref} /venv /venv and run /venv/bin/python; or "
+                   f"COPY --from={ref} {site} {site}")
 
 
 def _is_console_script(fs: ImageFS, path: str) -> bool:

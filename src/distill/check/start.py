@@ -10,13 +10,12 @@ import posixpath
 import re
 
 from .elf import ld_so_cache
-from .elf import parse as elf_parse
+from .elf import read as read_elf
 from .rules import MACHINES, RULES
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_DEPTH = 4  # interpreters of interpreters
 MAX_LIBRARIES = 512
-ELF_READ_MAX = 64 << 20  # an ELF file's dynamic section lies within its first bytes of this many
 _SIMPLE_WORD = re.compile(r"[A-Za-z0-9_./+-]+")
 _SHELL_WORDS = frozenset("! { } case do done elif else esac fi for if in then until while exec command . : true "
                          "false test [ echo printf cd export set unset read trap wait eval exit return shift".split())
@@ -43,6 +42,7 @@ class Start:
         self.path = env.get("PATH", DEFAULT_PATH)
         self.workdir = self.c.get("WorkingDir") or "/"
         self.findings: list[Finding] = []
+        self.facts: dict = {}                    # what was learnt on the way (the Python that runs)
         self.uid = 0
         self.gids: tuple[int, ...] = (0,)
         self.loader: str | None = None           # the last ELF program's PT_INTERP
@@ -65,7 +65,18 @@ class Start:
             self.execve(program, argv, 0)
             if shell is not None:
                 self.shell_first_word(shell)
+            elif not self.errors():
+                self.language(argv, program)
         return self.findings
+
+    def errors(self) -> bool:
+        return any(f["severity"] == "error" for f in self.findings)
+
+    def language(self, argv: list[str], program: str) -> None:
+        """What the runtime the kernel started will do next (a Python program's imports)."""
+        from .python import check_python
+
+        check_python(self, argv, program)
 
     def add(self, rule: str, message: str, path: str | None = None, **more) -> None:
         self.findings.append(Finding(rule, message, path, **more))
@@ -120,21 +131,26 @@ class Start:
         if "/" in name:
             path = posixpath.normpath(posixpath.join(self.workdir, name))
             return path if self.runnable(path, name, shell_form, what) else None
-        seen = []
-        for d in self.path.split(":"):
-            candidate = posixpath.join(d or ".", name)
-            if not candidate.startswith("/"):
-                candidate = posixpath.join(self.workdir, candidate)
-            node = self.fs.stat(candidate, follow=True)
-            if node is not None and node.inode.type == "0" and node.inode.mode & 0o111:
-                return candidate
-            if self.fs.stat(candidate, follow=False) is not None:
-                seen.append(candidate)
+        found = self.which(name)
+        if found is not None:
+            return found
+        seen = [c for c in self._candidates(name) if self.fs.stat(c, follow=False) is not None]
         rule = "shell-missing" if shell_form else "not-on-path"
         near = f" ({', '.join(seen)} exist but cannot be run)" if seen else ""
         self.add(rule, f"{what or 'the command'} {name!r}: executable file not found in $PATH ({self.path}){near}",
                  name, program=name)
         return None
+
+    def which(self, name: str) -> str | None:
+        """The first file on PATH named `name` with an execute bit, else None."""
+        for candidate in self._candidates(name):
+            node = self.fs.stat(candidate, follow=True)
+            if node is not None and node.inode.type == "0" and node.inode.mode & 0o111:
+                return candidate
+        return None
+
+    def _candidates(self, name: str) -> list[str]:
+        return [posixpath.normpath(posixpath.join(self.workdir, d or ".", name)) for d in self.path.split(":")]
 
     def runnable(self, path: str, shown: str, shell_form: bool = False, what: str = "") -> bool:
         what = what or "the command"
@@ -214,7 +230,7 @@ class Start:
         return True
 
     def elf(self, path: str, node) -> None:
-        facts = elf_parse(self.fs.head(node, ELF_READ_MAX))
+        facts = read_elf(self.fs, path)
         if facts is None:
             self.add("exec-format", f"{path}: a malformed ELF header", path)
             return
@@ -249,8 +265,7 @@ class Start:
                              f"(error while loading shared libraries: {name}: cannot open shared object file)",
                              name, library=name, binary=needer)
                     continue
-                node = self.fs.stat(found, follow=True)
-                lib = elf_parse(self.fs.head(node, ELF_READ_MAX)) if node is not None else None
+                lib = read_elf(self.fs, found)
                 if lib is None:
                     continue
                 todo.append((found, lib))
@@ -337,6 +352,8 @@ class Start:
         if found is None:
             self.findings[-1]["rule"] = "command-not-found"
             self.findings[-1]["severity"] = RULES["command-not-found"][0]
+        elif not self.errors():
+            self.language(words, found)
 
     # ---- reading -----------------------------------------------------------------------
     def _text(self, path: str) -> str:

@@ -405,6 +405,12 @@ def check(a):
             where = f" [{f['stage']}" + (f", Dockerfile:{f['line']}" if f.get("line") else "") + "]" if f.get(
                 "stage") else ""
             print(f"{f['severity']}: {f['rule']}: {f['message']}{where}")
+        if report.get("python"):
+            py = report["python"]
+            real = f" → {py['real']}" if py["real"] != py["executable"] else ""
+            venv = f", virtual environment {py['venv']}" if py["venv"] else ""
+            print(f"python: {py['executable']}{real} (Python {py['version'] or '?'}{venv}); sys.path: "
+                  f"{', '.join(py['sys_path']) or '-'}")
         verdict = "will start" if report["verdict"] == "ok" else "will NOT start"
         print(f"{a.image}: {verdict}")
         if "run" in report:

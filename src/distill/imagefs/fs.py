@@ -36,6 +36,9 @@ class ImageFS:
     def stat(self, path: str, follow: bool = False) -> Node | None:
         return self.tree.lookup(path, follow)
 
+    def realpath(self, path: str) -> str | None:
+        return self.tree.realpath(path)
+
     def listdir(self, path: str) -> list[str]:
         node = self.tree.lookup(path)
         if node is None:

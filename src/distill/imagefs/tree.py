@@ -212,6 +212,32 @@ class Tree:
             node = parent.children.get(comps[-1])
         return node
 
+    def realpath(self, path: str) -> str | None:
+        """`path` with every symlink on it resolved inside the image (as realpath(3) in a
+        container); None when a part is missing or the links loop."""
+        todo = [p for p in path.split("/") if p not in ("", ".")]
+        done: list[str] = []
+        hops = 0
+        while todo:
+            part = todo.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            node = self.lookup("/" + "/".join(done + [part]), follow=False)
+            if node is None:
+                return None
+            if node.type == SYMLINK:
+                hops += 1
+                if hops > MAX_HOPS:
+                    return None
+                if node.linkname.startswith("/"):
+                    done = []
+                todo = [p for p in node.linkname.split("/") if p not in ("", ".")] + todo
+                continue
+            done.append(part)
+        return "/" + "/".join(done)
+
     def walk(self, top: Node | None = None, prefix: str = ""):
         """(path, node) of everything under `top` (default the root), parents first,
         names sorted: the order `ls -R` and the flattened tar use."""
