@@ -73,3 +73,16 @@ def python_store(tmp_path_factory):
     s = Store(tmp_path_factory.mktemp("python") / "store")
     python_base(s)
     return s
+
+
+@pytest.fixture(scope="session")
+def runtime_store(tmp_path_factory):
+    """A store with a Node.js base and a Java runtime base (Debian's nodejs and
+    openjdk-17-jre-headless)."""
+    from bed.images import java_base, node_base
+    from distill.store import Store
+
+    s = Store(tmp_path_factory.mktemp("runtimes") / "store")
+    node_base(s)
+    java_base(s)
+    return s

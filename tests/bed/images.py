@@ -17,6 +17,8 @@ BUSYBOX = "/bin/busybox"
 CACHE = Path(os.environ.get("DISTILL_TEST_CACHE", "/var/cache/distill-tests"))
 PYTHON_BASE = "localhost/distill-test/python:bookworm"
 PYTHON_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
+NODE_BASE = "localhost/distill-test/node:bookworm"
+JAVA_BASE = "localhost/distill-test/java:bookworm"
 # the bases scripts/demo.sh makes for the Flask example
 DEMO_BASES = {
     "localhost/debian/python:bookworm": ["python3"],
@@ -67,6 +69,14 @@ def cached_base(store: Store, name: str, packages: list[str]) -> str:
 
 def python_base(store: Store) -> str:
     return cached_base(store, PYTHON_BASE, PYTHON_PACKAGES)
+
+
+def node_base(store: Store) -> str:
+    return cached_base(store, NODE_BASE, ["nodejs"])
+
+
+def java_base(store: Store) -> str:
+    return cached_base(store, JAVA_BASE, ["openjdk-17-jre-headless"])
 
 
 def copy_image(src: Store, dst: Store, name: str) -> None:

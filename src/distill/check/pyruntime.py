@@ -53,7 +53,7 @@ class Runtime:
             self.sys_path.append((path0, "app"))
         for d in (env.get("PYTHONPATH") or "").split(":"):
             if d:
-                self.sys_path.append((posixpath.normpath(posixpath.join(start.workdir, d)), "app"))
+                self.sys_path.append((start.at(d), "app"))
         self.sys_path += [(f"{self.prefix}/lib/python{x}{y}.zip", "stdlib"), (self.stdlib, "stdlib"),
                           (f"{self.stdlib}/lib-dynload", "stdlib")]
         if "S" not in flags:
@@ -109,7 +109,7 @@ class Runtime:
                 version = (int(m.group(1)), int(m.group(2)))
                 if wanted and version != wanted:
                     continue
-                if self.is_file(f"{top}/lib/{name}/os.py") or self.is_file(f"{top}/lib/{name}/os.pyc"):
+                if self.fs.is_file(f"{top}/lib/{name}/os.py") or self.fs.is_file(f"{top}/lib/{name}/os.pyc"):
                     return version, top.rstrip("/") or ""
         return wanted, ""
 
@@ -129,7 +129,7 @@ class Runtime:
                         f"{prefix}/lib/python{x}.{y}/dist-packages"]
             else:
                 out.append(f"{prefix}/lib/python{x}.{y}/site-packages")
-        return [posixpath.normpath(d) for d in out if self.is_dir(d)]
+        return [posixpath.normpath(d) for d in out if self.fs.is_dir(d)]
 
     def home(self) -> str:
         home = self.start.env.get("HOME")
@@ -154,7 +154,7 @@ class Runtime:
                 if not line or line.startswith(("#", "import ", "import\t")):
                     continue
                 d = posixpath.normpath(posixpath.join(site, line))
-                if self.is_dir(d):
+                if self.fs.is_dir(d):
                     out.append(d)
         return out
 
@@ -211,15 +211,15 @@ class Runtime:
             if not names:
                 continue
             base = f"{d}/{name}"
-            if name in names and self.is_dir(base):
+            if name in names and self.fs.is_dir(base):
                 for init in ("__init__.py", "__init__.pyc") + tuple("__init__" + s for s in self.suffixes):
-                    if self.is_file(f"{base}/{init}"):
+                    if self.fs.is_file(f"{base}/{init}"):
                         return Found(f"{base}/{init}", (base,), where)
                 if not namespace:
                     where_ns = where
                 namespace.append(base)
             for suffix in self.suffixes + (".py", ".pyc"):
-                if name + suffix in names and self.is_file(base + suffix):
+                if name + suffix in names and self.fs.is_file(base + suffix):
                     return Found(base + suffix, (), where)
         return Found(None, tuple(namespace), where_ns) if namespace else None
 
@@ -231,13 +231,7 @@ class Runtime:
             names = self._listings[d] = (node.children or {}) if node is not None and node.type == "5" else {}
         return names
 
-    def is_file(self, path: str) -> bool:
-        node = self.fs.stat(path, follow=True)
-        return node is not None and node.inode.type == "0"
 
-    def is_dir(self, path: str) -> bool:
-        node = self.fs.stat(path, follow=True)
-        return node is not None and node.type == "5"
 
     def facts(self) -> dict:
         return {"executable": self.executable, "real": self.real,

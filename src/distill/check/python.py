@@ -94,7 +94,7 @@ class PythonCheck:
         path0 = {"file": None, "module": workdir, "code": workdir, "stdin": workdir}[program.mode]
         self.file = None
         if program.mode == "file":
-            self.file = posixpath.normpath(posixpath.join(workdir, program.target))
+            self.file = start.at(program.target)
             real = self.fs.realpath(self.file)
             path0 = posixpath.dirname(real or self.file)
         self.rt = Runtime(start, program.interpreter, set(program.flags), path0)
@@ -104,7 +104,7 @@ class PythonCheck:
     def run(self) -> None:
         rt, p = self.rt, self.p
         self.start.facts["python"] = rt.facts()
-        if rt.version is None or not rt.is_file(f"{rt.stdlib}/encodings/__init__.py") and not rt.is_file(
+        if rt.version is None or not self.fs.is_file(f"{rt.stdlib}/encodings/__init__.py") and not self.fs.is_file(
                 f"{rt.stdlib}/encodings/__init__.pyc"):
             where = f"{rt.prefix}/lib/python{'.'.join(map(str, rt.version))}" if rt.version else "lib/python3.X"
             self.add("python-stdlib-missing", f"{p.interpreter}: Python's standard library is not in the image "
@@ -126,7 +126,7 @@ class PythonCheck:
         p, rt = self.p, self.rt
         todo = []
         if p.mode == "file":
-            if not rt.is_file(self.file):
+            if not self.fs.is_file(self.file):
                 self.add("python-file-missing", f"{p.interpreter}: can't open file {self.file!r}: [Errno 2] No such "
                          "file or directory", self.file, program=self.file)
                 return None
@@ -246,7 +246,7 @@ class PythonCheck:
         return out
 
     def _path_text(self) -> str:
-        return ", ".join(d for d, _ in self.rt.sys_path if not d.endswith(".zip") and self.rt.is_dir(d))
+        return ", ".join(d for d, _ in self.rt.sys_path if not d.endswith(".zip") and self.fs.is_dir(d))
 
     # ---- wheels -------------------------------------------------------------------------
     def wheels(self) -> None:
@@ -320,7 +320,9 @@ def _top_levels(top_level: str | None, record: str | None) -> set[str]:
     return out
 
 
-def check_python(start, argv: list[str], program: str) -> None:
+def check_python(start, argv: list[str], program: str) -> bool:
     p = python_program(start, argv, program)
-    if p is not None:
-        PythonCheck(start, p).run()
+    if p is None:
+        return False
+    PythonCheck(start, p).run()
+    return True

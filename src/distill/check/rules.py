@@ -30,6 +30,13 @@ RULES = {
                                     "C library"),
     "wheel-incompatible-unused": ("warning", "an installed wheel was built for another Python or C library "
                                              "(not imported at start)"),
+    "node-file-missing": ("error", "node FILE: the file is not in the image (Cannot find module)"),
+    "npm-script-missing": ("error", "npm start / npm run NAME: package.json or its script is missing"),
+    "node-module-missing": ("error", "a module the program requires at the top level is in no node_modules "
+                                     "directory Node searches"),
+    "java-jar-missing": ("error", "java -jar FILE: the jar is not in the image or is no zip"),
+    "java-no-main-class": ("error", "java -jar FILE: the jar's manifest names no Main-Class"),
+    "java-class-missing": ("error", "the main class is in neither the jar, its Class-Path nor the class path"),
     "workdir-missing": ("info", "WORKDIR does not exist: runc creates it, empty"),
 }
 

@@ -69,14 +69,23 @@ class Start:
                 self.language(argv, program)
         return self.findings
 
+    def at(self, *names: str) -> str:
+        """A path as the process sees it: relative ones from WORKDIR."""
+        return posixpath.normpath(posixpath.join(self.workdir, *names))
+
     def errors(self) -> bool:
         return any(f["severity"] == "error" for f in self.findings)
 
     def language(self, argv: list[str], program: str) -> None:
-        """What the runtime the kernel started will do next (a Python program's imports)."""
+        """What the runtime the kernel started will do next: a Python program's imports, a
+        Node program's modules, a Java program's jar and main class."""
+        from .java import check_java
+        from .node import check_node
         from .python import check_python
 
-        check_python(self, argv, program)
+        for runtime in (check_python, check_node, check_java):
+            if runtime(self, argv, program):
+                return
 
     def add(self, rule: str, message: str, path: str | None = None, **more) -> None:
         self.findings.append(Finding(rule, message, path, **more))
@@ -129,7 +138,7 @@ class Start:
         """The absolute path exec will run for argv[0] (as Go's exec.LookPath in runc), or
         None with a finding."""
         if "/" in name:
-            path = posixpath.normpath(posixpath.join(self.workdir, name))
+            path = self.at(name)
             return path if self.runnable(path, name, shell_form, what) else None
         found = self.which(name)
         if found is not None:
@@ -150,7 +159,7 @@ class Start:
         return None
 
     def _candidates(self, name: str) -> list[str]:
-        return [posixpath.normpath(posixpath.join(self.workdir, d or ".", name)) for d in self.path.split(":")]
+        return [self.at(d or ".", name) for d in self.path.split(":")]
 
     def runnable(self, path: str, shown: str, shell_form: bool = False, what: str = "") -> bool:
         what = what or "the command"
@@ -246,7 +255,8 @@ class Start:
                      "(no such file or directory)", interp, program=interp, binary=path)
             return
         if interp:
-            self.libraries(path, facts, musl="musl" in posixpath.basename(interp))
+            # $ORIGIN of a program is the directory of the file itself (/proc/self/exe, links resolved)
+            self.libraries(self.fs.realpath(path) or path, facts, musl="musl" in posixpath.basename(interp))
 
     # ---- the dynamic loader -------------------------------------------------------------
     def libraries(self, program: str, facts: dict, musl: bool) -> None:
@@ -286,7 +296,7 @@ class Start:
 
     def find_library(self, name: str, needer: str, facts: dict, musl: bool) -> str | None:
         if "/" in name:
-            return name if self._is_file(name) else None
+            return name if self.fs.is_file(name) else None
         if self.loader and name == posixpath.basename(self.loader):
             return self.loader  # the loader itself, loaded already: its soname is not searched for
         origin = posixpath.dirname(needer)
@@ -299,19 +309,19 @@ class Start:
         for d in dirs:
             lib = "lib64" if facts["class"] == 64 else "lib"
             d = d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin).replace("$LIB", lib)
-            candidate = posixpath.normpath(posixpath.join(self.workdir, d, name))
-            if self._is_file(candidate):
+            candidate = self.at(d, name)
+            if self.fs.is_file(candidate):
                 return candidate
         if musl:
             rest = self._musl_path() or ["/lib", "/usr/local/lib", "/usr/lib"]
         else:
             cached = self._ld_cache().get(name)
-            if cached and self._is_file(cached):
+            if cached and self.fs.is_file(cached):
                 return cached
             rest = self._system_dirs() or ["/lib", "/usr/lib"]
         for d in rest:
             candidate = posixpath.join(d, name)
-            if self._is_file(candidate):
+            if self.fs.is_file(candidate):
                 return candidate
         return None
 
@@ -325,9 +335,6 @@ class Start:
             self._dirs = list(dict.fromkeys(d.decode().rstrip("/") for d in found))
         return self._dirs
 
-    def _is_file(self, path: str) -> bool:
-        node = self.fs.stat(path, follow=True)
-        return node is not None and node.inode.type == "0"
 
     def _ld_cache(self) -> dict[str, str]:
         if self._cache is None:

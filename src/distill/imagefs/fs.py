@@ -39,6 +39,15 @@ class ImageFS:
     def realpath(self, path: str) -> str | None:
         return self.tree.realpath(path)
 
+    def is_file(self, path: str) -> bool:
+        """A regular file is at `path` (symlinks followed)."""
+        node = self.tree.lookup(path)
+        return node is not None and node.inode.type == REG
+
+    def is_dir(self, path: str) -> bool:
+        node = self.tree.lookup(path)
+        return node is not None and node.type == DIR
+
     def listdir(self, path: str) -> list[str]:
         node = self.tree.lookup(path)
         if node is None:
