@@ -199,3 +199,22 @@ def test_wheels_are_held_against_the_python_and_the_glibc(python_store, context,
         assert any("version `GLIBC_2.39' not found" in line for line in report["run"]["stderr"])
         (wheel,) = [f for f in report["findings"] if f["rule"] == "wheel-incompatible"]
         assert "needs glibc ≥ 2.39; the image has glibc 2.36" in wheel["message"]
+
+
+def test_packages_copied_off_sys_path_get_an_env_fix(python_store, context):
+    """pip install --target /deps in a builder, /deps copied, PYTHONPATH forgotten."""
+    from bed.images import PYTHON_BASE
+
+    files = {"app.py": "import mytool\n", "deps/mytool/__init__.py": "",
+             "deps/mytool-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: mytool\nVersion: 1.0\n"}
+    text = (f"FROM {PYTHON_BASE} AS build\nCOPY deps /deps\n"
+            f"FROM {PYTHON_BASE}\nCOPY --from=build /deps /deps\nCOPY app.py /app/\n" + _run(["python3", "/app/app.py"]))
+    build(python_store, context(files), text, tags=["localhost/pycheck:deps"])
+    report = check_and_run(python_store, "localhost/pycheck:deps")
+    (finding,) = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["found_in"]["path"] == "/deps/mytool" and finding["message"].endswith("Fix: ENV PYTHONPATH=/deps")
+    assert report["run"]["started"] is False
+    build(python_store, context(files), text.replace("COPY app.py", "ENV PYTHONPATH=/deps\nCOPY app.py"),
+          tags=["localhost/pycheck:deps2"])
+    report = check_and_run(python_store, "localhost/pycheck:deps2")
+    assert report["verdict"] == "ok" and report["run"]["started"] is True

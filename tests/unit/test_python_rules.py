@@ -4,7 +4,7 @@ is read, and whether a wheel's tags fit a Python and a C library."""
 import pytest
 
 from distill.check.pyimports import Import, imports
-from distill.check.python import _command_line, _top_levels
+from distill.check.python import _command_line, _extension_modules
 from distill.check.wheels import wheel_tags, why_not
 
 
@@ -132,8 +132,8 @@ def test_one_fitting_tag_is_enough_and_the_reason_names_the_tag():
     assert reason.startswith("cp311-cp311-manylinux_2_39_x86_64: needs glibc ≥ 2.39; the image has glibc 2.36")
 
 
-def test_a_distribution_s_import_names_come_from_top_level_or_record():
-    assert _top_levels("yaml\n_yaml\n", None) == {"yaml", "_yaml"}
-    record = ("six.py,sha256=x,1\nflask/__init__.py,,\n_cffi_backend.cpython-311-x86_64-linux-gnu.so,,\n"
-              "flask-3.0.dist-info/RECORD,,\n../../../bin/flask,,\n__pycache__/six.cpython-311.pyc,,\n")
-    assert _top_levels(None, record) == {"six", "flask", "_cffi_backend"}
+def test_a_distribution_s_extension_modules_come_from_its_record():
+    record = ("six.py,sha256=x,1\nmarkupsafe/__init__.py,,\nmarkupsafe/_speedups.cpython-311-x86_64-linux-gnu.so,,\n"
+              "_cffi_backend.cpython-311-x86_64-linux-gnu.so,,\nflask-3.0.dist-info/RECORD,,\n"
+              "../../../lib/evil.so,,\n")
+    assert _extension_modules(record) == {"markupsafe._speedups", "_cffi_backend"}

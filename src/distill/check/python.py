@@ -98,7 +98,7 @@ class PythonCheck:
             real = self.fs.realpath(self.file)
             path0 = posixpath.dirname(real or self.file)
         self.rt = Runtime(start, program.interpreter, set(program.flags), path0)
-        self.imported: dict[str, str] = {}   # top-level name → where it was found ("site", ...)
+        self.required: set[str] = set()      # every module the start imports where a failure stops it
         self.missing: dict[str, dict] = {}   # module → its finding
 
     def run(self) -> None:
@@ -143,7 +143,6 @@ class PythonCheck:
                 self.add("python-module-missing", f"{p.interpreter} -m {p.target}: No module named {missing} on "
                          f"sys.path ({self._path_text()})", p.target, module=p.target)
                 return None
-            self.imported.setdefault(p.target.split(".")[0], found.where)
             if found.path and found.path.endswith(".py"):
                 todo.append((found.path, _package_of(name, found), True, found.where))
         elif p.mode == "code":
@@ -167,7 +166,6 @@ class PythonCheck:
                          f"ModuleNotFoundError: No module named {missing!r} (looked in {self.start.workdir} and on "
                          f"sys.path: {self._path_text()})", module, module=module)
                 continue
-            self.imported.setdefault(module.split(".")[0], found.where)
             if found.path and found.path.endswith(".py"):
                 out.append((found.path, _package_of(module, found), True, found.where))
         return out
@@ -201,9 +199,10 @@ class PythonCheck:
                         self.extension(found.path)
 
     def _import(self, imp, required: bool, importer: str, where: str):
+        if required and imp.required:
+            self.required.add(imp.module)
         found, missing = self.rt.find(imp.module)
         if found is not None:
-            self.imported.setdefault(imp.module.split(".")[0], found.where)
             return found
         if imp.maybe:
             return None
@@ -229,19 +228,21 @@ class PythonCheck:
         if facts is not None:
             self.start.libraries(path, facts, musl=self.rt.libc_kind == "musl")
 
-    def _read(self, paths: list[str]) -> dict[str, str]:
-        nodes = {}
+    def _read(self, paths: list[str]) -> dict[str, bytes]:
+        """The regular files among `paths` (up to SOURCE_MAX each), read together: a
+        layer's in one pass over its blob."""
+        names: dict[int, list[str]] = {}
+        inodes = []
         for path in paths:
             node = self.fs.stat(path, follow=True)
             if node is not None and node.inode.type == "0" and node.inode.size <= SOURCE_MAX:
-                nodes[id(node.inode)] = (path, node.inode)
+                if id(node.inode) not in names:
+                    inodes.append(node.inode)
+                names.setdefault(id(node.inode), []).append(path)
         out = {}
-        by_inode = {}
-        for path, inode in nodes.values():
-            by_inode.setdefault(id(inode), []).append(path)
-        for node, stream in self.fs.contents([inode for _, inode in nodes.values()]):
+        for node, stream in self.fs.contents(inodes):
             data = stream.read(node.size)
-            for path in by_inode.get(id(node), []):
+            for path in names[id(node)]:
                 out[path] = data
         return out
 
@@ -250,42 +251,31 @@ class PythonCheck:
 
     # ---- wheels -------------------------------------------------------------------------
     def wheels(self) -> None:
-        """Each installed distribution's WHEEL tags against this Python and C library."""
+        """Each installed distribution's WHEEL tags against this Python and C library: an
+        error when the program's start imports one of its extension modules (where
+        ImportError is not handled), else a warning."""
         rt = self.rt
         libc = self.libc()
         arch = ARCH.get(self.start.architecture or "amd64", self.start.architecture or "")
-        for site in rt.site_dirs:
-            node = self.fs.stat(site, follow=True)
+        for site, where in rt.sys_path:
+            node = self.fs.stat(site, follow=True) if where != "stdlib" else None
             infos = sorted(n for n in (node.children or {}) if n.endswith(".dist-info")) if node is not None else []
-            texts = self._read_texts([f"{site}/{d}/{f}" for d in infos for f in ("WHEEL", "top_level.txt",
-                                                                                   "RECORD")])
+            texts = self._read([f"{site}/{d}/{f}" for d in infos for f in ("WHEEL", "RECORD")])
             for info in infos:
-                tags = wheel_tags(texts.get(f"{site}/{info}/WHEEL", ""))
+                tags = wheel_tags(texts.get(f"{site}/{info}/WHEEL", b"").decode("utf-8", "replace"))
                 reason = why_not(tags, rt.version, libc, arch)
                 if reason is None:
                     continue
-                tops = _top_levels(texts.get(f"{site}/{info}/top_level.txt"), texts.get(f"{site}/{info}/RECORD"))
-                used = sorted(t for t in tops if self.imported.get(t) == "site")
+                record = texts.get(f"{site}/{info}/RECORD", b"").decode("utf-8", "replace")
+                used = sorted(_extension_modules(record) & self.required)
                 name = info[:-len(".dist-info")]
                 if used:
-                    self.add("wheel-incompatible", f"{site}/{info}: {reason}; the program imports {', '.join(used)}",
-                             f"{site}/{info}", distribution=name)
+                    self.add("wheel-incompatible", f"{site}/{info}: {reason}; the program imports its extension "
+                             f"{', '.join(used)} as it starts", f"{site}/{info}", distribution=name)
                 else:
-                    self.add("wheel-incompatible-unused", f"{site}/{info}: {reason} (not imported at start)",
-                             f"{site}/{info}", distribution=name)
-
-    def _read_texts(self, paths: list[str]) -> dict[str, str]:
-        nodes = [(p, n) for p in paths if (n := self.fs.stat(p, follow=True)) is not None and n.inode.type == "0"
-                 and n.inode.size <= SOURCE_MAX]
-        names: dict[int, list[str]] = {}
-        for p, n in nodes:
-            names.setdefault(id(n.inode), []).append(p)
-        out = {}
-        for node, stream in self.fs.contents([n.inode for _, n in nodes]):
-            text = stream.read(node.size).decode("utf-8", "replace")
-            for p in names.get(id(node), []):
-                out[p] = text
-        return out
+                    self.add("wheel-incompatible-unused", f"{site}/{info}: {reason} (none of its extension modules "
+                             "is imported at start, or only where ImportError is handled)", f"{site}/{info}",
+                             distribution=name)
 
     def libc(self) -> tuple[str, tuple[int, int]] | None:
         """("glibc", (2, 36)) from the newest GLIBC_2.x libc.so.6 defines; ("musl", (1, 2))."""
@@ -306,17 +296,15 @@ def _package_of(module: str, found) -> str:
     return module if found.search else module.rpartition(".")[0]
 
 
-def _top_levels(top_level: str | None, record: str | None) -> set[str]:
-    if top_level:
-        return {line.strip() for line in top_level.splitlines() if line.strip()}
+def _extension_modules(record: str) -> set[str]:
+    """The dotted names of the extension modules a RECORD lists (a/b/_c.cpython-311-….so → a.b._c)."""
     out = set()
-    for line in (record or "").splitlines():
-        first = line.split(",", 1)[0].split("/", 1)
-        name = first[0]
-        if not name or name.startswith("..") or name.endswith((".dist-info", ".data", ".pth")) or \
-                name == "__pycache__":
-            continue
-        out.add(name.split(".", 1)[0] if len(first) == 1 else name)
+    for line in record.splitlines():
+        path = line.split(",", 1)[0]
+        if path.endswith(".so") and not path.startswith(".."):
+            head, _, base = path.rpartition("/")
+            name = base.split(".", 1)[0]
+            out.add(f"{head.replace('/', '.')}.{name}" if head else name)
     return out
 
 

@@ -70,12 +70,15 @@ def _find(fs: ImageFS, config: dict, name: str) -> str | None:
 
 
 def _find_module(fs: ImageFS, module: str) -> str | None:
-    """Where a stage has the top-level package or module of `module` in a site directory."""
+    """Where a stage has the top-level package or module of `module` in a directory
+    packages are installed in (site-packages, dist-packages, or any holding .dist-info)."""
     top = module.split(".")[0]
     for path, node in fs.walk("/"):
         parent, _, name = path.rpartition("/")
-        if parent.endswith(("/site-packages", "/dist-packages")) and (
-                name == top and node.type == "5" or name.split(".")[0] == top and name.endswith((".py", ".so"))):
+        if not (name == top and node.type == "5" or name.split(".")[0] == top and name.endswith((".py", ".so"))):
+            continue
+        siblings = fs.stat(parent or "/", follow=False).children or {}
+        if parent.endswith(("/site-packages", "/dist-packages")) or any(n.endswith(".dist-info") for n in siblings):
             return path
     return None
 
@@ -95,6 +98,13 @@ def _module_story(stage: dict, path: str, made: dict, carried: list, version: st
         return text + (f". `{ref}` installed it for Python {m.group(1)} and the final image runs Python {version}: "
                        "copying it will not be enough; install it with the final stage's Python, or build both "
                        "stages on the same base")
+    copied = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
+              if site == src or site.startswith(src.rstrip("/") + "/")]
+    if copied:
+        src, dest, line = copied[0]
+        there = posixpath.normpath(dest + site[len(src.rstrip("/")):])
+        return text + (f". It is copied: Dockerfile:{line} puts {site} at {there} in the final image, which is not "
+                       f"on its sys.path. Fix: ENV PYTHONPATH={there}")
     venv = re.match(r"(.+)/lib/python\d+\.\d+/site-packages$", site)
     if venv and not site.startswith(("/usr/", "/root/", "/home/")):
         return text + f". Fix: COPY --from={ref} {venv.group(1)} {venv.group(1)} (the whole virtual environment, " \
@@ -125,6 +135,10 @@ def _story(stage: dict, path: str, made: dict, carried: list, console_script: bo
         text += f"; the final stage copies only {what} from `{ref}`"
     else:
         text += f"; the final stage copies nothing from `{ref}`"
+    if re.fullmatch(r"python[\d.]*", posixpath.basename(path)):
+        return text + (f". A Python program needs the interpreter with its standard library and shared libraries, "
+                       f"not one file: build the final stage FROM a base that has {posixpath.basename(path)} at "
+                       f"{path} (a virtual environment's python links to its base's, pyvenv.cfg's home)")
     if console_script:
         text += (f". Fix: install the packages into a virtual environment in `{ref}` (python3 -m venv /venv; "
                  f"/venv/bin/pip install ...) and COPY --from={ref} /venv /venv, with /venv/bin on PATH: a console "

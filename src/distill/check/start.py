@@ -231,12 +231,23 @@ class Start:
     def interpreter_ok(self, interpreter: str, script: str, depth: int) -> bool:
         node = self.fs.stat(interpreter, follow=True)
         if node is None or node.inode.type != "0":
-            self.add("interpreter-missing", f"{script} starts with #!{interpreter}, which is not in the image",
-                     interpreter, program=interpreter, script=script)
+            end = self.link_end(interpreter)
+            via = f" (a symlink to {end}, which is not)" if end != interpreter else ""
+            self.add("interpreter-missing", f"{script} starts with #!{interpreter}, which is not in the image{via}",
+                     end, program=end, script=script)
             return False
         if depth < MAX_DEPTH:
             self.execve(interpreter, [], depth + 1)
         return True
+
+    def link_end(self, path: str) -> str:
+        """Where a chain of symlinks ends (the missing file a dangling one names)."""
+        for _ in range(40):
+            node = self.fs.stat(path, follow=False)
+            if node is None or node.type != "2":
+                return path
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), node.linkname))
+        return path
 
     def elf(self, path: str, node) -> None:
         facts = read_elf(self.fs, path)
