@@ -208,7 +208,8 @@ def test_packages_copied_off_sys_path_get_an_env_fix(python_store, context):
     files = {"app.py": "import mytool\n", "deps/mytool/__init__.py": "",
              "deps/mytool-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: mytool\nVersion: 1.0\n"}
     text = (f"FROM {PYTHON_BASE} AS build\nCOPY deps /deps\n"
-            f"FROM {PYTHON_BASE}\nCOPY --from=build /deps /deps\nCOPY app.py /app/\n" + _run(["python3", "/app/app.py"]))
+            f"FROM {PYTHON_BASE}\nCOPY --from=build /deps /deps\nCOPY app.py /app/\n" +
+            _run(["python3", "/app/app.py"]))
     build(python_store, context(files), text, tags=["localhost/pycheck:deps"])
     report = check_and_run(python_store, "localhost/pycheck:deps")
     (finding,) = [f for f in report["findings"] if f["severity"] == "error"]

@@ -25,7 +25,8 @@ NODE_CASES = {
                                            {"server.mjs": "import express from 'express';\n"}, "fail",
                                            "node-module-missing"),
     "a relative module missing": ("COPY server.js /app/\n" + _cmd(["node", "/app/server.js"]),
-                                  {"server.js": "const util = require('./lib/util');\n"}, "fail", "node-module-missing"),
+                                  {"server.js": "const util = require('./lib/util');\n"}, "fail",
+                                  "node-module-missing"),
     "dependencies in node_modules": (
         "WORKDIR /app\nCOPY . /app/\n" + _cmd(["node", "server"]),
         {"server.js": "const fs = require('fs');\nconst path = require('node:path');\n"
@@ -118,3 +119,17 @@ def test_java_verdicts_are_what_starting_it_does(runtime_store, tmp_path, case):
             "java-class-missing": "Could not find or load main class"}
     if rule:
         assert any(said[rule] in line for line in report["run"]["stderr"]), report["run"]
+
+
+def test_a_node_module_left_in_a_builder_stage_is_found_there(runtime_store, tmp_path):
+    from bed.images import NODE_BASE
+
+    files = {"server.js": "const pad = require('left-pad');\n",
+             "node_modules/left-pad/index.js": "module.exports = 1;\n"}
+    lines = (f"COPY . /src/\nFROM {NODE_BASE}\nCOPY --from=0 /src/server.js /app/server.js\n" +
+             _cmd(["node", "/app/server.js"]))
+    report, first = _verdict(runtime_store, tmp_path, NODE_BASE, lines, files)
+    (finding,) = report["findings"]
+    assert finding["found_in"]["path"] == "/src/node_modules/left-pad" and finding["found_in"]["stage"] == "stage-0"
+    assert finding["message"].endswith("Fix: COPY --from=0 /src/node_modules /app/node_modules")
+    assert report["run"]["started"] is False

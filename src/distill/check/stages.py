@@ -36,7 +36,12 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                 opened[s["index"]] = (ImageFS(store, image.layers, image.diff_ids, image.config),
                                       Attribution(image, record), image.config)
             fs, who, config = opened[s["index"]]
-            path = _find(fs, config, name) if name else _find_module(fs, module)
+            if name:
+                path = _find(fs, config, name)
+            elif f["rule"].startswith("node-"):
+                path = _find_node_module(fs, module)
+            else:
+                path = _find_module(fs, module)
             if path is None:
                 continue
             node = fs.stat(path, follow=False)  # the layer that wrote this name (a link, maybe)
@@ -45,11 +50,18 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
-            if module:
+            if module and f["rule"].startswith("node-"):
+                f["message"] += _node_story(s, path, made, carried, f.get("importer") or "/app/x")
+            elif module:
                 f["message"] += _module_story(s, path, made, carried, (report_python or {}).get("version"))
             else:
                 f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
             break
+
+
+def _from(stage: dict) -> str:
+    """How COPY --from names the stage: its name, else its index."""
+    return stage.get("name") or str(stage["index"])
 
 
 def _ref(stage: dict) -> str:
@@ -83,8 +95,31 @@ def _find_module(fs: ImageFS, module: str) -> str | None:
     return None
 
 
+def _find_node_module(fs: ImageFS, spec: str) -> str | None:
+    """Where a stage has a package in a node_modules directory."""
+    if spec.startswith((".", "/")):
+        return None
+    parts = spec.split("/")
+    package = "/".join(parts[:2] if spec.startswith("@") else parts[:1])
+    for path, node in fs.walk("/"):
+        if node.type == "5" and path.endswith("/node_modules/" + package):
+            return path
+    return None
+
+
+def _node_story(stage: dict, path: str, made: dict, carried: list, importer: str) -> str:
+    ref, frm = _ref(stage), _from(stage)
+    modules = path[:path.rindex("/node_modules/") + len("/node_modules")]
+    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
+    what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
+    copies = f"the final stage copies only {what} from `{ref}`" if carried else f"the final stage copies nothing " \
+                                                                                f"from `{ref}`"
+    dest = posixpath.join(posixpath.dirname(importer), "node_modules")
+    return f". Stage `{ref}` has it at {path}{where}; {copies}. Fix: COPY --from={frm} {modules} {dest}"
+
+
 def _module_story(stage: dict, path: str, made: dict, carried: list, version: str | None) -> str:
-    ref = _ref(stage)
+    ref, frm = _ref(stage), _from(stage)
     where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
     site = posixpath.dirname(path)
     text = f". Stage `{ref}` has it at {path}{where}"
@@ -107,11 +142,11 @@ def _module_story(stage: dict, path: str, made: dict, carried: list, version: st
                        f"on its sys.path. Fix: ENV PYTHONPATH={there}")
     venv = re.match(r"(.+)/lib/python\d+\.\d+/site-packages$", site)
     if venv and not site.startswith(("/usr/", "/root/", "/home/")):
-        return text + f". Fix: COPY --from={ref} {venv.group(1)} {venv.group(1)} (the whole virtual environment, " \
+        return text + f". Fix: COPY --from={frm} {venv.group(1)} {venv.group(1)} (the whole virtual environment, " \
                       "at the same path)"
     return text + (f". Fix: install the packages into a virtual environment in `{ref}` (python3 -m venv /venv; "
-                   f"/venv/bin/pip install ...), COPY --from={ref} /venv /venv and run /venv/bin/python; or "
-                   f"COPY --from={ref} {site} {site}")
+                   f"/venv/bin/pip install ...), COPY --from={frm} /venv /venv and run /venv/bin/python; or "
+                   f"COPY --from={frm} {site} {site}")
 
 
 def _is_console_script(fs: ImageFS, path: str) -> bool:
@@ -120,7 +155,7 @@ def _is_console_script(fs: ImageFS, path: str) -> bool:
 
 
 def _story(stage: dict, path: str, made: dict, carried: list, console_script: bool) -> str:
-    ref = _ref(stage)
+    ref, frm = _ref(stage), _from(stage)
     where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
     text = f". Stage `{ref}` has it at {path}{where}"
     moved = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
@@ -129,7 +164,7 @@ def _story(stage: dict, path: str, made: dict, carried: list, console_script: bo
         src, dest, line = moved[0]
         return (text + f"; the final stage copies {src} to {dest} (Dockerfile:{line}), and what was copied still "
                 f"names {path}: a virtual environment (its scripts' #! lines, pyvenv.cfg) only works at the path "
-                f"it was made at. Fix: COPY --from={ref} {src} {src}, or make it at {dest} in `{ref}`")
+                f"it was made at. Fix: COPY --from={frm} {src} {src}, or make it at {dest} in `{ref}`")
     if carried:
         what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
         text += f"; the final stage copies only {what} from `{ref}`"
@@ -141,8 +176,8 @@ def _story(stage: dict, path: str, made: dict, carried: list, console_script: bo
                        f"{path} (a virtual environment's python links to its base's, pyvenv.cfg's home)")
     if console_script:
         text += (f". Fix: install the packages into a virtual environment in `{ref}` (python3 -m venv /venv; "
-                 f"/venv/bin/pip install ...) and COPY --from={ref} /venv /venv, with /venv/bin on PATH: a console "
+                 f"/venv/bin/pip install ...) and COPY --from={frm} /venv /venv, with /venv/bin on PATH: a console "
                  "script needs its packages, not just itself")
     else:
-        text += f". Fix: COPY --from={ref} {path} {path}"
+        text += f". Fix: COPY --from={frm} {path} {path}"
     return text
