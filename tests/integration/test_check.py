@@ -281,3 +281,44 @@ def test_glibc_symbol_versions_are_checked(store, tmp_path, libc, where):
         assert (finding["rule"], finding["library"]) == ("symbol-version-missing", "libc.so.6")
         assert "GLIBC_2.34" in finding["message"]
         assert ran.returncode != 0 and "version `GLIBC_2.34' not found" in ran.stderr
+
+
+@pytest.fixture(scope="module")
+def musl_built(tmp_path_factory):
+    """A program and a library built with musl-gcc (Debian's musl-tools), the program
+    linked against the library by name only (no RUNPATH)."""
+    src = tmp_path_factory.mktemp("musl")
+    (src / "foo.c").write_text("int foo(void) { return 0; }\n")
+    (src / "prog.c").write_text("int foo(void);\nint main(void) { return foo(); }\n")
+    subprocess.run(["musl-gcc", "-shared", "-fPIC", "-o", src / "libfoo.so", src / "foo.c"], check=True)
+    subprocess.run(["musl-gcc", "-o", src / "prog", src / "prog.c", "-L", src, "-lfoo"], check=True)
+    return src
+
+
+@pytest.mark.parametrize("program, lib_dir, path_file, rule", [
+    ("musl", "/usr/local/lib", None, None),
+    ("musl", "/opt/lib", None, "library-missing"),
+    ("musl", "/opt/lib", "/opt/lib\n", None),
+    ("glibc", "/usr/local/lib", None, "elf-interp-missing"),
+], ids=["musl's default path", "a dir musl does not search", "the dir in musl's path file", "a glibc program"])
+def test_a_musl_userland(store, tmp_path, musl_built, program, lib_dir, path_file, rule):
+    """scratch with musl's loader (Debian's musl package): musl programs find libraries in
+    /lib:/usr/local/lib:/usr/lib or /etc/ld-musl-x86_64.path; a glibc program has no loader."""
+    import os
+
+    files = {"ld-musl": open(os.path.realpath("/lib/ld-musl-x86_64.so.1"), "rb").read(),
+             "libfoo.so": (musl_built / "libfoo.so").read_bytes(),
+             "prog": (musl_built / "prog").read_bytes() if program == "musl" else open(shutil.which("true"), "rb").read()}
+    if path_file:
+        files["path"] = path_file
+    ctx = write_context(tmp_path / "ctx", files)
+    for name in ("ld-musl", "prog"):
+        (ctx / name).chmod(0o755)
+    text = (f"FROM scratch\nCOPY ld-musl /lib/ld-musl-x86_64.so.1\nCOPY libfoo.so {lib_dir}/libfoo.so\n"
+            "COPY prog /prog\n" + ("COPY path /etc/ld-musl-x86_64.path\n" if path_file else "") + "CMD [\"/prog\"]\n")
+    build(store, ctx, text, tags=["localhost/check:musl"])
+    report = json.loads(distill("check", "--run", "5", "--format", "json", "localhost/check:musl", root=store.root,
+                                check=False).stdout)
+    first = next((f["rule"] for f in report["findings"] if f["severity"] == "error"), None)
+    assert first == rule, report["findings"]
+    assert report["run"]["started"] is (rule is None), report["run"]

@@ -16,6 +16,7 @@ from .rules import MACHINES, RULES
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_DEPTH = 4  # interpreters of interpreters
 MAX_LIBRARIES = 512
+_MUSL_SELF = re.compile(r"lib(c|pthread|rt|m|dl|util|xnet)\..*")  # names musl's loader answers itself
 _SIMPLE_WORD = re.compile(r"[A-Za-z0-9_./+-]+")
 _SHELL_WORDS = frozenset("! { } case do done elif else esac fi for if in then until while exec command . : true "
                          "false test [ echo printf cd export set unset read trap wait eval exit return shift".split())
@@ -308,8 +309,9 @@ class Start:
     def find_library(self, name: str, needer: str, facts: dict, musl: bool) -> str | None:
         if "/" in name:
             return name if self.fs.is_file(name) else None
-        if self.loader and name == posixpath.basename(self.loader):
-            return self.loader  # the loader itself, loaded already: its soname is not searched for
+        if self.loader and (name == posixpath.basename(self.loader) or musl and _MUSL_SELF.fullmatch(name)):
+            # the loader itself, loaded already; musl's is also libc, libm, libpthread, ...
+            return self.loader
         origin = posixpath.dirname(needer)
         dirs: list[str] = []
         if facts.get("rpath") and not facts.get("runpath"):
