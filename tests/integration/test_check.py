@@ -322,3 +322,23 @@ def test_a_musl_userland(store, tmp_path, musl_built, program, lib_dir, path_fil
     first = next((f["rule"] for f in report["findings"] if f["severity"] == "error"), None)
     assert first == rule, report["findings"]
     assert report["run"]["started"] is (rule is None), report["run"]
+
+
+def test_a_library_left_in_a_builder_stage_is_found_there(python_store, tmp_path, linked):
+    from bed.images import PYTHON_BASE
+
+    ctx = write_context(tmp_path / "ctx", {"prog": (linked / "prog").read_bytes(),
+                                           "libfoo.so": (linked / "libfoo.so").read_bytes()})
+    (ctx / "prog").chmod(0o755)
+    build(python_store, ctx, f"FROM {PYTHON_BASE} AS build\nCOPY prog /app/bin/prog\nCOPY libfoo.so /app/lib/\n"
+          f"FROM {PYTHON_BASE}\nCOPY --from=build /app/bin /app/bin\nCMD [\"/app/bin/prog\"]\n",
+          tags=["localhost/check:libstage"])
+    r = distill("check", "--run", "5", "--format", "json", "localhost/check:libstage", root=python_store.root,
+                check=False)
+    report = json.loads(r.stdout)
+    (finding,) = report["findings"]
+    assert finding["rule"] == "library-missing"
+    assert finding["found_in"] == {"stage": "build", "path": "/app/lib/libfoo.so", "line": 3,
+                                   "instruction": "COPY libfoo.so /app/lib/"}
+    assert "the final stage copies only /app/bin (Dockerfile:5) from `build`" in finding["message"]
+    assert report["run"]["started"] is False

@@ -25,8 +25,8 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
         f["stage"] = _ref(target)
         if command_line is not None and f.get("line") is None:
             f["line"] = command_line
-        name, module = f.get("program"), f.get("module")
-        if not (name or module) or f["severity"] != "error":
+        kind = _kind(f)
+        if kind is None or f["severity"] != "error":
             continue
         for s in stages:
             if s is target:
@@ -36,12 +36,10 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                 opened[s["index"]] = (ImageFS(store, image.layers, image.diff_ids, image.config),
                                       Attribution(image, record), image.config)
             fs, who, config = opened[s["index"]]
-            if name:
-                path = _find(fs, config, name)
-            elif f["rule"].startswith("node-"):
-                path = _find_node_module(fs, module)
-            else:
-                path = _find_module(fs, module)
+            path = {"program": lambda: _find(fs, config, f["program"]),
+                    "library": lambda: _find_library(fs, f["library"]),
+                    "node": lambda: _find_node_module(fs, f["module"]),
+                    "module": lambda: _find_module(fs, f["module"])}[kind]()
             if path is None:
                 continue
             node = fs.stat(path, follow=False)  # the layer that wrote this name (a link, maybe)
@@ -50,13 +48,26 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
-            if module and f["rule"].startswith("node-"):
+            if kind == "node":
                 f["message"] += _node_story(s, path, made, carried, f.get("importer") or "/app/x")
-            elif module:
+            elif kind == "module":
                 f["message"] += _module_story(s, path, made, carried, (report_python or {}).get("version"))
+            elif kind == "library":
+                f["message"] += _library_story(s, path, made, carried)
             else:
                 f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
             break
+
+
+def _kind(finding: dict) -> str | None:
+    """What a finding says is missing: a program, a shared library, a Node or Python module."""
+    if finding["rule"] == "library-missing":
+        return "library"
+    if finding.get("program"):
+        return "program"
+    if finding.get("module"):
+        return "node" if finding["rule"].startswith("node-") else "module"
+    return None
 
 
 def _from(stage: dict) -> str:
@@ -95,6 +106,33 @@ def _find_module(fs: ImageFS, module: str) -> str | None:
     return None
 
 
+def _find_library(fs: ImageFS, name: str) -> str | None:
+    """Where a stage has a shared library of this name (in a lib directory)."""
+    for path, node in fs.walk("/"):
+        if path.endswith("/" + name) and "/lib" in path and node.type in ("0", "2"):
+            return path
+    return None
+
+
+def _library_story(stage: dict, path: str, made: dict, carried: list) -> str:
+    ref, frm = _ref(stage), _from(stage)
+    return (f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: install the package that "
+            f"provides it in the final stage (the runtime package, not -dev), or COPY --from={frm} {path} {path} "
+            "with the libraries it needs in turn")
+
+
+def _has(ref: str, path: str, made: dict) -> str:
+    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
+    return f". Stage `{ref}` has it at {path}{where}"
+
+
+def _copies(ref: str, carried: list) -> str:
+    if not carried:
+        return f"the final stage copies nothing from `{ref}`"
+    what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
+    return f"the final stage copies only {what} from `{ref}`"
+
+
 def _find_node_module(fs: ImageFS, spec: str) -> str | None:
     """Where a stage has a package in a node_modules directory."""
     if spec.startswith((".", "/")):
@@ -110,24 +148,14 @@ def _find_node_module(fs: ImageFS, spec: str) -> str | None:
 def _node_story(stage: dict, path: str, made: dict, carried: list, importer: str) -> str:
     ref, frm = _ref(stage), _from(stage)
     modules = path[:path.rindex("/node_modules/") + len("/node_modules")]
-    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
-    what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
-    copies = f"the final stage copies only {what} from `{ref}`" if carried else f"the final stage copies nothing " \
-                                                                                f"from `{ref}`"
     dest = posixpath.join(posixpath.dirname(importer), "node_modules")
-    return f". Stage `{ref}` has it at {path}{where}; {copies}. Fix: COPY --from={frm} {modules} {dest}"
+    return f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: COPY --from={frm} {modules} {dest}"
 
 
 def _module_story(stage: dict, path: str, made: dict, carried: list, version: str | None) -> str:
     ref, frm = _ref(stage), _from(stage)
-    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
     site = posixpath.dirname(path)
-    text = f". Stage `{ref}` has it at {path}{where}"
-    if carried:
-        what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
-        text += f"; the final stage copies only {what} from `{ref}`"
-    else:
-        text += f"; the final stage copies nothing from `{ref}`"
+    text = f"{_has(ref, path, made)}; {_copies(ref, carried)}"
     m = re.search(r"/python(\d+\.\d+)/", path)
     if m and version and m.group(1) != version:
         return text + (f". `{ref}` installed it for Python {m.group(1)} and the final image runs Python {version}: "
@@ -156,8 +184,7 @@ def _is_console_script(fs: ImageFS, path: str) -> bool:
 
 def _story(stage: dict, path: str, made: dict, carried: list, console_script: bool) -> str:
     ref, frm = _ref(stage), _from(stage)
-    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
-    text = f". Stage `{ref}` has it at {path}{where}"
+    text = _has(ref, path, made)
     moved = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
              if src != dest and (path == src or path.startswith(src.rstrip("/") + "/"))]
     if moved:
@@ -165,11 +192,12 @@ def _story(stage: dict, path: str, made: dict, carried: list, console_script: bo
         return (text + f"; the final stage copies {src} to {dest} (Dockerfile:{line}), and what was copied still "
                 f"names {path}: a virtual environment (its scripts' #! lines, pyvenv.cfg) only works at the path "
                 f"it was made at. Fix: COPY --from={frm} {src} {src}, or make it at {dest} in `{ref}`")
-    if carried:
-        what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
-        text += f"; the final stage copies only {what} from `{ref}`"
-    else:
-        text += f"; the final stage copies nothing from `{ref}`"
+    text += f"; {_copies(ref, carried)}"
+    if posixpath.basename(path).startswith(("ld-linux", "ld-musl")):
+        libc = "musl" if "musl" in path else "glibc"
+        return text + (f". The program was linked against {libc} in `{ref}`: its loader alone will not do (the C "
+                       f"library and what it needs come with it). Fix: build the final stage FROM a base with "
+                       f"{libc}, or link the program statically")
     if re.fullmatch(r"python[\d.]*", posixpath.basename(path)):
         return text + (f". A Python program needs the interpreter with its standard library and shared libraries, "
                        f"not one file: build the final stage FROM a base that has {posixpath.basename(path)} at "
