@@ -154,4 +154,7 @@ def test_the_django_example_is_flagged_and_the_flask_one_passes(demo, tmp_path):
                           "django-demo:multi"], capture_output=True, text=True, env=dict(os.environ, DISTILL_ROOT=str(root)))
     assert ran.returncode != 0, ran.stderr  # it cannot start, as check said
     distill("build", "-q", "-t", "flask-demo:checked", flask_ctx, root=root)  # cached after the other test
-    assert distill("check", "flask-demo:checked", root=root).stdout.strip() == "flask-demo:checked: will start"
+    said = distill("check", "flask-demo:checked", root=root).stdout.strip().splitlines()
+    assert said[-1] == "flask-demo:checked: will start"
+    assert said[0].startswith("python: /opt/venv/bin/python3 → /usr/bin/python3.11 (Python 3.11, virtual "
+                              "environment /opt/venv); sys.path: /app,") and len(said) == 2  # no findings
