@@ -3,6 +3,7 @@ on every layer case; contents come from the blobs or the snapshots; hostile laye
 refused; `ls` and `export` on the command line."""
 
 import json
+import marshal
 import os
 import tarfile
 
@@ -107,14 +108,14 @@ def test_the_table_of_contents_is_made_once_and_kept(store, monkeypatch):
     image = image_of(store, [build(entry("a", data=b"1"))], compress=True)
     ImageFS(store, image.layers, image.diff_ids)
     path = tocs.toc_path(store, image.diff_ids[0])
-    assert json.loads(open(path).read())["entries"][0][:2] == ["a", "0"]
+    assert marshal.loads(open(path, "rb").read())["entries"][0][:2] == ["a", "0"]
 
     def no_scan(*a):
         raise AssertionError("scanned again")
 
     monkeypatch.setattr(tocs, "scan", no_scan)
     assert ImageFS(store, image.layers, image.diff_ids).read("/a") == b"1"
-    open(path, "w").write("{torn")
+    open(path, "wb").write(open(path, "rb").read()[:40])
     monkeypatch.undo()
     assert ImageFS(store, image.layers, image.diff_ids).read("/a") == b"1"  # a torn cache is made again
 

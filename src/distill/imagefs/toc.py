@@ -1,6 +1,8 @@
 """A layer's table of contents: every entry's header facts and where its data starts in
 the uncompressed tar, made in one streaming pass and kept in the store under the
-layer's diffID (ROOT/toc/<hex>.json), so an image that shares the layer reads a file.
+layer's diffID (ROOT/toc/<hex>.marshal: marshal reads lists of strings and numbers twice
+as fast as json, and the file is the store's own), so an image that shares the layer
+reads a file.
 
 A row: [name, type, mode, uid, gid, size, mtime, linkname, offset, devmajor, devminor,
 xattrs] with the name normalized (no leading "/" or "./"; "" is the root) and xattrs
@@ -8,7 +10,7 @@ as {name: hex} or null. The pass verifies the content against the diffID."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 
 from .. import digest as digests
@@ -25,23 +27,27 @@ NAME, TYPE, MODE, UID, GID, SIZE, MTIME, LINK, OFFSET, DEVMAJOR, DEVMINOR, XATTR
 
 
 def toc_path(store, diff_id: str) -> str:
-    return store.path("toc", digests.split(diff_id)[1] + ".json")
+    return store.path("toc", digests.split(diff_id)[1] + ".marshal")
 
 
 def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
     """The rows of a stored layer, from the cache or made now (and cached)."""
     path = toc_path(store, diff_id)
     try:
-        doc = json.loads(read_bytes(path))
-        if isinstance(doc, dict) and doc.get("version") == VERSION and isinstance(doc.get("entries"), list):
+        doc = marshal.loads(read_bytes(path))
+        if isinstance(doc, dict) and doc.get("version") == VERSION and doc.get("diff_id") == diff_id and \
+                isinstance(doc.get("entries"), list):
             return doc["entries"]
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError, TypeError):
         pass
     rows, size = scan(store, descriptor, diff_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    data = json.dumps({"version": VERSION, "diff_id": diff_id, "size": size, "entries": rows},
-                      separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogateescape")
+    data = marshal.dumps({"version": VERSION, "diff_id": diff_id, "size": size, "entries": rows})
     write_file(path, data, durable=False)  # a lost or torn file is made again
+    try:
+        os.unlink(path[:-len(".marshal")] + ".json")  # the format before this one
+    except FileNotFoundError:
+        pass
     store.remember_layer(diff_id, size=size)
     return rows
 
