@@ -335,6 +335,33 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
         return check_image(store, fs, who.image, who.record if stage is None else None)
 
 
+def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
+         ignore: tuple[str, ...] = ()) -> list[dict]:
+    """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
+    message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile."""
+    from .lint import lint as run_lint
+
+    path = dockerfile or os.path.join(context, "Dockerfile")
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise DistillError(f"{path}: {e.strerror}") from None
+    return run_lint(text, path, target, ignore)
+
+
+def lint_source_line(path: str, line: int) -> str:
+    """The text of one line of a file (for showing a finding), or ""."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for i, text in enumerate(f, 1):
+                if i == line:
+                    return text.rstrip("\n")
+    except OSError:
+        pass
+    return ""
+
+
 def check_sarif(report: dict, image: str) -> dict:
     """A check() report as SARIF 2.1.0."""
     from .check.sarif import sarif

@@ -373,6 +373,40 @@ def export(a):
 
 
 @command(
+    arg("context", nargs="?", default="."),
+    arg("-f", "--file", dest="dockerfile", help="The Dockerfile (default: CONTEXT/Dockerfile)."),
+    arg("--target", help="The stage that ships (default: the last): rules about the running image apply to it."),
+    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    arg("--ignore", action="append", default=[], help="A rule to leave out (distill's id, a DL code or a BuildKit "
+                                                      "check name); repeatable."),
+    arg("--failure-threshold", dest="threshold", choices=["error", "warning", "info", "style", "none"],
+        default="info", help="The least severity that makes the exit code 1 (default: info)."),
+)
+def lint(a):
+    """Lint a Dockerfile: hadolint's and BuildKit's rules, aware of which stage ships."""
+    from ..api import lint as do_lint
+    from ..api import lint_source_line
+
+    try:
+        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore))
+    except DistillError as e:
+        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)
+    if a.fmt == "json":
+        print(json.dumps(findings, indent=2))
+    else:
+        for f in findings:
+            alias = f" ({', '.join(f['aliases'])})" if f["aliases"] else ""
+            print(f"{f['file']}:{f['line']}: {f['severity']}: {f['rule']}{alias}: {f['message']}")
+            source = lint_source_line(f["file"], f["line"])
+            if source:
+                print(f"  {source}\n  ^")
+    order = ["error", "warning", "info", "style"]
+    limit = order.index(a.threshold) if a.threshold != "none" else -1
+    sys.exit(1 if any(order.index(f["severity"]) <= limit for f in findings) else 0)
+
+
+@command(
     arg("image"),
     arg("--format", dest="fmt", choices=["text", "json", "sarif"], default="text"),
     arg("--run", nargs="?", type=float, const=3.0, default=None, metavar="SECONDS",

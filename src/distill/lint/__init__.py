@@ -1,0 +1,102 @@
+"""`distill lint`: the Dockerfile's rules (rules.py, checks.py), aware of which stage ships:
+rules about the running image apply to the stage built (--target, else the last), never
+to a builder stage. Ignore lists by distill's ids or by their aliases (hadolint codes,
+BuildKit check names): `# hadolint ignore=DL3008` or `# distill ignore=apt-unpinned` on
+the line before, BuildKit's `# check=skip=JSONArgsRecommended` directive."""
+
+from __future__ import annotations
+
+from .checks import CHECKS, Stage
+from .rules import RULES, SEVERITIES
+
+__all__ = ["RULES", "SEVERITIES", "lint"]
+
+
+def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
+         ignore: tuple[str, ...] = ()) -> list[dict]:
+    """Findings, by line: {rule, aliases, severity, line, column, message, file}."""
+    from ..dockerfile.parser import parse
+
+    result = parse(text, path)
+    stages, global_args, ctx = _stages(result.nodes)
+    final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
+    skipped = set(ignore) | _skips(result.directives.get("check", ""))
+    findings = []
+    for rule, node, message in _warnings(result, path):
+        findings.append(_finding(rule, node, message, path))
+    for check in CHECKS:
+        for rule, node, message in check(stages, final, ctx):
+            findings.append(_finding(rule, node, message, path))
+    by_line = {n.start_line: n for n in result.nodes}
+    out = []
+    for f in findings:
+        node = by_line.get(f["line"])
+        names = {f["rule"], *f["aliases"]}
+        if names & skipped or (node is not None and names & _inline_ignores(node.comments)):
+            continue
+        out.append(f)
+    out.sort(key=lambda f: (f["line"], f["rule"]))
+    return out
+
+
+def _finding(rule: str, node, message: str, path: str) -> dict:
+    r = RULES[rule]
+    return {"rule": rule, "aliases": list(r.aliases), "severity": r.severity, "line": node.start_line,
+            "column": 1, "message": message, "file": path}
+
+
+def _stages(nodes):
+    stages: list[Stage] = []
+    global_args = []
+    pipefail: dict[int, bool] = {}
+    pip_no_cache: dict[int, bool] = {}
+    for node in nodes:
+        if node.value == "from":
+            name = node.args[2].lower() if len(node.args) > 2 and node.args[1].lower() == "as" else None
+            stages.append(Stage(len(stages), node, name))
+            shell_pipefail = False
+        elif not stages:
+            if node.value == "arg":
+                global_args.append(node)
+        else:
+            s = stages[-1]
+            s.nodes.append(node)
+            if node.value == "shell":
+                shell_pipefail = "pipefail" in " ".join(node.args)
+            if node.value == "env" and "PIP_NO_CACHE_DIR" in node.args[0::3]:
+                pip_no_cache[s.index] = True
+            pipefail[id(node)] = shell_pipefail
+    return stages, global_args, {"global_args": global_args, "pipefail": pipefail, "pip_no_cache": pip_no_cache}
+
+
+class _Line:
+    def __init__(self, line: int):
+        self.start_line = line
+
+
+def _warnings(result, path):
+    """The parser's own: empty continuation lines."""
+    for w in result.warnings:
+        head, _, message = w.partition(": ")
+        line = head.rsplit(":", 1)[-1]
+        if "empty continuation" in message and line.isdigit():
+            yield "empty-continuation", _Line(int(line)), "Empty continuation line"
+
+
+def _skips(directive: str) -> set[str]:
+    """BuildKit's `# check=skip=A,B;error=true`."""
+    out = set()
+    for part in directive.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip() == "skip":
+            out |= {v.strip() for v in value.split(",") if v.strip()}
+    return out
+
+
+def _inline_ignores(comments: list[str]) -> set[str]:
+    out = set()
+    for c in comments:
+        words = c.split()
+        if len(words) >= 2 and words[0] in ("hadolint", "distill") and words[1].startswith("ignore="):
+            out |= {v.strip() for v in words[1][len("ignore="):].split(",")}
+    return out

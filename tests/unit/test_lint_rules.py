@@ -1,0 +1,104 @@
+"""distill lint: each rule on a Dockerfile that breaks it and on one that does not, the
+stage-aware rules on builder and final stages, and the ignore comments and directives."""
+
+import pytest
+
+from distill.lint import RULES, lint
+
+F = "FROM debian:12.5\n"
+B = "FROM debian:12.5 AS build\n"
+
+# rule: (a Dockerfile that breaks it, the line it is reported at, one that does not)
+CASES = {
+    "stage-name-casing": ("FROM debian:12.5 AS Build\n", 1, B),
+    "from-as-casing": ("FROM debian:12.5 as build\n", 1, B),
+    "empty-continuation": (F + "RUN echo a \\\n\n    b\n", 2, F + "RUN echo a \\\n    b\n"),
+    "instruction-casing": (F + "RUN true\nrun true\nRUN true\n", 3, F + "RUN true\n"),
+    "duplicate-stage-name": (B + "RUN true\n" + B, 3, B + "FROM debian:12.5 AS final\n"),
+    "reserved-stage-name": ("FROM debian:12.5 AS scratch\n", 1, B),
+    "json-args-recommended": (F + "CMD python3 app.py\n", 2, F + 'CMD ["python3", "app.py"]\n'),
+    "maintainer-deprecated": (F + "MAINTAINER me\n", 2, F + "LABEL org.opencontainers.image.authors=me\n"),
+    "workdir-relative": (F + "WORKDIR app\n", 2, F + "WORKDIR /app\nWORKDIR $HOME/sub\n"),
+    "multiple-instructions": (F + 'CMD ["a"]\nCMD ["b"]\n', 3, F + 'CMD ["a"]\n' + F + 'CMD ["b"]\n'),
+    "legacy-key-value": (F + "ENV A 1\n", 2, F + "ENV A=1\n"),
+    "expose-proto-casing": (F + "EXPOSE 53/UDP\n", 2, F + "EXPOSE 53/udp\n"),
+    "expose-invalid-format": (F + "EXPOSE 0.0.0.0:80:80\n", 2, F + "EXPOSE 80\n"),
+    "invalid-port": (F + "EXPOSE 80000\n", 2, F + "EXPOSE 8000\n"),
+    "secrets-in-arg-env": (F + "ARG DB_PASSWORD\n", 2, F + "ARG DB_HOST\n"),
+    "undefined-arg-in-from": ("FROM debian:${TAG}\n", 1, "ARG TAG=12.5\nFROM debian:${TAG}\n"),
+    "cd-in-run": (F + "RUN cd /tmp && make\n", 2, F + "WORKDIR /tmp\nRUN make\n"),
+    "sudo": (F + "RUN sudo make install\n", 2, F + "RUN make install\n"),
+    "untagged-image": ("FROM debian\n", 1, F),
+    "latest-tag": ("FROM debian:latest\n", 1, F),
+    "apt-unpinned": (F + "RUN apt-get install -y --no-install-recommends curl\n", 2,
+                     F + "RUN apt-get install -y --no-install-recommends curl=7.88.1-10\n"),
+    "apt-lists-kept": (F + "RUN apt-get update && apt-get install -y --no-install-recommends curl=7.88.1-10\n", 2,
+                       F + "RUN apt-get update && apt-get install -y --no-install-recommends curl=7.88.1-10 "
+                           "&& rm -rf /var/lib/apt/lists/*\n"),
+    "pip-unpinned": (F + "RUN pip install --no-cache-dir flask\n", 2,
+                     F + "RUN pip install --no-cache-dir flask==3.0.3 && pip install --no-cache-dir -r req.txt\n"),
+    "apt-no-yes": (F + "RUN apt-get install --no-install-recommends curl=1\n", 2,
+                   F + "RUN apt-get -qy install --no-install-recommends curl=1\n"),
+    "apt-recommends": (F + "RUN apt-get install -y curl=1\n", 2, F + "RUN apt-get install -y --no-install-recommends "
+                                                                     "curl=1\n"),
+    "add-for-copy": (F + "ADD app.py /app/\n", 2, F + "ADD https://example.com/a.tgz /a.tgz\nADD rootfs.tar.gz /\n"),
+    "copy-dest-slash": (F + "COPY a b /app\n", 2, F + "COPY a b /app/\n"),
+    "copy-from-undefined": (F + "COPY --from=biuld /out /out\n", 2,
+                            B + "RUN true\n" + F + "COPY --from=build /out /out\nCOPY --from=0 /x /x\n"
+                                                   "COPY --from=nginx:1.25 /etc/nginx /etc/nginx\n"),
+    "copy-from-self": (B + "COPY --from=build /a /b\n", 2, B + "RUN true\n" + F + "COPY --from=build /a /b\n"),
+    "apt-not-apt-get": (F + "RUN apt install -y curl\n", 2, F + "RUN apt-get install -y --no-install-recommends "
+                                                                  "curl=1\n"),
+    "pip-cache": (F + "RUN pip install flask==3.0.3\n", 2, F + "ENV PIP_NO_CACHE_DIR=1\nRUN pip install flask==3.0.3\n"
+                                                              "RUN --mount=type=cache,target=/root/.cache/pip pip "
+                                                              "install flask==3.0.3\n"),
+    "copy-relative-no-workdir": (F + "COPY app.py app.py\n", 2, F + "WORKDIR /app\nCOPY app.py app.py\n"),
+    "consecutive-run": (F + "RUN true\nRUN false\n", 3, F + "RUN true && false\n"),
+    "pipefail": (F + "RUN curl -s https://x | sh\n", 2,
+                 F + 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nRUN curl -s https://x | sh\nRUN a || b\n'),
+    "root-user": (F + "USER root\n", 2, F + "USER app\n"),
+    "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
+}
+
+
+def rules_at(text, **kw):
+    return {(f["rule"], f["line"]) for f in lint(text, **kw)}
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_a_rule_fires_where_it_is_broken_and_not_elsewhere(rule):
+    bad, line, good = CASES[rule]
+    assert (rule, line) in rules_at(bad), lint(bad)
+    assert rule not in {r for r, _ in rules_at(good)}, lint(good)
+
+
+def test_rules_about_the_running_image_apply_to_the_final_stage_only():
+    text = B + "USER root\nRUN apt-get update && apt-get install -y --no-install-recommends gcc=1\n" \
+               "FROM debian:12.5\nUSER app\nHEALTHCHECK CMD [\"true\"]\n"
+    assert not {"root-user", "apt-lists-kept"} & {r for r, _ in rules_at(text)}
+    final_root = text.replace("USER app", "USER root")
+    assert ("root-user", 5) in rules_at(final_root)
+    # --target makes the builder the stage that ships
+    assert ("root-user", 2) in rules_at(text, target="build")
+
+
+def test_ignore_comments_directives_and_options_take_ids_or_aliases():
+    bad = F + "# hadolint ignore=DL3007,DL3025\nCMD python3 app.py\n"
+    assert "json-args-recommended" not in {r for r, _ in rules_at(bad)}
+    assert "json-args-recommended" not in {r for r, _ in rules_at(F + "# distill ignore=json-args-recommended\n"
+                                                                 "CMD python3 app.py\n")}
+    assert "json-args-recommended" not in {r for r, _ in rules_at("# check=skip=JSONArgsRecommended\n" + F +
+                                                                 "CMD python3 app.py\n")}
+    assert "json-args-recommended" not in {r for r, _ in rules_at(F + "CMD python3 app.py\n", ignore=("DL3025",))}
+    assert "json-args-recommended" in {r for r, _ in rules_at(F + "# a comment\nCMD python3 app.py\n")}
+
+
+def test_findings_carry_what_the_formats_need():
+    (f,) = [f for f in lint(F + "MAINTAINER me\n", "x/Dockerfile") if f["rule"] == "maintainer-deprecated"]
+    assert f == {"rule": "maintainer-deprecated", "aliases": ["MaintainerDeprecated", "DL4000"],
+                 "severity": "warning", "line": 2, "column": 1,
+                 "message": "Maintainer instruction is deprecated in favor of using label", "file": "x/Dockerfile"}
