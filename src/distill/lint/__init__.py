@@ -50,6 +50,7 @@ def _stages(nodes):
     global_args = []
     pipefail: dict[int, bool] = {}
     pip_no_cache: dict[int, bool] = {}
+    before_from = []
     for node in nodes:
         if node.value == "from":
             name = node.args[2].lower() if len(node.args) > 2 and node.args[1].lower() == "as" else None
@@ -58,6 +59,8 @@ def _stages(nodes):
         elif not stages:
             if node.value == "arg":
                 global_args.append(node)
+            else:
+                before_from.append(node)
         else:
             s = stages[-1]
             s.nodes.append(node)
@@ -66,7 +69,8 @@ def _stages(nodes):
             if node.value == "env" and "PIP_NO_CACHE_DIR" in node.args[0::3]:
                 pip_no_cache[s.index] = True
             pipefail[id(node)] = shell_pipefail
-    return stages, global_args, {"global_args": global_args, "pipefail": pipefail, "pip_no_cache": pip_no_cache}
+    return stages, global_args, {"global_args": global_args, "pipefail": pipefail, "pip_no_cache": pip_no_cache,
+                                 "before_from": before_from}
 
 
 class _Line:

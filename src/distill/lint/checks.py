@@ -327,5 +327,118 @@ def final_stage(stages, final, ctx):
         yield "no-healthcheck", final.node, "`HEALTHCHECK` instruction missing."
 
 
+_POINTLESS = {"ssh", "vim", "shutdown", "service", "ps", "free", "top", "kill", "mount", "ifconfig"}
+_LABEL_KEY = re.compile(r"[a-z0-9]([a-z0-9]|[.-](?=[a-z0-9]))*")
+
+
+def _args_after(c: list[str], sub: str, taking_value: set[str] = frozenset()) -> list[str] | None:
+    """The non-option words after subcommand `sub` (None when `sub` is not there)."""
+    if sub not in c:
+        return None
+    out, skip = [], False
+    for w in c[c.index(sub) + 1:]:
+        if skip:
+            skip = False
+        elif w in taking_value:
+            skip = True
+        elif not w.startswith("-"):
+            out.append(w)
+    return out
+
+
+def more_commands(stages, final, ctx):
+    tools_seen: dict[str, int] = {}
+    for s, n, cmds in _runs(stages):
+        script = _script(n)
+        words = [c[0].rsplit("/", 1)[-1] for c in cmds if c]
+        for w in sorted(set(words) & _POINTLESS):
+            yield "pointless-command", n, f"For some bash commands it makes no sense running them in a Docker " \
+                                          f"container like `{w}`"
+        for c in cmds:
+            tool = c[0].rsplit("/", 1)[-1] if c else ""
+            if tool == "npm" and len(c) > 1 and c[1] in ("install", "i", "add"):
+                pkgs = _args_after(c, c[1], {"--prefix", "--registry", "--cache"}) or []
+                if any(not re.search(r".@[^/]", p) and not p.startswith((".", "/", "git", "http")) and
+                       not p.endswith((".tgz", ".tar.gz")) for p in pkgs):
+                    yield "npm-unpinned", n, "Pin versions in npm. Instead of `npm install <package>` use " \
+                                             "`npm install <package>@<version>`"
+            if tool == "apk" and "add" in c:
+                pkgs = _args_after(c, "add", {"-t", "--virtual", "-X", "--repository", "--root", "-p"}) or []
+                if any("=" not in p and not p.startswith("$") for p in pkgs):
+                    yield "apk-unpinned", n, "Pin versions in apk add. Instead of `apk add <package>` use `apk add " \
+                                             "<package>=<version>`"
+                if "--no-cache" not in c and "--mount=type=cache" not in " ".join(n.flags):
+                    yield "apk-cache", n, "Use the `--no-cache` switch to avoid the need to use `--update` and " \
+                                          "remove `/var/cache/apk/*` when done installing packages"
+            if tool == "gem" and "install" in c and not ({"-v", "--version"} & set(c)):
+                pkgs = _args_after(c, "install", {"-v", "--version", "-i", "--install-dir", "-n", "--bindir"}) or []
+                if any(":" not in p for p in pkgs):
+                    yield "gem-unpinned", n, "Pin versions in gem install. Instead of `gem install <gem>` use `gem " \
+                                             "install <gem>:<version>`"
+            if tool in ("yum", "dnf", "microdnf") and "install" in c:
+                name = "yum" if tool == "yum" else "dnf"
+                if not {"-y", "--assumeyes"} & set(c) and tool != "microdnf":
+                    yield f"{name}-no-yes", n, f"Use the -y switch to avoid manual input `{tool} install -y <package>`"
+                if f"{tool} clean all" not in script and f"/var/cache/{name}" not in script:
+                    yield f"{name}-clean", n, f"`{tool} clean all` missing after {tool} command."
+                pkgs = _args_after(c, "install") or []
+                if any(not re.search(r"-\d", p) and not p.endswith(".rpm") and not p.startswith("$") for p in pkgs):
+                    yield f"{name}-unpinned", n, f"Specify version with `{tool} install -y <package>-<version>`."
+            if tool == "useradd" and not ({"-l", "--no-log-init"} & set(c)):
+                uid = next((c[i + 1] for i, w in enumerate(c[:-1]) if w in ("-u", "--uid")), None)
+                if uid and uid.isdigit() and len(uid) > 5:
+                    yield "useradd-no-l", n, "`useradd` without flag `-l` and high UID will result in excessively " \
+                                             "large Image."
+            if tool == "wget" and not any(w.startswith("--progress") or w in ("-q", "--quiet", "-nv", "--no-verbose")
+                                          for w in c):
+                yield "wget-progress", n, "Avoid use of wget without progress bar. Use `wget --progress=dot:giga " \
+                                          "<url>`. Or consider using `-q` or `-nv` (shorthands for `--quiet` or " \
+                                          "`--no-verbose`)."
+            if tool == "ln" and c[-1] == "/bin/sh":
+                yield "sh-symlink", n, "Use SHELL to change the default shell"
+        if "yarn" in words and "yarn cache clean" not in script and "--mount=type=cache" not in " ".join(n.flags):
+            if any(c and c[0] == "yarn" and (len(c) == 1 or c[1] in ("install", "add")) for c in cmds):
+                yield "yarn-cache", n, "`yarn cache clean` missing after `yarn install` was run."
+        for tool in ("wget", "curl"):
+            if tool in words:
+                other = "curl" if tool == "wget" else "wget"
+                if other in tools_seen:
+                    yield "wget-and-curl", n, "Either use Wget or Curl but not both"
+                    break
+        for tool in ("wget", "curl"):
+            if tool in words:
+                tools_seen.setdefault(tool, n.start_line)
+
+
+def instructions(stages, final, ctx):
+    for n in ctx["before_from"]:
+        yield "instruction-order", n, "Invalid instruction order. Dockerfile must begin with `FROM`, `ARG` or comment."
+        break
+    for s in stages:
+        flag = _flag(s.node, "platform")
+        if flag is not None and "$" not in flag:
+            yield "from-platform", s.node, "Do not use --platform flag with FROM"
+        for n in s.nodes:
+            if n.value == "onbuild" and n.child is not None and n.child.value in ("onbuild", "from", "maintainer"):
+                yield "onbuild-forbidden", n, "`ONBUILD`, `FROM` or `MAINTAINER` triggered from within `ONBUILD` " \
+                                              "instruction."
+            if n.value == "env":
+                defined = []
+                for key, value in zip(n.args[0::3], n.args[1::3]):
+                    if any(re.search(rf"\$(\{{)?{re.escape(d)}\b", value) for d in defined):
+                        yield "env-self-reference", n, "Do not refer to an environment variable within the same " \
+                                                       "`ENV` statement where it is defined."
+                        break
+                    defined.append(key)
+            if n.value == "label":
+                for key in n.args[0::3]:
+                    if not _LABEL_KEY.fullmatch(key):
+                        yield "label-key-invalid", n, f"Invalid label key: {key}"
+    if final is not None:
+        for n in final.nodes:
+            if n.value == "user" and n.args and not n.args[0].split(":")[0].isdigit() and "$" not in n.args[0]:
+                yield "user-not-numeric", n, "Non-numeric user-id may not be resolvable by host system"
+
+
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
-          shell_commands, images, copies, consecutive_runs, final_stage)
+          shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions)
