@@ -350,6 +350,13 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
     return run_lint(text, path, target, ignore)
 
 
+def lint_shellcheck_available() -> bool:
+    """Whether lint can run ShellCheck on RUN scripts (the `shellcheck` program is here)."""
+    from .lint import shellcheck_available
+
+    return shellcheck_available()
+
+
 def lint_source_line(path: str, line: int) -> str:
     """The text of one line of a file (for showing a finding), or ""."""
     try:

@@ -41,7 +41,7 @@ def test_every_dl_finding_of_hadolint_is_ours_on_the_examples():
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name, "Dockerfile")
         text = open(path).read()
-        ours = {(a, f["line"]) for f in lint(text, path) for a in f["aliases"]}
+        ours = {(a, f["line"]) for f in lint(text, path, shellcheck=False) for a in f["aliases"]}
         theirs = {(c, l) for c, l in hadolint(text) if c.startswith("DL")}
         assert theirs <= ours, (name, theirs - ours)
 
@@ -49,4 +49,21 @@ def test_every_dl_finding_of_hadolint_is_ours_on_the_examples():
 def test_a_builder_stage_running_as_root_is_not_flagged_where_hadolint_does():
     text = "FROM debian:12.5 AS build\nUSER root\nRUN true\nFROM debian:12.5\nUSER app\n"
     assert ("DL3002", 2) in hadolint(text)  # the builder never ships: a false alarm there
-    assert ("DL3002", 2) not in {(a, f["line"]) for f in lint(text) for a in f["aliases"]}
+    assert ("DL3002", 2) not in {(a, f["line"]) for f in lint(text, shellcheck=False) for a in f["aliases"]}
+
+
+def shellcheck_codes(text):
+    return {(f["rule"], f["line"]) for f in lint(text) if f["rule"].startswith("SC")}
+
+
+def test_shellcheck_runs_on_run_scripts_in_the_stage_s_dialect():
+    """Through Debian's shellcheck: codes at the RUN's line, as hadolint reports them; the
+    dialect from SHELL; variables from ARG and ENV known."""
+    text = "FROM debian:12.5\nRUN cd /tmp && make\nRUN [[ -f x ]] && echo `date`\n"
+    assert {("SC3010", 3), ("SC2006", 3)} <= shellcheck_codes(text)  # [[ ]] is not sh
+    assert ("SC2006", 3) in hadolint(text)
+    bash = text.replace("RUN cd", 'SHELL ["/bin/bash", "-c"]\nRUN cd')
+    assert ("SC3010", 4) not in shellcheck_codes(bash)  # [[ ]] is bash
+    declared = "FROM debian:12.5\nARG version\nENV home=/h\nRUN echo \"$version $home\"\n"
+    assert not {c for c, _ in shellcheck_codes(declared)} & {"SC2154"}
+    assert ("SC2154", 2) in shellcheck_codes("FROM debian:12.5\nRUN echo \"$version\"\n")

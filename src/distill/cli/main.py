@@ -392,6 +392,11 @@ def lint(a):
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
+    from ..api import lint_shellcheck_available
+
+    if not lint_shellcheck_available():
+        print("distill: note: shellcheck is not installed: RUN scripts were not checked (apt-get install "
+              "shellcheck)", file=sys.stderr)
     if a.fmt == "json":
         print(json.dumps(findings, indent=2))
     else:

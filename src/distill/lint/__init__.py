@@ -9,12 +9,13 @@ from __future__ import annotations
 from .checks import CHECKS, Stage
 from .rules import RULES, SEVERITIES
 
-__all__ = ["RULES", "SEVERITIES", "lint"]
+__all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 
 
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
-         ignore: tuple[str, ...] = ()) -> list[dict]:
-    """Findings, by line: {rule, aliases, severity, line, column, message, file}."""
+         ignore: tuple[str, ...] = (), shellcheck: bool = True) -> list[dict]:
+    """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
+    `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
@@ -27,6 +28,10 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     for check in CHECKS:
         for rule, node, message in check(stages, final, ctx):
             findings.append(_finding(rule, node, message, path))
+    if shellcheck:
+        from .shellcheck import check as shellcheck_runs
+
+        findings += shellcheck_runs(stages, path)
     by_line = {n.start_line: n for n in result.nodes}
     out = []
     for f in findings:
@@ -37,6 +42,12 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
         out.append(f)
     out.sort(key=lambda f: (f["line"], f["rule"]))
     return out
+
+
+def shellcheck_available() -> bool:
+    from .shellcheck import available
+
+    return available()
 
 
 def _finding(rule: str, node, message: str, path: str) -> dict:

@@ -308,12 +308,19 @@ def copies(stages, final, ctx):
 
 
 def consecutive_runs(stages, final, ctx):
+    """Two RUNs in a row, each one simple command with the same flags (several commands
+    chained with && look deliberate, as to hadolint)."""
     for s in stages:
-        previous = None
+        previous = None  # (flags, commands) of the RUN just before
         for n in s.nodes:
-            if n.value == "run" and previous is not None and previous.value == "run":
+            if n.value != "run":
+                previous = None
+                continue
+            count = 1 if n.json else len(commands(_script(n)))
+            if previous is not None and previous[0] == n.flags and previous[1] <= 1 and count <= 1:
                 yield "consecutive-run", n, "Multiple consecutive `RUN` instructions. Consider consolidation."
-            previous = n
+            else:
+                previous = (n.flags, count)
 
 
 def final_stage(stages, final, ctx):
