@@ -336,7 +336,7 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
 
 
 def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
-         ignore: tuple[str, ...] = ()) -> list[dict]:
+         ignore: tuple[str, ...] = (), shellcheck: bool = True) -> list[dict]:
     """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
     message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile."""
     from .lint import lint as run_lint
@@ -347,7 +347,7 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
             text = f.read()
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None
-    return run_lint(text, path, target, ignore)
+    return run_lint(text, path, target, ignore, shellcheck)
 
 
 def lint_shellcheck_available() -> bool:

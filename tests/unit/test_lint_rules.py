@@ -46,6 +46,9 @@ CASES = {
     "copy-from-undefined": (F + "COPY --from=biuld /out /out\n", 2,
                             B + "RUN true\n" + F + "COPY --from=build /out /out\nCOPY --from=0 /x /x\n"
                                                    "COPY --from=nginx:1.25 /etc/nginx /etc/nginx\n"),
+    # (an image named without a tag, --from=docker/cli, is flagged too: hadolint does the same)
+    "copy-whole-filesystem": (B + "RUN true\n" + F + "COPY --from=build / /\n", 4,
+                              B + "RUN true\n" + F + "COPY --from=build /out /out\n"),
     "copy-from-self": (B + "COPY --from=build /a /b\n", 2, B + "RUN true\n" + F + "COPY --from=build /a /b\n"),
     "apt-not-apt-get": (F + "RUN apt install -y curl\n", 2, F + "RUN apt-get install -y --no-install-recommends "
                                                                   "curl=1\n"),
@@ -112,6 +115,9 @@ def test_rules_about_the_running_image_apply_to_the_final_stage_only():
     text = B + "USER root\nRUN apt-get update && apt-get install -y --no-install-recommends gcc=1\n" \
                "FROM debian:12.5\nUSER app\nHEALTHCHECK CMD [\"true\"]\n"
     assert not {"root-user", "apt-lists-kept"} & {r for r, _ in rules_at(text)}
+    # a stage the final one is built FROM ships its layers
+    based = text.replace("FROM debian:12.5\nUSER app", "FROM build\nUSER app")
+    assert ("apt-lists-kept", 3) in rules_at(based)
     final_root = text.replace("USER app", "USER root")
     assert ("root-user", 5) in rules_at(final_root)
     # --target makes the builder the stage that ships

@@ -381,6 +381,7 @@ def export(a):
                                                       "check name); repeatable."),
     arg("--failure-threshold", dest="threshold", choices=["error", "warning", "info", "style", "none"],
         default="info", help="The least severity that makes the exit code 1 (default: info)."),
+    arg("--no-shellcheck", dest="shellcheck", action="store_false", help="Do not run ShellCheck on RUN scripts."),
 )
 def lint(a):
     """Lint a Dockerfile: hadolint's and BuildKit's rules, aware of which stage ships."""
@@ -388,13 +389,13 @@ def lint(a):
     from ..api import lint_source_line
 
     try:
-        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore))
+        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore), a.shellcheck)
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
     from ..api import lint_shellcheck_available
 
-    if not lint_shellcheck_available():
+    if a.shellcheck and not lint_shellcheck_available():
         print("distill: note: shellcheck is not installed: RUN scripts were not checked (apt-get install "
               "shellcheck)", file=sys.stderr)
     if a.fmt == "json":

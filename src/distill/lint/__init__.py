@@ -7,6 +7,7 @@ the line before, BuildKit's `# check=skip=JSONArgsRecommended` directive."""
 from __future__ import annotations
 
 from .checks import CHECKS, Stage
+from .shellcheck import POSIX_SHELLS
 from .rules import RULES, SEVERITIES
 
 __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
@@ -61,12 +62,13 @@ def _stages(nodes):
     global_args = []
     pipefail: dict[int, bool] = {}
     pip_no_cache: dict[int, bool] = {}
+    posix_shell: dict[int, bool] = {}  # a RUN's SHELL is sh-like (not powershell, cmd)
     before_from = []
     for node in nodes:
         if node.value == "from":
             name = node.args[2].lower() if len(node.args) > 2 and node.args[1].lower() == "as" else None
             stages.append(Stage(len(stages), node, name))
-            shell_pipefail = False
+            shell_pipefail, posix = False, True
         elif not stages:
             if node.value == "arg":
                 global_args.append(node)
@@ -77,11 +79,13 @@ def _stages(nodes):
             s.nodes.append(node)
             if node.value == "shell":
                 shell_pipefail = "pipefail" in " ".join(node.args)
+                posix = bool(node.args) and node.args[0].rsplit("/", 1)[-1] in POSIX_SHELLS
             if node.value == "env" and "PIP_NO_CACHE_DIR" in node.args[0::3]:
                 pip_no_cache[s.index] = True
             pipefail[id(node)] = shell_pipefail
+            posix_shell[id(node)] = posix
     return stages, global_args, {"global_args": global_args, "pipefail": pipefail, "pip_no_cache": pip_no_cache,
-                                 "before_from": before_from}
+                                 "before_from": before_from, "posix_shell": posix_shell}
 
 
 class _Line:

@@ -21,15 +21,27 @@ class Stage:
         return self.node.args[0] if self.node.args else ""
 
 
+def shipped(stages, final) -> list:
+    """The stages whose layers the final image holds: the final stage and the stages it
+    is built FROM, in a chain."""
+    by_name = {s.name: s for s in stages if s.name}
+    out, s = [], final
+    while s is not None and s not in out:
+        out.append(s)
+        s = by_name.get(s.base.lower())
+    return out
+
+
 def commands(script: str) -> list[list[str]]:
     """A shell script's simple commands, as word lists (a best effort: lint reads, never runs)."""
-    lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()")
+    lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()\n")
+    lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
     lexer.commenters = ""
     out, current = [], []
     try:
         for token in lexer:
-            if token in _SEPARATORS or set(token) <= set(";&|()"):
+            if token in _SEPARATORS or set(token) <= set(";&|()\n"):
                 if current:
                     out.append(current)
                 current = []
@@ -43,7 +55,14 @@ def commands(script: str) -> list[list[str]]:
 
 
 def _script(node) -> str:
-    return "" if node.json else " ".join(node.args) + "".join("\n" + h.content for h in node.heredocs)
+    """The shell script a RUN runs: its command line, or a heredoc's body when the heredoc
+    is the script (`RUN <<EOF`; `RUN python3 <<EOF` feeds it to another program)."""
+    if node.json:
+        return ""
+    line = " ".join(node.args)
+    if node.heredocs and line.lstrip().startswith("<<"):
+        return "\n".join(h.content for h in node.heredocs)
+    return line
 
 
 def _runs(stages):
@@ -192,16 +211,16 @@ def shell_commands(stages, final, ctx):
             yield from _apt(n, c)
             yield from _pip(n, c, s, ctx)
         if any(len(c) > 0 for c in cmds) and "|" in _script(n) and not ctx["pipefail"].get(id(n)) and \
+                ctx["posix_shell"].get(id(n), True) and \
                 re.search(r"[^|]\|[^|]", _script(n)):
             yield "pipefail", n, "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using " \
                                  "/bin/sh in an alpine image or if your shell is symlinked to busybox then consider " \
                                  "explicitly setting your SHELL to /bin/ash, or disable this check"
-    for s in stages:
-        if s is not final:
-            continue
+    for s in shipped(stages, final):
         for n in s.nodes:
             if n.value == "run" and ("apt-get install" in _script(n) or "apt-get update" in _script(n)) and \
-                    "/var/lib/apt/lists" not in _script(n) and "/var/lib/apt/lists" not in " ".join(n.flags):
+                    "/var/lib/apt/lists" not in _script(n) and "apt-get dist-clean" not in _script(n) and \
+                    "/var/lib/apt/lists" not in " ".join(n.flags):
                 yield "apt-lists-kept", n, "Delete the apt-get lists after installing something"
 
 
@@ -302,9 +321,12 @@ def copies(stages, final, ctx):
             if source.lower() == (s.name or "").lower():
                 yield "copy-from-self", n, "`COPY --from` cannot reference its own `FROM` alias"
                 continue
-            earlier = {t.name.lower() for t in stages[:s.index] if t.name} | {str(i) for i in range(s.index)}
-            if source.lower() not in earlier and ":" not in source and "/" not in source and "$" not in source:
+            # as hadolint: a name with ':' is an image; anything else must be a stage so far
+            earlier = {t.name.lower() for t in stages[:s.index + 1] if t.name} | {str(i) for i in range(s.index + 1)}
+            if source.lower() not in earlier and ":" not in source:
                 yield "copy-from-undefined", n, "`COPY --from` should reference a previously defined `FROM` alias"
+            if "/" in [a.strip("\"'") for a in n.args[:-1]] and n.args[-1].strip("\"'") == "/":
+                yield "copy-whole-filesystem", n, "Do not copy an entire filesystem from another stage"
 
 
 def consecutive_runs(stages, final, ctx):

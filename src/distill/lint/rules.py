@@ -95,6 +95,9 @@ RULES = {
     "copy-from-undefined": Rule("warning", "COPY --from should name a stage defined before",
                                 "A name that is no earlier stage is pulled as an image: a misspelt stage name "
                                 "becomes a registry lookup.", ("DL3022",)),
+    "copy-whole-filesystem": Rule("warning", "Do not copy an entire filesystem from another stage",
+                                  "COPY --from=X / / brings the other image's whole tree, its package database "
+                                  "and all: copy what the program needs.", ("DL3067",)),
     "copy-from-self": Rule("error", "COPY --from cannot name its own stage",
                            "A stage cannot copy from itself: name an earlier stage.", ("DL3023",)),
     "apt-not-apt-get": Rule("warning", "Do not use apt, use apt-get or apt-cache",

