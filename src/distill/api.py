@@ -347,7 +347,10 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
             text = f.read()
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None
-    return run_lint(text, path, target, ignore, shellcheck)
+    from .lint import context_facts
+
+    facts = context_facts(context) if os.path.isdir(context) else None
+    return run_lint(text, path, target, ignore, shellcheck, facts)
 
 
 def lint_shellcheck_available() -> bool:

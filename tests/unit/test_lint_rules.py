@@ -91,13 +91,27 @@ CASES = {
     "wget-and-curl": (F + "RUN wget -q https://a/x\nRUN curl -sO https://b/y\n", 3,
                       F + "RUN wget -q https://a/x\nRUN wget -q https://b/y\n"),
     "sh-symlink": (F + "RUN ln -sf /bin/bash /bin/sh\n", 2, F + "RUN ln -s /usr/bin/python3 /usr/bin/python\n"),
+    "deps-after-sources": (F + "WORKDIR /app\nCOPY . .\nRUN pip install --no-cache-dir -r requirements.txt\n", 4,
+                           F + "WORKDIR /app\nCOPY requirements.txt .\nRUN pip install --no-cache-dir -r "
+                               "requirements.txt\nCOPY . .\n"),
+    "runs-as-root": (B + "USER app\n" + F, 3, F + "USER 1000\n"),
+    "unused-stage": ("FROM debian:12.5 AS docs\nRUN true\n" + B + "RUN true\n" + F + "COPY --from=build /a /a\n",
+                     1, B + "RUN true\nFROM build AS test\nRUN true\n" + F + "COPY --from=test /a /a\n"),
+    "base-mismatch": ("FROM python:3.12-alpine AS build\nRUN true\nFROM python:3.12-slim\n"
+                      "COPY --from=build /venv /venv\n", 4,
+                      "FROM python:3.12-slim AS build\nRUN true\nFROM python:3.12-slim-bookworm\n"
+                      "COPY --from=build /venv /venv\n"),
+    "no-dockerignore": (F + "COPY . /app\n", 2, F + "COPY app.py /app/\n"),
     "root-user": (F + "USER root\n", 2, F + "USER app\n"),
     "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
 }
 
 
+CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest": None}
+
+
 def rules_at(text, **kw):
-    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, **kw)}
+    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, **kw)}
 
 
 def test_every_rule_has_a_case():
@@ -140,3 +154,10 @@ def test_findings_carry_what_the_formats_need():
     assert f == {"rule": "maintainer-deprecated", "aliases": ["MaintainerDeprecated", "DL4000"],
                  "severity": "warning", "line": 2, "column": 1,
                  "message": "Maintainer instruction is deprecated in favor of using label", "file": "x/Dockerfile"}
+
+
+def test_python_minor_versions_differ_across_a_copy():
+    text = "FROM python:3.12 AS build\nRUN true\nFROM python:3.11-slim\nCOPY --from=build /venv /venv\n"
+    (f,) = [f for f in lint(text, shellcheck=False) if f["rule"] == "base-mismatch"]
+    assert "glibc, Python 3.12 into one on glibc, Python 3.11" in f["message"]
+

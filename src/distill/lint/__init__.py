@@ -14,13 +14,15 @@ __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 
 
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
-         ignore: tuple[str, ...] = (), shellcheck: bool = True) -> list[dict]:
+         ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
-    `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here."""
+    `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
+    `context`: what context_facts() found in the build context, for the rules about it."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
     stages, global_args, ctx = _stages(result.nodes)
+    ctx["context"] = context
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
     skipped = set(ignore) | _skips(result.directives.get("check", ""))
     findings = []
@@ -119,3 +121,38 @@ def _inline_ignores(comments: list[str]) -> set[str]:
         if len(words) >= 2 and words[0] in ("hadolint", "distill") and words[1].startswith("ignore="):
             out |= {v.strip() for v in words[1][len("ignore="):].split(",")}
     return out
+
+
+UNWANTED = (".git", "node_modules", ".venv", "venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".tox")
+BIG = 50 << 20
+MAX_WALK = 100_000
+
+
+def context_facts(root: str) -> dict:
+    """What a build context holds that a .dockerignore should keep out: its unwanted
+    top-level names and its biggest file over 50 MiB (at most 100,000 entries walked)."""
+    import os
+
+    facts = {"dockerignore": os.path.exists(os.path.join(root, ".dockerignore")), "unwanted": [], "biggest": None}
+    if facts["dockerignore"]:
+        return facts
+    try:
+        names = set(os.listdir(root))
+    except OSError:
+        return facts
+    facts["unwanted"] = [n for n in UNWANTED if n in names]
+    seen, biggest = 0, None
+    for top, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in UNWANTED]
+        for f in files:
+            seen += 1
+            try:
+                size = os.lstat(os.path.join(top, f)).st_size
+            except OSError:
+                continue
+            if size >= BIG and (biggest is None or size > biggest[1]):
+                biggest = (os.path.relpath(os.path.join(top, f), root), size)
+        if seen > MAX_WALK:
+            break
+    facts["biggest"] = biggest
+    return facts

@@ -152,6 +152,24 @@ RULES = {
     "sh-symlink": Rule("warning", "Use SHELL to change the default shell",
                        "Linking /bin/sh to another shell changes every script in the image: use SHELL.",
                        ("DL4005",)),
+    # ---- the practices of multi-stage builds --------------------------------------------------
+    "deps-after-sources": Rule("warning", "Dependencies are installed after the whole source tree is copied",
+                               "COPY . . before the install means every edit of any source file reinstalls every "
+                               "dependency. Copy the manifest (requirements.txt, package.json, go.mod, ...) first, "
+                               "install, then copy the rest."),
+    "runs-as-root": Rule("warning", "The final stage runs as root",
+                         "No USER in the stage that ships: the process runs as root. Add a user and USER it (builder "
+                         "stages may stay root)."),
+    "unused-stage": Rule("info", "A stage nothing uses",
+                         "The stage built is neither it nor built FROM it, nor does it COPY --from or RUN "
+                         "--mount from it: BuildKit skips it, and it is dead text."),
+    "base-mismatch": Rule("warning", "Files cross between stages on different bases",
+                          "Installed packages and compiled programs copied from a stage on another C library "
+                          "(musl vs glibc) or another Python minor version will not load: build both stages on "
+                          "the same family of base."),
+    "no-dockerignore": Rule("warning", "No .dockerignore, and the context holds what the image should not",
+                            "Without .dockerignore, COPY . . sends and copies .git, node_modules, virtual "
+                            "environments, caches: add them to .dockerignore."),
     "invalid-port": Rule("error", "Valid UNIX ports range from 0 to 65535", "", ("DL3011",)),
     "root-user": Rule("warning", "The final stage runs as root",
                       "The image that ships should run as an unprivileged USER; builder stages may stay root.",
