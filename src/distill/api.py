@@ -353,6 +353,13 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
     return run_lint(text, path, target, ignore, shellcheck, facts)
 
 
+def lint_format(findings: list[dict], fmt: str, path: str) -> str:
+    """Lint findings as sarif, checkstyle, gitlab (code quality) or junit text."""
+    from .lint.formats import FORMATS, as_junit
+
+    return as_junit(findings, path) if fmt == "junit" else FORMATS[fmt](findings)
+
+
 def lint_shellcheck_available() -> bool:
     """Whether lint can run ShellCheck on RUN scripts (the `shellcheck` program is here)."""
     from .lint import shellcheck_available

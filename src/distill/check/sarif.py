@@ -1,25 +1,14 @@
-"""A check report as SARIF 2.1.0, for code-scanning dashboards: one run, the rules that
-fired, a result per finding located at its Dockerfile line when the build record knows it."""
+"""A check report as SARIF 2.1.0: each finding at its Dockerfile line when the build
+record knows it."""
 
 from __future__ import annotations
 
+from ..sarif import sarif as to_sarif
 from .rules import RULES
-
-LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def sarif(report: dict, image: str) -> dict:
-    fired = sorted({f["rule"] for f in report["findings"]})
-    rules = [{"id": r, "shortDescription": {"text": RULES[r][1]},
-              "defaultConfiguration": {"level": LEVELS[RULES[r][0]]}} for r in fired]
-    results = []
-    for f in report["findings"]:
-        result = {"ruleId": f["rule"], "ruleIndex": fired.index(f["rule"]), "level": LEVELS[f["severity"]],
-                  "message": {"text": f["message"]}, "properties": {"image": image, "path": f.get("path"),
-                                                                    "stage": f.get("stage")}}
-        if f.get("line") and report.get("dockerfile"):
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": report["dockerfile"]},
-                                                         "region": {"startLine": f["line"]}}}]
-        results.append(result)
-    return {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "runs": [{"tool": {"driver": {"name": "distill", "rules": rules}}, "results": results}]}
+    dockerfile = report.get("dockerfile")
+    return to_sarif(report["findings"], lambda r: (RULES[r][0], RULES[r][1]),
+                    lambda f: (dockerfile, f["line"]) if f.get("line") and dockerfile else None,
+                    lambda f: {"image": image, "path": f.get("path"), "stage": f.get("stage")})

@@ -376,7 +376,7 @@ def export(a):
     arg("context", nargs="?", default="."),
     arg("-f", "--file", dest="dockerfile", help="The Dockerfile (default: CONTEXT/Dockerfile)."),
     arg("--target", help="The stage that ships (default: the last): rules about the running image apply to it."),
-    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    arg("--format", dest="fmt", choices=["text", "json", "sarif", "checkstyle", "gitlab", "junit"], default="text"),
     arg("--ignore", action="append", default=[], help="A rule to leave out (distill's id, a DL code or a BuildKit "
                                                       "check name); repeatable."),
     arg("--failure-threshold", dest="threshold", choices=["error", "warning", "info", "style", "none"],
@@ -400,6 +400,10 @@ def lint(a):
               "shellcheck)", file=sys.stderr)
     if a.fmt == "json":
         print(json.dumps(findings, indent=2))
+    elif a.fmt != "text":
+        from ..api import lint_format
+
+        print(lint_format(findings, a.fmt, a.dockerfile or a.context))
     else:
         for f in findings:
             alias = f" ({', '.join(f['aliases'])})" if f["aliases"] else ""
