@@ -339,7 +339,6 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
          ignore: tuple[str, ...] = (), shellcheck: bool = True) -> list[dict]:
     """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
     message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile."""
-    from .lint import lint as run_lint
 
     path = dockerfile or os.path.join(context, "Dockerfile")
     try:
@@ -347,10 +346,30 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
             text = f.read()
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None
-    from .lint import context_facts
+    return lint_with_config(text, path, context, target, ignore, shellcheck)[0]
 
+
+def lint_config(dockerfile: str | None, context: str = ".") -> dict:
+    """The lint configuration lint() uses for this Dockerfile (lint/config.py)."""
+    from .lint.config import load
+
+    path = dockerfile or os.path.join(context, "Dockerfile")
+    return load([os.path.dirname(path) or ".", context, "."])
+
+
+def lint_with_config(text: bytes, path: str, context: str, target: str | None = None, ignore: tuple[str, ...] = (),
+                     shellcheck: bool = True) -> tuple[list[dict], dict]:
+    """lint() with the configuration found beside the Dockerfile, in the context or here
+    (.hadolint.yaml, pyproject.toml's [tool.distill.lint], .distill.toml): (findings, config)."""
+    from .lint import context_facts
+    from .lint import lint as run_lint
+    from .lint.config import load
+
+    config = load([os.path.dirname(path) or ".", context, "."])
     facts = context_facts(context) if os.path.isdir(context) else None
-    return run_lint(text, path, target, ignore, shellcheck, facts)
+    findings = run_lint(text, path, target, tuple(ignore) + tuple(config["ignore"]), shellcheck, facts,
+                        config["override"], config["trusted"])
+    return findings, config
 
 
 def lint_format(findings: list[dict], fmt: str, path: str) -> str:

@@ -10,3 +10,47 @@ def test_the_context_is_looked_at_for_what_a_dockerignore_should_keep_out(tmp_pa
     assert facts == {"dockerignore": False, "unwanted": [".git"], "biggest": ("big.bin", 51 << 20)}
     (tmp_path / ".dockerignore").write_text(".git\n")
     assert context_facts(str(tmp_path))["dockerignore"] is True
+
+
+def _lint(tmp_path, *args):
+    import json
+
+    from clirun import distill
+
+    r = distill("lint", "--no-shellcheck", "--format", "json", *args, str(tmp_path), check=False)
+    return r, (json.loads(r.stdout) if r.stdout.strip() else None)
+
+
+DOCKERFILE = "FROM quay.io/debian:12.5\nMAINTAINER me\nCMD python3 app.py\n"
+
+
+def test_hadolint_s_configuration_is_honoured(tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / ".hadolint.yaml").write_text("ignored: [DL4000]\noverride:\n  error: [DL3025]\n"
+                                             "trustedRegistries: [docker.io]\nfailure-threshold: error\n")
+    r, findings = _lint(tmp_path)
+    got = {(f["rule"], f["severity"]) for f in findings}
+    assert ("maintainer-deprecated", "warning") not in got and ("json-args-recommended", "error") in got
+    assert ("untrusted-registry", "error") in got and r.returncode == 1
+    r, _ = _lint(tmp_path, "--failure-threshold", "none")
+    assert r.returncode == 0
+
+
+def test_distill_s_own_configuration_in_pyproject_or_distill_toml(tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "pyproject.toml").write_text("[tool.distill.lint]\nignore = ['maintainer-deprecated']\n"
+                                             "failure-threshold = 'error'\n")
+    r, findings = _lint(tmp_path)
+    assert "maintainer-deprecated" not in {f["rule"] for f in findings} and r.returncode == 0  # warnings only
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / ".distill.toml").write_text("[lint]\noverride = { error = ['DL4000'] }\n")
+    r, findings = _lint(tmp_path)
+    assert ("maintainer-deprecated", "error") in {(f["rule"], f["severity"]) for f in findings}
+
+
+def test_a_broken_configuration_is_one_clear_error(tmp_path):
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / ".hadolint.yaml").write_text("override:\n  fatal: [DL3025]\n")
+    r, _ = _lint(tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown severity 'fatal'" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -102,6 +102,7 @@ CASES = {
                       "FROM python:3.12-slim AS build\nRUN true\nFROM python:3.12-slim-bookworm\n"
                       "COPY --from=build /venv /venv\n"),
     "no-dockerignore": (F + "COPY . /app\n", 2, F + "COPY app.py /app/\n"),
+    "untrusted-registry": ("FROM quay.io/debian:12.5\n", 1, F + "FROM registry.example.com/debian:12.5\n"),
     "root-user": (F + "USER root\n", 2, F + "USER app\n"),
     "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
 }
@@ -110,8 +111,11 @@ CASES = {
 CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest": None}
 
 
+TRUSTED = ["docker.io", "registry.example.com"]
+
+
 def rules_at(text, **kw):
-    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, **kw)}
+    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, trusted=TRUSTED, **kw)}
 
 
 def test_every_rule_has_a_case():

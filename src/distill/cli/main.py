@@ -380,7 +380,7 @@ def export(a):
     arg("--ignore", action="append", default=[], help="A rule to leave out (distill's id, a DL code or a BuildKit "
                                                       "check name); repeatable."),
     arg("--failure-threshold", dest="threshold", choices=["error", "warning", "info", "style", "none"],
-        default="info", help="The least severity that makes the exit code 1 (default: info)."),
+        help="The least severity that makes the exit code 1 (default: the configuration's, else info)."),
     arg("--no-shellcheck", dest="shellcheck", action="store_false", help="Do not run ShellCheck on RUN scripts."),
 )
 def lint(a):
@@ -388,8 +388,11 @@ def lint(a):
     from ..api import lint as do_lint
     from ..api import lint_source_line
 
+    from ..api import lint_config
+
     try:
         findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore), a.shellcheck)
+        threshold = a.threshold or lint_config(a.dockerfile, a.context)["threshold"] or "info"
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
@@ -412,7 +415,7 @@ def lint(a):
             if source:
                 print(f"  {source}\n  ^")
     order = ["error", "warning", "info", "style"]
-    limit = order.index(a.threshold) if a.threshold != "none" else -1
+    limit = order.index(threshold) if threshold != "none" else -1
     sys.exit(1 if any(order.index(f["severity"]) <= limit for f in findings) else 0)
 
 

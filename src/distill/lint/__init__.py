@@ -14,15 +14,18 @@ __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 
 
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
-         ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None) -> list[dict]:
+         ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None,
+         override: dict | None = None, trusted: list[str] | None = None) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
     `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
-    `context`: what context_facts() found in the build context, for the rules about it."""
+    `context`: what context_facts() found in the build context, for the rules about it;
+    `override`: rule or alias → severity; `trusted`: the registries FROM may name."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
     stages, global_args, ctx = _stages(result.nodes)
     ctx["context"] = context
+    ctx["trusted"] = trusted
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
     skipped = set(ignore) | _skips(result.directives.get("check", ""))
     findings = []
@@ -42,6 +45,8 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
         names = {f["rule"], *f["aliases"]}
         if names & skipped or (node is not None and names & _inline_ignores(node.comments)):
             continue
+        for name in names & set(override or {}):
+            f["severity"] = override[name]
         out.append(f)
     out.sort(key=lambda f: (f["line"], f["rule"]))
     return out

@@ -568,6 +568,22 @@ def _reachable(stages, final) -> set:
     return out
 
 
+def registries(stages, final, ctx):
+    trusted = ctx.get("trusted")
+    if not trusted:
+        return
+    names = {s.name for s in stages if s.name}
+    for s in stages:
+        image = s.base
+        if image == "scratch" or image.lower() in names or "$" in image:
+            continue
+        first, _, rest = image.partition("/")
+        registry = first if rest and ("." in first or ":" in first or first == "localhost") else "docker.io"
+        if registry not in trusted and not (registry == "docker.io" and "hub.docker.com" in trusted):
+            yield "untrusted-registry", s.node, f"Use only an allowed registry in the FROM image ({registry} is not " \
+                                                f"one of {', '.join(trusted)})"
+
+
 def context_checks(stages, final, ctx):
     facts = ctx.get("context")
     if not facts or facts.get("dockerignore"):
@@ -585,4 +601,4 @@ def context_checks(stages, final, ctx):
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
           shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions, practices,
-          context_checks)
+          context_checks, registries)

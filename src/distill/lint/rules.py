@@ -170,6 +170,9 @@ RULES = {
     "no-dockerignore": Rule("warning", "No .dockerignore, and the context holds what the image should not",
                             "Without .dockerignore, COPY . . sends and copies .git, node_modules, virtual "
                             "environments, caches: add them to .dockerignore."),
+    "untrusted-registry": Rule("error", "FROM names a registry outside the trusted ones",
+                               "The configuration lists the registries images may come from (trustedRegistries).",
+                               ("DL3026",)),
     "invalid-port": Rule("error", "Valid UNIX ports range from 0 to 65535", "", ("DL3011",)),
     "root-user": Rule("warning", "The final stage runs as root",
                       "The image that ships should run as an unprivileged USER; builder stages may stay root.",

@@ -1,0 +1,89 @@
+"""Lint configuration, from the files users already have: hadolint's `.hadolint.yaml`
+(ignored, override, failure-threshold, trustedRegistries) and distill's own
+`[tool.distill.lint]` in pyproject.toml or `[lint]` in .distill.toml (ignore, override,
+failure-threshold, trusted-registries). Looked for beside the Dockerfile, in the context,
+then in the working directory; the first file found of each kind counts."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import DistillError
+from .rules import SEVERITIES
+
+
+def load(dirs: list[str]) -> dict:
+    """{"ignore": set, "override": {rule or alias: severity}, "threshold": str | None,
+    "trusted": [registry] | None, "files": [paths read]}."""
+    out = {"ignore": set(), "override": {}, "threshold": None, "trusted": None, "files": []}
+    seen = []
+    for d in dict.fromkeys(os.path.abspath(d) for d in dirs):
+        seen.append(d)
+    for name, reader in ((".hadolint.yaml", _hadolint), (".hadolint.yml", _hadolint), ("pyproject.toml", _pyproject),
+                         (".distill.toml", _distill)):
+        for d in seen:
+            path = os.path.join(d, name)
+            if os.path.isfile(path):
+                section = reader(path)
+                if section is not None:
+                    _merge(out, section, path)
+                    out["files"].append(path)
+                break
+    return out
+
+
+def _merge(out: dict, section: dict, path: str) -> None:
+    def names(key):
+        value = section.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise DistillError(f"{path}: {key} must be a list of rule names")
+        return value
+
+    out["ignore"] |= set(names("ignored")) | set(names("ignore"))
+    override = section.get("override") or {}
+    if not isinstance(override, dict):
+        raise DistillError(f"{path}: override must map a severity to a list of rules")
+    for severity, rules in override.items():
+        if severity not in SEVERITIES:
+            raise DistillError(f"{path}: override: unknown severity {severity!r} (one of {', '.join(SEVERITIES)})")
+        if not isinstance(rules, list):
+            raise DistillError(f"{path}: override.{severity} must be a list of rules")
+        for r in rules:
+            out["override"][str(r)] = severity
+    threshold = section.get("failure-threshold")
+    if threshold is not None:
+        if threshold not in SEVERITIES + ("none",):
+            raise DistillError(f"{path}: failure-threshold must be one of {', '.join(SEVERITIES)}, none")
+        out["threshold"] = threshold
+    trusted = section.get("trustedRegistries", section.get("trusted-registries"))
+    if trusted is not None:
+        out["trusted"] = [str(t) for t in trusted] if isinstance(trusted, list) else None
+
+
+def _hadolint(path: str) -> dict | None:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise DistillError(f"{path}: {str(e).splitlines()[0]}") from None
+    return doc if isinstance(doc, dict) else None
+
+
+def _toml(path: str) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise DistillError(f"{path}: {e}") from None
+
+
+def _pyproject(path: str) -> dict | None:
+    return ((_toml(path).get("tool") or {}).get("distill") or {}).get("lint")
+
+
+def _distill(path: str) -> dict | None:
+    return _toml(path).get("lint")
