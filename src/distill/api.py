@@ -349,6 +349,21 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
     return lint_with_config(text, path, context, target, ignore, shellcheck)[0]
 
 
+def build_lint(data: bytes, path: str, context: str | None, target: str | None = None) -> list[dict]:
+    """The warnings a build prints, as BuildKit does: lint's errors and warnings about the
+    stages it builds (no ShellCheck: a build should not wait for it)."""
+    from .lint import context_facts
+    from .lint import lint as run_lint
+    from .lint.config import load
+
+    dirs = [os.path.dirname(path) or "."] + ([context] if context else [])
+    config = load(dirs)
+    facts = context_facts(context) if context and os.path.isdir(context) else None
+    findings = run_lint(data, path, target, tuple(config["ignore"]), False, facts, config["override"],
+                        config["trusted"], built_only=True)
+    return [f for f in findings if f["severity"] in ("error", "warning") and f["rule"] != "empty-continuation"]
+
+
 def lint_config(dockerfile: str | None, context: str = ".") -> dict:
     """The lint configuration lint() uses for this Dockerfile (lint/config.py)."""
     from .lint.config import load

@@ -54,3 +54,21 @@ def test_a_broken_configuration_is_one_clear_error(tmp_path):
     r, _ = _lint(tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown severity 'fatal'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_build_prints_the_warnings_of_the_stages_it_builds(store, busybox_store, tmp_path):
+    """As BuildKit does: a stage the target does not need is not linted."""
+    from bed.images import copy_image
+    from buildtools import BUSYBOX
+    from clirun import distill
+
+    copy_image(busybox_store, store, BUSYBOX)
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX} AS unused\nCMD echo unused\n"
+                                         f"FROM {BUSYBOX}\nMAINTAINER me\nCMD [\"true\"]\n")
+    r = distill("build", "-t", "localhost/lint:1", str(tmp_path), root=store.root)
+    lines = [line for line in r.stderr.splitlines() if line.startswith(" - ")]
+    assert any(line.startswith(" - maintainer-deprecated (MaintainerDeprecated, DL4000):") and
+               line.endswith("Dockerfile:4)") for line in lines), r.stderr
+    assert not any("json-args-recommended" in line for line in lines)  # only in the stage not built
+    r = distill("build", "-q", "-t", "localhost/lint:1", str(tmp_path), root=store.root)
+    assert "lint warning" not in r.stderr

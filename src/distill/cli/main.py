@@ -587,6 +587,16 @@ def build(a):
         progress.close()
     for w in result.plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    if not a.quiet:
+        from ..api import build_lint
+
+        found = build_lint(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, a.target)
+        if found:
+            print(f"{len(found)} lint warning{'s' if len(found) > 1 else ''} (distill lint shows them all, with "
+                  "fixes):", file=sys.stderr)
+            for f in found:
+                alias = f" ({', '.join(f['aliases'])})" if f["aliases"] else ""
+                print(f" - {f['rule']}{alias}: {f['message']} ({f['file']}:{f['line']})", file=sys.stderr)
     if a.quiet:
         print(image.config_digest)
     else:

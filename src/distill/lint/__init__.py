@@ -15,11 +15,13 @@ __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
          ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None,
-         override: dict | None = None, trusted: list[str] | None = None) -> list[dict]:
+         override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
     `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
     `context`: what context_facts() found in the build context, for the rules about it;
-    `override`: rule or alias → severity; `trusted`: the registries FROM may name."""
+    `override`: rule or alias → severity; `trusted`: the registries FROM may name;
+    `built_only`: only what concerns the stages a build of `target` runs (as BuildKit's
+    warnings)."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
@@ -39,6 +41,12 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
 
         findings += shellcheck_runs(stages, path)
     by_line = {n.start_line: n for n in result.nodes}
+    if built_only:
+        from .checks import reachable
+
+        built = reachable(stages, final)
+        unbuilt = {n.start_line for s in stages if s not in built for n in [s.node] + s.nodes}
+        findings = [f for f in findings if f["line"] not in unbuilt and f["rule"] != "unused-stage"]
     out = []
     for f in findings:
         node = by_line.get(f["line"])

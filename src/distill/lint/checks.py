@@ -495,7 +495,7 @@ def practices(stages, final, ctx):
                 break
     if final is not None and not any(n.value == "user" for s in shipped(stages, final) for n in s.nodes):
         yield "runs-as-root", final.node, "The final stage sets no USER: the container runs as root"
-    used = _reachable(stages, final)
+    used = reachable(stages, final)
     for s in stages:
         if s not in used:
             yield "unused-stage", s.node, f"Stage {s.name or s.index} is not used by the stage built " \
@@ -544,7 +544,7 @@ def _family_text(f) -> str:
     return f"{f[0]}" + (f", Python {f[1]}" if f[1] else "")
 
 
-def _reachable(stages, final) -> set:
+def reachable(stages, final) -> set:
     """The stages the built one needs: its FROM chain, COPY --from and RUN --mount from=."""
     if final is None:
         return set(stages)
