@@ -102,13 +102,20 @@ CASES = {
                       "FROM python:3.12-slim AS build\nRUN true\nFROM python:3.12-slim-bookworm\n"
                       "COPY --from=build /venv /venv\n"),
     "no-dockerignore": (F + "COPY . /app\n", 2, F + "COPY app.py /app/\n"),
+    "redundant-target-platform": ("FROM --platform=$TARGETPLATFORM debian:12.5\n", 1,
+                                  "FROM --platform=$BUILDPLATFORM debian:12.5\n"),
+    "invalid-default-arg-in-from": ("ARG TAG\nFROM debian:${TAG}\n", 2, "ARG TAG=12.5\nFROM debian:${TAG}\n"),
+    "copy-ignored-file": (F + "COPY secret.txt /app/\n", 2, F + "COPY app.py /app/\n"),
+    "definition-description": ("# the builder\nFROM debian:12.5 AS build\n", 2,
+                               "# build compiles the app\nFROM debian:12.5 AS build\n# a note\n\nFROM build AS b2\n"),
     "untrusted-registry": ("FROM quay.io/debian:12.5\n", 1, F + "FROM registry.example.com/debian:12.5\n"),
     "root-user": (F + "USER root\n", 2, F + "USER app\n"),
     "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
 }
 
 
-CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest": None}
+CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest": None,
+           "dockerignore_text": "secret.txt\n"}
 
 
 TRUSTED = ["docker.io", "registry.example.com"]

@@ -28,6 +28,8 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     stages, global_args, ctx = _stages(result.nodes)
     ctx["context"] = context
     ctx["trusted"] = trusted
+    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    ctx["lines"] = source.splitlines()
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
     skipped = set(ignore) | _skips(result.directives.get("check", ""))
     findings = []
@@ -146,8 +148,14 @@ def context_facts(root: str) -> dict:
     top-level names and its biggest file over 50 MiB (at most 100,000 entries walked)."""
     import os
 
-    facts = {"dockerignore": os.path.exists(os.path.join(root, ".dockerignore")), "unwanted": [], "biggest": None}
+    ignore = os.path.join(root, ".dockerignore")
+    facts = {"dockerignore": os.path.exists(ignore), "unwanted": [], "biggest": None}
     if facts["dockerignore"]:
+        try:
+            with open(ignore, encoding="utf-8", errors="replace") as f:
+                facts["dockerignore_text"] = f.read(1 << 20)
+        except OSError:
+            pass
         return facts
     try:
         names = set(os.listdir(root))

@@ -568,6 +568,62 @@ def reachable(stages, final) -> set:
     return out
 
 
+def buildkit_more(stages, final, ctx):
+    defaults = {}
+    for n in ctx["global_args"]:
+        for a in n.args:
+            key, eq, value = a.partition("=")
+            defaults[key] = value if eq else None
+        if n.comments and len(n.args) == 1:
+            yield from _description(n, n.args[0].split("=", 1)[0], ctx["lines"])
+    for s in stages:
+        platform = _flag(s.node, "platform")
+        if platform in ("$TARGETPLATFORM", "${TARGETPLATFORM}"):
+            yield "redundant-target-platform", s.node, "Setting platform to predefined $TARGETPLATFORM in FROM is " \
+                                                       "redundant as this is the default behavior"
+        names = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", s.base)
+        if names and all(n in defaults for n in names):
+            expanded = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(:?[-+][^}]*)?\}?",
+                              lambda m: defaults.get(m.group(1)) or "", s.base)
+            if not re.fullmatch(r"[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*", expanded) or expanded.endswith((":", "@", "/")):
+                yield "invalid-default-arg-in-from", s.node, f"Default value for ARG {s.base} results in empty or " \
+                                                             "invalid base image name"
+        if s.name and s.node.comments:
+            yield from _description(s.node, s.name, ctx["lines"])
+        for n in s.nodes:
+            if n.value == "arg" and n.comments and len(n.args) == 1:
+                yield from _description(n, n.args[0].split("=", 1)[0], ctx["lines"])
+    ignore = (ctx.get("context") or {}).get("dockerignore_text")
+    if ignore:
+        from ..context.ignore import Matcher
+
+        matcher = Matcher.from_text(ignore)
+        for s in stages:
+            for n in s.nodes:
+                if n.value not in ("copy", "add") or _flag(n, "from") is not None or n.json:
+                    continue
+                for src in n.args[:-1]:
+                    rel = src.strip("\"'").lstrip("./").rstrip("/")
+                    if rel and not re.search(r"[*?\[$]", rel) and "://" not in rel and matcher.ignored(rel):
+                        yield "copy-ignored-file", n, f"Attempting to Copy file \"{src}\" that is excluded by " \
+                                                      ".dockerignore"
+
+
+def _description(node, name: str, lines: list[str]):
+    """A comment right above (no blank line between) is a description."""
+    above = lines[node.start_line - 2].strip() if node.start_line >= 2 and len(lines) >= node.start_line - 1 else ""
+    if not above.startswith("#"):
+        return
+    last = node.comments[-1].strip()
+    words = last.split()
+    if words and not last.startswith(("syntax=", "escape=", "check=", "hadolint ", "distill ")) and \
+            words[0] != name:
+        yield "definition-description", node, f"Comment for {'build stage' if node.value == 'from' else 'build arg'} " \
+                                              f"or argument should follow the format: `# {name} <description>`. If " \
+                                              "this is not intended to be a description comment, add an empty line " \
+                                              "or comment between the instruction and the comment."
+
+
 def registries(stages, final, ctx):
     trusted = ctx.get("trusted")
     if not trusted:
@@ -601,4 +657,4 @@ def context_checks(stages, final, ctx):
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
           shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions, practices,
-          context_checks, registries)
+          context_checks, registries, buildkit_more)

@@ -63,6 +63,18 @@ RULES = {
     "undefined-arg-in-from": Rule("warning", "FROM refers to an undefined build argument",
                                   "Declare the ARG before the first FROM to use it in a FROM line.",
                                   ("UndefinedArgInFrom",)),
+    "redundant-target-platform": Rule("info", "FROM --platform=$TARGETPLATFORM is the default",
+                                      "The platform a stage is built for is $TARGETPLATFORM already: drop the flag.",
+                                      ("RedundantTargetPlatform",)),
+    "invalid-default-arg-in-from": Rule("warning", "A build argument's default leaves FROM without a valid image",
+                                        "With the ARG's default (or none) the FROM line names no image: give the "
+                                        "ARG a default that makes a valid reference.", ("InvalidDefaultArgInFrom",)),
+    "copy-ignored-file": Rule("warning", "COPY names a file .dockerignore excludes",
+                              "The file is not in the context sent to the build, so the COPY fails or copies "
+                              "nothing: drop it from .dockerignore or from the COPY.", ("CopyIgnoredFile",)),
+    "definition-description": Rule("style", "A comment above a stage or ARG should start with its name",
+                                   "Write `# name description` above `FROM … AS name` and `ARG name`, so tools can "
+                                   "show it.", ("InvalidDefinitionDescription",)),
     # ---- hadolint's DL rules ----------------------------------------------------------------
     "cd-in-run": Rule("warning", "Use WORKDIR to switch to a directory",
                       "`cd` in a RUN lasts for that RUN only: use WORKDIR.", ("DL3003",)),
