@@ -7,7 +7,8 @@ import re
 import shlex
 
 _KEYWORD = re.compile(r"\s*(\S+)")
-_SECRET = re.compile(r"(?i)(^|_)(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)($|_)")
+_SECRET = re.compile(r"(^|_)(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)($|_)"
+                     r"|api_key|client_key|password|private|secret|token|username|access_key", re.I)
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "\n"}
 
 
@@ -413,6 +414,23 @@ def more_commands(stages, final, ctx):
                 pkgs = _args_after(c, "install") or []
                 if any(not re.search(r"-\d", p) and not p.endswith(".rpm") and not p.startswith("$") for p in pkgs):
                     yield f"{name}-unpinned", n, f"Specify version with `{tool} install -y <package>-<version>`."
+            if tool == "zypper" and len(c) > 1:
+                verbs = [w for w in c[1:] if not w.startswith("-")]
+                if verbs and verbs[0] in ("install", "in"):
+                    if not {"-y", "-n", "--non-interactive", "--no-confirm"} & set(c):
+                        yield "zypper-no-yes", n, "Non-interactive switch missing from `zypper` command: `zypper " \
+                                                  "install -y`"
+                    if "zypper clean" not in script and "zypper cc" not in script:
+                        yield "zypper-clean", n, "`zypper clean` missing after zypper use."
+                    if any(not re.search(r"[=<>]", p) and not p.endswith(".rpm") for p in verbs[1:]):
+                        yield "zypper-unpinned", n, "Specify version with `zypper install -y <package>=<version>`."
+                if verbs and verbs[0] in ("dist-upgrade", "dup"):
+                    yield "zypper-dist-upgrade", n, "Do not use `zypper dist-upgrade`."
+            if tool == "go" and len(c) > 2 and c[1] == "install":
+                pkgs = [w for w in c[2:] if not w.startswith("-")]
+                if any("@" not in p or p.endswith("@latest") for p in pkgs if not p.startswith((".", "/"))):
+                    yield "go-unpinned", n, "Pin versions in go. Instead of `go install <package>` use `go install " \
+                                            "<package>@<version>`"
             if tool == "useradd" and not ({"-l", "--no-log-init"} & set(c)):
                 uid = next((c[i + 1] for i, w in enumerate(c[:-1]) if w in ("-u", "--uid")), None)
                 if uid and uid.isdigit() and len(uid) > 5:

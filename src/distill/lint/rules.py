@@ -34,7 +34,7 @@ RULES = {
                                  "Rename one.", ("DuplicateStageName", "DL3024")),
     "reserved-stage-name": Rule("error", "Reserved words should not be used as stage names",
                                 "`scratch` and `context` mean something else to FROM and COPY --from: pick "
-                                "another name.", ("ReservedStageName",)),
+                                "another name.", ("ReservedStageName", "DL3063")),
     "json-args-recommended": Rule("warning", "JSON arguments recommended for ENTRYPOINT and CMD",
                                   "The shell form runs the program under /bin/sh -c, which does not pass signals "
                                   "on: the container does not stop on SIGTERM. Write CMD [\"prog\", \"arg\"].",
@@ -59,13 +59,13 @@ RULES = {
                                   ("ExposeInvalidFormat",)),
     "secrets-in-arg-env": Rule("warning", "Secrets should not be passed in ARG or ENV",
                                "Build arguments and environment variables are kept in the image's history and "
-                               "config: use RUN --mount=type=secret.", ("SecretsUsedInArgOrEnv",)),
+                               "config: use RUN --mount=type=secret.", ("SecretsUsedInArgOrEnv", "DL3064")),
     "undefined-arg-in-from": Rule("warning", "FROM refers to an undefined build argument",
                                   "Declare the ARG before the first FROM to use it in a FROM line.",
                                   ("UndefinedArgInFrom",)),
     "redundant-target-platform": Rule("info", "FROM --platform=$TARGETPLATFORM is the default",
                                       "The platform a stage is built for is $TARGETPLATFORM already: drop the flag.",
-                                      ("RedundantTargetPlatform",)),
+                                      ("RedundantTargetPlatform", "DL3065")),
     "invalid-default-arg-in-from": Rule("warning", "A build argument's default leaves FROM without a valid image",
                                         "With the ARG's default (or none) the FROM line names no image: give the "
                                         "ARG a default that makes a valid reference.", ("InvalidDefaultArgInFrom",)),
@@ -143,6 +143,13 @@ RULES = {
     "dnf-no-yes": Rule("warning", "Use dnf install -y", "", ("DL3038",)),
     "dnf-clean": Rule("warning", "dnf clean all missing after dnf install", "", ("DL3040",)),
     "dnf-unpinned": Rule("warning", "Pin versions in dnf install", "", ("DL3041",)),
+    "zypper-no-yes": Rule("warning", "Use zypper install -y", "", ("DL3034",)),
+    "zypper-dist-upgrade": Rule("warning", "Do not use zypper dist-upgrade",
+                                "Upgrade by moving to a newer base image.", ("DL3035",)),
+    "zypper-clean": Rule("warning", "zypper clean missing after zypper install", "", ("DL3036",)),
+    "zypper-unpinned": Rule("warning", "Pin versions in zypper install", "", ("DL3037",)),
+    "go-unpinned": Rule("warning", "Pin versions in go install",
+                        "go install pkg@version (not @latest) makes the build repeatable.", ("DL3062",)),
     "onbuild-forbidden": Rule("error", "ONBUILD, FROM or MAINTAINER inside ONBUILD", "", ("DL3043",)),
     "env-self-reference": Rule("error", "An ENV refers to a variable it defines itself",
                                "Within one ENV, the new value is not yet set: split it into two ENV lines.",
