@@ -335,56 +335,57 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
         return check_image(store, fs, who.image, who.record if stage is None else None)
 
 
-def lint(dockerfile: str | None, context: str = ".", target: str | None = None,
-         ignore: tuple[str, ...] = (), shellcheck: bool = True) -> list[dict]:
+def lint(dockerfile: str | None, context: str = ".", target: str | None = None, ignore: tuple[str, ...] = (),
+         shellcheck: bool = True, store: Store | None = None) -> list[dict]:
     """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
-    message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile."""
-
+    message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile; `store`, when
+    given, tells the base images' ENV and platform."""
     path = dockerfile or os.path.join(context, "Dockerfile")
     try:
         with open(path, "rb") as f:
             text = f.read()
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None
-    return lint_with_config(text, path, context, target, ignore, shellcheck)[0]
+    return lint_text(text, path, context, target, ignore, shellcheck, store=store)
 
 
-def build_lint(data: bytes, path: str, context: str | None, target: str | None = None) -> list[dict]:
+def lint_text(text: bytes, path: str, context: str | None, target: str | None = None, ignore: tuple[str, ...] = (),
+              shellcheck: bool = True, built_only: bool = False, store: Store | None = None) -> list[dict]:
+    """lint() of a Dockerfile's text, with the configuration lint_config() finds."""
+    from .lint import base_facts, context_facts
+    from .lint import lint as run_lint
+    from .platform import host
+
+    config = lint_config(path, context)
+    facts = context_facts(context) if context and os.path.isdir(context) else None
+    bases = base_facts(store, text) if store is not None else None
+    return run_lint(text, path, target, tuple(ignore) + tuple(config["ignore"]), shellcheck, facts,
+                    config["override"], config["trusted"], built_only, bases, f"linux/{host().architecture}")
+
+
+def build_lint(data: bytes, path: str, context: str | None, target: str | None = None,
+               store: Store | None = None) -> list[dict]:
     """The warnings a build prints, as BuildKit does: lint's errors and warnings about the
     stages it builds (no ShellCheck: a build should not wait for it)."""
-    from .lint import context_facts
-    from .lint import lint as run_lint
-    from .lint.config import load
-
-    dirs = [os.path.dirname(path) or "."] + ([context] if context else [])
-    config = load(dirs)
-    facts = context_facts(context) if context and os.path.isdir(context) else None
-    findings = run_lint(data, path, target, tuple(config["ignore"]), False, facts, config["override"],
-                        config["trusted"], built_only=True)
+    findings = lint_text(data, path, context, target, shellcheck=False, built_only=True, store=store)
     return [f for f in findings if f["severity"] in ("error", "warning") and f["rule"] != "empty-continuation"]
 
 
-def lint_config(dockerfile: str | None, context: str = ".") -> dict:
-    """The lint configuration lint() uses for this Dockerfile (lint/config.py)."""
+def lint_config(dockerfile: str | None, context: str | None = ".") -> dict:
+    """The lint configuration found beside the Dockerfile, in the context or here
+    (.hadolint.yaml, pyproject.toml's [tool.distill.lint], .distill.toml; lint/config.py)."""
     from .lint.config import load
 
-    path = dockerfile or os.path.join(context, "Dockerfile")
-    return load([os.path.dirname(path) or ".", context, "."])
+    path = dockerfile or os.path.join(context or ".", "Dockerfile")
+    return load([os.path.dirname(path) or "."] + ([context] if context else []) + ["."])
 
 
-def lint_with_config(text: bytes, path: str, context: str, target: str | None = None, ignore: tuple[str, ...] = (),
-                     shellcheck: bool = True) -> tuple[list[dict], dict]:
-    """lint() with the configuration found beside the Dockerfile, in the context or here
-    (.hadolint.yaml, pyproject.toml's [tool.distill.lint], .distill.toml): (findings, config)."""
-    from .lint import context_facts
-    from .lint import lint as run_lint
-    from .lint.config import load
+def existing_store(root: str | None = None) -> Store | None:
+    """The store at `root` (or the default) if there is one: reading must not make one."""
+    from .store.layout import default_root
 
-    config = load([os.path.dirname(path) or ".", context, "."])
-    facts = context_facts(context) if os.path.isdir(context) else None
-    findings = run_lint(text, path, target, tuple(ignore) + tuple(config["ignore"]), shellcheck, facts,
-                        config["override"], config["trusted"])
-    return findings, config
+    path = root or default_root()
+    return Store(path) if os.path.isdir(path) else None
 
 
 def lint_format(findings: list[dict], fmt: str, path: str) -> str:

@@ -118,6 +118,10 @@ CASES = {
     "copy-ignored-file": (F + "COPY secret.txt /app/\n", 2, F + "COPY app.py /app/\n"),
     "definition-description": ("# the builder\nFROM debian:12.5 AS build\n", 2,
                                "# build compiles the app\nFROM debian:12.5 AS build\n# a note\n\nFROM build AS b2\n"),
+    "undefined-var": (F + "ENV APP=/app\nWORKDIR $APPDIR\n", 3,
+                      F + "ARG V=1\nENV APP=/app\nWORKDIR $APP/$V/${X:-x}\nCOPY a $HOME/a\n"
+                          "FROM unknown:1\nWORKDIR $FROM_ITS_BASE\n"),
+    "base-image-platform": ("FROM debian:12.5-arm64\n", 1, F + "FROM --platform=linux/arm64 debian:12.5-arm64\n"),
     "untrusted-registry": ("FROM quay.io/debian:12.5\n", 1, F + "FROM registry.example.com/debian:12.5\n"),
     "root-user": (F + "USER root\n", 2, F + "USER app\n"),
     "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
@@ -129,10 +133,13 @@ CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest
 
 
 TRUSTED = ["docker.io", "registry.example.com"]
+BASES = {"debian:12.5": {"env": ["PATH", "HOME"], "platform": "linux/amd64"},
+         "debian:12.5-arm64": {"env": ["PATH"], "platform": "linux/arm64"}}
 
 
 def rules_at(text, **kw):
-    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, trusted=TRUSTED, **kw)}
+    return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, trusted=TRUSTED,
+                                                 bases=BASES, platform="linux/amd64", **kw)}
 
 
 def test_every_rule_has_a_case():

@@ -391,7 +391,9 @@ def lint(a):
     from ..api import lint_config
 
     try:
-        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore), a.shellcheck)
+        from ..api import existing_store
+
+        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore), a.shellcheck, existing_store(a.root))
         threshold = a.threshold or lint_config(a.dockerfile, a.context)["threshold"] or "info"
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
@@ -590,7 +592,7 @@ def build(a):
     if not a.quiet:
         from ..api import build_lint
 
-        found = build_lint(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, a.target)
+        found = build_lint(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, a.target, _store(a))
         if found:
             print(f"{len(found)} lint warning{'s' if len(found) > 1 else ''} (distill lint shows them all, with "
                   "fixes):", file=sys.stderr)

@@ -15,19 +15,22 @@ __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
          ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None,
-         override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False) -> list[dict]:
+         override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False,
+         bases: dict | None = None, platform: str | None = None) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
     `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
     `context`: what context_facts() found in the build context, for the rules about it;
     `override`: rule or alias → severity; `trusted`: the registries FROM may name;
     `built_only`: only what concerns the stages a build of `target` runs (as BuildKit's
-    warnings)."""
+    warnings); `bases`: {FROM reference: {"env": names, "platform": "os/arch"}} for the
+    base images known here, `platform` the build's."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
     stages, global_args, ctx = _stages(result.nodes)
     ctx["context"] = context
     ctx["trusted"] = trusted
+    ctx["bases"], ctx["platform"] = bases, platform
     source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     ctx["lines"] = source.splitlines()
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
@@ -177,3 +180,24 @@ def context_facts(root: str) -> dict:
             break
     facts["biggest"] = biggest
     return facts
+
+
+def base_facts(store, text: bytes | str) -> dict:
+    """{FROM reference: {"env": names, "platform": "os/arch"}} for the bases `store` has
+    (nothing is pulled: a base the store lacks stays unknown)."""
+    from ..dockerfile.parser import parse
+    from ..image import lookup
+
+    out = {}
+    for node in parse(text).nodes:
+        if node.value != "from" or not node.args or "$" in node.args[0] or node.args[0] == "scratch":
+            continue
+        try:
+            image = lookup(store, node.args[0])
+        except Exception:  # not in the store, or unreadable: unknown
+            continue
+        config = image.config or {}
+        env = [e.partition("=")[0] for e in (config.get("config") or {}).get("Env") or []]
+        platform = f"{config.get('os', 'linux')}/{config.get('architecture', '')}"
+        out[node.args[0]] = {"env": env, "platform": platform}
+    return out

@@ -642,6 +642,55 @@ def _description(node, name: str, lines: list[str]):
                                               "or comment between the instruction and the comment."
 
 
+_EXPANDING = {"add", "copy", "env", "expose", "label", "stopsignal", "user", "volume", "workdir", "arg"}
+_PREDEFINED = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS", "BUILDARCH",
+               "BUILDVARIANT", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
+               "https_proxy", "ftp_proxy", "no_proxy", "all_proxy", "PATH", "SOURCE_DATE_EPOCH"}
+_REFERENCE = re.compile(r"(?<!\\)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+?][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def variables(stages, final, ctx):
+    """BuildKit's UndefinedVar (where the base image's ENV is known: a stage, scratch, or
+    an image in the store) and InvalidBaseImagePlatform."""
+    import difflib
+
+    bases = ctx.get("bases") or {}
+    env_of: dict[int, set] = {}
+    for s in stages:
+        parent = _stage_named(stages, s.base) if s.base else None
+        if parent is not None and parent.index < s.index:
+            known = set(env_of.get(parent.index, set()))
+        elif s.base == "scratch":
+            known = set()
+        elif s.base in bases:
+            known = set(bases[s.base]["env"])
+            platform = bases[s.base].get("platform")
+            wanted = ctx.get("platform")
+            if platform and wanted and platform != wanted and _flag(s.node, "platform") is None:
+                yield "base-image-platform", s.node, f"Base image {s.base} was pulled with platform " \
+                                                     f"\"{platform}\", expected \"{wanted}\" for current build"
+        else:
+            known = None  # the base's ENV is not known here: nothing is called undefined
+        env = set()
+        for n in s.nodes:
+            if known is not None and n.value in _EXPANDING:
+                defined = known | env | _PREDEFINED
+                words = n.args[1::3] if n.value in ("env", "label") else n.args
+                for word in words:
+                    for name, form, plain in _REFERENCE.findall(word):
+                        var = name or plain
+                        if var in defined or form:
+                            continue
+                        near = difflib.get_close_matches(var, sorted(defined), n=1)
+                        hint = f" (did you mean ${near[0]}?)" if near else ""
+                        yield "undefined-var", n, f"Usage of undefined variable '${var}'{hint}"
+            if n.value == "arg":
+                env |= {a.split("=", 1)[0] for a in n.args}
+            elif n.value == "env":
+                env |= set(n.args[0::3])
+        env_of[s.index] = (known or set()) | {k for n in s.nodes if n.value == "env" for k in n.args[0::3]}
+
+
 def registries(stages, final, ctx):
     trusted = ctx.get("trusted")
     if not trusted:
@@ -675,4 +724,4 @@ def context_checks(stages, final, ctx):
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
           shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions, practices,
-          context_checks, registries, buildkit_more)
+          context_checks, registries, buildkit_more, variables)

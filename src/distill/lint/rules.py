@@ -75,6 +75,13 @@ RULES = {
     "definition-description": Rule("style", "A comment above a stage or ARG should start with its name",
                                    "Write `# name description` above `FROM … AS name` and `ARG name`, so tools can "
                                    "show it.", ("InvalidDefinitionDescription",)),
+    "undefined-var": Rule("warning", "A variable used before anything defines it",
+                          "The instruction expands a variable no ARG or ENV of the stage, nor its base image, "
+                          "defines: it becomes empty. Declare it, or fix the name.", ("UndefinedVar",)),
+    "base-image-platform": Rule("warning", "The base image is for another platform",
+                                "The image in the store was made for another platform than the build's: RUN steps "
+                                "would need emulation and the result is not what was asked for.",
+                                ("InvalidBaseImagePlatform",)),
     # ---- hadolint's DL rules ----------------------------------------------------------------
     "cd-in-run": Rule("warning", "Use WORKDIR to switch to a directory",
                       "`cd` in a RUN lasts for that RUN only: use WORKDIR.", ("DL3003",)),
