@@ -189,3 +189,8 @@ def test_python_minor_versions_differ_across_a_copy():
     (f,) = [f for f in lint(text, shellcheck=False) if f["rule"] == "base-mismatch"]
     assert "glibc, Python 3.12 into one on glibc, Python 3.11" in f["message"]
 
+
+
+def test_a_missing_dockerignore_is_reported_at_the_copy_of_the_whole_context():
+    text = F + "COPY requirements.txt /app/\nCOPY . /app\n"
+    assert {line for rule, line in rules_at(text) if rule == "no-dockerignore"} == {3}

@@ -16,6 +16,13 @@ class Stage:
     def __init__(self, index: int, node, name: str | None):
         self.index, self.node, self.name = index, node, name
         self.nodes: list = []
+        self._commands: dict[int, list[list[str]]] = {}
+
+    def commands(self, run) -> list[list[str]]:
+        """A RUN's simple commands, split once for every check that reads them."""
+        if id(run) not in self._commands:
+            self._commands[id(run)] = commands(_script(run))
+        return self._commands[id(run)]
 
     @property
     def base(self) -> str:
@@ -70,7 +77,7 @@ def _runs(stages):
     for s in stages:
         for n in s.nodes:
             if n.value == "run":
-                yield s, n, commands(_script(n))
+                yield s, n, s.commands(n)
 
 
 def _flag(node, name: str) -> str | None:
@@ -339,7 +346,7 @@ def consecutive_runs(stages, final, ctx):
             if n.value != "run":
                 previous = None
                 continue
-            count = 1 if n.json else len(commands(_script(n)))
+            count = 1 if n.json else len(s.commands(n))
             if previous is not None and previous[0] == n.flags and previous[1] <= 1 and count <= 1:
                 yield "consecutive-run", n, "Multiple consecutive `RUN` instructions. Consider consolidation."
             else:
@@ -502,8 +509,7 @@ def practices(stages, final, ctx):
     for s in stages:
         whole = None  # the COPY that brought the whole context
         for n in s.nodes:
-            if n.value in ("copy", "add") and _flag(n, "from") is None and any(a.rstrip("/") in (".", "./", "")
-                                                                               for a in n.args[:-1]):
+            if _copies_context(n):
                 whole = whole or n
             elif n.value == "run" and whole is not None and _INSTALLS.search(_script(n)):
                 yield "deps-after-sources", n, f"Line {n.start_line} installs dependencies after line " \
@@ -711,15 +717,18 @@ def context_checks(stages, final, ctx):
     facts = ctx.get("context")
     if not facts or facts.get("dockerignore"):
         return
-    if not any(n.value in ("copy", "add") and _flag(n, "from") is None and
-               any(a.rstrip("/") in (".", "./", "") for a in n.args[:-1]) for s in stages for n in s.nodes):
-        return
+    node = next((n for s in stages for n in s.nodes if _copies_context(n)), None)
     found = facts.get("unwanted") or []
     big = facts.get("biggest")
-    if found or big:
+    if node is not None and (found or big):
         what = ", ".join(found) + (f"; the biggest file is {big[0]} ({big[1] // (1 << 20)} MiB)" if big else "")
-        node = next(n for s in stages for n in s.nodes if n.value in ("copy", "add") and _flag(n, "from") is None)
         yield "no-dockerignore", node, f"No .dockerignore, and the context holds {what}"
+
+
+def _copies_context(node) -> bool:
+    """COPY . or ADD . : the whole build context."""
+    return node.value in ("copy", "add") and _flag(node, "from") is None and any(
+        a.rstrip("/") in (".", "./", "") for a in node.args[:-1])
 
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
