@@ -24,3 +24,11 @@ def test_any_cache_gives_a_mapping(data):
 
 def test_not_elf_is_none():
     assert parse(b"#!/bin/sh\n" + b"\0" * 100) is None
+
+
+def test_the_newest_glibc_version_a_libc_defines():
+    from distill.check.elf import newest_glibc
+
+    assert newest_glibc(["GLIBC_2.2.5", "GLIBC_2.36", "GLIBC_2.4", "GLIBC_PRIVATE", "libc.so.6"]) == (
+        "GLIBC_2.36", (2, 36))
+    assert newest_glibc(["GLIBC_PRIVATE"]) is None

@@ -6,6 +6,7 @@ strangers: every offset and count is bounded by the bytes actually there."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
@@ -15,6 +16,16 @@ READ_MAX = 64 << 20  # an ELF file's dynamic section lies within its first bytes
 MAX_VERSIONS = 1024
 MAX_PHDRS = 512
 MAX_DYN = 4096
+
+
+_GLIBC = re.compile(r"GLIBC_(\d+(?:\.\d+)+)")
+
+
+def newest_glibc(verdef) -> tuple[str, tuple[int, ...]] | None:
+    """The newest GLIBC_x.y a libc defines, as (name, version numbers): the floor of
+    what it provides."""
+    versions = [(v, tuple(int(x) for x in m.group(1).split("."))) for v in verdef if (m := _GLIBC.fullmatch(v))]
+    return max(versions, key=lambda nv: nv[1]) if versions else None
 
 
 def read(fs, path: str) -> dict | None:

@@ -13,6 +13,7 @@ import posixpath
 import re
 from typing import NamedTuple
 
+from .elf import newest_glibc
 from .elf import read as read_elf
 from .pyimports import imports
 from .pyruntime import PYTHON_NAME, Runtime
@@ -286,9 +287,8 @@ class PythonCheck:
             return None
         found = self.start.find_library("libc.so.6", self.rt.real, facts, False)
         libfacts = read_elf(self.fs, found) if found else None
-        versions = [tuple(int(x) for x in v[6:].split(".")[:2]) for v in (libfacts or {}).get("verdef", [])
-                    if re.fullmatch(r"GLIBC_\d+\.\d+(\.\d+)?", v)]
-        return ("glibc", max(versions)) if versions else None
+        newest = newest_glibc((libfacts or {}).get("verdef", []))
+        return ("glibc", newest[1][:2]) if newest else None
 
 
 def _package_of(module: str, found) -> str:

@@ -10,6 +10,7 @@ import posixpath
 import re
 
 from .elf import ld_so_cache
+from .elf import newest_glibc
 from .elf import read as read_elf
 from .rules import MACHINES, RULES
 
@@ -300,9 +301,8 @@ class Start:
         defined = set(lib["verdef"])
         missing = [v for v in wanted if v not in defined] if defined else []
         if missing:
-            newest = max((v for v in defined if v.startswith("GLIBC_2.")), default=None,
-                         key=lambda v: tuple(int(x) for x in v[6:].split(".") if x.isdigit()))
-            floor = f"; it provides up to {newest}" if newest else ""
+            newest = newest_glibc(defined)
+            floor = f"; it provides up to {newest[0]}" if newest else ""
             self.add("symbol-version-missing", f"{needer} needs {', '.join(missing)} of {name}, which {found} does "
                      f"not define (version `{missing[0]}' not found){floor}", found, library=name, binary=needer)
 
