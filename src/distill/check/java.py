@@ -48,6 +48,7 @@ def java_program(start, argv: list[str], program: str) -> tuple[str, str, list[s
 class JavaCheck:
     def __init__(self, start):
         self.start, self.fs = start, start.fs
+        self._jars: dict[str, bytes | None | bool] = {}  # path → content, None (missing), False (too big)
 
     def jar(self, name: str) -> None:
         path = self.start.at(name)
@@ -119,13 +120,18 @@ class JavaCheck:
             return zf.read(info)
 
     def _zip(self, path: str):
-        node = self.fs.stat(path, follow=True)
-        if node is None or node.inode.type != "0":
-            return None
-        if node.inode.size > JAR_MAX:
-            return False
-        with self.fs.open_file(node) as f:
-            data = f.read(node.inode.size)
+        if path not in self._jars:  # a jar is read from its layer once, however often it is asked
+            node = self.fs.stat(path, follow=True)
+            if node is None or node.inode.type != "0":
+                self._jars[path] = None
+            elif node.inode.size > JAR_MAX:
+                self._jars[path] = False
+            else:
+                with self.fs.open_file(node) as f:
+                    self._jars[path] = f.read(node.inode.size)
+        data = self._jars[path]
+        if not data:
+            return data if data is None else False
         try:
             return zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, ValueError, OSError):
