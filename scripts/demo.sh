@@ -52,12 +52,12 @@ if distill check django-demo:multi; then
 fi
 
 echo "== run the multi-stage image and ask it"
-# the image listens on port 5000 of this machine's network: say so if something else has it
+# its own network, port 5000 published on this machine's port 5000: say so if something else has it
 if ! .venv/bin/python -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 5000))' 2>/dev/null; then
-  echo "port 5000 is busy (the demo image serves on it): $(ss -Hltnp 'sport = :5000' 2>/dev/null)" >&2
+  echo "port 5000 is busy (the demo publishes on it): $(ss -Hltnp 'sport = :5000' 2>/dev/null)" >&2
   exit 1
 fi
-id=$(distill run -d flask-demo:multi)
+id=$(distill run -d -p 5000:5000 flask-demo:multi)
 trap 'distill stop -t 2 "$id" >/dev/null 2>&1 || true' EXIT
 .venv/bin/python - <<'PY'
 import sys, time, httpx

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what distill and its tests need on a Debian machine, as root: the Debian parts
-# (runc, overlayfs tools, mmdebstrap, a registry, busybox, skopeo) and a virtual environment.
+# (runc, pasta for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo)
+# and a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck)
+PACKAGES=(runc passt mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -506,13 +506,28 @@ def _export(store: Store, text: str, out_path: str, stage: str | None, insecure:
 
 # ---- containers ------------------------------------------------------------------
 def run(store: Store, text: str, command: list[str], env: list[str], workdir: str | None, user: str | None,
-        entrypoint: str | None, network: str, detach: bool, interactive: bool, name: str | None, tty: bool):
+        entrypoint: str | None, network: str, detach: bool, interactive: bool, name: str | None, tty: bool,
+        ports: list = ()):
     """Runs the image `text` names with runc: the exit code, or with `detach` the
-    container's ID."""
+    container's ID. `ports` come from published_ports()."""
     from .runtime.container import run as run_container
 
     return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
-                         interactive, name, tty)
+                         interactive, name, tty, ports)
+
+
+def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:
+    """docker run's -p specs and -P (the image's EXPOSEd ports), each with its host port
+    (a free one where none was given)."""
+    from .runtime.network import assign_host_ports, exposed_ports, parse_port
+
+    ports = [parse_port(p) for p in specs]
+    if (ports or all_exposed) and network != "private":
+        raise DistillError(f"ports cannot be published with --network {network}")
+    if all_exposed:
+        asked = {(p.container, p.proto) for p in ports}
+        ports += [p for p in exposed_ports(lookup(store, text).config) if (p.container, p.proto) not in asked]
+    return assign_host_ports(ports)
 
 
 def stop(store: Store, cid: str, timeout: float) -> None:
@@ -535,6 +550,17 @@ def build_options(dockerfile: bytes, **fields):
     from .solver.options import BuildOptions
 
     return BuildOptions(dockerfile, **fields)
+
+
+def entitlements(given: list[str]) -> tuple[str, ...]:
+    """--allow's values (repeatable, or comma-separated), each one BuildKit knows."""
+    from .solver.entitlements import ENTITLEMENTS
+
+    names = tuple(n.strip() for g in given for n in g.split(",") if n.strip())
+    for n in names:
+        if n not in ENTITLEMENTS:
+            raise DistillError(f"--allow {n}: unknown entitlement (known: {', '.join(ENTITLEMENTS)})")
+    return names
 
 
 def progress(mode: str):

@@ -54,8 +54,8 @@ def steps(stderr: str) -> tuple[list[str], list[str]]:
 
 
 def port_holder(port: int) -> str | None:
-    """Who holds `port` on this machine (the demo image listens on it in the host network),
-    or None when it is free."""
+    """Who holds `port` on this machine (the demo publishes the image's port on it), or
+    None when it is free."""
     import socket
 
     with socket.socket() as s:
@@ -73,8 +73,9 @@ def port_holder(port: int) -> str | None:
 
 def test_flask_demo(demo):
     root, ctx = demo
-    holder = port_holder(5000)
-    assert holder is None, f"port 5000 is busy, and the demo image serves on it: {holder}"
+    for port in (5000, 5055):
+        holder = port_holder(port)
+        assert holder is None, f"port {port} is busy, and the test needs it free: {holder}"
     cold = distill("build", "--progress", "plain", "-t", "flask-demo:multi", ctx, root=root)
     ran, cached = steps(cold.stderr)
     assert len(ran) == 6 and not cached, cold.stderr
@@ -114,16 +115,21 @@ def test_flask_demo(demo):
     single = _size(root, "flask-demo:single")
     assert multi < single * 0.75, (multi, single)
 
-    cid = distill("run", "-d", "flask-demo:multi", root=root).stdout.strip()
+    # as the seed runs it, but on another port of the machine: the app answers on 5055,
+    # and nothing listens on 5000 (its own network's port)
+    cid = distill("run", "-d", "-p", "5055:5000", "flask-demo:multi", root=root).stdout.strip()
     try:
         body = None
         for _ in range(150):
             try:
-                body = httpx.get("http://127.0.0.1:5000/", timeout=1).text
+                body = httpx.get("http://127.0.0.1:5055/", timeout=1).text
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
         assert body == "Hello, World!"
+        assert port_holder(5000) is None
+        with pytest.raises(httpx.ConnectError):
+            httpx.get("http://127.0.0.1:5000/", timeout=1)
     finally:
         distill("stop", "-t", "2", cid, root=root)
 

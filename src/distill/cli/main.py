@@ -527,7 +527,11 @@ def parse(a):
     arg("--no-cache", action="store_true", help="Do not use the build cache."),
     arg("--pull", action="store_true", help="Always pull base images from their registries."),
     arg("--network", choices=["default", "host", "none"], default="default",
-        help="Network for RUN steps (default: host)."),
+        help="Network for RUN steps: default, a private one with outbound access through pasta; host, the "
+             "machine's; none, loopback only."),
+    arg("--allow", metavar="ENTITLEMENT",
+        help="Let RUN steps ask for this: network.host (RUN --network=host), security.insecure "
+             "(RUN --security=insecure). Repeatable.", **_repeatable("allow")),
     arg("--label", metavar="KEY=VALUE", **_repeatable("labels")),
     arg("--iidfile", metavar="FILE", help="Write the image ID here."),
     arg("--platform", help="Target platform (only the native one for now)."),
@@ -547,7 +551,7 @@ def build(a):
     import signal
 
     from ..api import build as do_build
-    from ..api import build_options, parse_output, progress as make_progress
+    from ..api import build_options, entitlements, parse_output, progress as make_progress
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -581,7 +585,8 @@ def build(a):
     progress = make_progress("quiet" if a.quiet else a.progress_mode)
     options = build_options(data, dockerfile_path=df_path if df_path != "-" else "Dockerfile", context=ctx_dir,
                             build_args=_build_args(a.build_args), target=a.target, no_cache=a.no_cache, pull=a.pull,
-                            network=a.network, labels=label_map, platform=a.platform, insecure=tuple(a.insecure),
+                            network=a.network, allow=entitlements(a.allow), labels=label_map, platform=a.platform,
+                            insecure=tuple(a.insecure),
                             jobs=a.jobs, secrets=secret_map, ssh=ssh_map, progress=progress)
     try:
         result, desc, image = do_build(_store(a), options, a.tags, [parse_output(o) for o in a.outputs], a.iidfile)
@@ -636,7 +641,12 @@ def _leave(*alive) -> None:
     arg("-w", "--workdir"),
     arg("-u", "--user"),
     arg("--entrypoint"),
-    arg("--network", choices=["host", "none"], default="host"),
+    arg("--network", choices=["default", "bridge", "private", "host", "none"], default="default",
+        help="default (also bridge, private): a network of its own, outbound through pasta; host: the machine's; "
+             "none: loopback only."),
+    arg("-p", "--publish", metavar="[IP:][HOST:]CONTAINER[/PROTO]", help="Publish a container port on the machine.",
+        **_repeatable("publish")),
+    arg("-P", "--publish-all", action="store_true", help="Publish every EXPOSEd port on a free port of the machine."),
     arg("-d", "--detach", action="store_true", help="Run in the background and print the container ID."),
     arg("--name", help="Container ID to use."),
     arg("image"),
@@ -644,10 +654,15 @@ def _leave(*alive) -> None:
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
+    from ..api import published_ports
     from ..api import run as do_run
 
-    result = do_run(_store(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, a.network, a.detach,
-                    a.interactive, a.name, a.tty)
+    network = "private" if a.network in ("default", "bridge") else a.network
+    ports = published_ports(_store(a), a.image, a.publish, a.publish_all, network)
+    for p in ports:
+        print(f"published {p}", file=sys.stderr)
+    result = do_run(_store(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, network, a.detach,
+                    a.interactive, a.name, a.tty, ports)
     if a.detach:
         print(result)
     else:

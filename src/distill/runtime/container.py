@@ -16,6 +16,7 @@ from ..fsroot import read_text
 from ..snapshot.overlay import lower_stack, mount_overlay, umount
 from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
 from . import runc
+from .network import Network, Port
 from .spec import BindMount, ProcessSpec, runtime_spec
 from .users import resolve as resolve_user
 
@@ -35,7 +36,7 @@ def _container_dir(store, cid: str) -> str:
 
 
 def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
-             entrypoint: str | None, network: str, binds: list[BindMount], tty: bool) -> ProcessSpec:
+             entrypoint: str | None, network: dict | None, binds: list[BindMount], tty: bool) -> ProcessSpec:
     cfg = image.config.get("config") or {}
     ep = [entrypoint] if entrypoint else (cfg.get("Entrypoint") or [])
     if entrypoint == "":
@@ -70,7 +71,14 @@ def _prepare(store, image, cid: str) -> str:
     return d
 
 
-def _teardown(d: str) -> None:
+def _teardown(d: str, net: Network | None = None) -> None:
+    if net is None:
+        try:
+            net = Network.from_state(d, json.loads(read_bytes(os.path.join(d, "network.json"))))
+        except (OSError, ValueError):
+            net = None
+    if net is not None:
+        net.stop()
     merged = os.path.join(d, "merged")
     if os.path.exists(merged):
         umount(merged)
@@ -78,11 +86,12 @@ def _teardown(d: str) -> None:
 
 
 def run(store, image, args: list[str], env: list[str], workdir: str | None = None, user: str | None = None,
-        entrypoint: str | None = None, network: str = "host", detach: bool = False, interactive: bool = False,
-        name: str | None = None, tty: bool = False) -> int | str:
+        entrypoint: str | None = None, network: str = "private", detach: bool = False, interactive: bool = False,
+        name: str | None = None, tty: bool = False, ports: list[Port] = ()) -> int | str:
     """Foreground: returns the exit code. Detached: returns the container id. With `tty`
     the process gets a terminal: runc, in the foreground, makes the pty, puts this
-    terminal in raw mode and relays it (resizes too)."""
+    terminal in raw mode and relays it (resizes too). `ports` are published from the
+    private network (each with its host port chosen already)."""
     if tty and (detach or not os.isatty(0)):
         raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
     cid = name or os.urandom(6).hex()
@@ -90,9 +99,12 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
         raise DistillError(f"container {cid} already exists")
     d = _prepare(store, image, cid)
     merged, log_path, state_path = (os.path.join(d, n) for n in ("merged", "log", "state.json"))
+    net = None
     try:
-        spec = _process(image, merged, args, env, workdir, user, entrypoint, network,
-                        runc.network_files(d), tty)
+        net = Network(network, d, ports)
+        files = net.start()
+        write_text(os.path.join(d, "network.json"), json.dumps(net.state()))  # stop() and prune find it
+        spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty)
         write_text(os.path.join(d, "config.json"), json.dumps(runtime_spec(merged, spec)))
         rid = f"distill-run-{cid}"
         if detach:
@@ -118,11 +130,11 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
             subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
     except BaseException:
         if not detach or not os.path.exists(state_path):
-            _teardown(d)
+            _teardown(d, net)
         raise
     finally:
         if not detach:
-            _teardown(d)
+            _teardown(d, net)
 
 
 def in_use_diff_ids(store) -> set[str]:

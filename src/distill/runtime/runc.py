@@ -13,24 +13,9 @@ from collections.abc import Callable
 from ..errors import DistillError
 from ..files import write_text
 from ..store.atomic import remove_tree, temp_dir
-from .spec import HOSTNAME, BindMount, ProcessSpec, runtime_spec
+from .spec import ProcessSpec, runtime_spec
 
 RUNC = "runc"
-
-
-HOSTS = f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-
-
-def network_files(directory: str) -> list[BindMount]:
-    """/etc/hosts and /etc/resolv.conf for a container, written in `directory` and bound
-    in, so neither ever lands in the image."""
-    hosts, resolv = os.path.join(directory, "hosts"), os.path.join(directory, "resolv.conf")
-    write_text(hosts, HOSTS)
-    try:
-        shutil.copyfile("/etc/resolv.conf", resolv)
-    except OSError:
-        write_text(resolv, "")
-    return [BindMount(hosts, "/etc/hosts"), BindMount(resolv, "/etc/resolv.conf")]
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..record import Record, fresh
+from . import seccomp
 
 # docker's default capability set
 DEFAULT_CAPS = [
@@ -34,7 +35,7 @@ class ProcessSpec(Record, frozen=False):
     uid: int = 0
     gid: int = 0
     additional_gids: list[int] = fresh(list)
-    network: str = "host"        # host | none
+    network: dict | None = None  # the network namespace entry (runtime.network); None: the machine's
     hostname: str = HOSTNAME
     binds: list[BindMount] = fresh(list)
     tmpfs: list[str] = fresh(list)
@@ -59,8 +60,8 @@ def runtime_spec(rootfs: str, p: ProcessSpec) -> dict:
     for t in p.tmpfs:
         mounts.append({"destination": t, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]})
     namespaces = [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
-    if p.network == "none":
-        namespaces.append({"type": "network"})
+    if p.network:
+        namespaces.append(p.network)
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -79,5 +80,6 @@ def runtime_spec(rootfs: str, p: ProcessSpec) -> dict:
             "namespaces": namespaces,
             "maskedPaths": [] if p.insecure else MASKED,
             "readonlyPaths": [] if p.insecure else READONLY,
+            **({} if p.insecure else {"seccomp": seccomp.profile()}),
         },
     }

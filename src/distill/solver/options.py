@@ -25,6 +25,7 @@ class BuildOptions(Record, frozen=False):
     no_cache: bool = False
     pull: bool = False
     network: str = "default"
+    allow: tuple = ()             # entitlements: network.host, security.insecure
     labels: dict = fresh(dict)
     platform: str | None = None
     insecure: tuple = ()

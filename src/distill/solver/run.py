@@ -32,8 +32,7 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
             env[k] = s.o.build_args[k]
     env.setdefault("PATH", DEFAULT_PATH.split("=", 1)[1])
     argv = state.shell + [heredoc_script(instr)] if a.shell_form else list(a.args)
-    network = a.network or s.o.network
-    network = "host" if network in ("default", "host") else "none"
+    network = run_network(a.network, s.o.network)
     payload = {"argv": argv, "env": sorted(f"{k}={v}" for k, v in env.items()), "user": state.user,
                "workdir": state.workdir, "network": network, "security": a.security, "mounts": mount_keys(s, a.mounts)}
     key = step_key(state.key, "RUN", payload)
@@ -55,11 +54,12 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
         make_dirs(root, state.workdir, ident.uid, ident.gid)
         binds, tmpfs, targets = run_mounts(s, stack, a.mounts, state.workdir, env)
         work = s.scratch_dir(stack, "run-")
-        binds += runc.network_files(work)
+        net = s.network(stack, network, work)
+        binds += net.files
         missing = [p for p in list(RUNTIME_STUBS) + targets if not os.path.lexists(resolve(root, p)[0])]
         parents = _parent_metadata(root, missing)
         spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
-                           list(ident.member_gids), network, binds=binds, tmpfs=tmpfs,  # as BuildKit
+                           list(ident.member_gids), net.namespace(), binds=binds, tmpfs=tmpfs,  # as BuildKit
                            insecure=a.security == "insecure")
         code = runc.run(root, spec, work, progress.output, cancel=s.cancelled)
         _remove_stubs(root, m.upper, missing, parents)
@@ -70,6 +70,13 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
                              f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
         layer = s.commit_upper(m.changes())
     s.finish(state, key, layer, created_by, stage, step, progress)
+
+
+def run_network(flag: str | None, build: str) -> str:
+    """A RUN step's network: its own --network, else the build's; `default` is the private
+    network (runtime/network.py), as BuildKit's default is its sandbox's."""
+    mode = flag if flag not in (None, "default") else build
+    return "private" if mode in ("default", "private") else mode
 
 
 def heredoc_script(instr: ins.Run) -> str:

@@ -14,7 +14,7 @@ from ..errors import DistillError, DockerfileError
 from ..plan import Plan
 from ..plan.model import SCRATCH, STAGE, Stage, Step, progress_labels
 from ..threads import Worker
-from . import metadata
+from . import entitlements, metadata
 from .bases import Bases
 from .copy_step import copy_step
 from .options import BuildError, BuildOptions, BuildResult
@@ -42,6 +42,7 @@ class Builder:
     def build(self) -> BuildResult:
         s = self.s
         plan, s.escape = self.bases.plan()
+        entitlements.check(plan, s.o.allow, s.o.dockerfile_path)
         s.slots = Slots(s.o.jobs or cpu_count(), elastic=not s.o.jobs)
         ended = threading.Event()
         try:
@@ -67,6 +68,8 @@ class Builder:
             for t in s.workers.values():
                 t.wait()
             raise
+        finally:
+            s.close()
         if s.context_tree:
             s.context_tree.cache.save()
         return BuildResult(final, plan, self.timings, s.counts["executed"], s.counts["cached"],

@@ -54,6 +54,7 @@ class Session:
         self.slots = None  # the turns (solver/slots.py), set when the walk starts
         self.turn = threading.local()  # .held: this stage's thread has a turn
         self._snap = None
+        self._networks = None
         self.context_tree = self._context_tree()
 
     def _context_tree(self) -> SourceTree | None:
@@ -143,6 +144,33 @@ class Session:
         from .copy import write_tar
 
         return layer_from(self.store, lambda sink: write_tar(items, sink)) if items else None
+
+    def network(self, stack: ExitStack, mode: str, directory: str):
+        """A RUN step's network (runtime/network.py), ended when `stack` closes; private
+        ones come from the build's pool, made ahead."""
+        from ..runtime.network import Network, Pool
+
+        if mode != "private":
+            net = stack.enter_context(Network(mode, directory))
+            net.start()
+            return net
+        with self.lock:
+            if self._networks is None:
+                from ..store.atomic import temp_dir
+
+                self._networks = Pool(temp_dir(self.store.tmp_dir, "nets-"))
+        net = self._networks.take()
+        stack.callback(self._networks.give_back, net)
+        return net
+
+    def close(self) -> None:
+        """Ends what the build started for its steps (the pool's networks)."""
+        if self._networks is not None:
+            from ..store.atomic import remove_tree
+
+            self._networks.close()
+            remove_tree(self._networks.directory)
+            self._networks = None
 
     def scratch_dir(self, stack: ExitStack, prefix: str) -> str:
         """A directory in the store's tmp/ that goes when `stack` closes."""
