@@ -360,7 +360,8 @@ def lint_text(text: bytes, path: str, context: str | None, target: str | None = 
     facts = context_facts(context) if context and os.path.isdir(context) else None
     bases = base_facts(store, text) if store is not None else None
     return run_lint(text, path, target, tuple(ignore) + tuple(config["ignore"]), shellcheck, facts,
-                    config["override"], config["trusted"], built_only, bases, f"linux/{host().architecture}")
+                    config["override"], config["trusted"], built_only, bases, f"linux/{host().architecture}",
+                    config["labels"], config["strict_labels"], config["pragmas"])
 
 
 def build_lint(data: bytes, path: str, context: str | None, target: str | None = None,

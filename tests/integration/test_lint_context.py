@@ -48,12 +48,34 @@ def test_distill_s_own_configuration_in_pyproject_or_distill_toml(tmp_path):
     assert ("maintainer-deprecated", "error") in {(f["rule"], f["severity"]) for f in findings}
 
 
+def test_label_schema_and_pragma_switches_from_either_configuration(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM debian:12.5\nRUN true\n# hadolint ignore=DL3059\nRUN true\n"
+                                         "LABEL version=v1 other=x\n")
+    (tmp_path / ".hadolint.yaml").write_text("label-schema:\n  version: semver\n  url: url\nstrict-labels: true\n"
+                                             "disable-ignore-pragma: true\n")
+    _, findings = _lint(tmp_path)
+    got = {(f["rule"], f["line"]) for f in findings}
+    assert {("label-not-semver", 5), ("label-superfluous", 5), ("label-missing", 1), ("consecutive-run", 4)} <= got
+    (tmp_path / ".hadolint.yaml").unlink()
+    (tmp_path / ".distill.toml").write_text("[lint]\nlabel-schema = { version = 'semver' }\n")
+    _, findings = _lint(tmp_path)
+    got = {(f["rule"], f["line"]) for f in findings}
+    assert ("label-not-semver", 5) in got and ("consecutive-run", 4) not in got
+    assert not {"label-superfluous", "label-missing"} & {r for r, _ in got}
+
+
 def test_a_broken_configuration_is_one_clear_error(tmp_path):
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     (tmp_path / ".hadolint.yaml").write_text("override:\n  fatal: [DL3025]\n")
     r, _ = _lint(tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown severity 'fatal'" in r.stderr
     assert "Traceback" not in r.stderr
+    (tmp_path / ".hadolint.yaml").write_text("label-schema:\n  version: number\n")
+    r, _ = _lint(tmp_path)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "label-schema.version: unknown type 'number'" in r.stderr
+    (tmp_path / ".hadolint.yaml").write_text("strict-labels: yes please\n")
+    r, _ = _lint(tmp_path)
+    assert r.returncode == 2 and "strict-labels must be true or false" in r.stderr
 
 
 def test_build_prints_the_warnings_of_the_stages_it_builds(store, busybox_store, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit"))
 
-from test_lint_rules import CASES, TRUSTED  # noqa: E402
+from test_lint_rules import CASES, LABELS, SWITCHED_ON, TRUSTED  # noqa: E402
 
 from distill.lint import RULES, lint  # noqa: E402
 
@@ -19,9 +19,14 @@ HADOLINT = os.path.join(os.path.dirname(sys.executable), "hadolint")
 OFF_IN_HADOLINT = {"DL3057"}  # hadolint ignores it unless configured
 
 
-def hadolint(text: str) -> set[tuple[str, int]]:
-    trusted = [a for registry in TRUSTED for a in ("--trusted-registry", registry)]
-    r = subprocess.run([HADOLINT, "--no-fail", "-f", "json", *trusted, "-"], input=text, capture_output=True,
+def hadolint(text: str, schema: bool = False) -> set[tuple[str, int]]:
+    """hadolint's findings; with `schema`, under the label schema and switches the cases
+    are linted with."""
+    options = [a for registry in TRUSTED for a in ("--trusted-registry", registry)]
+    if schema:
+        options += [a for label, kind in LABELS.items() for a in ("--require-label", f"{label}:{kind}")]
+        options += ["--strict-labels"] + [a for code, level in SWITCHED_ON.items() for a in (f"--{level}", code)]
+    r = subprocess.run([HADOLINT, "--no-fail", "-f", "json", *options, "-"], input=text, capture_output=True,
                        text=True, check=True)
     return {(x["code"], x["line"]) for x in json.loads(r.stdout or "[]")}
 
@@ -31,8 +36,9 @@ def hadolint(text: str) -> set[tuple[str, int]]:
 def test_hadolint_agrees_on_the_line_and_the_code(rule):
     bad, line, good = CASES[rule]
     codes = [a for a in RULES[rule].aliases if a.startswith("DL")]
-    assert any((c, line) in hadolint(bad) for c in codes)
-    assert not any(c == code for code, _ in hadolint(good) for c in codes)
+    schema = rule.startswith("label-") or rule == "ignore-pragma"
+    assert any((c, line) in hadolint(bad, schema) for c in codes)
+    assert not any(c == code for code, _ in hadolint(good, schema) for c in codes)
 
 
 def test_every_dl_finding_of_hadolint_is_ours_on_the_examples():
@@ -51,6 +57,16 @@ def test_a_builder_stage_running_as_root_is_not_flagged_where_hadolint_does():
     text = "FROM debian:12.5 AS build\nUSER root\nRUN true\nFROM debian:12.5\nUSER app\n"
     assert ("DL3002", 2) in hadolint(text)  # the builder never ships: a false alarm there
     assert ("DL3002", 2) not in {(a, f["line"]) for f in lint(text, shellcheck=False) for a in f["aliases"]}
+
+
+def test_label_schema_missing_labels_only_where_they_ship():
+    """hadolint asks every stage for the schema's labels; a builder stage's labels never
+    reach the image, so distill asks the stage that ships."""
+    text = "FROM debian:12.5 AS build\nRUN true\nFROM debian:12.5\nLABEL version=1.0.0\n"
+    theirs = {(c, l) for c, l in hadolint(text, schema=True) if c == "DL3049"}
+    ours = {(a, f["line"]) for f in lint(text, shellcheck=False, labels=LABELS) for a in f["aliases"] if a == "DL3049"}
+    assert ("DL3049", 1) in theirs and ("DL3049", 1) not in ours
+    assert ("DL3049", 3) in theirs and ("DL3049", 3) in ours
 
 
 def shellcheck_codes(text):

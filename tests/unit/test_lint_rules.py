@@ -125,6 +125,20 @@ CASES = {
     "untrusted-registry": ("FROM quay.io/debian:12.5\n", 1, F + "FROM registry.example.com/debian:12.5\n"),
     "root-user": (F + "USER root\n", 2, F + "USER app\n"),
     "no-healthcheck": (F, 1, F + 'HEALTHCHECK CMD ["true"]\n'),
+    "archive-extracted": (F + "COPY app.tar.gz /tmp/\nRUN tar -xzf /tmp/app.tar.gz -C /opt\n", 2,
+                          F + "ADD app.tar.gz /opt/\nCOPY b.tar.gz /tmp/\nRUN tar -tzf /tmp/b.tar.gz\n"),
+    "ignore-pragma": (F + "# hadolint ignore=DL3059\nRUN true\n", 2, F + "# a comment\nRUN true\n"),
+    "label-missing": (F + "LABEL version=1.0.0\n", 1,
+                      F + "LABEL version=1.0.0 url=https://example.com/ created=2024-05-01T12:00:00Z license=MIT "
+                          "hash=0123abc email=team@example.com team=tools\n"),
+    "label-superfluous": (F + "LABEL team=tools other=1\n", 2, F + "LABEL team=tools\n"),
+    "label-empty": (F + 'LABEL team=""\n', 2, F + "LABEL team=tools\n"),
+    "label-not-url": (F + "LABEL url=example.com\n", 2, F + 'LABEL url="https://example.com/a?b=c&d=%20"\n'),
+    "label-not-rfc3339": (F + "LABEL created=2024-05-01\n", 2, F + "LABEL created=2024-05-01T12:00:00.5+02:00\n"),
+    "label-not-spdx": (F + "LABEL license=GPLv3\n", 2, F + "LABEL license=Apache-2.0\n"),
+    "label-not-git-hash": (F + "LABEL hash=ABC1234\n", 2, F + "LABEL hash=0123456789abcdef0123456789abcdef01234567\n"),
+    "label-not-semver": (F + "LABEL version=v1.2.3\n", 2, F + "LABEL version=1.2.3-rc.1+build.5\n"),
+    "label-not-email": (F + "LABEL email=team@\n", 2, F + "LABEL email=first.last@example.com\n"),
 }
 
 
@@ -133,11 +147,16 @@ CONTEXT = {"dockerignore": False, "unwanted": [".git", "node_modules"], "biggest
 
 
 TRUSTED = ["docker.io", "registry.example.com"]
+# the label schema every case is linted with (hadolint's label-schema), strict, and DL1001 on
+LABELS = {"version": "semver", "url": "url", "created": "rfc3339", "license": "spdx", "hash": "hash",
+          "email": "email", "team": "text"}
+SWITCHED_ON = {"DL1001": "info"}
 BASES = {"debian:12.5": {"env": ["PATH", "HOME"], "platform": "linux/amd64"},
          "debian:12.5-arm64": {"env": ["PATH"], "platform": "linux/arm64"}}
 
 
 def rules_at(text, **kw):
+    kw = {"labels": LABELS, "strict_labels": True, "override": SWITCHED_ON, **kw}
     return {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, context=CONTEXT, trusted=TRUSTED,
                                                  bases=BASES, platform="linux/amd64", **kw)}
 
@@ -194,3 +213,41 @@ def test_python_minor_versions_differ_across_a_copy():
 def test_a_missing_dockerignore_is_reported_at_the_copy_of_the_whole_context():
     text = F + "COPY requirements.txt /app/\nCOPY . /app\n"
     assert {line for rule, line in rules_at(text) if rule == "no-dockerignore"} == {3}
+
+
+def test_label_schema_is_stage_aware():
+    """A builder stage need not carry the labels; the stage that ships, or one it is built
+    FROM, must."""
+    full = "LABEL version=1.0.0 url=https://example.com/ created=2024-05-01T12:00:00Z license=MIT " \
+           "hash=0123abc email=team@example.com team=tools\n"
+    assert ("label-missing", 3) not in rules_at(B + "RUN true\nFROM debian:12.5\n" + full)
+    assert ("label-missing", 1) not in rules_at(B + "RUN true\nFROM debian:12.5\n" + full)
+    assert "label-missing" not in {r for r, _ in rules_at(B + full + "FROM build\n")}
+    assert ("label-missing", 3) in rules_at(B + full + "FROM debian:12.5\n")
+
+
+def test_rules_off_by_default_and_pragmas_switched_off():
+    text = F + "RUN true\n# hadolint ignore=DL3059\nRUN true\n"
+    assert "ignore-pragma" not in {f["rule"] for f in lint(text, shellcheck=False)}
+    assert ("consecutive-run", 4) not in {(f["rule"], f["line"]) for f in lint(text, shellcheck=False)}
+    assert ("consecutive-run", 4) in {(f["rule"], f["line"]) for f in lint(text, shellcheck=False, pragmas=False)}
+
+
+@pytest.mark.parametrize("kind, good, bad", [
+    ("url", ["https://example.com", "mailto:a@b.c", "urn:isbn:0451450523", "http://[::1]:80/p?q#f"],
+     ["example.com", "", "https://exa mple.com", "1http://x", "http://x/%zz"]),
+    ("rfc3339", ["2024-05-01T12:00:00Z", "2024-05-01t12:00:00.123-07:30", "2024-05-01 12:00:00+00:00"],
+     ["2024-05-01", "2024-13-01T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01T25:00:00Z", "today"]),
+    ("spdx", ["MIT", "Apache-2.0", "GPL-3.0-or-later", "mit"], ["GPLv3", "MIT OR Apache-2.0", "", "LicenseRef-x"]),
+    ("hash", ["0123abc", "0123456789abcdef0123456789abcdef01234567"], ["0123ab", "ABCDEF0", "0123abcd", "g123abc"]),
+    ("semver", ["1.2.3", "0.0.0", "1.0.0-alpha.1", "1.0.0+20130313144700", "1.0.0-x-y.0+b"],
+     ["v1.2.3", "1.2", "01.2.3", "1.2.3-01", "1.2.3-", "1.2.3+"]),
+    ("email", ["a@example.com", "first.last+tag@sub.example.org", '"a b"@example.com', "a@[192.0.2.1]"],
+     ["a@", "@example.com", "a..b@example.com", "a@-example.com", "a b@example.com"]),
+])
+def test_label_value_types(kind, good, bad):
+    from distill.lint.labels import TYPES
+
+    test = TYPES[kind][0]
+    assert [v for v in good if not test(v)] == []
+    assert [v for v in bad if test(v)] == []

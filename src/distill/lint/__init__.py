@@ -6,7 +6,7 @@ the line before, BuildKit's `# check=skip=JSONArgsRecommended` directive."""
 
 from __future__ import annotations
 
-from .checks import CHECKS, Stage
+from .checks import CHECKS, Line, Stage
 from .shellcheck import POSIX_SHELLS
 from .rules import RULES, SEVERITIES
 
@@ -16,14 +16,17 @@ __all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
 def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
          ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None,
          override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False,
-         bases: dict | None = None, platform: str | None = None) -> list[dict]:
+         bases: dict | None = None, platform: str | None = None, labels: dict | None = None,
+         strict_labels: bool = False, pragmas: bool = True) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
     `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
     `context`: what context_facts() found in the build context, for the rules about it;
     `override`: rule or alias → severity; `trusted`: the registries FROM may name;
     `built_only`: only what concerns the stages a build of `target` runs (as BuildKit's
     warnings); `bases`: {FROM reference: {"env": names, "platform": "os/arch"}} for the
-    base images known here, `platform` the build's."""
+    base images known here, `platform` the build's; `labels`: the label schema (label →
+    type, lint/labels.py), `strict_labels` refuses others; `pragmas`: honour inline
+    ignore comments."""
     from ..dockerfile.parser import parse
 
     result = parse(text, path)
@@ -31,6 +34,7 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     ctx["context"] = context
     ctx["trusted"] = trusted
     ctx["bases"], ctx["platform"] = bases, platform
+    ctx["labels"], ctx["strict_labels"] = labels, strict_labels
     source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     ctx["lines"] = source.splitlines()
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
@@ -56,9 +60,12 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     for f in findings:
         node = by_line.get(f["line"])
         names = {f["rule"], *f["aliases"]}
-        if names & skipped or (node is not None and names & _inline_ignores(node.comments)):
+        if names & skipped or (pragmas and node is not None and names & _inline_ignores(node.comments)):
             continue
-        for name in names & set(override or {}):
+        overridden = names & set(override or {})
+        if not overridden and f["rule"] in RULES and not RULES[f["rule"]].enabled:
+            continue
+        for name in overridden:
             f["severity"] = override[name]
         out.append(f)
     out.sort(key=lambda f: (f["line"], f["rule"]))
@@ -108,18 +115,13 @@ def _stages(nodes):
                                  "before_from": before_from, "posix_shell": posix_shell}
 
 
-class _Line:
-    def __init__(self, line: int):
-        self.start_line = line
-
-
 def _warnings(result, path):
     """The parser's own: empty continuation lines."""
     for w in result.warnings:
         head, _, message = w.partition(": ")
         line = head.rsplit(":", 1)[-1]
         if "empty continuation" in message and line.isdigit():
-            yield "empty-continuation", _Line(int(line)), "Empty continuation line"
+            yield "empty-continuation", Line(int(line)), "Empty continuation line"
 
 
 def _skips(directive: str) -> set[str]:

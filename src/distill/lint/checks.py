@@ -12,6 +12,13 @@ _SECRET = re.compile(r"(^|_)(password|passwd|secret|token|api_?key|private_?key|
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "\n"}
 
 
+class Line:
+    """Where a finding that belongs to no instruction is (a comment, a continuation)."""
+
+    def __init__(self, line: int):
+        self.start_line = line
+
+
 class Stage:
     def __init__(self, index: int, node, name: str | None):
         self.index, self.node, self.name = index, node, name
@@ -335,6 +342,98 @@ def copies(stages, final, ctx):
                 yield "copy-from-undefined", n, "`COPY --from` should reference a previously defined `FROM` alias"
             if "/" in [a.strip("\"'") for a in n.args[:-1]] and n.args[-1].strip("\"'") == "/":
                 yield "copy-whole-filesystem", n, "Do not copy an entire filesystem from another stage"
+
+
+_ARCHIVE = (".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz", ".tbz2", ".tgz", ".tlz", ".tpz",
+            ".txz", ".xz")
+_DECOMPRESSORS = {"unzip", "gunzip", "bunzip2", "unlzma", "unxz", "zgz", "uncompress", "zcat", "gzcat"}
+
+
+def _unquote(s: str) -> str:
+    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'" else s
+
+
+def _basename(path: str) -> str:
+    return _unquote(path).replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _extracts(c: list[str]) -> bool:
+    if c[0] == "tar":
+        return any(a in ("--extract", "--get") or a.startswith("-") and not a.startswith("--") and "x" in a
+                   for a in c[1:])
+    return c[0] in _DECOMPRESSORS
+
+
+def archives(stages, final, ctx):
+    """A local archive COPYed, then extracted by a RUN of the same stage: ADD does it in
+    one layer, without the archive."""
+    for s in stages:
+        copied: dict[str, object] = {}  # archive's file name → the COPY
+        reported = set()
+        for n in s.nodes:
+            if n.value == "copy" and _flag(n, "from") is None and len(n.args) >= 2:
+                dest = _basename(n.args[-1])
+                names = [dest] if dest.endswith(_ARCHIVE) else [
+                    b for b in map(_basename, n.args[:-1]) if b.endswith(_ARCHIVE)]
+                copied.update(dict.fromkeys(names, n))
+            elif n.value == "run" and copied:
+                for c in s.commands(n):
+                    if not _extracts(c):
+                        continue
+                    for name in {_basename(a) for a in c[1:] if not a.startswith("-")} & set(copied):
+                        if id(copied[name]) not in reported:
+                            reported.add(id(copied[name]))
+                            yield "archive-extracted", copied[name], "Use `ADD` for extracting archives into an image"
+
+
+def ignore_pragmas(stages, final, ctx):
+    for i, line in enumerate(ctx.get("lines") or []):
+        words = line.strip().lstrip("#").split()
+        if line.lstrip().startswith("#") and len(words) >= 2 and words[0] == "hadolint" and \
+                words[1].startswith("ignore="):
+            yield "ignore-pragma", Line(i + 1), "Please refrain from using inline ignore pragmas " \
+                                                "`# hadolint ignore=DLxxxx`."
+
+
+_LABEL_MESSAGES = {
+    "label-not-url": "is not a valid URL", "label-not-rfc3339": "is not a valid RFC 3339 time",
+    "label-not-spdx": "is not a valid SPDX licence identifier", "label-not-git-hash": "is not a valid git hash",
+    "label-not-semver": "does not conform to semantic versioning",
+    "label-not-email": "is not a valid email address (RFC 5322)",
+}
+
+
+def label_schema(stages, final, ctx):
+    """The configuration's label schema: each LABEL's values by their type, and the labels
+    the stage that ships lacks (at its FROM: a builder stage's labels never reach the
+    image, where hadolint asks every stage for them)."""
+    from .labels import TYPES
+
+    schema, strict = ctx.get("labels") or {}, ctx.get("strict_labels")
+    if not schema and not strict:
+        return
+    for s in stages:
+        for n in s.nodes:
+            if n.value != "label":
+                continue
+            pairs = [(_unquote(k), _unquote(v)) for k, v in zip(n.args[0::3], n.args[1::3])]
+            if strict and any(k not in schema for k, _ in pairs):
+                yield "label-superfluous", n, "Superfluous label(s) present: " + \
+                    ", ".join(k for k, _ in pairs if k not in schema)
+            for key, value in pairs:
+                if key not in schema:
+                    continue
+                if value == "":
+                    yield "label-empty", n, f"Label `{key}` is empty."
+                test, rule = TYPES[schema[key]]
+                if test is not None and not test(value):
+                    yield rule, n, f"Label `{key}` {_LABEL_MESSAGES[rule]}."
+    if final is not None:
+        have = {_unquote(k) for s in shipped(stages, final) for n in s.nodes if n.value == "label"
+                for k in n.args[0::3]}
+        for label in schema:
+            if label not in have:
+                yield "label-missing", final.node, f"Label `{label}` is missing."
 
 
 def consecutive_runs(stages, final, ctx):
@@ -733,4 +832,4 @@ def _copies_context(node) -> bool:
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
           shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions, practices,
-          context_checks, registries, buildkit_more, variables)
+          context_checks, registries, buildkit_more, variables, archives, ignore_pragmas, label_schema)

@@ -1,7 +1,8 @@
 """Lint configuration, from the files users already have: hadolint's `.hadolint.yaml`
-(ignored, override, failure-threshold, trustedRegistries) and distill's own
-`[tool.distill.lint]` in pyproject.toml or `[lint]` in .distill.toml (ignore, override,
-failure-threshold, trusted-registries). Looked for beside the Dockerfile, in the context,
+(ignored, override, failure-threshold, trustedRegistries, label-schema, strict-labels,
+disable-ignore-pragma) and distill's own `[tool.distill.lint]` in pyproject.toml or
+`[lint]` in .distill.toml (ignore, override, failure-threshold, trusted-registries and
+the same label and pragma keys). Looked for beside the Dockerfile, in the context,
 then in the working directory; the first file found of each kind counts."""
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from .rules import SEVERITIES
 
 def load(dirs: list[str]) -> dict:
     """{"ignore": set, "override": {rule or alias: severity}, "threshold": str | None,
-    "trusted": [registry] | None, "files": [paths read]}."""
-    out = {"ignore": set(), "override": {}, "threshold": None, "trusted": None, "files": []}
+    "trusted": [registry] | None, "labels": {label: type}, "strict_labels": bool,
+    "pragmas": bool (honour inline ignore comments), "files": [paths read]}."""
+    out = {"ignore": set(), "override": {}, "threshold": None, "trusted": None, "labels": {},
+           "strict_labels": False, "pragmas": True, "files": []}
     seen = []
     for d in dict.fromkeys(os.path.abspath(d) for d in dirs):
         seen.append(d)
@@ -58,6 +61,22 @@ def _merge(out: dict, section: dict, path: str) -> None:
     trusted = section.get("trustedRegistries", section.get("trusted-registries"))
     if trusted is not None:
         out["trusted"] = [str(t) for t in trusted] if isinstance(trusted, list) else None
+    schema = section.get("label-schema")
+    if schema is not None:
+        from .labels import TYPES
+
+        if not isinstance(schema, dict):
+            raise DistillError(f"{path}: label-schema must map label names to types")
+        for label, kind in schema.items():
+            if kind not in TYPES:
+                raise DistillError(f"{path}: label-schema.{label}: unknown type {kind!r} (one of {', '.join(TYPES)})")
+            out["labels"][str(label)] = kind
+    for key, field, flip in (("strict-labels", "strict_labels", False), ("disable-ignore-pragma", "pragmas", True)):
+        value = section.get(key)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise DistillError(f"{path}: {key} must be true or false")
+            out[field] = value != flip
 
 
 def _hadolint(path: str) -> dict | None:

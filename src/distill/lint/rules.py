@@ -14,6 +14,7 @@ class Rule(NamedTuple):
     title: str
     explain: str
     aliases: tuple[str, ...] = ()
+    enabled: bool = True  # False: reported only when the configuration gives it a severity
 
 
 RULES = {
@@ -169,6 +170,32 @@ RULES = {
     "label-key-invalid": Rule("style", "Invalid label key",
                               "Label keys are lowercase alphanumerics, dots and dashes, not starting or ending "
                               "with a separator.", ("DL3048",)),
+    "archive-extracted": Rule("info", "Use ADD to extract a local archive",
+                              "COPY an archive and untar it in a later RUN keeps both the archive and its "
+                              "contents in the image: ADD extracts a local tar archive in one layer.", ("DL3010",)),
+    "ignore-pragma": Rule("style", "An inline ignore pragma",
+                          "`# hadolint ignore=` hides a finding from every later reader; a team that wants "
+                          "each exception in the configuration turns this rule on (give DL1001 a severity).",
+                          ("DL1001",), enabled=False),
+    # ---- the configuration's label schema (label-schema, strict-labels) ----------------------
+    "label-missing": Rule("info", "A label the schema requires is missing",
+                          "The label schema lists labels the image must carry: set them with LABEL in the stage "
+                          "that ships (a builder stage's labels do not reach the image).", ("DL3049",)),
+    "label-superfluous": Rule("info", "A label outside the schema",
+                              "With strict-labels, only the labels the schema names may be set.", ("DL3050",)),
+    "label-empty": Rule("warning", "A label of the schema is empty", "Give it a value, or drop it.", ("DL3051",)),
+    "label-not-url": Rule("warning", "A label of type url is not a valid URL",
+                          "Write an absolute URL: scheme:rest, as https://example.com/project.", ("DL3052",)),
+    "label-not-rfc3339": Rule("warning", "A label of type rfc3339 is not an RFC 3339 time",
+                              "Write the time as 2024-05-01T12:00:00Z.", ("DL3053",)),
+    "label-not-spdx": Rule("warning", "A label of type spdx is not an SPDX licence identifier",
+                           "Use one identifier of the SPDX licence list, as MIT or Apache-2.0.", ("DL3054",)),
+    "label-not-git-hash": Rule("warning", "A label of type hash is not a git hash",
+                               "Write the commit's hash: 40 (or 7) lowercase hexadecimal digits.", ("DL3055",)),
+    "label-not-semver": Rule("warning", "A label of type semver is not a semantic version",
+                             "Write MAJOR.MINOR.PATCH, as 1.4.0 or 2.0.0-rc.1.", ("DL3056",)),
+    "label-not-email": Rule("warning", "A label of type email is not an email address",
+                            "Write an address as RFC 5322 has it: name@example.com.", ("DL3058",)),
     "yarn-cache": Rule("info", "yarn cache clean missing after yarn install", "", ("DL3060",)),
     "instruction-order": Rule("error", "A Dockerfile must begin with FROM, ARG or a comment", "", ("DL3061",)),
     "user-not-numeric": Rule("info", "A non-numeric user may not be resolvable by the host",
