@@ -29,5 +29,19 @@ fi
 # The venv's own setuptools is never used (pip builds distill in an isolated environment) but
 # its .pth file imports _distutils_hack at every interpreter start: ~0.5 ms of every command.
 .venv/bin/pip uninstall -q -y setuptools 2>/dev/null || true
+# The SARIF 2.1.0 schema the tests validate against, as published inside Microsoft's SARIF
+# multitool package on npm (only the schema is kept; its digest is pinned).
+SARIF_SCHEMA=/var/cache/distill-tests/sarif-2.1.0.json
+SARIF_SHA256=1c49a0f2b60444c71bb14878e21e0d882198eff4c539861b133093ad89ed798c
+if ! echo "$SARIF_SHA256  $SARIF_SCHEMA" | sha256sum -c --status 2>/dev/null; then
+  mkdir -p "$(dirname "$SARIF_SCHEMA")"
+  tmp=$(mktemp -d)
+  .venv/bin/python -c 'import sys, httpx; open(sys.argv[2], "wb").write(httpx.get(sys.argv[1], follow_redirects=True, timeout=300).raise_for_status().content)' \
+    https://registry.npmjs.org/@microsoft/sarif-multitool-linux/-/sarif-multitool-linux-5.7.0.tgz "$tmp/multitool.tgz"
+  tar xzf "$tmp/multitool.tgz" -C "$tmp" package/sarif-2.1.0.json
+  echo "$SARIF_SHA256  $tmp/package/sarif-2.1.0.json" | sha256sum -c --status
+  mv "$tmp/package/sarif-2.1.0.json" "$SARIF_SCHEMA"
+  rm -rf "$tmp"
+fi
 # bytecode up front: an environment with PYTHONDONTWRITEBYTECODE would otherwise compile on every start
 .venv/bin/python -m compileall -q src >/dev/null

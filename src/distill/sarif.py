@@ -3,6 +3,8 @@ one result per finding, located at its file and line when known. Shared by check
 
 from __future__ import annotations
 
+from . import __version__
+
 LEVELS = {"error": "error", "warning": "warning", "info": "note", "style": "note"}
 
 
@@ -23,8 +25,18 @@ def sarif(findings: list[dict], describe, location, properties=lambda f: {}) -> 
             result["properties"] = extra
         where = location(f)
         if where:
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": where[0]},
+            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": file_uri(where[0])},
                                                          "region": {"startLine": where[1]}}}]
         results.append(result)
     return {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-            "runs": [{"tool": {"driver": {"name": "distill", "rules": rules}}, "results": results}]}
+            "runs": [{"tool": {"driver": {"name": "distill", "version": __version__, "semanticVersion": __version__,
+                                          "rules": rules}}, "results": results}]}
+
+
+def file_uri(path: str) -> str:
+    """A path as SARIF's artifactLocation.uri wants it: a file: URI when absolute, else a
+    relative reference; either way with forward slashes and percent-escapes."""
+    from urllib.parse import quote
+
+    path = path.replace("\\", "/")
+    return "file://" + quote(path) if path.startswith("/") else quote(path)

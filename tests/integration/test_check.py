@@ -10,6 +10,7 @@ import pytest
 from bed.images import copy_image
 from buildtools import BUSYBOX, build, write_context
 from clirun import distill
+from sarifschema import assert_valid_sarif
 
 FROM = f"FROM {BUSYBOX}"
 SCRIPT = "printf '#!/bin/sh\\nexit 0\\n' > /usr/local/bin/tool && chmod 755 /usr/local/bin/tool"
@@ -236,7 +237,8 @@ def test_sarif_locates_each_finding_at_its_dockerfile_line(store, tmp_path):
     (result,) = run["results"]
     assert (result["ruleId"], result["level"], result["ruleIndex"]) == ("not-on-path", "error", 0)
     location = result["locations"][0]["physicalLocation"]
-    assert location == {"artifactLocation": {"uri": str(ctx / "Dockerfile")}, "region": {"startLine": 5}}
+    assert location == {"artifactLocation": {"uri": f"file://{ctx / 'Dockerfile'}"}, "region": {"startLine": 5}}
+    assert_valid_sarif(doc)
 
 
 @pytest.mark.parametrize("libc, where", [("real", "/lib/x86_64-linux-gnu"), ("too old", "/lib/x86_64-linux-gnu"),

@@ -64,6 +64,32 @@ def test_label_schema_and_pragma_switches_from_either_configuration(tmp_path):
     assert not {"label-superfluous", "label-missing"} & {r for r, _ in got}
 
 
+def test_sarif_output_is_valid_sarif_2_1_0(tmp_path):
+    import json
+
+    from clirun import distill
+    from sarifschema import assert_valid_sarif
+
+    (tmp_path / "Dockerfile").write_text("FROM debian:12.5 AS build\nRUN cd /x && make\nFROM debian:12.5\n"
+                                         "# hadolint ignore=DL3008\nRUN apt-get install -y gcc\nCMD run me\n")
+    (tmp_path / ".hadolint.yaml").write_text("override:\n  info: [DL1001]\n")
+    r = distill("lint", "--format", "sarif", str(tmp_path), check=False)  # with ShellCheck's findings
+    doc = json.loads(r.stdout)
+    assert_valid_sarif(doc)
+    results = doc["runs"][0]["results"]
+    assert {x["ruleId"] for x in results} >= {"cd-in-run", "ignore-pragma", "json-args-recommended"}
+    assert all(x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == f"file://{tmp_path}/Dockerfile"
+               for x in results)
+    for name, text, found in (("clean", "FROM debian:12.5\nUSER 1000\nHEALTHCHECK CMD [\"true\"]\nCMD [\"true\"]\n", 0),
+                              ("with space", "FROM debian:12.5\nUSER 1000\nHEALTHCHECK CMD [\"true\"]\nCMD run\n", 1)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(text)
+        doc = json.loads(distill("lint", "--format", "sarif", name, cwd=tmp_path, check=False).stdout)
+        assert_valid_sarif(doc)
+        uris = [x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for x in doc["runs"][0]["results"]]
+        assert uris == ["with%20space/Dockerfile"] * found  # a relative reference, escaped
+
+
 def test_a_broken_configuration_is_one_clear_error(tmp_path):
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     (tmp_path / ".hadolint.yaml").write_text("override:\n  fatal: [DL3025]\n")
