@@ -4,12 +4,12 @@ ignore list keeps working."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from ..record import Record
 
 SEVERITIES = ("error", "warning", "info", "style")
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     severity: str
     title: str
     explain: str
