@@ -335,6 +335,19 @@ def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str
         return check_image(store, fs, who.image, who.record if stage is None else None)
 
 
+def size(store: Store, text: str, stage: str | None = None, top: int = 10, insecure: tuple[str, ...] = ()) -> dict:
+    """Where the image's bytes are and which are wasted (size.py): totals, each layer with
+    the stage and Dockerfile line (or history entry) that made it, the largest files and
+    directories, and for a build, what each COPY --from brought."""
+    from .layers.blob import uncompressed_size
+    from .size import measure
+
+    with store.writing():
+        fs, who = image_fs(store, text, stage, insecure)
+        sizes = [uncompressed_size(store, d, i) for d, i in zip(fs.layers, fs.diff_ids)]
+        return measure(fs, who, sizes, top)
+
+
 def lint(dockerfile: str | None, context: str = ".", target: str | None = None, ignore: tuple[str, ...] = (),
          shellcheck: bool = True, store: Store | None = None) -> list[dict]:
     """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,

@@ -471,6 +471,95 @@ def check(a):
     sys.exit(0 if report["verdict"] == "ok" else 1)
 
 
+def _size_arg(text: str) -> int:
+    from ..units import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _ratio(text: str) -> float:
+    """0.9, or 90%."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio (0.9) or a percentage (90%)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1 (0% and 100%)")
+    return value
+
+
+@command(
+    arg("image"),
+    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    arg("--top", type=_positive_int, default=10, help="How many of the largest files, directories and wasted "
+                                                       "paths to list (default 10)."),
+    arg("--max-size", type=_size_arg, metavar="SIZE", help="Fail (exit 1) when the image is larger (as 500MB)."),
+    arg("--max-wasted", type=_size_arg, metavar="SIZE", help="Fail when more bytes than this are wasted."),
+    arg("--max-wasted-percent", type=float, metavar="PERCENT",
+        help="Fail when more than this percentage of the files' bytes is wasted."),
+    arg("--min-efficiency", type=_ratio, metavar="RATIO", help="Fail below this efficiency (0.95, or 95%%)."),
+    STAGE,
+    INSECURE,
+)
+def size(a):
+    """Where an image's bytes are, layer by layer, and which of them later layers hide
+    (wasted). Exit 0; 1 when a --max/--min gate is crossed; 2 when it could not be read."""
+    from ..api import size as measure
+    from .format import size as human
+
+    try:
+        report = measure(_store(a), a.image, a.stage, a.top, tuple(a.insecure))
+    except DistillError as e:
+        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
+        sys.exit(2)
+    wasted_percent = 100 * report["wasted_bytes"] / report["files"] if report["files"] else 0.0
+    crossed = []
+    if a.max_size is not None and report["size"] > a.max_size:
+        crossed.append(f"size {human(report['size'])} is over --max-size {human(a.max_size)}")
+    if a.max_wasted is not None and report["wasted_bytes"] > a.max_wasted:
+        crossed.append(f"wasted {human(report['wasted_bytes'])} is over --max-wasted {human(a.max_wasted)}")
+    if a.max_wasted_percent is not None and wasted_percent > a.max_wasted_percent:
+        crossed.append(f"wasted {wasted_percent:.2f}% is over --max-wasted-percent {a.max_wasted_percent:g}%")
+    if a.min_efficiency is not None and report["efficiency"] < a.min_efficiency:
+        crossed.append(f"efficiency {100 * report['efficiency']:.2f}% is under --min-efficiency "
+                       f"{100 * a.min_efficiency:g}%")
+    if a.fmt == "json":
+        print(json.dumps({**report, "failed": crossed}, indent=2))
+    else:
+        _print_size(a.image, report, wasted_percent, human)
+        for c in crossed:
+            print(f"FAIL: {c}")
+    sys.exit(1 if crossed else 0)
+
+
+def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
+    print(f"{name}: {human(r['size'])} in {len(r['layers'])} layers; files {human(r['files'])}, wasted "
+          f"{human(r['wasted_bytes'])} ({wasted_percent:.2f}%), efficiency {100 * r['efficiency']:.2f}%")
+    print(f"{'LAYER':<6}{'SIZE':>9}{'FILES':>9}{'WASTED':>9}  {'STAGE':<12}{'LINE':>5}  CREATED BY")
+    for i, l in enumerate(r["layers"]):
+        created = " ".join(l["created_by"].split())
+        created = created if len(created) <= 60 else created[:57] + "..."
+        print(f"{i:<6}{human(l['size']):>9}{human(l['files']):>9}{human(l['wasted_bytes']):>9}  "
+              f"{(l['stage'] or '-'):<12}{(l['line'] or '-'):>5}  {created}")
+    for title, rows, key in (("largest files", r["largest"], "size"), ("largest directories", r["largest_dirs"], "size"),
+                             ("wasted (hidden by a later layer)", r["wasted"], "bytes")):
+        if rows:
+            print(f"{title}:")
+            for row in rows:
+                where = f"  (layer {', '.join(str(c['layer']) for c in row['copies'])})" if "copies" in row else ""
+                print(f"  {human(row[key]):>9}  {row['path']}{where}")
+    st = r.get("stages")
+    if st:
+        base = st["base"]
+        parts = [f"base {base['ref']} {human(base['size'])} ({base['layers']} layer{'s' if base['layers'] != 1 else ''})"]
+        parts += [f"COPY --from={c['stage']} {human(c['size'])} (line {c['line']})" for c in st["copies_from"]]
+        parts.append(f"its own steps {human(st['own'])}")
+        print(f"final stage {st['final']}: " + "; ".join(parts))
+
+
 def _build_args(values: list[str]) -> dict[str, str]:
     out = {}
     for item in values:

@@ -29,8 +29,11 @@ class ImageFS:
         self.config = config or {}
         self.name = name
         self.tree = Tree()
+        self.layer_rows: list[list[list]] = []  # each layer's table of contents, the rows the tree's nodes hold
         for i, (desc, diff_id) in enumerate(zip(self.layers, self.diff_ids)):
-            self.tree.apply(i, layer_toc(store, desc, diff_id))
+            rows = layer_toc(store, desc, diff_id)
+            self.layer_rows.append(rows)
+            self.tree.apply(i, rows)
 
     # ---- the tree ------------------------------------------------------------------------
     def stat(self, path: str, follow: bool = False) -> Node | None:
