@@ -472,7 +472,7 @@ def check(a):
 
 
 def _size_arg(text: str) -> int:
-    from ..units import parse_size
+    from ..api import parse_size
 
     try:
         return parse_size(text)
