@@ -278,23 +278,39 @@ def image_fs(store: Store, text: str, stage: str | None = None, insecure: tuple[
     stages: its filesystem read from the layers, never unpacked. `text` names an image in
     the store; an archive (a file, or `oci-archive:PATH` / `docker-archive:PATH` as skopeo
     names them); or an image in a registry (`docker://REF`, or a reference the store
-    lacks). Blobs an archive or a registry brings are kept in the store, unnamed, so a
+    lacks). An archive of one image is read in place (imagefs/archive.py); blobs a
+    registry (or an archive read otherwise) brings are kept in the store, unnamed, so a
     second look reads them there; hold store.writing() while reading them."""
     from .imagefs import open_image
 
+    archive = _archive_path(text)
+    if archive is not None and stage is None:
+        from .imagefs import Attribution, ImageFS
+        from .imagefs.archive import open_archive
+
+        opened = open_archive(archive)
+        if opened is not None:
+            image, blobs = opened
+            return ImageFS(store, image.layers, image.diff_ids, image.config, image.name or archive, blobs), \
+                Attribution(image, None)
     return open_image(store, _source_image(store, text, insecure), stage)
+
+
+def _archive_path(text: str) -> str | None:
+    for prefix in ("oci-archive:", "docker-archive:"):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text if os.path.isfile(text) else None
 
 
 def _source_image(store: Store, text: str, insecure: tuple[str, ...]):
     from .errors import NotFound
 
-    for prefix in ("oci-archive:", "docker-archive:"):
-        if text.startswith(prefix):
-            return _archive_image(store, text[len(prefix):])
+    archive = _archive_path(text)
+    if archive is not None:
+        return _archive_image(store, archive)
     if text.startswith("docker://"):
         return _registry_image(store, text[len("docker://"):], insecure)
-    if os.path.isfile(text):
-        return _archive_image(store, text)
     try:
         return lookup(store, text)
     except NotFound:
@@ -339,12 +355,11 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
     """Where the image's bytes are and which are wasted (size.py): totals, each layer with
     the stage and Dockerfile line (or history entry) that made it, the largest files and
     directories, and for a build, what each COPY --from brought."""
-    from .layers.blob import uncompressed_size
     from .size import measure
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
-        sizes = [uncompressed_size(store, d, i) for d, i in zip(fs.layers, fs.diff_ids)]
+        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
         return measure(fs, who, sizes, top)
 
 

@@ -16,7 +16,7 @@ import tarfile
 from . import digest as digests
 from . import mediatypes, reference
 from .errors import DistillError, VerificationError
-from .image import Image, canonical_json
+from .image import Image, canonical_json, oci_manifest
 from .layers.blob import import_tar
 from .layers.distribute import gzip_form, shipped_manifest
 from .layers.compress import HashingReader, decompressed, sniff
@@ -254,10 +254,7 @@ def _load_docker(store, tar, tag: bool) -> list:
                 raise VerificationError(f"archive layer {member_name}: {e}") from None
             layers.append(layer.descriptor)
         config_digest = store.write_blob(config_bytes)
-        manifest = {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
-                    "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-                    "layers": layers}
-        data = canonical_json(manifest)
+        data = canonical_json(oci_manifest(config_digest, len(config_bytes), layers))
         descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": store.write_blob(data), "size": len(data)}
         tags = entry.get("RepoTags") or []
         for name in tags if tag else ():

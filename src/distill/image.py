@@ -40,6 +40,14 @@ def canonical_json(doc: dict) -> bytes:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
 
 
+def oci_manifest(config_digest: str, config_size: int, layers: list[dict]) -> dict:
+    """The OCI manifest of a config and layers (for an image that came without one: a
+    docker archive's)."""
+    return {"schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
+            "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest, "size": config_size},
+            "layers": layers}
+
+
 def store_name(text: str) -> str:
     """The index name a user's reference is stored under (fully qualified)."""
     return str(reference.parse(text))

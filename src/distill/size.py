@@ -16,7 +16,7 @@ Definitions (docs/architecture.md gives them too):
 
 from __future__ import annotations
 
-from .layers.tarstream import REG
+from .layers.tarstream import DIR, REG
 from .imagefs.toc import NAME, SIZE, TYPE
 
 
@@ -51,25 +51,28 @@ def waste(fs) -> tuple[list[int], list[int], dict[str, list[tuple[int, int]]]]:
 
 
 def largest(fs, top: int) -> tuple[list[dict], list[dict]]:
-    """The `top` largest files of the final tree (each inode once) and directories (the
-    bytes of the files under them, each inode once per directory)."""
-    files, dirs, seen = [], {}, set()
+    """The `top` largest files of the final tree and directories (the bytes of the files
+    under them); a file with several names counts once, at its first."""
+    files, seen, order = [], set(), []
     for path, node in fs.tree.walk():
+        order.append((path, node))
+    totals: dict[str, int] = {}
+    for path, node in reversed(order):  # children before their parents
         inode = node.inode
-        if inode.type != REG or id(inode) in seen:
+        if node.type == DIR:
+            n = totals.get(path, 0)
+        elif inode.type == REG and id(inode) not in seen:
+            seen.add(id(inode))
+            n = inode.size
+            files.append((n, path, inode.layer))
+        else:
             continue
-        seen.add(id(inode))
-        files.append((inode.size, path, inode.layer))
         parent = path.rpartition("/")[0]
-        while True:
-            dirs[parent or "/"] = dirs.get(parent or "/", 0) + inode.size
-            if not parent:
-                break
-            parent = parent.rpartition("/")[0]
+        totals[parent] = totals.get(parent, 0) + n
     files.sort(key=lambda f: (-f[0], f[1]))
-    biggest_dirs = sorted(((n, p) for p, n in dirs.items() if p != "/"), key=lambda d: (-d[0], d[1]))
+    dirs = sorted(((n, p) for p, n in totals.items() if p), key=lambda d: (-d[0], d[1]))
     return ([{"path": p, "size": n, "layer": layer} for n, p, layer in files[:top]],
-            [{"path": p, "size": n} for n, p in biggest_dirs[:top]])
+            [{"path": p, "size": n} for n, p in dirs[:top]])
 
 
 def measure(fs, attribution, layer_sizes: list[int], top: int = 10) -> dict:

@@ -87,3 +87,19 @@ def copy_image(src: Store, dst: Store, name: str) -> None:
             with src.open_blob(d) as f:
                 dst.ingest(f, d)
     dst.set_tag(img.name, img.descriptor)
+
+
+def waste_dockerfile(base: str) -> str:
+    """An image that hides a file each way a later layer can: overwritten (1000 bytes),
+    deleted (2000), chmod-ed and so copied up whole (500), under a directory replaced by
+    a file (700), under an opaque directory (400), and /thrice written three times (its
+    first two copies, 300 each); /hard is deleted but its hard link /hard2 keeps its 800
+    bytes shown. 5200 bytes wasted: [0, 4900, 300, 0] by layer."""
+    return f"""FROM {base}
+RUN head -c 1000 /dev/zero > /over && head -c 2000 /dev/zero > /gone && head -c 500 /dev/zero > /mode && \\
+    mkdir /dir && head -c 700 /dev/zero > /dir/x && mkdir /opq && head -c 400 /dev/zero > /opq/y && \\
+    head -c 800 /dev/zero > /hard && ln /hard /hard2 && head -c 300 /dev/zero > /thrice
+RUN head -c 300 /dev/zero > /over && rm /gone && chmod 600 /mode && rm -rf /dir && echo f > /dir && \\
+    rm -rf /opq && mkdir /opq && head -c 10 /dev/zero > /opq/z && rm /hard && head -c 300 /dev/zero > /thrice
+RUN head -c 300 /dev/zero > /thrice
+"""

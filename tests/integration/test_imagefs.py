@@ -228,7 +228,15 @@ def test_archives_are_read_without_naming_anything(built, tmp_path, fmt, prefix)
     other = tmp_path / "other"
     rows = json.loads(distill("ls", "-R", "--json", f"{prefix}{archive}", root=other).stdout)
     assert without_attribution(rows) == without_attribution(listing)
-    assert distill("images", "-q", root=other).stdout == ""  # blobs kept, nothing named
+    assert distill("images", "-q", root=other).stdout == ""  # nothing named
+    # read in place: no layer was copied into the store
+    blobs = other / "blobs" / "sha256"
+    assert not blobs.exists() or list(blobs.iterdir()) == []
+    # contents too, through windows of the archive (gzip-compressed layers in the OCI one)
+    out = tmp_path / f"flat-{fmt}.tar"
+    distill("export", f"{prefix}{archive}", "-o", out, root=other)
+    with tarfile.open(out) as t:
+        assert t.extractfile("app/again").read() == b"echo hi\n"
 
 
 def test_registry_images_are_read_from_their_blobs(built, registry, tmp_path):

@@ -9,25 +9,14 @@ import tarfile
 
 import pytest
 
-from bed.images import copy_image
+from bed.images import copy_image, waste_dockerfile
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
 from distill import api
 
 FROM = f"FROM {BUSYBOX}"
 
-# Each way a layer's bytes end up hidden, one file each (sizes chosen apart):
-HIDING = f"""{FROM}
-RUN head -c 1000 /dev/zero > /over && head -c 2000 /dev/zero > /gone && head -c 500 /dev/zero > /mode && \\
-    mkdir /dir && head -c 700 /dev/zero > /dir/x && mkdir /opq && head -c 400 /dev/zero > /opq/y && \\
-    head -c 800 /dev/zero > /hard && ln /hard /hard2 && head -c 300 /dev/zero > /thrice
-RUN head -c 300 /dev/zero > /over && rm /gone && chmod 600 /mode && rm -rf /dir && echo f > /dir && \\
-    rm -rf /opq && mkdir /opq && head -c 10 /dev/zero > /opq/z && rm /hard && head -c 300 /dev/zero > /thrice
-RUN head -c 300 /dev/zero > /thrice
-"""
-# overwritten 1000, deleted 2000, chmod-only 500 (copied up whole), under a directory
-# replaced by a file 700, under an opaque directory 400, /thrice's first copy 300; the hard
-# link /hard2 keeps /hard's 800 bytes shown
+HIDING = waste_dockerfile(BUSYBOX)
 WASTED = [0, 1000 + 2000 + 500 + 700 + 400 + 300, 300, 0]
 
 
@@ -117,3 +106,36 @@ COPY app.txt /srv/
     assert "/big-build-only" not in {f["path"] for f in report["largest"]}
     out = distill("size", "localhost/size:multi", root=store.root).stdout
     assert "COPY --from=builder" in out and "final stage stage-2: base localhost/busybox:test" in out
+
+
+@pytest.mark.parametrize("fmt", ["docker", "oci"])
+def test_an_archive_is_measured_in_place(store, tmp_path, fmt):
+    """The same figures from a saved archive (the OCI one with gzip layers), read in place."""
+    build(store, None, HIDING, tags=["localhost/size:hiding"])
+    archive = tmp_path / f"hiding-{fmt}.tar"
+    distill("save", "localhost/size:hiding", "-o", archive, "--format", fmt, root=store.root)
+    other = tmp_path / "other"
+    doc = json.loads(distill("size", "--format", "json", archive, root=other).stdout)
+    mine = api.size(store, "localhost/size:hiding")
+    for key in ("size", "files", "wasted_bytes", "efficiency", "largest", "wasted"):
+        assert doc[key] == mine[key], key
+    assert [l["wasted_bytes"] for l in doc["layers"]] == WASTED
+    assert not (other / "blobs" / "sha256").exists() or not list((other / "blobs" / "sha256").iterdir())
+
+
+def test_a_broken_archive_is_one_clear_error(store, tmp_path):
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as t:
+        data = json.dumps([{"Config": "c.json", "Layers": ["missing/layer.tar"]}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        import io
+
+        t.addfile(info, io.BytesIO(data))
+        config = json.dumps({"rootfs": {"diff_ids": ["sha256:" + "0" * 64]}}).encode()
+        info = tarfile.TarInfo("c.json")
+        info.size = len(config)
+        t.addfile(info, io.BytesIO(config))
+    r = distill("size", bad, root=store.root, check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"distill: error: {bad}: the archive has no 'missing/layer.tar'"

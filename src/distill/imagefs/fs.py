@@ -18,12 +18,40 @@ READ_MAX = 64 << 20  # read() refuses a file larger than this: stream it with op
 TEXT_MAX = 4 << 20  # read_text()'s default bound: config files (/etc/passwd, ld.so paths)
 
 
+class StoreBlobs:
+    """Layers as the store keeps them: tables of contents cached by diffID, the blobs,
+    and the unpacked snapshots of layers a build or run used."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def rows(self, desc: dict, diff_id: str) -> list[list]:
+        return layer_toc(self.store, desc, diff_id)
+
+    def open(self, desc: dict):
+        return self.store.open_blob(desc["digest"])
+
+    def uncompressed_size(self, desc: dict, diff_id: str) -> int:
+        from ..layers.blob import uncompressed_size
+
+        return uncompressed_size(self.store, desc, diff_id)
+
+    def unpacked(self, diff_id: str) -> bool:
+        return is_unpacked(self.store, diff_id)
+
+    def snapshot_file(self, diff_id: str, entry: str) -> str | None:
+        return _snapshot_file(self.store, diff_id, entry)
+
+
 class ImageFS:
     def __init__(self, store, layers: list[dict], diff_ids: list[str], config: dict | None = None,
-                 name: str | None = None):
+                 name: str | None = None, blobs=None):
+        """`blobs`: where the layers are read (StoreBlobs, or imagefs.archive's
+        ArchiveBlobs for an archive read in place)."""
         if len(layers) != len(diff_ids):
             raise DistillError(f"{name or 'image'}: {len(layers)} layers but {len(diff_ids)} diffIDs in its config")
         self.store = store
+        self.blobs = blobs or StoreBlobs(store)
         self.layers = list(layers)
         self.diff_ids = list(diff_ids)
         self.config = config or {}
@@ -31,7 +59,7 @@ class ImageFS:
         self.tree = Tree()
         self.layer_rows: list[list[list]] = []  # each layer's table of contents, the rows the tree's nodes hold
         for i, (desc, diff_id) in enumerate(zip(self.layers, self.diff_ids)):
-            rows = layer_toc(store, desc, diff_id)
+            rows = self.blobs.rows(desc, diff_id)
             self.layer_rows.append(rows)
             self.tree.apply(i, rows)
 
@@ -103,13 +131,13 @@ class ImageFS:
         """A regular file's content as a readable stream of exactly node.size bytes."""
         inode = node.inode
         desc, diff_id = self.layers[inode.layer], self.diff_ids[inode.layer]
-        snapshot = _snapshot_file(self.store, diff_id, inode.entry)
+        snapshot = self.blobs.snapshot_file(diff_id, inode.entry)
         if snapshot is not None:
             f = open(snapshot, "rb")
             if os.fstat(f.fileno()).st_size == inode.size:
                 return f
             f.close()  # not the entry's content after all: read the blob
-        f = self.store.open_blob(desc["digest"])
+        f = self.blobs.open(desc)
         kind = mediatypes.compression(desc["mediaType"])
         if kind == "none":
             f.seek(inode.offset)
@@ -130,14 +158,14 @@ class ImageFS:
             group = sorted(by_layer[layer], key=lambda n: n.inode.offset)
             desc = self.layers[layer]
             plain = mediatypes.compression(desc["mediaType"]) == "none"
-            if plain or is_unpacked(self.store, self.diff_ids[layer]):
+            if plain or self.blobs.unpacked(self.diff_ids[layer]):
                 for n in group:
                     with self.open_file(n) as f:
                         yield n, f
                 continue
             from ..layers.compress import decompressed
 
-            with self.store.open_blob(desc["digest"]) as raw:
+            with self.blobs.open(desc) as raw:
                 stream = decompressed(raw, mediatypes.compression(desc["mediaType"]))
                 pos = 0
                 for n in group:

@@ -67,17 +67,17 @@ def scan(store, descriptor: dict, diff_id: str) -> tuple[list[list], int]:
                                         f"its diffID ({diff_id})")
             size = os.fstat(f.fileno()).st_size
             reader = TarReader(f, size)
-            rows = _rows(reader)
+            rows = rows_of(reader)
             return rows, size
         stream = HashingReader(decompressed(f, kind))
-        rows = _rows(TarReader(stream))
+        rows = rows_of(TarReader(stream))
         stream.drain()
     if stream.digest != diff_id:
         raise VerificationError(f"layer {descriptor['digest']}: content has diffID {stream.digest}, image says {diff_id}")
     return rows, stream.size
 
 
-def _rows(reader) -> list[list]:
+def rows_of(reader) -> list[list]:
     rows = []
     for e in reader:
         if len(rows) >= MAX_ENTRIES:

@@ -21,6 +21,7 @@ MAX_PATH = 16 << 10
 
 REG, HARDLINK, SYMLINK, CHR, BLK, DIR, FIFO = "0", "1", "2", "3", "4", "5", "6"
 _REG_ALIASES = {"\0": REG, "7": REG}
+_TYPES = frozenset((REG, HARDLINK, SYMLINK, CHR, BLK, DIR, FIFO))
 
 
 class Entry:
@@ -60,6 +61,19 @@ def _field_num(b: bytes, what: str) -> int:
         return int(s, 8)
     except ValueError:
         raise UnsafeLayer(f"malformed tar header: bad {what} field {s[:20]!r}") from None
+
+
+def _pax_text(pax: dict, key: str, default: str) -> str:
+    return pax[key].decode("utf-8", "surrogateescape") if key in pax else default
+
+
+def _pax_number(pax: dict, key: str, default, cast):
+    if key not in pax:
+        return default
+    try:
+        return cast(pax[key].decode())
+    except ValueError:
+        raise UnsafeLayer(f"malformed PAX {key} value") from None
 
 
 def _checksum_ok(block: bytes, stored: int) -> bool:
@@ -180,7 +194,7 @@ class TarReader:
                 else:
                     longlink = value
                 continue
-            headers = {**pax_global, **pax}
+            headers = {**pax_global, **pax} if pax_global or pax else pax
             entry = self._entry(block, typ, size, headers, longname, longlink)
             pax, longname, longlink = {}, None, None
             self._remaining = entry.size if entry.type == REG else 0
@@ -195,43 +209,32 @@ class TarReader:
 
     def _entry(self, block, typ, size, pax, longname, longlink) -> Entry:
         typ = _REG_ALIASES.get(typ, typ)
-        if typ not in (REG, HARDLINK, SYMLINK, CHR, BLK, DIR, FIFO):
+        if typ not in _TYPES:
             raise UnsafeLayer(f"unsupported tar entry type {typ!r}")
-        if any(k.startswith("GNU.sparse") for k in pax):
-            raise UnsafeLayer("sparse tar entries are not supported")
         name = _field_str(block[0:100])
-        prefix = _field_str(block[345:500]) if block[257:262] == b"ustar" else ""
-        if prefix:
-            name = f"{prefix}/{name}"
-        name = longname if longname is not None else name
-        linkname = longlink if longlink is not None else _field_str(block[157:257])
-
-        def text(key, default):
-            return pax[key].decode("utf-8", "surrogateescape") if key in pax else default
-
-        def number(key, default, cast=int):
-            if key not in pax:
-                return default
-            try:
-                return cast(pax[key].decode())
-            except ValueError:
-                raise UnsafeLayer(f"malformed PAX {key} value") from None
-
-        entry = Entry(
-            name=text("path", name),
-            type=typ,
-            mode=_field_num(block[100:108], "mode") & 0o7777,
-            uid=number("uid", _field_num(block[108:116], "uid")),
-            gid=number("gid", _field_num(block[116:124], "gid")),
-            size=number("size", size),
-            mtime=number("mtime", _field_num(block[136:148], "mtime"), float),
-            linkname=text("linkpath", linkname),
-            devmajor=_field_num(block[329:337], "devmajor") if typ in (CHR, BLK) else 0,
-            devminor=_field_num(block[337:345], "devminor") if typ in (CHR, BLK) else 0,
-            xattrs={k[len("SCHILY.xattr."):]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")},
-        )
-        if len(entry.name) > MAX_PATH or len(entry.linkname) > MAX_PATH:
+        if block[257:262] == b"ustar" and block[345]:
+            name = f"{_field_str(block[345:500])}/{name}"
+        if longname is not None:
+            name = longname
+        linkname = longlink if longlink is not None else (_field_str(block[157:257]) if block[157] else "")
+        uid, gid = _field_num(block[108:116], "uid"), _field_num(block[116:124], "gid")
+        mtime = float(_field_num(block[136:148], "mtime"))
+        xattrs = None
+        if pax:  # most entries have none: their fields come from the header alone
+            if any(k.startswith("GNU.sparse") for k in pax):
+                raise UnsafeLayer("sparse tar entries are not supported")
+            name = _pax_text(pax, "path", name)
+            linkname = _pax_text(pax, "linkpath", linkname)
+            uid, gid = _pax_number(pax, "uid", uid, int), _pax_number(pax, "gid", gid, int)
+            size = _pax_number(pax, "size", size, int)
+            mtime = _pax_number(pax, "mtime", mtime, float)
+            xattrs = {k[len("SCHILY.xattr."):]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
+        device = typ in (CHR, BLK)
+        entry = Entry(name, typ, _field_num(block[100:108], "mode") & 0o7777, uid, gid, size, mtime, linkname,
+                      _field_num(block[329:337], "devmajor") if device else 0,
+                      _field_num(block[337:345], "devminor") if device else 0, xattrs)
+        if len(name) > MAX_PATH or len(linkname) > MAX_PATH:
             raise UnsafeLayer("tar entry name longer than the limit")
-        if entry.size < 0 or entry.uid < 0 or entry.gid < 0:
-            raise UnsafeLayer(f"malformed tar header for {entry.name!r}")
+        if size < 0 or uid < 0 or gid < 0:
+            raise UnsafeLayer(f"malformed tar header for {name!r}")
         return entry
