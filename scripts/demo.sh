@@ -25,19 +25,10 @@ distill build --progress plain -t flask-demo:multi "$ex"
 echo "== build: single-stage"
 distill build --progress plain -t flask-demo:single -f "$ex/Dockerfile.single" "$ex"
 
-echo "== sizes"
-.venv/bin/python - <<'PY'
-from distill import api
-from distill.cli.format import size
-store = api.open_store()
-rows = {r.tag: r for r in api.images(store) if r.repository == "flask-demo"}
-multi, single = rows["multi"], rows["single"]
-print(f"{'image':<20}{'layers':>8}{'size':>10}")
-for name, r in (("flask-demo:single", single), ("flask-demo:multi", multi)):
-    layers = len(api.inspect(store, f"flask-demo:{r.tag}")["Manifest"]["layers"])
-    print(f"{name:<20}{layers:>8}{size(r.size):>10}")
-print(f"multi-stage is {100 * (1 - multi.size / single.size):.0f}% smaller")
-PY
+echo "== the two side by side, and what the multi-stage build kept out"
+distill compare flask-demo:single flask-demo:multi
+distill compare --stages flask-demo:multi
+distill size --top 5 flask-demo:multi
 
 echo "== will they start? (distill check reads the images, runs nothing)"
 distill check flask-demo:multi

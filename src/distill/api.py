@@ -359,8 +359,46 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
-        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
+        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]  # each layer's
         return measure(fs, who, sizes, top)
+
+
+def compare(store: Store, a: str, b: str, insecure: tuple[str, ...] = ()) -> dict:
+    """Two images side by side (compare.py): sizes, layers, files only in one or changed,
+    by directory, and packages only in one (dpkg, apk, Python)."""
+    from .compare import compare as compare_images
+    from .packages import installed
+
+    with store.writing():
+        fa, _ = image_fs(store, a, None, insecure)
+        fb, _ = image_fs(store, b, None, insecure)
+        return compare_images(fa, fb, _size_of(fa), _size_of(fb), installed(fa), installed(fb))
+
+
+def compare_stages(store: Store, text: str) -> dict:
+    """The final image against each builder stage of the build that made it: what the
+    multi-stage build kept out, in bytes and packages. Needs the build record."""
+    from .compare import kept_out
+    from .imagefs import ImageFS, recorded_stage_image
+    from .packages import installed
+
+    with store.writing():
+        fs, who = image_fs(store, text)
+        if who.record is None:
+            raise DistillError(f"{text} has no build record: compare --stages needs an image built here")
+        builders = []
+        for stage in who.record["stages"]:
+            if stage.get("target") or not stage.get("image"):
+                continue
+            image = recorded_stage_image(store, stage, text)
+            sfs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name)
+            builders.append((stage.get("name") or f"stage-{stage.get('index')}", sfs, _size_of(sfs)))
+        return {"image": text, "size": _size_of(fs), "layers": len(fs.layers),
+                "stages": kept_out(fs, builders, installed(fs), [installed(b[1]) for b in builders])}
+
+
+def _size_of(fs) -> int:
+    return sum(fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids))
 
 
 def lint(dockerfile: str | None, context: str = ".", target: str | None = None, ignore: tuple[str, ...] = (),

@@ -560,6 +560,70 @@ def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
         print(f"final stage {st['final']}: " + "; ".join(parts))
 
 
+@command(
+    arg("images", nargs="+", metavar="IMAGE", help="Two images (A B), or one with --stages."),
+    arg("--stages", action="store_true", help="The image against each builder stage of its build: what the "
+                                              "multi-stage build kept out."),
+    arg("--format", dest="fmt", choices=["text", "json"], default="text"),
+    INSECURE,
+)
+def compare(a):
+    """Two images side by side: sizes, files only in one or changed by directory, packages
+    only in one. With --stages, a build's image against each of its builder stages."""
+    from ..api import compare as compare_images
+    from ..api import compare_stages
+    from .format import size as human
+
+    if a.stages != (len(a.images) == 1) or len(a.images) > 2:
+        raise DistillError("compare takes two images, or one with --stages")
+    report = compare_stages(_store(a), a.images[0]) if a.stages else \
+        compare_images(_store(a), a.images[0], a.images[1], tuple(a.insecure))
+    if a.fmt == "json":
+        print(json.dumps(report, indent=2))
+    elif a.stages:
+        _print_stages(report, human)
+    else:
+        _print_compare(a.images[0], a.images[1], report, human)
+
+
+def _print_compare(name_a: str, name_b: str, r: dict, human) -> None:
+    sa, sb = r["a"]["size"], r["b"]["size"]
+    change = f"{'+' if sb >= sa else '-'}{human(abs(sb - sa))}" + (f", {100 * (sb - sa) / sa:+.0f}%" if sa else "")
+    print(f"{'':<10}{'A: ' + name_a:<36}{'B: ' + name_b:<36}")
+    print(f"{'size':<10}{human(sa):<36}{human(sb):<36}({change})")
+    print(f"{'layers':<10}{r['a']['layers']:<36}{r['b']['layers']:<36}")
+    files = r["files"]
+    for key, title in (("only_a", "only in A"), ("only_b", "only in B"), ("changed", "changed")):
+        side = files[key]
+        print(f"files {title}: {side['count']} ({human(side['bytes'])})")
+        for g in side["groups"][:8]:
+            print(f"  {human(g['bytes']):>9}  {g['path']}  ({g['count']} entries)")
+    for eco, d in r["packages"].items():
+        print(f"{eco} packages: {d['count_a']} in A, {d['count_b']} in B")
+        for key, title in (("only_a", "only in A"), ("only_b", "only in B")):
+            if d[key]:
+                names = list(d[key])
+                print(f"  {title} ({len(names)}): {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+        if d["changed"]:
+            print(f"  other versions: {', '.join(f'{n} {va} -> {vb}' for n, (va, vb) in d['changed'].items())}")
+
+
+def _print_stages(r: dict, human) -> None:
+    print(f"{r['image']}: {human(r['size'])} in {r['layers']} layers")
+    if not r["stages"]:
+        print("no builder stages: a single-stage build")
+    for st in r["stages"]:
+        kept = st["kept_out"]
+        print(f"stage {st['stage']}: {human(st['size'])} in {st['layers']} layers; kept out of the image: "
+              f"{human(kept['bytes'])} in {kept['count']} entries")
+        for g in kept["groups"][:5]:
+            print(f"  {human(g['bytes']):>9}  {g['path']}  ({g['count']} entries)")
+        for eco, names in st["packages_kept_out"].items():
+            listed = list(names)
+            print(f"  {eco} packages kept out ({len(listed)}): {', '.join(listed[:12])}"
+                  f"{', ...' if len(listed) > 12 else ''}")
+
+
 def _build_args(values: list[str]) -> dict[str, str]:
     out = {}
     for item in values:

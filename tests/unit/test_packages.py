@@ -1,0 +1,27 @@
+"""The package databases' parsers, on the shapes the real files take."""
+
+from distill.packages import canonical_name, parse_apk_installed, parse_dpkg_status, parse_metadata
+
+
+def test_dpkg_status():
+    text = ("Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9+deb12u10\n"
+            "Description: GNU C Library\n Version: 9 (a continuation line, not a field)\n\n"
+            "Package: libc6\nStatus: install ok installed\nArchitecture: i386\nVersion: 2.36-9+deb12u10\n\n"
+            "Package: gone\nStatus: deinstall ok config-files\nVersion: 1\n\n"
+            "Package: half\nStatus: install ok half-configured\nVersion: 2\n\n"
+            "Package: noversion\nStatus: install ok installed\n\n"
+            "garbage without a colon\n\nPackage: distroless\nVersion: 1.0\n")
+    assert parse_dpkg_status(text) == {"libc6": "2.36-9+deb12u10", "libc6:i386": "2.36-9+deb12u10",
+                                       "distroless": "1.0"}  # status.d files carry no Status
+    assert parse_dpkg_status("") == {}
+
+
+def test_apk_installed():
+    assert parse_apk_installed("C:Q1=\nP:musl\nV:1.2.4-r2\n\nP:noversion\n\nV:1\n") == {"musl": "1.2.4-r2"}
+
+
+def test_metadata_and_names():
+    assert parse_metadata("Metadata-Version: 2.1\nName: Foo.Bar_baz\nVersion: 1.0.post1\n\nName: body") == \
+        ("Foo.Bar_baz", "1.0.post1")
+    assert parse_metadata("Name: x\n") is None
+    assert canonical_name("Foo.Bar__baz") == "foo-bar-baz" and canonical_name("Flask") == "flask"
