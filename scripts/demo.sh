@@ -29,6 +29,7 @@ echo "== the two side by side, and what the multi-stage build kept out"
 distill compare flask-demo:single flask-demo:multi
 distill compare --stages flask-demo:multi
 distill size --top 5 flask-demo:multi
+distill report flask-demo:multi -o flask-report.html   # open it in a browser: no network needed
 
 echo "== will they start? (distill check reads the images, runs nothing)"
 distill check flask-demo:multi

@@ -258,6 +258,13 @@ def dockerfile_plan(data: bytes, name: str = "Dockerfile", build_args: dict | No
                      path=name)
 
 
+def human_size(n: int) -> str:
+    """A size as docker prints one (244MB)."""
+    from .units import human
+
+    return human(n)
+
+
 def parse_size(text: str) -> int:
     """A size as people write it (10GB, 1.5k; 1024-based, as docker); ValueError if not one."""
     from .units import parse_size as parse
@@ -395,6 +402,38 @@ def compare_stages(store: Store, text: str) -> dict:
             builders.append((stage.get("name") or f"stage-{stage.get('index')}", sfs, _size_of(sfs)))
         return {"image": text, "size": _size_of(fs), "layers": len(fs.layers),
                 "stages": kept_out(fs, builders, installed(fs), [installed(b[1]) for b in builders])}
+
+
+def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
+    """The HTML report of an image (report/): its filesystem's treemap, layers and waste,
+    what its build kept out of it, the start check, and the lint findings of its build's
+    Dockerfile when that file is still where the build read it."""
+    from .report import render, tree_data
+    from .size import measure
+
+    with store.writing():
+        fs, who = image_fs(store, text, None, insecure)
+        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
+        data = {"image": text, "size": measure(fs, who, sizes, 15), "tree": tree_data(fs)}
+    data["check"] = check(store, text, None, insecure)
+    if who.record is not None:
+        data["stages"] = compare_stages(store, text)
+        data["lint"] = _record_lint(who.record)
+    return render(data)
+
+
+def _record_lint(record: dict) -> list | None:
+    """Lint findings of the Dockerfile a build record names, if it is there unchanged."""
+    from .digest import of_bytes
+
+    path = (record.get("dockerfile") or {}).get("path")
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        text = f.read()
+    if of_bytes(text) != record["dockerfile"].get("digest"):
+        return None
+    return lint_text(text, path, record.get("context"), None, shellcheck=False)
 
 
 def _size_of(fs) -> int:

@@ -14,3 +14,13 @@ def parse_size(text: str) -> int:
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(f"invalid size {text!r}: a number with an optional unit (B, KB, MB, GB, TB) is expected")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def human(n: int, space: str = "") -> str:
+    """A size as docker prints one: three significant digits, 1000-based (244MB)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{n}{space}B" if unit == "B" else f"{value:.3g}{space}{unit}"
+        value /= 1000
+    return f"{n}{space}B"

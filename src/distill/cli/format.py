@@ -7,11 +7,9 @@ from datetime import datetime
 
 
 def size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}" if unit != "B" else f"{n}B"
-        n /= 1000
-    return f"{n}B"
+    from ..api import human_size
+
+    return human_size(n)
 
 
 def since(rfc3339: str) -> str:

@@ -586,6 +586,28 @@ def compare(a):
         _print_compare(a.images[0], a.images[1], report, human)
 
 
+@command(
+    arg("image"),
+    arg("-o", "--output", required=True, metavar="FILE", help="Where to write the HTML page."),
+    INSECURE,
+)
+def report(a):
+    """One HTML page about an image, readable offline: a treemap of its files by size and
+    layer, its layers and waste, what its build kept out, whether it will start, lint."""
+    from ..api import report as make_report
+
+    _write_report(a.output, make_report(_store(a), a.image, tuple(a.insecure)))
+    print(f"wrote {a.output}", file=sys.stderr)
+
+
+def _write_report(path: str, page: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        raise DistillError(f"{path}: {e.strerror}") from None
+
+
 def _print_compare(name_a: str, name_b: str, r: dict, human) -> None:
     sa, sb = r["a"]["size"], r["b"]["size"]
     change = f"{'+' if sb >= sa else '-'}{human(abs(sb - sa))}" + (f", {100 * (sb - sa) / sa:+.0f}%" if sa else "")
@@ -697,6 +719,7 @@ def parse(a):
         **_repeatable("ssh")),
     arg("--jobs", type=_positive_int, metavar="N", help="Stages built at once (default: the CPU count, and more while a CPU sits idle)."),
     arg("--check", action="store_true", help="Then check that the image will start (distill check); fail if not."),
+    arg("--report", metavar="FILE", help="Then write the image's HTML report (distill report) to FILE."),
     INSECURE,
 )
 def build(a):
@@ -763,6 +786,12 @@ def build(a):
         steps = "1 step" if result.executed == 1 else f"{result.executed} steps"
         print(f"built {image.config_digest[7:19]} ({steps} run, {result.cached} cached)"
               + (f", tagged {', '.join(a.tags)}" if a.tags else ""), file=sys.stderr)
+    if a.report:
+        from ..api import report as make_report
+
+        _write_report(a.report, make_report(_store(a), a.tags[0] if a.tags else image.config_digest))
+        if not a.quiet:
+            print(f"wrote {a.report}", file=sys.stderr)
     if a.check:
         from ..api import check as do_check
 
