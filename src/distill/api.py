@@ -404,6 +404,28 @@ def compare_stages(store: Store, text: str) -> dict:
                 "stages": kept_out(fs, builders, installed(fs), [installed(b[1]) for b in builders])}
 
 
+def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, files: bool = False,
+         insecure: tuple[str, ...] = ()) -> str:
+    """The packages the image holds (sbom.py) as `fmt`: json, table or cyclonedx-json."""
+    from .sbom import catalog, cyclonedx
+
+    with store.writing():
+        fs, who = image_fs(store, text, stage, insecure)
+        doc = catalog(fs, who, files or fmt == "json")
+    if fmt == "cyclonedx-json":
+        return cyclonedx(text, who.image.config_digest, doc)
+    if fmt == "table":
+        rows = [f"{'NAME':<40}{'VERSION':<32}{'TYPE':<8}{'LAYER':>6}  STAGE:LINE"]
+        for c in doc["components"]:
+            where = f"{c['stage']}:{c['line']}" if c.get("stage") else ("base" if c.get("layer") is not None else "")
+            rows.append(f"{c['name']:<40}{c['version']:<32}{c['type']:<8}{c['layer'] if c['layer'] is not None else '-':>6}"
+                        f"  {where}")
+        return "\n".join(rows) + "\n"
+    import json
+
+    return json.dumps({"image": text, **doc}, indent=2) + "\n"
+
+
 def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
     """The HTML report of an image (report/): its filesystem's treemap, layers and waste,
     what its build kept out of it, the start check, and the lint findings of its build's

@@ -5,6 +5,7 @@ bounded: these files come from strangers."""
 
 from __future__ import annotations
 
+import posixpath
 from email.parser import HeaderParser
 
 from .layers.tarstream import DIR, REG
@@ -13,9 +14,9 @@ DB_MAX = 64 << 20       # a package database larger than this is refused
 METADATA_MAX = 1 << 20  # the part of a METADATA/PKG-INFO file read (headers come first)
 
 
-def parse_dpkg_status(text: str) -> dict[str, str]:
-    """Package → version of every paragraph whose Status says installed."""
-    out = {}
+def _paragraphs(text: str):
+    """Each paragraph of a deb822 file as {lowercased field: value} (continuation lines
+    of a field are skipped: none of the fields read here has one)."""
     for para in text.split("\n\n"):
         fields = {}
         for line in para.splitlines():
@@ -23,33 +24,72 @@ def parse_dpkg_status(text: str) -> dict[str, str]:
                 continue
             key, _, value = line.partition(":")
             fields[key.strip().lower()] = value.strip()
-        name, version = fields.get("package"), fields.get("version")
-        status = fields.get("status", "install ok installed").split()
-        if name and version and status[-1:] == ["installed"]:
-            # a package installed for two architectures is listed under both names
-            out[f"{name}:{fields.get('architecture')}" if name in out else name] = version
+        if fields:
+            yield fields
+
+
+def dpkg_entries(text: str) -> list[dict]:
+    """Every installed package of a dpkg status file: name, version, arch, and the source
+    package it was built from (name and version; the binary's own when Source is absent)."""
+    out = []
+    for f in _paragraphs(text):
+        name, version = f.get("package"), f.get("version")
+        if not name or not version or f.get("status", "install ok installed").split()[-1:] != ["installed"]:
+            continue
+        source, _, rest = (f.get("source") or name).partition(" ")
+        source_version = rest.strip("() ") or version
+        out.append({"name": name, "version": version, "arch": f.get("architecture", ""), "source": source,
+                    "source_version": source_version})
+    return out
+
+
+def parse_dpkg_status(text: str) -> dict[str, str]:
+    """Package → version of every paragraph whose Status says installed."""
+    out = {}
+    for e in dpkg_entries(text):
+        # a package installed for two architectures is listed under both names
+        out[f"{e['name']}:{e['arch']}" if e["name"] in out else e["name"]] = e["version"]
+    return out
+
+
+def apk_entries(text: str) -> list[dict]:
+    out = []
+    for block in text.split("\n\n"):
+        fields = {}
+        for line in block.splitlines():
+            if len(line) > 2 and line[1] == ":":
+                fields.setdefault(line[0], line[2:].strip())
+        if fields.get("P") and fields.get("V"):
+            out.append({"name": fields["P"], "version": fields["V"], "arch": fields.get("A", ""),
+                        "license": fields.get("L", ""), "source": fields.get("o", fields["P"])})
     return out
 
 
 def parse_apk_installed(text: str) -> dict[str, str]:
-    out = {}
-    for block in text.split("\n\n"):
-        name = version = None
-        for line in block.splitlines():
-            if line.startswith("P:"):
-                name = line[2:].strip()
-            elif line.startswith("V:"):
-                version = line[2:].strip()
-        if name and version:
-            out[name] = version
-    return out
+    return {e["name"]: e["version"] for e in apk_entries(text)}
+
+
+def python_metadata(text: str) -> dict | None:
+    """Name, Version and the declared licence (License-Expression, else License, else the
+    licence classifiers) of a METADATA or PKG-INFO file."""
+    headers = HeaderParser().parsestr(text, headersonly=True)
+    name, version = headers.get("Name"), headers.get("Version")
+    if not name or not version:
+        return None
+    licence = (headers.get("License-Expression") or "").strip()
+    if not licence:
+        declared = (headers.get("License") or "").strip()
+        licence = declared if declared and "\n" not in declared and len(declared) < 100 else ""
+    if not licence:
+        licence = " AND ".join(c.split("::")[-1].strip() for c in headers.get_all("Classifier") or []
+                               if c.startswith("License ::") and c.count("::") > 1)
+    return {"name": name.strip(), "version": version.strip(), "license": licence}
 
 
 def parse_metadata(text: str) -> tuple[str, str] | None:
     """(Name, Version) of a METADATA or PKG-INFO file."""
-    headers = HeaderParser().parsestr(text, headersonly=True)
-    name, version = headers.get("Name"), headers.get("Version")
-    return (name.strip(), version.strip()) if name and version else None
+    found = python_metadata(text)
+    return (found["name"], found["version"]) if found else None
 
 
 def canonical_name(name: str) -> str:
@@ -64,31 +104,71 @@ def canonical_name(name: str) -> str:
     return "".join(out)
 
 
+ECOSYSTEMS = ("dpkg", "apk", "python", "npm")
+LIST_MAX = 16 << 20  # a package's file list (dpkg .list, Python RECORD) read up to this
+
+
 def installed(fs) -> dict[str, dict[str, str]]:
-    """{"dpkg": {name: version}, "apk": {...}, "python": {canonical name: version}}; an
-    ecosystem the image has no database of is left out."""
+    """{"dpkg": {name: version}, "apk": {...}, "python": {canonical name: version}, "npm":
+    {...}}; an ecosystem the image has no database of is left out."""
     out: dict[str, dict[str, str]] = {}
-    dpkg = _text(fs, "/var/lib/dpkg/status")
-    status_d = fs.listdir("/var/lib/dpkg/status.d") if fs.is_dir("/var/lib/dpkg/status.d") else []
-    if dpkg is not None or status_d:
-        found = parse_dpkg_status(dpkg or "")
-        for name in status_d:
-            found.update(parse_dpkg_status(_text(fs, f"/var/lib/dpkg/status.d/{name}") or ""))
-        out["dpkg"] = found
-    apk = _text(fs, "/lib/apk/db/installed")
-    if apk is not None:
-        out["apk"] = parse_apk_installed(apk)
-    python = _python(fs)
-    if python:
-        out["python"] = python
-    return out
+    for c in find(fs):
+        eco = out.setdefault(c["type"], {})
+        key = canonical_name(c["name"]) if c["type"] == "python" else c["name"]
+        eco[f"{key}:{c['arch']}" if key in eco and c.get("arch") else key] = c["version"]
+    return {k: out[k] for k in ECOSYSTEMS if k in out}
+
+
+def find(fs, files: bool = False) -> list[dict]:
+    """Every package the image's databases list: {type, name, version, arch, source,
+    source_version, license, path (the record it was read from), layer (of that record),
+    and with `files` the paths the database says it owns}."""
+    return _dpkg(fs, files) + _apk(fs) + _python(fs, files) + _npm(fs)
 
 
 def _text(fs, path: str) -> str | None:
     return fs.read_text(path, DB_MAX)
 
 
-def _python(fs) -> dict[str, str]:
+def _layer(fs, path: str) -> int | None:
+    node = fs.stat(path, follow=True)
+    return node.inode.layer if node is not None else None
+
+
+def _dpkg(fs, files: bool) -> list[dict]:
+    out = []
+    sources = [("/var/lib/dpkg/status", _text(fs, "/var/lib/dpkg/status"))]
+    if fs.is_dir("/var/lib/dpkg/status.d"):  # distroless: a file a package
+        sources += [(f"/var/lib/dpkg/status.d/{n}", _text(fs, f"/var/lib/dpkg/status.d/{n}"))
+                    for n in fs.listdir("/var/lib/dpkg/status.d")]
+    for path, text in sources:
+        for e in dpkg_entries(text or ""):
+            lists = [f"/var/lib/dpkg/info/{e['name']}:{e['arch']}.list", f"/var/lib/dpkg/info/{e['name']}.list"]
+            record = next((p for p in lists if fs.is_file(p)), path)
+            out.append({"type": "dpkg", **e, "license": "", "path": record, "layer": _layer(fs, record)})
+    if files:
+        nodes = {c["path"]: fs.stat(c["path"], follow=True) for c in out if c["path"].endswith(".list")}
+        owned = {}
+        for node, stream in fs.contents([n for n in nodes.values() if n is not None]):
+            owned[id(node)] = [l for l in stream.read(LIST_MAX).decode("utf-8", "replace").splitlines()
+                               if l not in ("", "/.")]
+        for c in out:
+            node = nodes.get(c["path"])
+            c["files"] = owned.get(id(node), []) if node is not None else []
+    return out
+
+
+def _apk(fs) -> list[dict]:
+    path = "/lib/apk/db/installed"
+    text = _text(fs, path)
+    if text is None:
+        return []
+    layer = _layer(fs, path)
+    return [{"type": "apk", **e, "source_version": e["version"], "path": path, "layer": layer}
+            for e in apk_entries(text)]
+
+
+def _python(fs, files: bool) -> list[dict]:
     wanted = []
     for path, node in fs.walk():
         base = path.rpartition("/")[2]
@@ -96,10 +176,56 @@ def _python(fs) -> dict[str, str]:
             wanted.append(f"{path}/METADATA")
         elif base.endswith(".egg-info"):
             wanted.append(f"{path}/PKG-INFO" if node.type == DIR else path)
-    nodes = [n for n in (fs.stat(p, follow=True) for p in wanted) if n is not None and n.inode.type == REG]
-    out = {}
-    for node, stream in fs.contents(nodes):
-        found = parse_metadata(stream.read(METADATA_MAX).decode("utf-8", "replace"))
-        if found:
-            out[canonical_name(found[0])] = found[1]
+    found = [(p, n) for p, n in ((p, fs.stat(p, follow=True)) for p in wanted) if n is not None and n.inode.type == REG]
+    by_node = {id(n): p for p, n in found}
+    out = []
+    for node, stream in fs.contents([n for _, n in found]):
+        meta = python_metadata(stream.read(METADATA_MAX).decode("utf-8", "replace"))
+        if meta:
+            path = by_node[id(node)]
+            out.append({"type": "python", **meta, "arch": "", "source": meta["name"], "source_version": meta["version"],
+                        "path": path, "layer": node.inode.layer})
+    if files:
+        for c in out:
+            c["files"] = _record(fs, c["path"])
+    return out
+
+
+def _record(fs, metadata: str) -> list[str]:
+    """The files a wheel's RECORD lists, as absolute paths in the image."""
+    info = metadata.rpartition("/")[0]
+    text = fs.read_text(f"{info}/RECORD", LIST_MAX) if info.endswith(".dist-info") else None
+    if not text:
+        return []
+    root = info.rpartition("/")[0]
+    out = []
+    for line in text.splitlines():
+        name = line.rsplit(",", 2)[0].strip('"') if line.count(",") >= 2 else ""
+        if name and not name.startswith("/"):
+            out.append(posixpath.normpath(f"{root}/{name}"))
+    return out
+
+
+def _npm(fs) -> list[dict]:
+    import json
+
+    wanted = []
+    for path, node in fs.walk():
+        parts = path.split("/")
+        if parts[-1] == "package.json" and len(parts) >= 4 and (
+                parts[-3] == "node_modules" or (parts[-4] == "node_modules" and parts[-3].startswith("@"))):
+            wanted.append((path, node))
+    out = []
+    by_node = {id(n.inode): p for p, n in wanted}
+    for node, stream in fs.contents([n for _, n in wanted if n.inode.type == REG]):
+        try:
+            doc = json.loads(stream.read(METADATA_MAX))
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not isinstance(doc.get("version"), str):
+            continue
+        licence = doc.get("license")
+        out.append({"type": "npm", "name": doc["name"], "version": doc["version"], "arch": "", "source": doc["name"],
+                    "source_version": doc["version"], "license": licence if isinstance(licence, str) else "",
+                    "path": by_node.get(id(node.inode), ""), "layer": node.inode.layer})
     return out

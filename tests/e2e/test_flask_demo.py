@@ -164,3 +164,36 @@ def test_the_django_example_is_flagged_and_the_flask_one_passes(demo, tmp_path):
     assert said[-1] == "flask-demo:checked: will start"
     assert said[0].startswith("python: /opt/venv/bin/python3 → /usr/bin/python3.11 (Python 3.11, virtual "
                               "environment /opt/venv); sys.path: /app,") and len(said) == 2  # no findings
+
+
+def test_the_sbom_lists_what_the_image_itself_reports(demo):
+    """The Flask image's SBOM against dpkg-query and pip run inside it: names and
+    versions exactly, each Debian package's source too; the CycloneDX form validates."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    root, ctx = demo
+    distill("build", "-q", "-t", "flask-demo:sbom", ctx, root=root)
+    doc = json.loads(distill("sbom", "--format", "json", "flask-demo:sbom", root=root).stdout)
+    by_type = {}
+    for c in doc["components"]:
+        by_type.setdefault(c["type"], []).append(c)
+    dpkg = distill("run", "--network", "none", "flask-demo:sbom", "dpkg-query", "-W", "-f",
+                   "${Package} ${Version} ${source:Package} ${source:Version}\\n", root=root).stdout
+    assert sorted(tuple(l.split(" ")) for l in dpkg.splitlines()) == \
+        sorted((c["name"], c["version"], c["source"], c["source_version"]) for c in by_type["dpkg"])
+    pip = json.loads(distill("run", "--network", "none", "flask-demo:sbom", "/opt/venv/bin/python", "-m", "pip",
+                             "list", "--format", "json", root=root).stdout)
+    venv = [c for c in by_type["python"] if c["path"].startswith("/opt/venv/")]
+    assert sorted((p["name"].lower(), p["version"]) for p in pip) == \
+        sorted((c["name"].lower(), c["version"]) for c in venv)
+    flask = next(c for c in venv if c["name"] == "Flask")
+    assert flask["purl"] == "pkg:pypi/flask@2.3.3" and (flask["stage"], flask["line"]) == ("stage-1", 15)
+    assert "/opt/venv/lib/python3.11/site-packages/flask/app.py" in flask["files"]
+    libc = next(c for c in by_type["dpkg"] if c["name"] == "libc6")
+    assert libc["purl"].startswith(f"pkg:deb/debian/libc6@{libc['version'].replace('+', '%2B')}?arch=amd64")
+    assert "upstream=glibc" in libc["purl"] and "/lib/x86_64-linux-gnu/libc.so.6" in libc["files"]  # as dpkg lists it
+    assert libc["stage"] is None and libc["layer"] == 0  # the base's
+    bom = distill("sbom", "--format", "cyclonedx-json", "flask-demo:sbom", root=root).stdout
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
+    assert len(json.loads(bom)["components"]) == len(doc["components"])

@@ -2,6 +2,7 @@
 script error, the treemap's largest box is the image's largest directory, names from the
 image are escaped, the tables stand without the script; and build --report writes it."""
 
+import json
 import re
 import subprocess
 
@@ -68,11 +69,12 @@ def test_the_report_renders_in_chromium(store, built, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000
 
 
-def test_build_writes_the_report(store, tmp_path):
-    page = tmp_path / "built.html"
-    r = distill("build", "-t", "localhost/report:2", "--report", page, "-f", "-", root=store.root,
+def test_build_writes_the_report_and_the_sbom(store, tmp_path):
+    page, bom = tmp_path / "built.html", tmp_path / "bom.json"
+    r = distill("build", "-t", "localhost/report:2", "--report", page, "--sbom", bom, "-f", "-", root=store.root,
                 input=f"FROM {BUSYBOX}\nRUN echo hi > /hi\n")
     assert "wrote " in r.stderr and page.read_text().startswith("<!doctype html>")
+    assert json.loads(bom.read_text())["metadata"]["component"]["name"] == "localhost/report:2"
     assert "localhost/report:2" in page.read_text()
     r = distill("report", "localhost/report:2", "-o", tmp_path / "no" / "such" / "dir.html", root=store.root,
                 check=False)

@@ -588,6 +588,26 @@ def compare(a):
 
 @command(
     arg("image"),
+    arg("--format", dest="fmt", choices=["table", "json", "cyclonedx-json"], default="table"),
+    arg("-o", "--output", metavar="FILE", help="Write it here (default: standard output)."),
+    arg("--files", action="store_true", help="List the files each package owns (json: always)."),
+    STAGE,
+    INSECURE,
+)
+def sbom(a):
+    """The packages an image holds (dpkg, apk, Python, npm), with package URLs, licences
+    and the layer, stage and Dockerfile line that brought each."""
+    from ..api import sbom as make_sbom
+
+    text = make_sbom(_store(a), a.image, a.fmt, a.stage, a.files, tuple(a.insecure))
+    if a.output:
+        _write_report(a.output, text)
+    else:
+        sys.stdout.write(text)
+
+
+@command(
+    arg("image"),
     arg("-o", "--output", required=True, metavar="FILE", help="Where to write the HTML page."),
     INSECURE,
 )
@@ -720,6 +740,7 @@ def parse(a):
     arg("--jobs", type=_positive_int, metavar="N", help="Stages built at once (default: the CPU count, and more while a CPU sits idle)."),
     arg("--check", action="store_true", help="Then check that the image will start (distill check); fail if not."),
     arg("--report", metavar="FILE", help="Then write the image's HTML report (distill report) to FILE."),
+    arg("--sbom", metavar="FILE", help="Then write the image's SBOM (CycloneDX 1.6 JSON) to FILE."),
     INSECURE,
 )
 def build(a):
@@ -792,6 +813,12 @@ def build(a):
         _write_report(a.report, make_report(_store(a), a.tags[0] if a.tags else image.config_digest))
         if not a.quiet:
             print(f"wrote {a.report}", file=sys.stderr)
+    if a.sbom:
+        from ..api import sbom as make_sbom
+
+        _write_report(a.sbom, make_sbom(_store(a), a.tags[0] if a.tags else image.config_digest, "cyclonedx-json"))
+        if not a.quiet:
+            print(f"wrote {a.sbom}", file=sys.stderr)
     if a.check:
         from ..api import check as do_check
 

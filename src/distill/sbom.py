@@ -1,0 +1,97 @@
+"""`distill sbom`: the packages an image holds (packages.py), each with its package URL,
+declared licence, the layer that brought it and, for a build, the stage and Dockerfile
+line; as JSON, a table, or CycloneDX 1.6 (through cyclonedx-python-lib)."""
+
+from __future__ import annotations
+
+PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm"}
+
+
+def os_release(fs) -> dict[str, str]:
+    """/etc/os-release (or /usr/lib/os-release) as a dict."""
+    text = fs.read_text("/etc/os-release") or fs.read_text("/usr/lib/os-release") or ""
+    out = {}
+    for line in text.splitlines():
+        key, eq, value = line.partition("=")
+        if eq and key.strip().isidentifier():
+            out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+def purl(c: dict, distro: dict[str, str]) -> str:
+    from packageurl import PackageURL
+
+    kind = PURL_TYPES[c["type"]]
+    namespace, name, qualifiers = None, c["name"], {}
+    if kind in ("deb", "apk"):
+        namespace = distro.get("ID") or ("debian" if kind == "deb" else "alpine")
+        if c.get("arch"):
+            qualifiers["arch"] = c["arch"]
+        if distro.get("VERSION_ID"):
+            qualifiers["distro"] = f"{namespace}-{distro['VERSION_ID']}"
+        if c.get("source") and c["source"] != c["name"]:
+            qualifiers["upstream"] = c["source"]
+    elif kind == "npm" and name.startswith("@") and "/" in name:
+        namespace, name = name.split("/", 1)
+    elif kind == "pypi":
+        from .packages import canonical_name
+
+        name = canonical_name(name)
+    return PackageURL(type=kind, namespace=namespace, name=name, version=c["version"],
+                      qualifiers=qualifiers or None).to_string()
+
+
+def catalog(fs, attribution, files: bool = False) -> dict:
+    """{"image", "distro", "components": [...]} with each component attributed."""
+    from .packages import find
+
+    distro = os_release(fs)
+    components = []
+    for c in sorted(find(fs, files), key=lambda c: (c["type"], c["name"].lower(), c["version"], c.get("arch", ""))):
+        who = attribution.of(c["layer"]) if c.get("layer") is not None else {}
+        components.append({**c, "purl": purl(c, distro), "stage": who.get("stage"), "line": who.get("line"),
+                           "layer_digest": who.get("digest")})
+    return {"distro": {k: distro[k] for k in ("ID", "VERSION_ID", "PRETTY_NAME") if k in distro},
+            "components": components}
+
+
+def cyclonedx(image: str, config_digest: str, doc: dict) -> str:
+    """CycloneDX 1.6 JSON: the image as the BOM's subject, each package a component with
+    its purl, licence and where it came from (as distill: properties)."""
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.license import LicenseExpression, DisjunctiveLicense
+    from cyclonedx.output.json import JsonV1Dot6
+    from packageurl import PackageURL
+
+    bom = Bom()
+    root = Component(name=image, version=config_digest, type=ComponentType.CONTAINER, bom_ref=config_digest)
+    bom.metadata.component = root
+    for i, c in enumerate(doc["components"]):
+        props = [Property(name=f"distill:{k}", value=str(c[k])) for k in ("type", "path", "layer", "layer_digest",
+                                                                          "stage", "line") if c.get(k) is not None]
+        if c.get("source") and c["source"] != c["name"]:
+            props.append(Property(name="distill:source", value=f"{c['source']} {c.get('source_version', '')}".strip()))
+        component = Component(name=c["name"], version=c["version"], type=ComponentType.LIBRARY,
+                              purl=PackageURL.from_string(c["purl"]), bom_ref=f"{c['purl']}#{i}", properties=props)
+        if c.get("license"):
+            component.licenses.add(_licence(c["license"], LicenseExpression, DisjunctiveLicense))
+        bom.components.add(component)
+    bom.register_dependency(root, list(bom.components))  # the image holds every package
+    return JsonV1Dot6(bom).output_as_string(indent=2)
+
+
+def _licence(text: str, expression, single):
+    """An SPDX expression when the text is one, else the text as a licence name."""
+    from license_expression import ExpressionError, get_spdx_licensing
+
+    try:
+        parsed = get_spdx_licensing().parse(text, validate=True, strict=True)
+    except ExpressionError:
+        parsed = None
+    if parsed is not None and " " in str(parsed):
+        return expression(str(parsed))
+    if parsed is not None:
+        return single(id=str(parsed))
+    return single(name=text[:200])
