@@ -426,6 +426,63 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
     return json.dumps({"image": text, **doc}, indent=2) + "\n"
 
 
+def db_import(store: Store, sources: list[str]) -> dict:
+    """Loads OSV records (all.zip files or directories of OSV JSON) into the store's
+    vulnerability database, replacing it whole."""
+    from .vuln.db import import_osv
+
+    return import_osv(store, sources)
+
+
+def db_status(store: Store) -> dict:
+    from .vuln.db import Database
+
+    db = Database(store)
+    try:
+        return db.status()
+    finally:
+        db.close()
+
+
+def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = frozenset(),
+         ignore_unfixed: bool = False, insecure: tuple[str, ...] = ()) -> dict:
+    """The image's packages matched against the local OSV database (vuln/): {"image",
+    "distro", "findings": [{id, aliases, package, installed, fixed, severity, summary,
+    ecosystem, source, layer, stage, line}], "packages": N}."""
+    from .sbom import catalog
+    from .vuln.db import Database
+    from .vuln.scan import keep, match
+
+    db = Database(store)
+    try:
+        with store.writing():
+            fs, who = image_fs(store, text, stage, insecure)
+            doc = catalog(fs, who)
+        from .sbom import os_release
+
+        distro = os_release(fs)
+        findings = keep(match(doc["components"], distro, db), set(ignore), ignore_unfixed)
+    finally:
+        db.close()
+    return {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings}
+
+
+def scan_fails(findings: list[dict], threshold: str | None) -> bool:
+    from .vuln.scan import fails
+
+    return fails(findings, threshold)
+
+
+def scan_ignores(path: str) -> set[str]:
+    from .vuln.scan import ignored_ids
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            return ignored_ids(f.read())
+    except OSError as e:
+        raise DistillError(f"{path}: {e.strerror}") from None
+
+
 def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
     """The HTML report of an image (report/): its filesystem's treemap, layers and waste,
     what its build kept out of it, the start check, and the lint findings of its build's

@@ -607,6 +607,66 @@ def sbom(a):
 
 
 @command(
+    arg("action", choices=["import", "status"]),
+    arg("paths", nargs="*", metavar="PATH", help="import: OSV all.zip files or directories of OSV JSON."),
+)
+def db(a):
+    """The local vulnerability database: `db import PATH...` loads OSV records (replacing
+    what was there), `db status` says what it holds and how old it is."""
+    import time
+
+    from ..api import db_import, db_status
+
+    if a.action == "import":
+        if not a.paths:
+            raise DistillError("db import needs at least one PATH (an OSV all.zip or a directory of OSV JSON)")
+        done = db_import(_store(a), a.paths)
+        print(f"imported {done['records']} records: " +
+              ", ".join(f"{eco} {n}" for eco, n in done["ecosystems"].items()))
+        return
+    st = db_status(_store(a))
+    age = (time.time() - st["imported"]) / 86400
+    print(f"{st['records']} records, imported {age:.1f} days ago from {', '.join(st['sources'])}")
+    for eco, n in sorted(st["ecosystems"].items()):
+        print(f"  {eco}: {n}")
+
+
+@command(
+    arg("image"),
+    arg("--format", dest="fmt", choices=["table", "json"], default="table"),
+    arg("--fail-on", choices=["low", "medium", "high", "critical"], help="Exit 1 when a finding is this severe or "
+                                                                          "more."),
+    arg("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fixed version."),
+    arg("--ignore-file", metavar="FILE", help="IDs to leave out: an OpenVEX document (not_affected, fixed) or a "
+                                              "list, one a line."),
+    STAGE,
+    INSECURE,
+)
+def scan(a):
+    """Match the image's packages against the local OSV database (distill db), offline."""
+    from ..api import scan as do_scan
+    from ..api import scan_ignores
+
+    ignore = scan_ignores(a.ignore_file) if a.ignore_file else set()
+    result = do_scan(_store(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure))
+    found = result["findings"]
+    if a.fmt == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{'ID':<22}{'PACKAGE':<28}{'INSTALLED':<26}{'FIXED IN':<26}{'SEVERITY':<10}WHERE")
+        for f in found:
+            where = f"{f['stage']}:{f['line']}" if f.get("stage") else (f"layer {f['layer']}" if f.get("layer") is not None
+                                                                        else "")
+            name = f["package"] + (f" ({f['source']})" if f.get("source") else "")
+            print(f"{f['id']:<22}{name:<28}{f['installed']:<26}{', '.join(f['fixed']) or '-':<26}"
+                  f"{f['severity']:<10}{where}")
+        print(f"{len(found)} vulnerabilities in {result['packages']} packages")
+    from ..api import scan_fails
+
+    sys.exit(1 if scan_fails(found, a.fail_on) else 0)
+
+
+@command(
     arg("image"),
     arg("-o", "--output", required=True, metavar="FILE", help="Where to write the HTML page."),
     INSECURE,

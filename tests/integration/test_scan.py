@@ -1,0 +1,103 @@
+"""distill db and distill scan on images built here, with a small OSV data set made for
+the test (records in OSV's own format, as an all.zip and as a directory): the expected
+matches exactly, a binary package found through its source package, a fixed version that
+must not match, the ignore file and --fail-on."""
+
+import json
+import zipfile
+
+import pytest
+
+from bed.images import PYTHON_BASE, copy_image
+from buildtools import BUSYBOX, build, write_context
+from clirun import distill
+from distill import api
+
+METADATA = "Metadata-Version: 2.1\nName: Flask\nVersion: 2.3.3\n"
+
+
+def record(vid, ecosystem, name, events=None, versions=None, severity=None, summary="a test record"):
+    affected = {"package": {"ecosystem": ecosystem, "name": name}}
+    if events:
+        affected["ranges"] = [{"type": "ECOSYSTEM", "events": events}]
+    if versions:
+        affected["versions"] = versions
+    doc = {"id": vid, "modified": "2026-01-01T00:00:00Z", "summary": summary, "affected": [affected]}
+    if severity:
+        doc["database_specific"] = {"severity": severity}
+    return doc
+
+
+@pytest.fixture
+def store(python_store, busybox_store):
+    copy_image(busybox_store, python_store, BUSYBOX)
+    return python_store
+
+
+def glibc_version(store) -> str:
+    doc = json.loads(api.sbom(store, PYTHON_BASE, "json"))
+    return next(c["source_version"] for c in doc["components"] if c["name"] == "libc6")
+
+
+def test_scan_matches_exactly(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"METADATA": METADATA})
+    build(store, ctx, f"FROM {PYTHON_BASE}\nCOPY METADATA /usr/lib/python3/dist-packages/Flask-2.3.3.dist-info/"
+                      f"METADATA\n", tags=["localhost/scan:1"])
+    glibc = glibc_version(store)
+    records = [
+        # glibc (a source package) fixed after the installed version: every binary built from it
+        record("TEST-0001", "Debian:12", "glibc", [{"introduced": "0"}, {"fixed": glibc + "+zz1"}], severity="HIGH"),
+        # fixed before the installed version: must not match
+        record("TEST-0002", "Debian:12", "glibc", [{"introduced": "0"}, {"fixed": "2.36-9+deb12u1"}]),
+        # another release's record for the same package: must not match
+        record("TEST-0003", "Debian:11", "glibc", [{"introduced": "0"}]),
+        record("TEST-0004", "PyPI", "flask", [{"introduced": "2.0"}, {"fixed": "2.3.4"}], severity="MODERATE"),
+        record("TEST-0005", "PyPI", "Flask", [{"introduced": "0"}, {"fixed": "2.3.3"}]),  # fixed in what is there
+        record("TEST-0006", "PyPI", "flask", versions=["2.3.3"]),  # listed, no fix known
+    ]
+    osv = tmp_path / "osv"
+    osv.mkdir()
+    for r in records[:3]:
+        (osv / f"{r['id']}.json").write_text(json.dumps(r))
+    bundle = tmp_path / "all.zip"
+    with zipfile.ZipFile(bundle, "w") as z:
+        for r in records[3:]:
+            z.writestr(f"{r['id']}.json", json.dumps(r))
+    said = distill("db", "import", osv, bundle, root=store.root).stdout
+    assert said.strip() == "imported 6 records: Debian:11 1, Debian:12 2, PyPI 3"
+    result = api.scan(store, "localhost/scan:1")
+    glibc_binaries = sorted(c["name"] for c in json.loads(api.sbom(store, PYTHON_BASE, "json"))["components"]
+                            if c["type"] == "dpkg" and c["source"] == "glibc")
+    assert len(glibc_binaries) >= 2  # libc6, libc-bin
+    got = sorted((f["id"], f["package"]) for f in result["findings"])
+    assert got == sorted([("TEST-0001", p) for p in glibc_binaries] + [("TEST-0004", "Flask"), ("TEST-0006", "Flask")])
+    libc = next(f for f in result["findings"] if f["package"] == "libc6")
+    assert (libc["source"], libc["fixed"], libc["severity"], libc["ecosystem"]) == \
+        ("glibc", [glibc + "+zz1"], "high", "Debian:12")
+    flask = next(f for f in result["findings"] if f["id"] == "TEST-0004")
+    assert (flask["fixed"], flask["severity"], flask["stage"], flask["line"]) == (["2.3.4"], "medium", "stage-0", 2)
+    # --ignore-unfixed drops TEST-0006; an ignore file drops what it names
+    unfixed = api.scan(store, "localhost/scan:1", ignore_unfixed=True)
+    assert "TEST-0006" not in {f["id"] for f in unfixed["findings"]}
+    vex = tmp_path / "vex.json"
+    vex.write_text(json.dumps({"statements": [{"vulnerability": {"name": "TEST-0001"}, "status": "not_affected"}]}))
+    r = distill("scan", "--format", "json", "--ignore-file", vex, "localhost/scan:1", root=store.root)
+    assert {f["id"] for f in json.loads(r.stdout)["findings"]} == {"TEST-0004", "TEST-0006"}
+    assert distill("scan", "--fail-on", "high", "localhost/scan:1", root=store.root, check=False).returncode == 1
+    r = distill("scan", "--fail-on", "high", "--ignore-file", vex, "localhost/scan:1", root=store.root, check=False)
+    assert r.returncode == 0 and "2 vulnerabilities in" in r.stdout
+    status = distill("db", "status", root=store.root).stdout
+    assert status.startswith("6 records, imported 0.0 days ago") and "PyPI: 3" in status
+
+
+def test_db_errors_are_one_line(store, tmp_path):
+    r = distill("scan", BUSYBOX, root=tmp_path / "empty", check=False)
+    assert r.returncode != 0 and r.stderr.strip().startswith("distill: error: no vulnerability database")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.json").write_text("{not json")
+    r = distill("db", "import", bad, root=store.root, check=False)
+    assert r.returncode != 0 and r.stderr.strip() == f"distill: error: {bad / 'x.json'}: not valid JSON"
+    (bad / "x.json").write_text(json.dumps({"no": "id"}))
+    r = distill("db", "import", bad, root=store.root, check=False)
+    assert "not an OSV record" in r.stderr and "Traceback" not in r.stderr
