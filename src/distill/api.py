@@ -445,26 +445,45 @@ def db_status(store: Store) -> dict:
 
 
 def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = frozenset(),
-         ignore_unfixed: bool = False, insecure: tuple[str, ...] = ()) -> dict:
+         ignore_unfixed: bool = False, insecure: tuple[str, ...] = (), stages: bool = False) -> dict:
     """The image's packages matched against the local OSV database (vuln/): {"image",
     "distro", "findings": [{id, aliases, package, installed, fixed, severity, summary,
-    ecosystem, source, layer, stage, line}], "packages": N}."""
-    from .sbom import catalog
+    ecosystem, source, layer, stage, line}], "packages": N}. With `stages` (a build's
+    image), each builder stage is scanned too: "builder_only" lists what its stages hold
+    and the image does not ship, {"stage": [...findings]}."""
+    from .imagefs import Attribution, ImageFS, recorded_stage_image
+    from .sbom import catalog, os_release
     from .vuln.db import Database
     from .vuln.scan import keep, match
 
     db = Database(store)
+
+    def scan_fs(fs, who):
+        doc = catalog(fs, who)
+        return doc, keep(match(doc["components"], os_release(fs), db), set(ignore), ignore_unfixed)
+
     try:
         with store.writing():
             fs, who = image_fs(store, text, stage, insecure)
-            doc = catalog(fs, who)
-        from .sbom import os_release
-
-        distro = os_release(fs)
-        findings = keep(match(doc["components"], distro, db), set(ignore), ignore_unfixed)
+            doc, findings = scan_fs(fs, who)
+            out = {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings}
+            if stages:
+                if who.record is None:
+                    raise DistillError(f"{text} has no build record: scan --stages needs an image built here")
+                shipped = {(f["id"], f["package"], f["installed"]) for f in findings}
+                out["builder_only"] = {}
+                for st in who.record["stages"]:
+                    if st.get("target") or not st.get("image"):
+                        continue
+                    image = recorded_stage_image(store, st, text)
+                    sfs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name)
+                    _, found = scan_fs(sfs, Attribution(image, who.record))
+                    name = st.get("name") or f"stage-{st.get('index')}"
+                    out["builder_only"][name] = [f for f in found
+                                                 if (f["id"], f["package"], f["installed"]) not in shipped]
     finally:
         db.close()
-    return {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings}
+    return out
 
 
 def scan_fails(findings: list[dict], threshold: str | None) -> bool:

@@ -101,3 +101,24 @@ def test_db_errors_are_one_line(store, tmp_path):
     (bad / "x.json").write_text(json.dumps({"no": "id"}))
     r = distill("db", "import", bad, root=store.root, check=False)
     assert "not an OSV record" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scan_stages_splits_what_ships_from_what_stayed_behind(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"METADATA": METADATA})
+    build(store, ctx, f"""FROM {PYTHON_BASE} AS builder
+COPY METADATA /usr/lib/python3/dist-packages/Flask-2.3.3.dist-info/METADATA
+FROM {PYTHON_BASE}
+COPY --from=builder /etc/hostname /etc/hostname-copy
+""", tags=["localhost/scan:multi"])
+    osv = tmp_path / "osv"
+    osv.mkdir()
+    for r in (record("TEST-0004", "PyPI", "flask", [{"introduced": "2.0"}, {"fixed": "2.3.4"}]),
+              record("TEST-0001", "Debian:12", "glibc", [{"introduced": "0"}, {"fixed": glibc_version(store) + "+zz1"}])):
+        (osv / f"{r['id']}.json").write_text(json.dumps(r))
+    distill("db", "import", osv, root=store.root)
+    result = api.scan(store, "localhost/scan:multi", stages=True)
+    assert {f["id"] for f in result["findings"]} == {"TEST-0001"}  # glibc ships in both
+    assert [(f["id"], f["package"], f["stage"], f["line"]) for f in result["builder_only"]["builder"]] == \
+        [("TEST-0004", "Flask", "builder", 2)]
+    out = distill("scan", "--stages", "localhost/scan:multi", root=store.root).stdout
+    assert "stage builder: 1 more findings (1 vulnerabilities) only in the builder stage, not shipped: TEST-0004" in out

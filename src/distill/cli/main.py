@@ -639,6 +639,8 @@ def db(a):
     arg("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fixed version."),
     arg("--ignore-file", metavar="FILE", help="IDs to leave out: an OpenVEX document (not_affected, fixed) or a "
                                               "list, one a line."),
+    arg("--stages", action="store_true", help="Also scan each builder stage of the build: what the multi-stage "
+                                              "build kept out of the image."),
     STAGE,
     INSECURE,
 )
@@ -648,7 +650,7 @@ def scan(a):
     from ..api import scan_ignores
 
     ignore = scan_ignores(a.ignore_file) if a.ignore_file else set()
-    result = do_scan(_store(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure))
+    result = do_scan(_store(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure), a.stages)
     found = result["findings"]
     if a.fmt == "json":
         print(json.dumps(result, indent=2))
@@ -661,6 +663,13 @@ def scan(a):
             print(f"{f['id']:<22}{name:<28}{f['installed']:<26}{', '.join(f['fixed']) or '-':<26}"
                   f"{f['severity']:<10}{where}")
         print(f"{len(found)} vulnerabilities in {result['packages']} packages")
+        for name, only in (result.get("builder_only") or {}).items():
+            ids = sorted({f["id"] for f in only})
+            print(f"stage {name}: {len(only)} more findings ({len(ids)} vulnerabilities) only in the builder stage, "
+                  f"not shipped" + (f": {', '.join(ids[:10])}{', ...' if len(ids) > 10 else ''}" if ids else ""))
+        if "builder_only" in result:
+            print(f"ships in the final image: {len(found)}; only in builder stages: "
+                  f"{sum(len(v) for v in result['builder_only'].values())}")
     from ..api import scan_fails
 
     sys.exit(1 if scan_fails(found, a.fail_on) else 0)
