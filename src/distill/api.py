@@ -406,14 +406,17 @@ def compare_stages(store: Store, text: str) -> dict:
 
 def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, files: bool = False,
          insecure: tuple[str, ...] = ()) -> str:
-    """The packages the image holds (sbom.py) as `fmt`: json, table or cyclonedx-json."""
-    from .sbom import catalog, cyclonedx
+    """The packages the image holds (sbom.py) as `fmt`: json, table, cyclonedx-json or
+    spdx-json."""
+    from .sbom import catalog, cyclonedx, spdx
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
         doc = catalog(fs, who, files or fmt == "json")
     if fmt == "cyclonedx-json":
         return cyclonedx(text, who.image.config_digest, doc)
+    if fmt == "spdx-json":
+        return spdx(text, who.image.config_digest, doc)
     if fmt == "table":
         rows = [f"{'NAME':<40}{'VERSION':<32}{'TYPE':<8}{'LAYER':>6}  STAGE:LINE"]
         for c in doc["components"]:

@@ -1,6 +1,7 @@
 """`distill sbom`: the packages an image holds (packages.py), each with its package URL,
 declared licence, the layer that brought it and, for a build, the stage and Dockerfile
-line; as JSON, a table, or CycloneDX 1.6 (through cyclonedx-python-lib)."""
+line; as JSON, a table, CycloneDX 1.6 (through cyclonedx-python-lib) or SPDX 2.3
+(through spdx-tools, which validates what it writes)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,48 @@ def cyclonedx(image: str, config_digest: str, doc: dict) -> str:
         bom.components.add(component)
     bom.register_dependency(root, list(bom.components))  # the image holds every package
     return JsonV1Dot6(bom).output_as_string(indent=2)
+
+
+def spdx(image: str, config_digest: str, doc: dict) -> str:
+    """SPDX 2.3 JSON: the image a package of its own that CONTAINS every other; each
+    package with its purl (a PACKAGE-MANAGER reference), its declared licence when it is
+    an SPDX expression (else NOASSERTION), files not analysed."""
+    import io
+    import uuid
+    from datetime import datetime, timezone
+
+    from license_expression import ExpressionError, get_spdx_licensing
+    from spdx_tools.spdx.model import (Actor, ActorType, CreationInfo, Document, ExternalPackageRef,
+                                       ExternalPackageRefCategory, Package, PackagePurpose, Relationship,
+                                       RelationshipType, SpdxNoAssertion)
+    from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
+
+    from . import __version__
+
+    info = CreationInfo(spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=image, data_license="CC0-1.0",
+                        document_namespace=f"https://spdx.org/spdxdocs/distill/{uuid.uuid4()}",
+                        creators=[Actor(ActorType.TOOL, f"distill-{__version__}")],
+                        created=datetime.now(timezone.utc).replace(microsecond=0))
+    root = Package(spdx_id="SPDXRef-image", name=image, download_location=SpdxNoAssertion(),
+                   version=config_digest, files_analyzed=False, primary_package_purpose=PackagePurpose.CONTAINER)
+    packages, relations = [root], [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-image")]
+    licensing = get_spdx_licensing()
+    for i, c in enumerate(doc["components"]):
+        try:
+            declared = licensing.parse(c["license"], validate=True, strict=True) if c.get("license") else None
+        except ExpressionError:
+            declared = None
+        sid = f"SPDXRef-package-{i}"
+        packages.append(Package(spdx_id=sid, name=c["name"], version=c["version"], download_location=SpdxNoAssertion(),
+                                files_analyzed=False, license_declared=declared or SpdxNoAssertion(),
+                                source_info=f"layer {c['layer']}" + (f", {c['stage']}:{c['line']}" if c.get("stage")
+                                                                     else "") if c.get("layer") is not None else None,
+                                external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER,
+                                                                        "purl", c["purl"])]))
+        relations.append(Relationship("SPDXRef-image", RelationshipType.CONTAINS, sid))
+    out = io.StringIO()
+    write_document_to_stream(Document(info, packages=packages, relationships=relations), out, validate=True)
+    return out.getvalue()
 
 
 def _licence(text: str, expression, single):

@@ -168,7 +168,8 @@ def test_the_django_example_is_flagged_and_the_flask_one_passes(demo, tmp_path):
 
 def test_the_sbom_lists_what_the_image_itself_reports(demo):
     """The Flask image's SBOM against dpkg-query and pip run inside it: names and
-    versions exactly, each Debian package's source too; the CycloneDX form validates."""
+    versions exactly, each Debian package's source too; the CycloneDX and SPDX forms
+    validate."""
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
@@ -197,3 +198,14 @@ def test_the_sbom_lists_what_the_image_itself_reports(demo):
     bom = distill("sbom", "--format", "cyclonedx-json", "flask-demo:sbom", root=root).stdout
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
     assert len(json.loads(bom)["components"]) == len(doc["components"])
+    # SPDX 2.3, read back and validated by spdx-tools
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    spdx_file = Path(root).parent / "bom.spdx.json"
+    distill("sbom", "--format", "spdx-json", "-o", spdx_file, "flask-demo:sbom", root=root)
+    parsed = parse_file(str(spdx_file))
+    assert validate_full_spdx_document(parsed) == []
+    assert len(parsed.packages) == len(doc["components"]) + 1  # and the image itself
+    flask_spdx = next(p for p in parsed.packages if p.name == "Flask")
+    assert flask_spdx.external_references[0].locator == "pkg:pypi/flask@2.3.3"

@@ -588,7 +588,7 @@ def compare(a):
 
 @command(
     arg("image"),
-    arg("--format", dest="fmt", choices=["table", "json", "cyclonedx-json"], default="table"),
+    arg("--format", dest="fmt", choices=["table", "json", "cyclonedx-json", "spdx-json"], default="table"),
     arg("-o", "--output", metavar="FILE", help="Write it here (default: standard output)."),
     arg("--files", action="store_true", help="List the files each package owns (json: always)."),
     STAGE,
