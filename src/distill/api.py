@@ -437,6 +437,13 @@ def db_import(store: Store, sources: list[str]) -> dict:
     return import_osv(store, sources)
 
 
+def db_update(store: Store, ecosystems: list[str], source: str | None = None) -> dict:
+    """Downloads each ecosystem's OSV export (all.zip) and imports them."""
+    from .vuln.db import OSV_EXPORT, download, import_osv
+
+    return import_osv(store, download(store, ecosystems, source or OSV_EXPORT))
+
+
 def db_status(store: Store) -> dict:
     from .vuln.db import Database
 
@@ -469,7 +476,8 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
         with store.writing():
             fs, who = image_fs(store, text, stage, insecure)
             doc, findings = scan_fs(fs, who)
-            out = {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings}
+            out = {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings,
+                   "dockerfile": ((who.record or {}).get("dockerfile") or {}).get("path")}
             if stages:
                 if who.record is None:
                     raise DistillError(f"{text} has no build record: scan --stages needs an image built here")
@@ -487,6 +495,12 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
     finally:
         db.close()
     return out
+
+
+def scan_sarif(result: dict) -> dict:
+    from .vuln.scan import as_sarif
+
+    return as_sarif(result)
 
 
 def scan_fails(findings: list[dict], threshold: str | None) -> bool:
@@ -507,16 +521,22 @@ def scan_ignores(path: str) -> set[str]:
 
 def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
     """The HTML report of an image (report/): its filesystem's treemap, layers and waste,
-    what its build kept out of it, the start check, and the lint findings of its build's
+    what its build kept out of it, the start check, its packages, the vulnerabilities the
+    local database knows of (when there is one), and the lint findings of its build's
     Dockerfile when that file is still where the build read it."""
     from .report import render, tree_data
+    from .sbom import catalog
     from .size import measure
+    from .vuln.db import db_path
 
     with store.writing():
         fs, who = image_fs(store, text, None, insecure)
         sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
-        data = {"image": text, "size": measure(fs, who, sizes, 15), "tree": tree_data(fs)}
+        data = {"image": text, "size": measure(fs, who, sizes, 15), "tree": tree_data(fs),
+                "sbom": catalog(fs, who)["components"]}
     data["check"] = check(store, text, None, insecure)
+    if os.path.exists(db_path(store)):
+        data["scan"] = scan(store, text, insecure=insecure)["findings"]
     if who.record is not None:
         data["stages"] = compare_stages(store, text)
         data["lint"] = _record_lint(who.record)

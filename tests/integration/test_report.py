@@ -47,6 +47,7 @@ def test_the_report_renders_in_chromium(store, built, tmp_path):
     assert HOSTILE not in html  # in the page's data as \u003cscript>..., in its tables as &lt;script&gt;...
     # the tables stand without the script: every layer is a row
     assert html.count("<span class='sw'") == 3
+    assert "No vulnerability database in the store" in html and "No package database in the image." in html
     dom = chromium("--dump-dom", page.as_uri())
     assert 'data-rendered="yes"' in dom.stdout, dom.stderr[-2000:]
     assert "data-errors" not in dom.stdout

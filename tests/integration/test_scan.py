@@ -86,6 +86,15 @@ def test_scan_matches_exactly(store, tmp_path):
     assert distill("scan", "--fail-on", "high", "localhost/scan:1", root=store.root, check=False).returncode == 1
     r = distill("scan", "--fail-on", "high", "--ignore-file", vex, "localhost/scan:1", root=store.root, check=False)
     assert r.returncode == 0 and "2 vulnerabilities in" in r.stdout
+    # SARIF: valid, a rule a vulnerability, the PyPI findings at the COPY's Dockerfile line
+    from sarifschema import assert_valid_sarif
+
+    doc = json.loads(distill("scan", "--format", "sarif", "localhost/scan:1", root=store.root).stdout)
+    assert_valid_sarif(doc)
+    results = doc["runs"][0]["results"]
+    assert len(results) == len(result["findings"])
+    pypi = [x for x in results if x["ruleId"] == "TEST-0004"]
+    assert pypi[0]["level"] == "warning" and pypi[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
     status = distill("db", "status", root=store.root).stdout
     assert status.startswith("6 records, imported 0.0 days ago") and "PyPI: 3" in status
 
@@ -122,3 +131,33 @@ COPY --from=builder /etc/hostname /etc/hostname-copy
         [("TEST-0004", "Flask", "builder", 2)]
     out = distill("scan", "--stages", "localhost/scan:multi", root=store.root).stdout
     assert "stage builder: 1 more findings (1 vulnerabilities) only in the builder stage, not shipped: TEST-0004" in out
+
+
+def test_db_update_downloads_each_ecosystem_s_export(store, tmp_path):
+    """Against a local HTTP server laid out as OSV's bucket: one directory an ecosystem."""
+    import http.server
+    import threading
+    from functools import partial
+
+    root = tmp_path / "bucket"
+    for eco, r in (("PyPI", record("TEST-0004", "PyPI", "flask", [{"introduced": "0"}, {"fixed": "9"}])),
+                   ("Debian", record("TEST-0001", "Debian:12", "glibc", [{"introduced": "0"}]))):
+        (root / eco).mkdir(parents=True)
+        with zipfile.ZipFile(root / eco / "all.zip", "w") as z:
+            z.writestr(f"{r['id']}.json", json.dumps(r))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        said = distill("db", "update", "--source", url, "--ecosystem", "PyPI", "--ecosystem", "Debian:12",
+                       root=store.root).stdout
+        assert said.strip() == "imported 2 records: Debian:12 1, PyPI 1"
+        r = distill("db", "update", "--source", url, "--ecosystem", "npm", root=store.root, check=False)
+        assert r.returncode != 0 and r.stderr.strip() == f"distill: error: {url}/npm/all.zip: HTTP 404"
+        assert "2 records" in distill("db", "status", root=store.root).stdout  # the failed update changed nothing
+    finally:
+        server.shutdown()

@@ -607,20 +607,27 @@ def sbom(a):
 
 
 @command(
-    arg("action", choices=["import", "status"]),
+    arg("action", choices=["import", "update", "status"]),
     arg("paths", nargs="*", metavar="PATH", help="import: OSV all.zip files or directories of OSV JSON."),
+    arg("--ecosystem", metavar="NAME", help="update: an OSV ecosystem to download (Debian, PyPI, npm, Alpine, ...; "
+                                            "default Debian and PyPI). Repeatable.", **_repeatable("ecosystems")),
+    arg("--source", metavar="URL", help="update: where the exports are (default: OSV's public bucket)."),
 )
 def db(a):
     """The local vulnerability database: `db import PATH...` loads OSV records (replacing
-    what was there), `db status` says what it holds and how old it is."""
+    what was there), `db update` downloads OSV's exports and imports them, `db status`
+    says what it holds and how old it is."""
     import time
 
-    from ..api import db_import, db_status
+    from ..api import db_import, db_status, db_update
 
-    if a.action == "import":
-        if not a.paths:
+    if a.action in ("import", "update"):
+        if a.action == "update":
+            done = db_update(_store(a), a.ecosystems or ["Debian", "PyPI"], a.source)
+        elif not a.paths:
             raise DistillError("db import needs at least one PATH (an OSV all.zip or a directory of OSV JSON)")
-        done = db_import(_store(a), a.paths)
+        else:
+            done = db_import(_store(a), a.paths)
         print(f"imported {done['records']} records: " +
               ", ".join(f"{eco} {n}" for eco, n in done["ecosystems"].items()))
         return
@@ -633,7 +640,7 @@ def db(a):
 
 @command(
     arg("image"),
-    arg("--format", dest="fmt", choices=["table", "json"], default="table"),
+    arg("--format", dest="fmt", choices=["table", "json", "sarif"], default="table"),
     arg("--fail-on", choices=["low", "medium", "high", "critical"], help="Exit 1 when a finding is this severe or "
                                                                           "more."),
     arg("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fixed version."),
@@ -654,6 +661,10 @@ def scan(a):
     found = result["findings"]
     if a.fmt == "json":
         print(json.dumps(result, indent=2))
+    elif a.fmt == "sarif":
+        from ..api import scan_sarif
+
+        print(json.dumps(scan_sarif(result), indent=2))
     else:
         print(f"{'ID':<22}{'PACKAGE':<28}{'INSTALLED':<26}{'FIXED IN':<26}{'SEVERITY':<10}WHERE")
         for f in found:

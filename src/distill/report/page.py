@@ -110,8 +110,8 @@ def render(r: dict) -> str:
                         [(human(w["bytes"]), w["path"], ", ".join(str(c["layer"]) for c in w["copies"]))
                          for w in size["wasted"]], "Nothing: no layer hides another's files."))
     parts.append(_lint(r.get("lint")))
-    parts.append("<h2>SBOM and vulnerabilities</h2><p class='muted'>Not in this report: distill has no SBOM or "
-                 "vulnerability scan yet.</p>")
+    parts.append(_vulns(r.get("scan")))
+    parts.append(_sbom(r.get("sbom")))
     data = json.dumps(r["tree"], separators=(",", ":")).replace("<", "\\u003c")
     parts.append(f"<script id='tree' type='application/json'>{data}</script><script>{SCRIPT}</script>")
     parts.append("</body></html>\n")
@@ -171,3 +171,27 @@ def _lint(findings: list | None) -> str:
     return _table("Dockerfile lint", ["line", "severity", "rule", "message"],
                   [(f["line"], f["severity"], f["rule"] + (f" ({', '.join(f['aliases'])})" if f["aliases"] else ""),
                     f["message"]) for f in findings], "No findings.")
+
+
+def _vulns(findings: list | None) -> str:
+    if findings is None:
+        return ("<h2>Vulnerabilities</h2><p class='muted'>No vulnerability database in the store: "
+                "<code>distill db import</code> loads OSV's records.</p>")
+    return _table(f"Vulnerabilities ({len(findings)})", ["id", "package", "installed", "fixed in", "severity",
+                                                         "stage:line"],
+                  [(f["id"], f["package"] + (f" ({f['source']})" if f.get("source") else ""), f["installed"],
+                    ", ".join(f["fixed"]) or "-", f["severity"], f"{f['stage']}:{f['line']}" if f.get("stage") else
+                    "base") for f in findings], "None that the local database knows of.")
+
+
+def _sbom(components: list | None) -> str:
+    if components is None:
+        return ""
+    counts = {}
+    for c in components:
+        counts[c["type"]] = counts.get(c["type"], 0) + 1
+    title = f"Packages ({', '.join(f'{n} {t}' for t, n in sorted(counts.items())) or 'none'})"
+    return _table(title, ["name", "version", "type", "licence", "stage:line"],
+                  [(c["name"], c["version"], c["type"], c.get("license") or "",
+                    f"{c['stage']}:{c['line']}" if c.get("stage") else "base") for c in components],
+                  "No package database in the image.")

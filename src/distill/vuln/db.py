@@ -110,6 +110,45 @@ def import_osv(store, sources: list[str]) -> dict:
     return {"records": records, "affected": affected, "ecosystems": dict(sorted(ecosystems.items()))}
 
 
+OSV_EXPORT = "https://osv-vulnerabilities.storage.googleapis.com"
+DOWNLOAD_MAX = 8 << 30
+
+
+def download(store, ecosystems: list[str], source: str = OSV_EXPORT, progress=None) -> list[str]:
+    """Each ecosystem's all.zip from `source` (OSV's public export by default: one
+    directory an ecosystem, `Debian:12` within `Debian`), into the store's vulndb/ (a
+    file appears whole or not at all). Returns their paths, for import_osv."""
+    import httpx
+
+    folder = os.path.dirname(db_path(store))
+    os.makedirs(folder, exist_ok=True)
+    out = []
+    with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(60, read=300)) as client:
+        for eco in dict.fromkeys(e.split(":", 1)[0] for e in ecosystems):
+            url = f"{source.rstrip('/')}/{eco}/all.zip"
+            target = os.path.join(folder, f"{eco}.zip")
+            tmp = f"{target}.{os.getpid()}.partial"
+            try:
+                with client.stream("GET", url) as r:
+                    if r.status_code != 200:
+                        raise DistillError(f"{url}: HTTP {r.status_code}")
+                    size = 0
+                    with open(tmp, "wb") as f:
+                        for chunk in r.iter_bytes():
+                            size += len(chunk)
+                            if size > DOWNLOAD_MAX:
+                                raise DistillError(f"{url}: larger than {DOWNLOAD_MAX} bytes")
+                            f.write(chunk)
+                os.replace(tmp, target)
+            except httpx.HTTPError as e:
+                raise DistillError(f"{url}: {e}") from None
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            out.append(target)
+    return out
+
+
 def _key(ecosystem: str, name: str) -> str:
     """How a package is looked up: PyPI by its PEP 503 name, the rest as written."""
     if ecosystem == "PyPI":

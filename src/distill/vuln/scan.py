@@ -77,3 +77,26 @@ def fails(findings: list[dict], threshold: str | None) -> bool:
     if not threshold:
         return False
     return any(SEVERITIES.index(f["severity"]) >= SEVERITIES.index(threshold) for f in findings)
+
+
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "info", "negligible": "info",
+         "unknown": "info"}
+
+
+def as_sarif(result: dict) -> dict:
+    """A scan as SARIF 2.1.0: a rule a vulnerability, a result a vulnerable package, at the
+    Dockerfile line that brought it when the build record says."""
+    from ..sarif import sarif
+
+    dockerfile = result.get("dockerfile")
+    summaries = {f["id"]: (LEVEL[f["severity"]], f["summary"] or f["id"]) for f in result["findings"]}
+    findings = [{"rule": f["id"], "severity": LEVEL[f["severity"]], "line": f.get("line"),
+                 "message": f"{f['package']} {f['installed']}" + (f" ({f['source']})" if f.get("source") else "") +
+                            f": {f['summary'] or f['id']}; " +
+                            (f"fixed in {', '.join(f['fixed'])}" if f["fixed"] else "no fixed version"),
+                 **{k: f.get(k) for k in ("package", "installed", "ecosystem", "stage", "layer")}}
+                for f in result["findings"]]
+    return sarif(findings, lambda r: summaries[r],
+                 lambda f: (dockerfile, f["line"]) if dockerfile and f.get("line") else None,
+                 lambda f: {"image": result["image"], **{k: f[k] for k in ("package", "installed", "ecosystem",
+                                                                          "stage", "layer") if f[k] is not None}})
