@@ -477,7 +477,8 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
             fs, who = image_fs(store, text, stage, insecure)
             doc, findings = scan_fs(fs, who)
             out = {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings,
-                   "dockerfile": ((who.record or {}).get("dockerfile") or {}).get("path")}
+                   "dockerfile": ((who.record or {}).get("dockerfile") or {}).get("path"),
+                   "config_digest": who.image.config_digest, "components": doc["components"]}
             if stages:
                 if who.record is None:
                     raise DistillError(f"{text} has no build record: scan --stages needs an image built here")
@@ -495,6 +496,14 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
     finally:
         db.close()
     return out
+
+
+def scan_cyclonedx(result: dict) -> str:
+    """A scan as CycloneDX 1.6: the SBOM with its vulnerabilities."""
+    from .sbom import cyclonedx
+
+    return cyclonedx(result["image"], result["config_digest"], {"components": result["components"]},
+                     result["findings"])
 
 
 def scan_sarif(result: dict) -> dict:

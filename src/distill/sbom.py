@@ -56,9 +56,10 @@ def catalog(fs, attribution, files: bool = False) -> dict:
             "components": components}
 
 
-def cyclonedx(image: str, config_digest: str, doc: dict) -> str:
+def cyclonedx(image: str, config_digest: str, doc: dict, findings: list[dict] | None = None) -> str:
     """CycloneDX 1.6 JSON: the image as the BOM's subject, each package a component with
-    its purl, licence and where it came from (as distill: properties)."""
+    its purl, licence and where it came from (as distill: properties); with `findings`
+    (a scan's), each vulnerability affecting the components it was found in."""
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
@@ -80,7 +81,29 @@ def cyclonedx(image: str, config_digest: str, doc: dict) -> str:
             component.licenses.add(_licence(c["license"], LicenseExpression, DisjunctiveLicense))
         bom.components.add(component)
     bom.register_dependency(root, list(bom.components))  # the image holds every package
+    if findings:
+        _vulnerabilities(bom, doc, findings)
     return JsonV1Dot6(bom).output_as_string(indent=2)
+
+
+def _vulnerabilities(bom, doc: dict, findings: list[dict]) -> None:
+    from cyclonedx.model.vulnerability import (BomTarget, Vulnerability, VulnerabilityRating,
+                                               VulnerabilitySeverity, VulnerabilitySource)
+
+    refs = {(c["type"], c["name"], c["version"]): f"{c['purl']}#{i}" for i, c in enumerate(doc["components"])}
+    by_id: dict[str, list[dict]] = {}
+    for f in findings:
+        by_id.setdefault(f["id"], []).append(f)
+    for vid, found in sorted(by_id.items()):
+        first = found[0]
+        targets = sorted({refs[key] for f in found if (key := (f["type"], f["package"], f["installed"])) in refs})
+        fixed = sorted({v for f in found for v in f["fixed"]})
+        bom.vulnerabilities.add(Vulnerability(
+            id=vid, source=VulnerabilitySource(name="OSV", url=f"https://osv.dev/vulnerability/{vid}"),
+            description=first["summary"] or None, ratings=[VulnerabilityRating(severity=VulnerabilitySeverity(
+                first["severity"] if first["severity"] != "negligible" else "info"))],
+            recommendation=f"Upgrade to {', '.join(fixed)}" if fixed else None,
+            affects=[BomTarget(ref=t) for t in targets]))
 
 
 def spdx(image: str, config_digest: str, doc: dict) -> str:

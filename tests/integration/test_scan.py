@@ -95,6 +95,17 @@ def test_scan_matches_exactly(store, tmp_path):
     assert len(results) == len(result["findings"])
     pypi = [x for x in results if x["ruleId"] == "TEST-0004"]
     assert pypi[0]["level"] == "warning" and pypi[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 2
+    # CycloneDX 1.6 with vulnerabilities: valid, each affecting the components it was found in
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    bom = distill("scan", "--format", "cyclonedx-json", "localhost/scan:1", root=store.root).stdout
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
+    vulns = {v["id"]: v for v in json.loads(bom)["vulnerabilities"]}
+    assert set(vulns) == {"TEST-0001", "TEST-0004", "TEST-0006"}
+    assert len(vulns["TEST-0001"]["affects"]) == len(glibc_binaries)
+    assert vulns["TEST-0004"]["ratings"][0]["severity"] == "medium" and \
+        vulns["TEST-0004"]["recommendation"] == "Upgrade to 2.3.4"
     status = distill("db", "status", root=store.root).stdout
     assert status.startswith("6 records, imported 0.0 days ago") and "PyPI: 3" in status
 

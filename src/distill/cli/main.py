@@ -640,7 +640,7 @@ def db(a):
 
 @command(
     arg("image"),
-    arg("--format", dest="fmt", choices=["table", "json", "sarif"], default="table"),
+    arg("--format", dest="fmt", choices=["table", "json", "sarif", "cyclonedx-json"], default="table"),
     arg("--fail-on", choices=["low", "medium", "high", "critical"], help="Exit 1 when a finding is this severe or "
                                                                           "more."),
     arg("--ignore-unfixed", action="store_true", help="Leave out vulnerabilities with no fixed version."),
@@ -660,7 +660,11 @@ def scan(a):
     result = do_scan(_store(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure), a.stages)
     found = result["findings"]
     if a.fmt == "json":
-        print(json.dumps(result, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k != "components"}, indent=2))
+    elif a.fmt == "cyclonedx-json":
+        from ..api import scan_cyclonedx
+
+        print(scan_cyclonedx(result))
     elif a.fmt == "sarif":
         from ..api import scan_sarif
 
