@@ -52,6 +52,57 @@ def parse_dpkg_status(text: str) -> dict[str, str]:
     return out
 
 
+# Debian's short licence names (copyright-format 1.0) and their SPDX identifiers
+DEBIAN_LICENCES = {
+    "gpl-1": "GPL-1.0-only", "gpl-1+": "GPL-1.0-or-later", "gpl-2": "GPL-2.0-only", "gpl-2+": "GPL-2.0-or-later",
+    "gpl-3": "GPL-3.0-only", "gpl-3+": "GPL-3.0-or-later", "lgpl-2": "LGPL-2.0-only", "lgpl-2+": "LGPL-2.0-or-later",
+    "lgpl-2.1": "LGPL-2.1-only", "lgpl-2.1+": "LGPL-2.1-or-later", "lgpl-3": "LGPL-3.0-only",
+    "lgpl-3+": "LGPL-3.0-or-later", "agpl-3": "AGPL-3.0-only", "agpl-3+": "AGPL-3.0-or-later",
+    "gfdl-1.2": "GFDL-1.2-only", "gfdl-1.2+": "GFDL-1.2-or-later", "gfdl-1.3": "GFDL-1.3-only",
+    "gfdl-1.3+": "GFDL-1.3-or-later", "expat": "MIT", "bsd-2-clause": "BSD-2-Clause", "bsd-3-clause": "BSD-3-Clause",
+    "bsd-4-clause": "BSD-4-Clause", "isc": "ISC", "zlib": "Zlib", "apache-2.0": "Apache-2.0",
+    "artistic": "Artistic-1.0-Perl", "artistic-2.0": "Artistic-2.0", "mpl-1.1": "MPL-1.1", "mpl-2.0": "MPL-2.0",
+    "cc0-1.0": "CC0-1.0", "openssl": "OpenSSL", "curl": "curl", "python-2.0": "Python-2.0", "psf-2": "PSF-2.0",
+    "x11": "X11", "ofl-1.1": "OFL-1.1", "unicode-dfs-2016": "Unicode-DFS-2016", "bsl-1.0": "BSL-1.0",
+}
+
+
+def debian_licences(text: str) -> list[str]:
+    """The licences a machine-readable debian/copyright (copyright-format 1.0) names, in
+    the order they first appear, as SPDX identifiers where Debian's short name has one;
+    [] for a copyright file in free form."""
+    if not text.startswith("Format:"):
+        return []
+    out = []
+    for f in _paragraphs(text):
+        for part in _split_licence(f.get("license", "")):
+            key = part.lower()
+            name = DEBIAN_LICENCES.get(key) or DEBIAN_LICENCES.get(key.replace(".0", "")) or part
+            if name and name not in out:
+                out.append(name)
+    return out
+
+
+def _split_licence(field: str) -> list[str]:
+    """A License field's names: `GPL-2+ or Artistic`, `LGPL-2.1+ and GPL-2+` give two;
+    `with ... exception` is kept to its base licence."""
+    words = field.replace(",", " ").split()
+    out, current = [], []
+    for w in words:
+        if w.lower() in ("or", "and", "|", "&"):
+            out.append(" ".join(current))
+            current = []
+        elif w.lower() == "with":
+            out.append(" ".join(current))
+            current = None
+            break
+        else:
+            current.append(w)
+    if current:
+        out.append(" ".join(current))
+    return [p for p in out if p and p.lower() not in ("public-domain", "permissive", "other")]
+
+
 def apk_entries(text: str) -> list[dict]:
     out = []
     for block in text.split("\n\n"):
@@ -146,6 +197,7 @@ def _dpkg(fs, files: bool) -> list[dict]:
             lists = [f"/var/lib/dpkg/info/{e['name']}:{e['arch']}.list", f"/var/lib/dpkg/info/{e['name']}.list"]
             record = next((p for p in lists if fs.is_file(p)), path)
             out.append({"type": "dpkg", **e, "license": "", "path": record, "layer": _layer(fs, record)})
+    _debian_copyrights(fs, out)
     if files:
         nodes = {c["path"]: fs.stat(c["path"], follow=True) for c in out if c["path"].endswith(".list")}
         owned = {}
@@ -156,6 +208,20 @@ def _dpkg(fs, files: bool) -> list[dict]:
             node = nodes.get(c["path"])
             c["files"] = owned.get(id(node), []) if node is not None else []
     return out
+
+
+def _debian_copyrights(fs, packages: list[dict]) -> None:
+    """Each package's licences from its /usr/share/doc/<name>/copyright, AND-ed: one
+    package's files may be under several, and using it means honouring each."""
+    nodes = {}
+    for c in packages:
+        node = fs.stat(f"/usr/share/doc/{c['name']}/copyright", follow=True)
+        if node is not None and node.inode.type == REG and node.inode.size <= DB_MAX:
+            nodes.setdefault(id(node.inode), (node, []))[1].append(c)
+    for node, stream in fs.contents([n for n, _ in nodes.values()]):
+        names = debian_licences(stream.read(DB_MAX).decode("utf-8", "replace"))
+        for c in nodes[id(node.inode)][1]:
+            c["license"] = " AND ".join(names)
 
 
 def _apk(fs) -> list[dict]:

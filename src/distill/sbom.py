@@ -141,7 +141,8 @@ def spdx(image: str, config_digest: str, doc: dict) -> str:
                 declared = None
         sid = f"SPDXRef-package-{i}"
         packages.append(Package(spdx_id=sid, name=c["name"], version=c["version"], download_location=SpdxNoAssertion(),
-                                files_analyzed=False, license_declared=declared or SpdxNoAssertion(),
+                                files_analyzed=False,
+                                license_declared=SpdxNoAssertion() if declared is None else declared,
                                 source_info=f"layer {c['layer']}" + (f", {c['stage']}:{c['line']}" if c.get("stage")
                                                                      else "") if c.get("layer") is not None else None,
                                 external_references=[ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER,

@@ -191,7 +191,11 @@ def test_the_sbom_lists_what_the_image_itself_reports(demo):
     flask = next(c for c in venv if c["name"] == "Flask")
     assert flask["purl"] == "pkg:pypi/flask@2.3.3" and (flask["stage"], flask["line"]) == ("stage-1", 15)
     assert "/opt/venv/lib/python3.11/site-packages/flask/app.py" in flask["files"]
+    # licences from each package's machine-readable debian/copyright, as SPDX where Debian's name has one
+    dash = next(c for c in by_type["dpkg"] if c["name"] == "dash")
+    assert dash["license"] == "BSD-3-Clause AND GPL-2.0-or-later"
     libc = next(c for c in by_type["dpkg"] if c["name"] == "libc6")
+    assert libc["license"] == ""  # its copyright file is free-form
     assert libc["purl"].startswith(f"pkg:deb/debian/libc6@{libc['version'].replace('+', '%2B')}?arch=amd64")
     assert "upstream=glibc" in libc["purl"] and "/lib/x86_64-linux-gnu/libc.so.6" in libc["files"]  # as dpkg lists it
     assert libc["stage"] is None and libc["layer"] == 0  # the base's

@@ -1,6 +1,6 @@
 """The package databases' parsers, on the shapes the real files take."""
 
-from distill.packages import canonical_name, parse_apk_installed, parse_dpkg_status, parse_metadata
+from distill.packages import canonical_name, debian_licences, parse_apk_installed, parse_dpkg_status, parse_metadata
 
 
 def test_dpkg_status():
@@ -25,3 +25,14 @@ def test_metadata_and_names():
         ("Foo.Bar_baz", "1.0.post1")
     assert parse_metadata("Name: x\n") is None
     assert canonical_name("Foo.Bar__baz") == "foo-bar-baz" and canonical_name("Flask") == "flask"
+
+
+def test_debian_copyright_licences():
+    text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+            "Upstream-Name: x\n\nFiles: *\nCopyright: 2000 A\nLicense: GPL-2+ or Artistic\n\n"
+            "Files: lib/*\nLicense: LGPL-2.1+ and Expat\n\nFiles: doc/*\nLicense: GFDL-NIV-1.3\n\n"
+            "Files: a/*\nLicense: GPL-3.0+ with Autoconf-data exception\n\nFiles: b/*\nLicense: public-domain\n\n"
+            "License: GPL-2+\n On Debian systems, the full text is in\n /usr/share/common-licenses/GPL-2.\n")
+    assert debian_licences(text) == ["GPL-2.0-or-later", "Artistic-1.0-Perl", "LGPL-2.1-or-later", "MIT",
+                                     "GFDL-NIV-1.3", "GPL-3.0-or-later"]
+    assert debian_licences("This is the Debian prepackaged version of ...\nLicense: GPL-2\n") == []
