@@ -5,7 +5,7 @@ line; as JSON, a table, CycloneDX 1.6 (through cyclonedx-python-lib) or SPDX 2.3
 
 from __future__ import annotations
 
-PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm"}
+PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm", "go": "golang"}
 
 
 def os_release(fs) -> dict[str, str]:
@@ -34,6 +34,8 @@ def purl(c: dict, distro: dict[str, str]) -> str:
             qualifiers["upstream"] = c["source"]
     elif kind == "npm" and name.startswith("@") and "/" in name:
         namespace, name = name.split("/", 1)
+    elif kind == "golang" and "/" in name:
+        namespace, name = name.rsplit("/", 1)
     elif kind == "pypi":
         from .packages import canonical_name
 

@@ -172,3 +172,31 @@ def test_db_update_downloads_each_ecosystem_s_export(store, tmp_path):
         assert "2 records" in distill("db", "status", root=store.root).stdout  # the failed update changed nothing
     finally:
         server.shutdown()
+
+
+def test_go_modules_of_a_real_go_program(store, tmp_path):
+    """Debian's docker-registry (setup installs it) is a Go program: its SBOM entry gives
+    the Go toolchain it was built with, which dpkg's Built-Using field says independently."""
+    import shutil
+    import subprocess
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    shutil.copy("/usr/bin/docker-registry", ctx / "registry")
+    build(store, ctx, f"FROM {BUSYBOX}\nCOPY registry /usr/local/bin/registry\n", tags=["localhost/scan:go"])
+    built_using = subprocess.run(["dpkg-query", "-W", "-f", "${Built-Using}", "docker-registry"], check=True,
+                                 capture_output=True, text=True).stdout
+    golang = next(p for p in built_using.split(", ") if p.startswith("golang-1."))
+    toolchain = golang.split("(= ")[1].rstrip(")").rsplit("-", 1)[0]  # golang-1.19 (= 1.19.8-2): 1.19.8
+    doc = json.loads(api.sbom(store, "localhost/scan:go", "json"))
+    go = {c["name"]: c for c in doc["components"] if c["type"] == "go"}
+    assert go["stdlib"]["version"] == toolchain and go["stdlib"]["path"] == "/usr/local/bin/registry"
+    assert go["stdlib"]["purl"] == f"pkg:golang/stdlib@{toolchain}" and go["stdlib"]["line"] == 2
+    assert "github.com/docker/distribution/cmd/registry" in go
+    record_ = record("TEST-GO-1", "Go", "stdlib", [{"introduced": "0"}, {"fixed": "99.0.0"}])
+    osv = tmp_path / "osv"
+    osv.mkdir()
+    (osv / "go.json").write_text(json.dumps(record_))
+    distill("db", "import", osv, root=store.root)
+    assert [(f["id"], f["package"]) for f in api.scan(store, "localhost/scan:go")["findings"]] == \
+        [("TEST-GO-1", "stdlib")]

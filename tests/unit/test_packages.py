@@ -36,3 +36,36 @@ def test_debian_copyright_licences():
     assert debian_licences(text) == ["GPL-2.0-or-later", "Artistic-1.0-Perl", "LGPL-2.1-or-later", "MIT",
                                      "GFDL-NIV-1.3", "GPL-3.0-or-later"]
     assert debian_licences("This is the Debian prepackaged version of ...\nLicense: GPL-2\n") == []
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not out[-1] & 0x80:
+            return bytes(out)
+
+
+def test_go_build_info():
+    import io
+
+    from distill.packages import GO_MAGIC, go_buildinfo, go_modules
+
+    info = ("path\texample.com/app\nmod\texample.com/app\tv1.2.0\th1:x=\n"
+            "dep\tgolang.org/x/net\tv0.7.0\th1:y=\ndep\tgithub.com/old/dep\tv1.0.0\n=>\tgithub.com/new/dep\tv1.1.0\th1:z=\n"
+            "build\tGOOS=linux\n")
+    mod = b"\x00" * 16 + info.encode() + b"\x00" * 16
+    header = GO_MAGIC + bytes([8, 2]) + b"\x00" * 16
+    blob = header + _uvarint(8) + b"go1.22.4" + _uvarint(len(mod)) + mod
+    # a stray magic off the 16-byte grid first, and the real one straddling a read boundary
+    data = b"\x7fELF" + b"\x00" * 3 + GO_MAGIC + b"\x00" * ((1 << 20) - 25 - len(GO_MAGIC))
+    data += b"\x00" * (-len(data) % 16) + blob
+    version, got = go_buildinfo(io.BytesIO(data))
+    assert version == "go1.22.4" and got == info
+    assert [(m["name"], m["version"]) for m in go_modules(version, got)] == [
+        ("stdlib", "1.22.4"), ("example.com/app", "v1.2.0"), ("golang.org/x/net", "v0.7.0"),
+        ("github.com/new/dep", "v1.1.0")]
+    old = GO_MAGIC + bytes([8, 0]) + b"\x00" * 16  # before Go 1.18: pointers, not read
+    assert go_buildinfo(io.BytesIO(old + b"\x00" * 64)) is None
+    assert go_buildinfo(io.BytesIO(b"\x7fELF" + b"\x00" * 100)) is None

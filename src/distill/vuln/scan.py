@@ -19,6 +19,8 @@ def ecosystem_of(c: dict, distro: dict[str, str]) -> tuple[str, str, str] | None
         return "PyPI", c["name"], c["version"]
     if c["type"] == "npm":
         return "npm", c["name"], c["version"]
+    if c["type"] == "go" and c["version"] != "(devel)":
+        return "Go", c["name"], c["version"]
     return None
 
 
