@@ -155,7 +155,7 @@ def canonical_name(name: str) -> str:
     return "".join(out)
 
 
-ECOSYSTEMS = ("dpkg", "apk", "python", "npm", "go")
+ECOSYSTEMS = ("dpkg", "apk", "python", "npm", "go", "java")
 LIST_MAX = 16 << 20  # a package's file list (dpkg .list, Python RECORD) read up to this
 
 
@@ -174,7 +174,7 @@ def find(fs, files: bool = False) -> list[dict]:
     """Every package the image's databases list: {type, name, version, arch, source,
     source_version, license, path (the record it was read from), layer (of that record),
     and with `files` the paths the database says it owns}."""
-    return _dpkg(fs, files) + _apk(fs) + _python(fs, files) + _npm(fs) + _go(fs)
+    return _dpkg(fs, files) + _apk(fs) + _python(fs, files) + _npm(fs) + _go(fs) + _java(fs)
 
 
 def _text(fs, path: str) -> str | None:
@@ -413,3 +413,76 @@ class _Prefixed:
             data, self.head = self.head, b""
             return data + self.stream.read(max(0, n - len(data)))
         return self.stream.read(n)
+
+
+JAR_MAX = 256 << 20
+JAR_SUFFIXES = (".jar", ".war", ".ear")
+
+
+def jar_packages(data: bytes) -> list[dict]:
+    """What a Java archive says it is: each META-INF/maven/**/pom.properties (a shaded
+    jar holds several), else its manifest's Implementation-Title/Version or
+    Bundle-SymbolicName/Version. Entries are read bounded."""
+    import io
+    import zipfile
+
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError):
+        return []
+    out = []
+    with z:
+        for info in z.infolist():
+            if info.filename.startswith("META-INF/maven/") and info.filename.endswith("/pom.properties") \
+                    and info.file_size <= METADATA_MAX:
+                props = _properties(z.read(info)[:METADATA_MAX].decode("utf-8", "replace"))
+                if props.get("groupId") and props.get("artifactId") and props.get("version"):
+                    out.append({"name": f"{props['groupId']}:{props['artifactId']}", "version": props["version"]})
+        if out:
+            return out
+        try:
+            info = z.getinfo("META-INF/MANIFEST.MF")
+        except KeyError:
+            return []
+        if info.file_size > METADATA_MAX:
+            return []
+        fields = _manifest(z.read(info).decode("utf-8", "replace"))
+        name = fields.get("Implementation-Title") or fields.get("Bundle-SymbolicName", "").split(";")[0]
+        version = fields.get("Implementation-Version") or fields.get("Bundle-Version")
+        return [{"name": name.strip(), "version": version.strip()}] if name and version else []
+
+
+def _properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _manifest(text: str) -> dict[str, str]:
+    """The main section of a jar manifest (a continuation line starts with a space)."""
+    out, last = {}, None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line:
+            break  # the main section ends at the first blank line
+        if line.startswith(" ") and last:
+            out[last] += line[1:]
+        elif ":" in line:
+            last, _, value = line.partition(":")
+            out[last] = value.strip()
+    return out
+
+
+def _java(fs) -> list[dict]:
+    candidates = [(p, n) for p, n in fs.walk() if n.inode.type == REG and p.endswith(JAR_SUFFIXES)
+                  and n.inode.size <= JAR_MAX]
+    paths = {id(n): p for p, n in candidates}
+    out = []
+    for node, stream in fs.contents([n for _, n in candidates]):
+        for j in jar_packages(stream.read(JAR_MAX)):
+            out.append({"type": "java", **j, "arch": "", "source": j["name"], "source_version": j["version"],
+                        "license": "", "path": paths[id(node)], "layer": node.inode.layer})
+    return out

@@ -5,7 +5,7 @@ line; as JSON, a table, CycloneDX 1.6 (through cyclonedx-python-lib) or SPDX 2.3
 
 from __future__ import annotations
 
-PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm", "go": "golang"}
+PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm", "go": "golang", "java": "maven"}
 
 
 def os_release(fs) -> dict[str, str]:
@@ -36,6 +36,8 @@ def purl(c: dict, distro: dict[str, str]) -> str:
         namespace, name = name.split("/", 1)
     elif kind == "golang" and "/" in name:
         namespace, name = name.rsplit("/", 1)
+    elif kind == "maven" and ":" in name:
+        namespace, name = name.split(":", 1)
     elif kind == "pypi":
         from .packages import canonical_name
 

@@ -200,3 +200,16 @@ def test_go_modules_of_a_real_go_program(store, tmp_path):
     distill("db", "import", osv, root=store.root)
     assert [(f["id"], f["package"]) for f in api.scan(store, "localhost/scan:go")["findings"]] == \
         [("TEST-GO-1", "stdlib")]
+
+
+def test_java_archives_in_the_sbom(store, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    with zipfile.ZipFile(ctx / "app.jar", "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nMain-Class: App\r\n")
+        z.writestr("META-INF/maven/org.example/app/pom.properties", "groupId=org.example\nartifactId=app\nversion=1.4.2\n")
+        z.writestr("App.class", b"\xca\xfe\xba\xbe")
+    build(store, ctx, f"FROM {BUSYBOX}\nWORKDIR /srv\nCOPY app.jar lib/app.jar\n", tags=["localhost/scan:jar"])
+    (jar,) = [c for c in json.loads(api.sbom(store, "localhost/scan:jar", "json"))["components"] if c["type"] == "java"]
+    assert (jar["name"], jar["version"], jar["purl"], jar["path"], jar["line"]) == \
+        ("org.example:app", "1.4.2", "pkg:maven/org.example/app@1.4.2", "/srv/lib/app.jar", 3)

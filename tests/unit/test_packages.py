@@ -69,3 +69,33 @@ def test_go_build_info():
     old = GO_MAGIC + bytes([8, 0]) + b"\x00" * 16  # before Go 1.18: pointers, not read
     assert go_buildinfo(io.BytesIO(old + b"\x00" * 64)) is None
     assert go_buildinfo(io.BytesIO(b"\x7fELF" + b"\x00" * 100)) is None
+
+
+def test_java_archives():
+    import io
+    import zipfile
+
+    from distill.packages import jar_packages
+    from distill.sbom import purl
+
+    def jar(files):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for name, text in files.items():
+                z.writestr(name, text)
+        return buf.getvalue()
+
+    shaded = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nImplementation-Title: app\r\n",
+                  "META-INF/maven/org.example/app/pom.properties": "#Generated\ngroupId=org.example\n"
+                                                                    "artifactId=app\nversion=1.4.2\n",
+                  "META-INF/maven/com.google.guava/guava/pom.properties": "version=31.1-jre\ngroupId=com.google.guava"
+                                                                          "\nartifactId=guava\n"})
+    assert sorted((p["name"], p["version"]) for p in jar_packages(shaded)) == \
+        [("com.google.guava:guava", "31.1-jre"), ("org.example:app", "1.4.2")]
+    manifest_only = jar({"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nBundle-SymbolicName: org.example.lo\r\n"
+                                                 " ng;singleton:=true\r\nBundle-Version: 2.0.1\r\n\r\nName: x\r\n"
+                                                 "Implementation-Version: 9\r\n"})
+    assert jar_packages(manifest_only) == [{"name": "org.example.long", "version": "2.0.1"}]
+    assert jar_packages(b"not a zip") == [] and jar_packages(jar({"a.txt": "x"})) == []
+    assert purl({"type": "java", "name": "com.google.guava:guava", "version": "31.1-jre"}, {}) == \
+        "pkg:maven/com.google.guava/guava@31.1-jre"
