@@ -155,7 +155,7 @@ def canonical_name(name: str) -> str:
     return "".join(out)
 
 
-ECOSYSTEMS = ("dpkg", "apk", "python", "npm", "go", "java")
+ECOSYSTEMS = ("dpkg", "apk", "rpm", "python", "npm", "go", "java")
 LIST_MAX = 16 << 20  # a package's file list (dpkg .list, Python RECORD) read up to this
 
 
@@ -174,7 +174,7 @@ def find(fs, files: bool = False) -> list[dict]:
     """Every package the image's databases list: {type, name, version, arch, source,
     source_version, license, path (the record it was read from), layer (of that record),
     and with `files` the paths the database says it owns}."""
-    return _dpkg(fs, files) + _apk(fs) + _python(fs, files) + _npm(fs) + _go(fs) + _java(fs)
+    return _dpkg(fs, files) + _apk(fs) + _rpm(fs) + _python(fs, files) + _npm(fs) + _go(fs) + _java(fs)
 
 
 def _text(fs, path: str) -> str | None:
@@ -486,3 +486,76 @@ def _java(fs) -> list[dict]:
             out.append({"type": "java", **j, "arch": "", "source": j["name"], "source_version": j["version"],
                         "license": "", "path": paths[id(node)], "layer": node.inode.layer})
     return out
+
+
+RPMDBS = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
+RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1014: "license", 1022: "arch",
+            1044: "sourcerpm"}
+RPM_HEADER_MAX = 64 << 20
+
+
+def rpm_header(blob: bytes) -> dict:
+    """The tags read here of an RPM header as the database stores it (no lead, no magic):
+    index count and data length (big-endian int32), 16-byte index entries (tag, type,
+    offset, count), then the data. Every offset is bounded by the data."""
+    import struct
+
+    if len(blob) < 8:
+        raise ValueError("short RPM header")
+    count, size = struct.unpack_from(">ii", blob)
+    data_at = 8 + 16 * count
+    if count < 0 or size < 0 or data_at + size > len(blob) or count > 100_000:
+        raise ValueError("RPM header sizes out of bounds")
+    data = blob[data_at:data_at + size]
+    out = {}
+    for i in range(count):
+        tag, kind, offset, n = struct.unpack_from(">iiii", blob, 8 + 16 * i)
+        if tag not in RPM_TAGS or not 0 <= offset < size:
+            continue
+        if kind in (6, 9, 8):  # STRING, I18NSTRING, STRING_ARRAY: the first string
+            end = data.find(b"\0", offset)
+            out[RPM_TAGS[tag]] = data[offset:end if end >= 0 else size].decode("utf-8", "replace")
+        elif kind == 4 and offset + 4 <= size:  # INT32
+            out[RPM_TAGS[tag]] = struct.unpack_from(">i", data, offset)[0]
+    return out
+
+
+def rpm_entries(db: bytes) -> list[dict]:
+    """Every package of an rpmdb.sqlite (its bytes: read in memory, never written out;
+    changes still in a -wal file are not seen)."""
+    import sqlite3
+
+    if len(db) > 19 and db[18:20] == b"\x02\x02":
+        db = db[:18] + b"\x01\x01" + db[20:]  # a WAL database, read as a plain one: memory has no -wal
+    con = sqlite3.connect(":memory:")
+    try:
+        con.deserialize(db)
+        rows = con.execute("SELECT blob FROM Packages").fetchall()
+    except sqlite3.DatabaseError:
+        return []
+    finally:
+        con.close()
+    out = []
+    for (blob,) in rows:
+        try:
+            h = rpm_header(bytes(blob))
+        except ValueError:
+            continue
+        if not h.get("name") or not h.get("version"):
+            continue
+        version = f"{h['version']}-{h['release']}" if h.get("release") else h["version"]
+        if h.get("epoch"):
+            version = f"{h['epoch']}:{version}"
+        source = (h.get("sourcerpm") or "").removesuffix(".src.rpm").rsplit("-", 2)[0] or h["name"]
+        out.append({"name": h["name"], "version": version, "arch": h.get("arch", ""), "license": h.get("license", ""),
+                    "source": source, "source_version": version})
+    return sorted(out, key=lambda e: (e["name"], e["arch"]))
+
+
+def _rpm(fs) -> list[dict]:
+    for path in RPMDBS:
+        node = fs.stat(path, follow=True)
+        if node is not None and node.inode.type == REG and node.inode.size <= DB_MAX:
+            return [{"type": "rpm", **e, "path": path, "layer": node.inode.layer}
+                    for e in rpm_entries(fs.read(path, DB_MAX))]
+    return []

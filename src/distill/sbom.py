@@ -5,7 +5,8 @@ line; as JSON, a table, CycloneDX 1.6 (through cyclonedx-python-lib) or SPDX 2.3
 
 from __future__ import annotations
 
-PURL_TYPES = {"dpkg": "deb", "apk": "apk", "python": "pypi", "npm": "npm", "go": "golang", "java": "maven"}
+PURL_TYPES = {"dpkg": "deb", "apk": "apk", "rpm": "rpm", "python": "pypi", "npm": "npm", "go": "golang",
+              "java": "maven"}
 
 
 def os_release(fs) -> dict[str, str]:
@@ -24,8 +25,8 @@ def purl(c: dict, distro: dict[str, str]) -> str:
 
     kind = PURL_TYPES[c["type"]]
     namespace, name, qualifiers = None, c["name"], {}
-    if kind in ("deb", "apk"):
-        namespace = distro.get("ID") or ("debian" if kind == "deb" else "alpine")
+    if kind in ("deb", "apk", "rpm"):
+        namespace = distro.get("ID") or {"deb": "debian", "apk": "alpine", "rpm": "redhat"}[kind]
         if c.get("arch"):
             qualifiers["arch"] = c["arch"]
         if distro.get("VERSION_ID"):
@@ -42,7 +43,10 @@ def purl(c: dict, distro: dict[str, str]) -> str:
         from .packages import canonical_name
 
         name = canonical_name(name)
-    return PackageURL(type=kind, namespace=namespace, name=name, version=c["version"],
+    version = c["version"]
+    if kind == "rpm" and ":" in version:  # purl-spec: an rpm's epoch is a qualifier
+        qualifiers["epoch"], version = version.split(":", 1)
+    return PackageURL(type=kind, namespace=namespace, name=name, version=version,
                       qualifiers=qualifiers or None).to_string()
 
 

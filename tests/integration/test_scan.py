@@ -213,3 +213,47 @@ def test_java_archives_in_the_sbom(store, tmp_path):
     (jar,) = [c for c in json.loads(api.sbom(store, "localhost/scan:jar", "json"))["components"] if c["type"] == "java"]
     assert (jar["name"], jar["version"], jar["purl"], jar["path"], jar["line"]) == \
         ("org.example:app", "1.4.2", "pkg:maven/org.example/app@1.4.2", "/srv/lib/app.jar", 3)
+
+
+SPEC = """Name: {name}
+Version: {version}
+Release: {release}
+{epoch}Summary: a package made for the test
+License: {licence}
+BuildArch: noarch
+%description
+made for the test
+%install
+mkdir -p %{{buildroot}}/usr/share/{name}
+echo {name} > %{{buildroot}}/usr/share/{name}/README
+%files
+/usr/share/{name}/README
+"""
+
+
+def test_rpm_database_matches_what_rpm_reports(store, tmp_path):
+    """Two packages built with rpmbuild and installed with rpm (Debian's rpm, which setup
+    installs) into a root whose rpmdb.sqlite goes into an image: the SBOM lists what
+    `rpm -qa` lists from that database."""
+    import subprocess
+
+    top, root = tmp_path / "rpmbuild", tmp_path / "root"
+    (top / "SPECS").mkdir(parents=True)
+    for name, version, release, epoch, licence in (("hello-distill", "1.2.3", "4", "Epoch: 2\n", "MIT AND Apache-2.0"),
+                                                   ("other-tool", "0.9", "1.fc40", "", "GPL-2.0-or-later")):
+        spec = top / "SPECS" / f"{name}.spec"
+        spec.write_text(SPEC.format(name=name, version=version, release=release, epoch=epoch, licence=licence))
+        subprocess.run(["rpmbuild", "--define", f"_topdir {top}", "-bb", spec], check=True, capture_output=True)
+    rpm = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm"]
+    subprocess.run(rpm + ["--initdb"], check=True, capture_output=True)
+    rpms = sorted(str(p) for p in (top / "RPMS" / "noarch").glob("*.rpm"))
+    subprocess.run(rpm + ["-i", "--nodeps", "--noscripts", *rpms], check=True, capture_output=True)
+    listed = subprocess.run(rpm + ["-qa", "--qf", "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} "
+                                                  "%{LICENSE}\\n"], check=True, capture_output=True, text=True).stdout
+    build(store, root, f"FROM {BUSYBOX}\nCOPY var/lib/rpm/rpmdb.sqlite /var/lib/rpm/rpmdb.sqlite\nCOPY usr /usr\n",
+          tags=["localhost/scan:rpm"])
+    found = [c for c in json.loads(api.sbom(store, "localhost/scan:rpm", "json"))["components"] if c["type"] == "rpm"]
+    assert sorted(f"{c['name']} {c['version']} {c['arch']} {c['license']}" for c in found) == \
+        sorted(listed.splitlines())
+    hello = next(c for c in found if c["name"] == "hello-distill")
+    assert hello["purl"] == "pkg:rpm/redhat/hello-distill@1.2.3-4?arch=noarch&epoch=2" and hello["line"] == 2

@@ -99,3 +99,24 @@ def test_java_archives():
     assert jar_packages(b"not a zip") == [] and jar_packages(jar({"a.txt": "x"})) == []
     assert purl({"type": "java", "name": "com.google.guava:guava", "version": "31.1-jre"}, {}) == \
         "pkg:maven/com.google.guava/guava@31.1-jre"
+
+
+
+def test_rpm_headers_are_bounded():
+    import struct
+
+    from distill.packages import rpm_entries, rpm_header
+
+    data = b"pkg\x001.0\x00"
+    blob = struct.pack(">ii", 2, len(data)) + struct.pack(">iiii", 1000, 6, 0, 1) + struct.pack(">iiii", 1001, 6, 4, 1)
+    assert rpm_header(blob + data) == {"name": "pkg", "version": "1.0"}
+    lying = struct.pack(">ii", 2, 10_000) + blob[8:] + data  # claims more data than there is
+    for bad in (b"", lying, struct.pack(">ii", -1, 0)):
+        try:
+            rpm_header(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
+    out_of_range = struct.pack(">ii", 1, len(data)) + struct.pack(">iiii", 1000, 6, 999, 1) + data
+    assert rpm_header(out_of_range) == {}
+    assert rpm_entries(b"not sqlite") == []
