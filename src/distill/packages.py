@@ -104,15 +104,23 @@ def _split_licence(field: str) -> list[str]:
 
 
 def apk_entries(text: str) -> list[dict]:
+    """Each package of apk's installed database, with its files (an `F:` line names a
+    directory, the `R:` lines after it its files)."""
     out = []
     for block in text.split("\n\n"):
-        fields = {}
+        fields, files, folder = {}, [], ""
         for line in block.splitlines():
             if len(line) > 2 and line[1] == ":":
-                fields.setdefault(line[0], line[2:].strip())
+                key, value = line[0], line[2:].strip()
+                if key == "F":
+                    folder = value
+                elif key == "R":
+                    files.append(f"/{folder}/{value}" if folder else f"/{value}")
+                else:
+                    fields.setdefault(key, value)
         if fields.get("P") and fields.get("V"):
             out.append({"name": fields["P"], "version": fields["V"], "arch": fields.get("A", ""),
-                        "license": fields.get("L", ""), "source": fields.get("o", fields["P"])})
+                        "license": fields.get("L", ""), "source": fields.get("o", fields["P"]), "files": files})
     return out
 
 
@@ -231,7 +239,7 @@ def _apk(fs) -> list[dict]:
         return []
     layer = _layer(fs, path)
     return [{"type": "apk", **e, "source_version": e["version"], "path": path, "layer": layer}
-            for e in apk_entries(text)]
+            for e in apk_entries(text)]  # files included: the database holds them anyway
 
 
 def _python(fs, files: bool) -> list[dict]:
@@ -490,7 +498,8 @@ def _java(fs) -> list[dict]:
 
 RPMDBS = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
 RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1014: "license", 1022: "arch",
-            1044: "sourcerpm"}
+            1044: "sourcerpm", 1116: "dirindexes", 1117: "basenames", 1118: "dirnames"}
+RPM_ARRAYS = {"dirindexes", "basenames", "dirnames"}
 RPM_HEADER_MAX = 64 << 20
 
 
@@ -512,11 +521,19 @@ def rpm_header(blob: bytes) -> dict:
         tag, kind, offset, n = struct.unpack_from(">iiii", blob, 8 + 16 * i)
         if tag not in RPM_TAGS or not 0 <= offset < size:
             continue
-        if kind in (6, 9, 8):  # STRING, I18NSTRING, STRING_ARRAY: the first string
-            end = data.find(b"\0", offset)
-            out[RPM_TAGS[tag]] = data[offset:end if end >= 0 else size].decode("utf-8", "replace")
-        elif kind == 4 and offset + 4 <= size:  # INT32
-            out[RPM_TAGS[tag]] = struct.unpack_from(">i", data, offset)[0]
+        name = RPM_TAGS[tag]
+        if kind in (6, 9, 8):  # STRING, I18NSTRING, STRING_ARRAY
+            strings, at = [], offset
+            for _ in range(max(1, n) if name in RPM_ARRAYS else 1):
+                end = data.find(b"\0", at)
+                if end < 0:
+                    break
+                strings.append(data[at:end].decode("utf-8", "replace"))
+                at = end + 1
+            out[name] = strings if name in RPM_ARRAYS else (strings[0] if strings else "")
+        elif kind == 4 and 0 <= n and offset + 4 * max(1, n) <= size:  # INT32
+            values = list(struct.unpack_from(f">{max(1, n)}i", data, offset))
+            out[name] = values if name in RPM_ARRAYS else values[0]
     return out
 
 
@@ -547,8 +564,11 @@ def rpm_entries(db: bytes) -> list[dict]:
         if h.get("epoch"):
             version = f"{h['epoch']}:{version}"
         source = (h.get("sourcerpm") or "").removesuffix(".src.rpm").rsplit("-", 2)[0] or h["name"]
+        dirs = h.get("dirnames") or []
+        files = [f"{dirs[i]}{b}" for b, i in zip(h.get("basenames") or [], h.get("dirindexes") or [])
+                 if 0 <= i < len(dirs)]
         out.append({"name": h["name"], "version": version, "arch": h.get("arch", ""), "license": h.get("license", ""),
-                    "source": source, "source_version": version})
+                    "source": source, "source_version": version, "files": files})
     return sorted(out, key=lambda e: (e["name"], e["arch"]))
 
 

@@ -257,3 +257,5 @@ def test_rpm_database_matches_what_rpm_reports(store, tmp_path):
         sorted(listed.splitlines())
     hello = next(c for c in found if c["name"] == "hello-distill")
     assert hello["purl"] == "pkg:rpm/redhat/hello-distill@1.2.3-4?arch=noarch&epoch=2" and hello["line"] == 2
+    owned = subprocess.run(rpm + ["-ql", "hello-distill"], check=True, capture_output=True, text=True).stdout
+    assert hello["files"] == owned.split()

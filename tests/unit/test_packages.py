@@ -18,6 +18,12 @@ def test_dpkg_status():
 
 def test_apk_installed():
     assert parse_apk_installed("C:Q1=\nP:musl\nV:1.2.4-r2\n\nP:noversion\n\nV:1\n") == {"musl": "1.2.4-r2"}
+    from distill.packages import apk_entries
+
+    (e,) = apk_entries("P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1"
+                       "\nF:usr/lib\nR:x.so\n")
+    assert e["files"] == ["/lib/ld-musl-x86_64.so.1", "/lib/libc.musl-x86_64.so.1", "/usr/lib/x.so"]
+    assert (e["arch"], e["license"], e["source"]) == ("x86_64", "MIT", "musl")
 
 
 def test_metadata_and_names():
