@@ -429,6 +429,14 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
     return json.dumps({"image": text, **doc}, indent=2) + "\n"
 
 
+def fsck(store: Store, repair: bool = False) -> list[str]:
+    """The store's problems, a line each (store/fsck.py); with `repair`, what is broken
+    is removed and each line says so."""
+    from .store.fsck import fsck as check_store
+
+    return check_store(store, repair)
+
+
 def db_import(store: Store, sources: list[str]) -> dict:
     """Loads OSV records (all.zip files or directories of OSV JSON) into the store's
     vulnerability database, replacing it whole."""

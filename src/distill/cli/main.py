@@ -606,6 +606,26 @@ def sbom(a):
         sys.stdout.write(text)
 
 
+@command(arg("--repair", action="store_true", help="Remove what is broken (never a sound object), so the next "
+                                                     "build or pull makes it again."))
+def fsck(a):
+    """Verify the store: every blob against its digest, every name's manifest and what it
+    references, build records, the step cache, unpacked snapshots. Exit 0 when sound."""
+    from ..api import fsck as check_store
+
+    store = _store(a)
+    problems = check_store(store, a.repair)
+    for p in problems:
+        print(p)
+    if problems and a.repair:
+        problems = check_store(store, False)
+        for p in problems:
+            print(f"still: {p}")
+    if not problems:
+        print("the store is sound" if not a.repair else "the store is sound now")
+    sys.exit(1 if problems else 0)
+
+
 @command(
     arg("action", choices=["import", "update", "status"]),
     arg("paths", nargs="*", metavar="PATH", help="import: OSV all.zip files or directories of OSV JSON."),
