@@ -52,20 +52,40 @@ def main() -> None:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
 
-    def per_file(cmd):
-        return lambda: [subprocess.run(cmd(f), env=env, **quiet) for f in files]
+    import tempfile
+
+    def per_file(cmd, cold=True):
+        """Each file in a process of its own; `cold`: distill's ShellCheck cache empty (a new
+        one each timing run), else kept from the run before."""
+        warm_cache = tempfile.mkdtemp(prefix="distill-bench-lint-")
+
+        def go():
+            run_env = dict(env, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="distill-bench-lint-") if cold else warm_cache)
+            return [subprocess.run(cmd(f), env=run_env, **quiet) for f in files]
+        if not cold:
+            go()  # fill the cache
+        return go
 
     from distill.lint import lint
 
     texts = [(f, open(f, "rb").read()) for f in files]
+
+    def in_process(shellcheck):
+        """All files in this process, cold: a new, empty ShellCheck cache each timing run."""
+        def go():
+            os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="distill-bench-lint-")
+            return [lint(t, f, shellcheck=shellcheck) for f, t in texts]
+        return go
     rows = [
         ("a process per file, rules only", per_file(lambda f: [DISTILL, "lint", "-f", f, "--no-shellcheck"]),
          None),
         ("a process per file, with ShellCheck", per_file(lambda f: [DISTILL, "lint", "-f", f]),
          per_file(lambda f: [HADOLINT, "--no-fail", f])),
-        ("all files, one process, rules only", lambda: [lint(t, f, shellcheck=False) for f, t in texts],
+        ("  the same, ShellCheck's findings kept (warm)", per_file(lambda f: [DISTILL, "lint", "-f", f], cold=False),
+         None),
+        ("all files, one process, rules only", in_process(False),
          lambda: subprocess.run([HADOLINT, "--no-fail", *files], **quiet)),
-        ("all files, one process, with ShellCheck", lambda: [lint(t, f) for f, t in texts], None),
+        ("all files, one process, with ShellCheck", in_process(True), None),
     ]
     print(f"{len(files)} Dockerfiles; files per second, medians of {a.runs}")
     print(f"{'':<42}{'distill':>10}{'hadolint':>10}")

@@ -594,17 +594,18 @@ def lint(dockerfile: str | None, context: str = ".", target: str | None = None, 
 
 def lint_text(text: bytes, path: str, context: str | None, target: str | None = None, ignore: tuple[str, ...] = (),
               shellcheck: bool = True, built_only: bool = False, store: Store | None = None) -> list[dict]:
-    """lint() of a Dockerfile's text, with the configuration lint_config() finds."""
-    from .lint import base_facts, context_facts
-    from .lint import lint as run_lint
+    """lint() of a Dockerfile's text, with the configuration lint_config() finds. ShellCheck
+    starts first: the configuration, the context and the store are read while it runs."""
+    from .lint import base_facts, context_facts, finish, prepare
     from .platform import host
 
+    prepared = prepare(text, path, shellcheck)
     config = lint_config(path, context)
     facts = context_facts(context) if context and os.path.isdir(context) else None
     bases = base_facts(store, text) if store is not None else None
-    return run_lint(text, path, target, tuple(ignore) + tuple(config["ignore"]), shellcheck, facts,
-                    config["override"], config["trusted"], built_only, bases, f"linux/{host().architecture}",
-                    config["labels"], config["strict_labels"], config["pragmas"])
+    return finish(prepared, target, tuple(ignore) + tuple(config["ignore"]), facts, config["override"],
+                  config["trusted"], built_only, bases, f"linux/{host().architecture}", config["labels"],
+                  config["strict_labels"], config["pragmas"])
 
 
 def build_lint(data: bytes, path: str, context: str | None, target: str | None = None,
@@ -618,10 +619,29 @@ def build_lint(data: bytes, path: str, context: str | None, target: str | None =
 def lint_config(dockerfile: str | None, context: str | None = ".") -> dict:
     """The lint configuration found beside the Dockerfile, in the context or here
     (.hadolint.yaml, pyproject.toml's [tool.distill.lint], .distill.toml; lint/config.py)."""
-    from .lint.config import load
-
     path = dockerfile or os.path.join(context or ".", "Dockerfile")
-    return load([os.path.dirname(path) or "."] + ([context] if context else []) + ["."])
+    return _lint_config(tuple([os.path.dirname(path) or "."] + ([context] if context else []) + ["."]))
+
+
+_lint_configs: dict = {}
+
+
+def _lint_config(dirs: tuple[str, ...]) -> dict:
+    """The configuration of these directories, read again only when one of its files
+    changed (lint and the command line's threshold both ask)."""
+    from .lint.config import NAMES, load
+
+    key = (dirs, tuple(_mtime(os.path.join(d, n)) for d in dirs for n in NAMES))
+    if key not in _lint_configs:
+        _lint_configs[key] = load(list(dirs))
+    return _lint_configs[key]
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def existing_store(root: str | None = None) -> Store | None:

@@ -84,3 +84,20 @@ def test_shellcheck_runs_on_run_scripts_in_the_stage_s_dialect():
     declared = "FROM debian:12.5\nARG version\nENV home=/h\nRUN echo \"$version $home\"\n"
     assert not {c for c, _ in shellcheck_codes(declared)} & {"SC2154"}
     assert ("SC2154", 2) in shellcheck_codes("FROM debian:12.5\nRUN echo \"$version\"\n")
+
+
+def test_shellcheck_findings_are_kept_by_script(tmp_path, monkeypatch):
+    """A script ShellCheck has seen is not checked again: its findings come from the cache
+    (here altered, to show they do); an edited script is checked afresh."""
+    import glob
+    import json as json_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    text = "FROM debian:12.5\nRUN echo $1 > /x\n"
+    first = shellcheck_codes(text)
+    assert ("SC2086", 2) in first
+    (kept,) = glob.glob(str(tmp_path / "cache" / "distill" / "shellcheck" / "*.json"))
+    with open(kept, "w") as f:
+        json_module.dump([{"code": 9999, "level": "warning", "message": "from the cache"}], f)
+    assert shellcheck_codes(text) == {("SC9999", 2)}
+    assert ("SC2086", 2) in shellcheck_codes(text.replace("/x", "/y"))  # another script: checked

@@ -27,16 +27,44 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     base images known here, `platform` the build's; `labels`: the label schema (label →
     type, lint/labels.py), `strict_labels` refuses others; `pragmas`: honour inline
     ignore comments."""
-    from ..dockerfile.parser import parse
+    return finish(prepare(text, path, shellcheck), target, ignore, context, override, trusted, built_only, bases,
+                  platform, labels, strict_labels, pragmas)
 
-    result = parse(text, path)
-    stages, global_args, ctx = _stages(result.nodes)
+
+class Prepared:
+    """A Dockerfile parsed, its stages found, and ShellCheck already running on its RUN
+    scripts, so that what the caller does next (reading the configuration, the context,
+    the store) and the rules overlap ShellCheck's analysis, the slow part of a lint."""
+
+    def __init__(self, text, path: str, shellcheck: bool):
+        from ..dockerfile.parser import parse
+
+        self.path = path
+        self.result = parse(text, path)
+        self.stages, self.global_args, self.ctx = _stages(self.result.nodes)
+        source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        self.ctx["lines"] = source.splitlines()
+        self.pending = None
+        if shellcheck:
+            from .shellcheck import start
+
+            self.pending = start(self.stages)
+
+
+def prepare(text: bytes | str, path: str = "Dockerfile", shellcheck: bool = True) -> Prepared:
+    return Prepared(text, path, shellcheck)
+
+
+def finish(p: Prepared, target: str | None = None, ignore: tuple[str, ...] = (), context: dict | None = None,
+           override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False,
+           bases: dict | None = None, platform: str | None = None, labels: dict | None = None,
+           strict_labels: bool = False, pragmas: bool = True) -> list[dict]:
+    """lint()'s findings of a prepared Dockerfile (lint() says what each argument is)."""
+    result, stages, ctx, path = p.result, p.stages, p.ctx, p.path
     ctx["context"] = context
     ctx["trusted"] = trusted
     ctx["bases"], ctx["platform"] = bases, platform
     ctx["labels"], ctx["strict_labels"] = labels, strict_labels
-    source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    ctx["lines"] = source.splitlines()
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
     skipped = set(ignore) | _skips(result.directives.get("check", ""))
     findings = []
@@ -45,10 +73,8 @@ def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
     for check in CHECKS:
         for rule, node, message in check(stages, final, ctx):
             findings.append(_finding(rule, node, message, path))
-    if shellcheck:
-        from .shellcheck import check as shellcheck_runs
-
-        findings += shellcheck_runs(stages, path)
+    if p.pending is not None:
+        findings += p.pending.findings(path)
     by_line = {n.start_line: n for n in result.nodes}
     if built_only:
         from .checks import reachable

@@ -13,6 +13,9 @@ from ..errors import DistillError
 from .rules import SEVERITIES
 
 
+NAMES = (".hadolint.yaml", ".hadolint.yml", "pyproject.toml", ".distill.toml")  # the files read, in order
+
+
 def load(dirs: list[str]) -> dict:
     """{"ignore": set, "override": {rule or alias: severity}, "threshold": str | None,
     "trusted": [registry] | None, "labels": {label: type}, "strict_labels": bool,
@@ -22,8 +25,7 @@ def load(dirs: list[str]) -> dict:
     seen = []
     for d in dict.fromkeys(os.path.abspath(d) for d in dirs):
         seen.append(d)
-    for name, reader in ((".hadolint.yaml", _hadolint), (".hadolint.yml", _hadolint), ("pyproject.toml", _pyproject),
-                         (".distill.toml", _distill)):
+    for name, reader in zip(NAMES, (_hadolint, _hadolint, _pyproject, _distill)):
         for d in seen:
             path = os.path.join(d, name)
             if os.path.isfile(path):

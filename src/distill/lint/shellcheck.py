@@ -41,42 +41,121 @@ def scripts(stages) -> list[tuple[object, str]]:
 
 def check(stages, path: str) -> list[dict]:
     """ShellCheck's findings for every RUN of `stages` ([] when shellcheck is absent)."""
+    pending = start(stages)
+    return pending.findings(path) if pending is not None else []
+
+
+def start(stages) -> "Pending | None":
+    """ShellCheck started on every RUN of `stages` (None when there is nothing to check
+    or no shellcheck): the caller does its own work while it runs, then asks findings()."""
     todo = scripts(stages)
     if not todo or not available():
-        return []
-    import json  # only when ShellCheck runs
-    import subprocess
-    import tempfile
+        return None
+    return Pending(todo)
 
-    with tempfile.TemporaryDirectory(prefix="distill-shellcheck-") as work:
-        files = {}
+
+OPTIONS = ["-f", "json1", "-S", "style", "-e", "SC1090,SC2187"]
+
+
+def _cache_dir() -> str | None:
+    """Where a script's findings are kept, by the script's and the program's identity:
+    a lint of an unchanged Dockerfile (a hook, an editor, CI) runs ShellCheck on nothing."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "distill", "shellcheck") if os.path.isabs(base) else None
+
+
+def _program_id() -> str:
+    path = shutil.which("shellcheck") or ""
+    try:
+        st = os.stat(path)
+        return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return path
+
+
+class Pending:
+    def __init__(self, todo):
+        import subprocess
+        import tempfile
+
+        from ..digest import of_bytes
+
+        self.cache = _cache_dir()
+        program = _program_id()
+        self.cached, self.keys, self.files = [], {}, {}
+        self.work = tempfile.mkdtemp(prefix="distill-shellcheck-")
         for i, (node, text) in enumerate(todo):
-            name = os.path.join(work, f"run{i}.sh")
+            key = of_bytes("\0".join([program, *OPTIONS, text]).encode("utf-8", "surrogateescape")).split(":")[1]
+            hit = self._cached(key)
+            if hit is not None:
+                self.cached.append((node, hit))
+                continue
+            name = os.path.join(self.work, f"run{i}.sh")
             with open(name, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
-            files[name] = node
+            self.files[name] = node
+            self.keys[name] = key
         # ShellCheck's analysis is the cost (tens of ms a script): the scripts are split
         # over one shellcheck per core, run at once
-        names = list(files)
-        parts = [names[i::max(1, min(os.cpu_count() or 1, len(names)))] for i in
-                 range(max(1, min(os.cpu_count() or 1, len(names))))]
-        procs = [subprocess.Popen(["shellcheck", "-f", "json1", "-S", "style", "-e", "SC1090,SC2187", *part],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for part in parts]
-        comments = []
-        for proc in procs:
-            try:
-                out, _ = proc.communicate(timeout=TIMEOUT)
-                comments += json.loads(out or "{}").get("comments", [])
-            except (subprocess.TimeoutExpired, ValueError):
-                proc.kill()
-                proc.wait()
-    out, seen = [], set()
-    for c in comments:
-        node = files.get(c.get("file"))
-        code = f"SC{c.get('code')}"
-        if node is None or (code, node.start_line) in seen:
-            continue
-        seen.add((code, node.start_line))
-        out.append({"rule": code, "aliases": [], "severity": SEVERITY.get(c.get("level"), "warning"),
-                    "line": node.start_line, "column": 1, "message": c.get("message", ""), "file": path})
-    return out
+        names = list(self.files)
+        count = max(1, min(os.cpu_count() or 1, len(names))) if names else 0
+        self.procs = [subprocess.Popen(["shellcheck", *OPTIONS, *names[i::count]], stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True) for i in range(count)]
+
+    def _cached(self, key: str) -> list | None:
+        if self.cache is None:
+            return None
+        import json
+
+        try:
+            with open(os.path.join(self.cache, f"{key}.json"), encoding="utf-8") as f:
+                found = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, list) and all(isinstance(c, dict) for c in found) else None
+
+    def _keep(self, key: str, comments: list) -> None:
+        if self.cache is None:
+            return
+        import json
+
+        from ..store.atomic import write_file
+
+        try:
+            os.makedirs(self.cache, exist_ok=True)
+            write_file(os.path.join(self.cache, f"{key}.json"), json.dumps(comments).encode(), durable=False)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+
+    def findings(self, path: str) -> list[dict]:
+        import json
+        import subprocess
+
+        by_file: dict[str, list] = {name: [] for name in self.files}
+        complete = True
+        try:
+            for proc in self.procs:
+                try:
+                    out, _ = proc.communicate(timeout=TIMEOUT)
+                    for c in json.loads(out or "{}").get("comments", []):
+                        if c.get("file") in by_file:
+                            by_file[c["file"]].append({k: c.get(k) for k in ("code", "level", "message")})
+                except (subprocess.TimeoutExpired, ValueError):
+                    proc.kill()
+                    proc.wait()
+                    complete = False
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+        if complete:
+            for name, comments in by_file.items():
+                self._keep(self.keys[name], comments)
+        out, seen = [], set()
+        for node, comments in self.cached + [(self.files[n], c) for n, c in by_file.items()]:
+            for c in comments:
+                code = f"SC{c.get('code')}"
+                if (code, node.start_line) in seen:
+                    continue
+                seen.add((code, node.start_line))
+                out.append({"rule": code, "aliases": [], "severity": SEVERITY.get(c.get("level"), "warning"),
+                            "line": node.start_line, "column": 1, "message": c.get("message", ""), "file": path})
+        return out
