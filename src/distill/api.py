@@ -366,7 +366,7 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
-        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]  # each layer's
+        sizes = _layer_sizes(fs)
         return measure(fs, who, sizes, top)
 
 
@@ -548,7 +548,7 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
 
     with store.writing():
         fs, who = image_fs(store, text, None, insecure)
-        sizes = [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
+        sizes = _layer_sizes(fs)
         data = {"image": text, "size": measure(fs, who, sizes, 15), "tree": tree_data(fs),
                 "sbom": catalog(fs, who)["components"]}
     data["check"] = check(store, text, None, insecure)
@@ -575,7 +575,12 @@ def _record_lint(record: dict) -> list | None:
 
 
 def _size_of(fs) -> int:
-    return sum(fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids))
+    return sum(_layer_sizes(fs))
+
+
+def _layer_sizes(fs) -> list[int]:
+    """Each layer's uncompressed tar size, as docker counts an image's size."""
+    return [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
 
 
 def lint(dockerfile: str | None, context: str = ".", target: str | None = None, ignore: tuple[str, ...] = (),
