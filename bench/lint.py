@@ -93,6 +93,42 @@ def main() -> None:
         mine = len(files) / timed(ours, a.runs)
         peer = f"{len(files) / timed(theirs, a.runs):10.1f}" if theirs else f"{'—':>10}"
         print(f"{label:<42}{mine:10.1f}{peer}")
+    agreement(texts)
+
+
+def agreement(texts) -> None:
+    """hadolint's DL findings against distill's aliases at the same line, file by file:
+    what hadolint finds that distill does not (by code), and the files each cannot read."""
+    import collections
+    import json
+
+    from distill.errors import DistillError
+    from distill.lint import lint
+
+    missed, extra, failed, unparsed, total = collections.Counter(), collections.Counter(), [], [], 0
+    for f, t in texts:
+        r = subprocess.run([HADOLINT, "--no-fail", "-f", "json", f], capture_output=True, text=True)
+        try:
+            theirs = {(x["code"], x["line"]) for x in json.loads(r.stdout) if x["code"].startswith("DL")}
+        except ValueError:
+            theirs = {("DL1000", 0)}
+        if any(c == "DL1000" for c, _ in theirs):  # hadolint's "cannot parse"
+            unparsed.append(f)
+            continue
+        try:
+            ours = {(a, x["line"]) for x in lint(t, f, shellcheck=False) for a in x["aliases"] if a.startswith("DL")}
+        except DistillError:
+            failed.append(f)
+            continue
+        total += len(theirs)
+        missed.update(c for c, _ in theirs - ours)
+        if os.environ.get("LINT_AGREEMENT_DETAIL"):
+            print(f, sorted(theirs - ours), sorted(ours - theirs))
+        extra.update(c for c, _ in ours - theirs)
+    print(f"\nhadolint's DL findings: {total}; not among distill's at the same line: {sum(missed.values())}"
+          f" {dict(missed.most_common())}")
+    print(f"distill's DL findings hadolint does not make: {sum(extra.values())} {dict(extra.most_common())}")
+    print(f"files hadolint cannot parse: {len(unparsed)}; distill cannot: {len(failed)} {failed}")
 
 
 if __name__ == "__main__":

@@ -407,11 +407,11 @@ def label_schema(stages, final, ctx):
     """The configuration's label schema: each LABEL's values by their type, and the labels
     the stage that ships lacks (at its FROM: a builder stage's labels never reach the
     image, where hadolint asks every stage for them)."""
-    from .labels import TYPES
-
     schema, strict = ctx.get("labels") or {}, ctx.get("strict_labels")
     if not schema and not strict:
         return
+    from .labels import TYPES
+
     for s in stages:
         for n in s.nodes:
             if n.value != "label":
