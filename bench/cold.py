@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from bed.images import DEMO_BASES, cached_base  # noqa: E402
+from bed.images import DEMO_BASES, cached_base, example_context  # noqa: E402
 from bed.registry import RegistryProcess  # noqa: E402
 from distill import api  # noqa: E402
 from distill.store import Store  # noqa: E402
@@ -107,7 +107,8 @@ def settle() -> None:
     os.sync()
 
 
-def run(work: Path, registry, runs: int, in_memory: bool) -> None:
+def bases_in(registry, work: Path) -> list[str]:
+    """The demo's two Debian bases pushed to `registry`; the build arguments naming them."""
     seed = Store(work / "seed")
     build_args = []
     for name, packages in DEMO_BASES.items():
@@ -115,11 +116,12 @@ def run(work: Path, registry, runs: int, in_memory: bool) -> None:
         remote = f"{registry.host}/{name.split('/', 1)[1]}"
         api.push(seed, name, remote)
         build_args += ["--build-arg", f"{'BUILD' if 'build' in name else 'RUN'}_BASE={remote}"]
-    ctx = work / "flask"
-    shutil.copytree(REPO / "examples" / "flask", ctx, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--platform",
-                    "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                    "-d", str(ctx / "wheels"), "-r", str(ctx / "requirements.txt")], check=True)
+    return build_args
+
+
+def run(work: Path, registry, runs: int, in_memory: bool) -> None:
+    build_args = bases_in(registry, work)
+    ctx = example_context("flask", work / "flask")
     buildkit = os.path.exists(DOCKERD)
     ours, theirs = [], []
     for i in range(runs):

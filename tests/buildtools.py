@@ -48,3 +48,20 @@ def listing(root: Path) -> set[str]:
         for n in dirnames + filenames:
             out.add(os.path.relpath(os.path.join(dirpath, n), root))
     return out
+
+
+def steps(stderr: str) -> tuple[list[str], list[str]]:
+    """Titles of the steps that ran and of those that were cached."""
+    titles, ran, cached = {}, [], []
+    for line in stderr.splitlines():
+        parts = line.split(" ", 1)
+        if len(parts) < 2 or not parts[0].startswith("#") or parts[0] == "#0":
+            continue
+        n, rest = parts
+        if n not in titles:
+            titles[n] = rest
+        elif rest.startswith("DONE"):
+            ran.append(titles[n])
+        elif rest == "CACHED":
+            cached.append(titles[n])
+    return ran, cached

@@ -815,8 +815,13 @@ def logs(store: Store, cid: str) -> bytes:
 def build_options(dockerfile: bytes, **fields):
     """What `build` takes (solver.options.BuildOptions): the Dockerfile's bytes, and
     dockerfile_path, context, build_args, target, no_cache, pull, network, labels,
-    platform, insecure, jobs, secrets, ssh, progress."""
+    platform, insecure, jobs, secrets, ssh, progress, cache_from and cache_to (their
+    --cache-from / --cache-to texts)."""
+    from .cache.spec import parse_cache
     from .solver.options import BuildOptions
+
+    for name, flag in (("cache_from", "--cache-from"), ("cache_to", "--cache-to")):
+        fields[name] = tuple(parse_cache(t, flag) for t in fields.get(name, ()))
 
     return BuildOptions(dockerfile, **fields)
 
@@ -843,12 +848,16 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     """Build per `options` (build_options()); tag, record how it was built, export, push.
     Returns (BuildResult, manifest descriptor, Image)."""
     from .outputs import export_local, write_archive
-    from .solver.scheduler import Builder
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
     with store.writing():
-        result = Builder(store, options, pull=pull).build()
+        result, remote = _build_with_caches(store, options)
         config = result.state.image_config(options.labels)
+        if any(spec.type == "inline" for spec in options.cache_to):
+            from .cache.remote import inline_document
+            from .cache.shared import INLINE_KEY
+
+            config[INLINE_KEY] = inline_document(_shared_steps(result), result.memos, result.state.diff_ids)
         desc = write_image(store, config, result.state.layers)
         for name in names:
             current = store.get_tag(name)
@@ -868,6 +877,12 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
                 raise DistillError("--output type=registry needs at least one -t NAME")
             for name in names:
                 push(store, name, None, options.insecure)
+    for spec in options.cache_to:
+        if spec.type != "inline":
+            from .cache.remote import export
+
+            export(store, spec, _shared_steps(result), result.memos, _shipped(result, spec.mode), options.insecure,
+                   remote)
     if iidfile:
         write_text(iidfile, image.config_digest)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
@@ -876,6 +891,41 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
         except OSError:
             pass  # housekeeping: the image is built and stored; the next build or prune tries again
     return result, desc, image
+
+
+def _build_with_caches(store: Store, options):
+    """Builder.build() consulting the --cache-from caches: a layer one of them names that
+    cannot be had as named (missing, tampered) drops the records naming it, and the build
+    goes again, its own steps so far cached locally. Returns (BuildResult, RemoteCache)."""
+    from .cache.remote import CacheBroken, load
+    from .solver.scheduler import Builder
+
+    def warn(text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
+    remote = load(list(options.cache_from), options.insecure, warn) if options.cache_from and not options.no_cache \
+        else None
+    while True:
+        try:
+            return Builder(store, options, pull=pull, remote=remote).build(), remote
+        except CacheBroken as e:
+            if e.layers <= remote.broken:
+                raise DistillError(str(e)) from None  # dropped already: never loop
+            remote.discard(e.layers, f"{e}; building the steps that made them")
+
+
+def _shared_steps(result) -> dict:
+    """The records --cache-to shares: every step of every stage built (mode=min ships
+    only the image's layers; the other records still give later steps their keys)."""
+    return {k: r for records in result.records.values() for k, r in records.items()}
+
+
+def _shipped(result, mode: str) -> set[str]:
+    """The diffIDs whose layers a cache of `mode` carries: max, every step's; min, the
+    image's own."""
+    if mode == "max":
+        return {r["diff_id"] for r in _shared_steps(result).values() if r.get("layer")}
+    return set(result.state.diff_ids)
 
 
 def _keep_build_record(store: Store, options, result, image) -> None:
@@ -895,6 +945,8 @@ def _keep_build_record(store: Store, options, result, image) -> None:
         if i == result.plan.target:
             stage_images[i] = {"id": image.config_digest, "manifest": image.manifest_digest}
             continue
+        if not all(store.has_blob(layer["digest"]) for layer in state.layers):
+            continue  # its steps came from a shared cache, its layers never needed here
         config = state.image_config()
         desc = write_image(store, config, state.layers)
         stage_images[i] = {"id": from_descriptor(store, desc).config_digest, "manifest": desc["digest"]}

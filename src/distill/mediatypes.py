@@ -33,3 +33,4 @@ def compression(media_type: str) -> str:
 # distill's own: the record of how an image was built (solver → provenance.py), stored as
 # the config of an OCI artifact manifest whose subject is the image
 BUILD_RECORD = "application/vnd.distill.build-record.v1+json"
+BUILD_CACHE = "application/vnd.distill.build-cache.v1+json"  # a shared build cache's records (cache/shared.py)

@@ -103,3 +103,15 @@ RUN head -c 300 /dev/zero > /over && rm /gone && chmod 600 /mode && rm -rf /dir 
     rm -rf /opq && mkdir /opq && head -c 10 /dev/zero > /opq/z && rm /hard && head -c 300 /dev/zero > /thrice
 RUN head -c 300 /dev/zero > /thrice
 """
+
+
+def example_context(name: str, dest: Path) -> Path:
+    """A copy of examples/NAME with its wheelhouse downloaded (Python 3.11, manylinux)."""
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "examples" / name
+    shutil.copytree(example, dest, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
+                    "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+                    "-d", str(dest / "wheels"), "-r", str(dest / "requirements.txt")], check=True)
+    return dest

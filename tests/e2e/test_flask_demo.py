@@ -4,7 +4,6 @@ on it runs), sizes compared, and the multi-stage image answering on port 5000.""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bed.images import DEMO_BASES, cached_base
+from bed.images import DEMO_BASES, cached_base, example_context
+from buildtools import steps
 from clirun import distill
 from distill.image import lookup
 from distill.store import Store
 from imagetools import assert_view_is_unpack
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask"
 
 
 @pytest.fixture(scope="module")
@@ -28,29 +27,7 @@ def demo(tmp_path_factory):
     store = Store(work / "store")
     for name, packages in DEMO_BASES.items():
         cached_base(store, name, packages)
-    ctx = work / "flask"
-    shutil.copytree(EXAMPLE, ctx, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
-                    "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                    "-d", str(ctx / "wheels"), "-r", str(ctx / "requirements.txt")], check=True)
-    return store.root, ctx
-
-
-def steps(stderr: str) -> tuple[list[str], list[str]]:
-    """Titles of the steps that ran and of those that were cached."""
-    titles, ran, cached = {}, [], []
-    for line in stderr.splitlines():
-        parts = line.split(" ", 1)
-        if len(parts) < 2 or not parts[0].startswith("#") or parts[0] == "#0":
-            continue
-        n, rest = parts
-        if n not in titles:
-            titles[n] = rest
-        elif rest.startswith("DONE"):
-            ran.append(titles[n])
-        elif rest == "CACHED":
-            cached.append(titles[n])
-    return ran, cached
+    return store.root, example_context("flask", work / "flask")
 
 
 def port_holder(port: int) -> str | None:
@@ -143,11 +120,7 @@ def test_the_django_example_is_flagged_and_the_flask_one_passes(demo, tmp_path):
     """The seed's Django example builds and cannot start: distill check says so, names the
     stage that has gunicorn and the COPY that left it there; running it agrees."""
     root, flask_ctx = demo
-    ctx = tmp_path / "django"
-    shutil.copytree(EXAMPLE.parent / "django", ctx, ignore=shutil.ignore_patterns("wheels", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
-                    "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
-                    "-d", str(ctx / "wheels"), "-r", str(ctx / "requirements.txt")], check=True)
+    ctx = example_context("django", tmp_path / "django")
     distill("build", "-q", "-t", "django-demo:multi", ctx, root=root)
     r = distill("check", "--format", "json", "django-demo:multi", root=root, check=False)
     assert r.returncode == 1

@@ -25,12 +25,18 @@ def _json_files(directory: str) -> list[str]:
 
 
 class StepCache:
-    def __init__(self, store, enabled: bool = True):
+    """`remote` (cache/remote.py's RemoteCache), when given, answers what the store's own
+    records do not; `shared` collects the memos a build used that another machine needs
+    to compute the same keys (for --cache-to)."""
+
+    def __init__(self, store, enabled: bool = True, remote=None):
         self.store = store
         self.enabled = enabled
+        self.remote = remote if enabled else None
         self.dir = store.path("cache", "steps")
         os.makedirs(self.dir, exist_ok=True)
         self.memo_dir = store.path("cache", "memo")
+        self.shared: dict[str, str] = {}
 
     def get(self, key: str) -> dict | None:
         if not self.enabled:
@@ -38,24 +44,29 @@ class StepCache:
         try:
             record = json.loads(read_bytes(os.path.join(self.dir, f"{key}.json")))
         except (FileNotFoundError, ValueError):
-            return None
-        if not isinstance(record, dict):
-            return None
-        layer = record.get("layer")
-        if layer and not self.store.has_blob(layer["digest"]):
-            return None
-        return record
+            record = None
+        if isinstance(record, dict):
+            layer = record.get("layer")
+            if not layer or self.store.has_blob(layer["digest"]):
+                return record
+        return self.remote.get(key) if self.remote is not None else None
 
-    def get_memo(self, key: str) -> str | None:
-        """A memoized value that is a pure function of its key (used even with --no-cache)."""
+    def get_memo(self, key: str, share: bool = False) -> str | None:
+        """A memoized value that is a pure function of its key (used even with --no-cache);
+        `share`: one a cache for other machines should carry."""
         try:
-            return json.loads(read_bytes(os.path.join(self.memo_dir, f"{key}.json")))["value"]
+            value = json.loads(read_bytes(os.path.join(self.memo_dir, f"{key}.json")))["value"]
         except (FileNotFoundError, ValueError, KeyError, TypeError):
-            return None
+            value = self.remote.memo(key) if self.remote is not None else None
+        if share and isinstance(value, str):
+            self.shared[key] = value
+        return value
 
-    def put_memo(self, key: str, value: str) -> None:
+    def put_memo(self, key: str, value: str, share: bool = False) -> None:
         os.makedirs(self.memo_dir, exist_ok=True)
         write_file(os.path.join(self.memo_dir, f"{key}.json"), json.dumps({"value": value}).encode(), durable=False)
+        if share:
+            self.shared[key] = value
 
     def put(self, key: str, record: dict) -> None:
         path = os.path.join(self.dir, f"{key}.json")

@@ -841,6 +841,13 @@ def parse(a):
     arg("--secret", metavar="id=ID[,src=PATH|env=VAR]", **_repeatable("secrets")),
     arg("--ssh", metavar="ID[=SOCKET]", help="Expose an SSH agent to RUN --mount=type=ssh (default: $SSH_AUTH_SOCK).",
         **_repeatable("ssh")),
+    arg("--cache-to", metavar="type=registry,ref=REF[,mode=min|max]",
+        help="Share this build's step cache: in a registry, in a directory (type=local,dest=DIR) or in the image "
+             "(type=inline). mode=max shares every stage's steps, min (the default) those of the image's stages. "
+             "Repeatable.", **_repeatable("cache_to")),
+    arg("--cache-from", metavar="type=registry,ref=REF",
+        help="Take steps from a shared cache (type=local,src=DIR for a directory; a bare REF is a registry). "
+             "Repeatable.", **_repeatable("cache_from")),
     arg("--jobs", type=_positive_int, metavar="N", help="Stages built at once (default: the CPU count, and more while a CPU sits idle)."),
     arg("--check", action="store_true", help="Then check that the image will start (distill check); fail if not."),
     arg("--report", metavar="FILE", help="Then write the image's HTML report (distill report) to FILE."),
@@ -888,7 +895,8 @@ def build(a):
                             build_args=_build_args(a.build_args), target=a.target, no_cache=a.no_cache, pull=a.pull,
                             network=a.network, allow=entitlements(a.allow), labels=label_map, platform=a.platform,
                             insecure=tuple(a.insecure),
-                            jobs=a.jobs, secrets=secret_map, ssh=ssh_map, progress=progress)
+                            jobs=a.jobs, secrets=secret_map, ssh=ssh_map, progress=progress,
+                            cache_from=tuple(a.cache_from), cache_to=tuple(a.cache_to))
     try:
         result, desc, image = do_build(_store(a), options, a.tags, [parse_output(o) for o in a.outputs], a.iidfile)
     finally:

@@ -23,7 +23,8 @@ class Pulled(Record):
     skipped: int   # blobs already stored
 
 
-def _json(data: bytes, what: str) -> dict:
+def json_object(data: bytes, what: str) -> dict:
+    """`data` parsed as a JSON object, or VerificationError naming `what`."""
     try:
         doc = json.loads(data)
     except ValueError:
@@ -33,7 +34,7 @@ def _json(data: bytes, what: str) -> dict:
     return doc
 
 
-def _descriptor(d, what: str) -> dict:
+def checked_descriptor(d, what: str) -> dict:
     if not isinstance(d, dict):
         raise VerificationError(f"{what}: malformed descriptor")
     digests.validate(d.get("digest"))
@@ -59,17 +60,17 @@ def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) ->
     want = platform or platforms.host()
     repo = ref.path
     data, media, digest = reg.get_manifest(repo, ref.object)
-    doc = _json(data, f"manifest {ref}")
+    doc = json_object(data, f"manifest {ref}")
     media = doc.get("mediaType") or media
     if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
-        chosen = _descriptor(platforms.choose(doc.get("manifests") or [], want), f"index of {ref}")
+        chosen = checked_descriptor(platforms.choose(doc.get("manifests") or [], want), f"index of {ref}")
         data, media, digest = reg.get_manifest(repo, chosen["digest"])
-        doc = _json(data, f"manifest {ref}")
+        doc = json_object(data, f"manifest {ref}")
         media = doc.get("mediaType") or chosen.get("mediaType") or media
     if doc.get("schemaVersion") == 1 or media not in mediatypes.MANIFESTS:
         raise RegistryError(f"{ref.familiar}: unsupported manifest type {media or 'unknown'!r}")
-    config = _descriptor(doc.get("config"), f"manifest {ref}")
-    layers = [_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
+    config = checked_descriptor(doc.get("config"), f"manifest {ref}")
+    layers = [checked_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
     todo = [config] + layers
     missing = [d for d in todo if not store.has_blob(d["digest"])]
 

@@ -50,53 +50,71 @@ def _mount_sources(store, domain: str, exclude: str) -> dict[str, str]:
     return sources
 
 
+class Sender:
+    """Blobs into one repository: each placed without an upload when the registry has it
+    or can mount it from a sibling repository, else uploaded; layers stored uncompressed
+    go as gzip (the gzip form's digest remembered, so a later push asks for it first)."""
+
+    def __init__(self, store, reg: Registry, repo: str, chunk_size: int = CHUNK_THRESHOLD, progress=None):
+        self.store, self.reg, self.repo, self.chunk_size, self.progress = store, reg, repo, chunk_size, progress
+        self.sources = _mount_sources(store, reg.domain, repo)
+        self.kinds: list[str] = []  # list.append is atomic across a pool's threads
+
+    def note(self, d: dict, kind: str) -> dict:
+        self.kinds.append(kind)
+        if self.progress:
+            self.progress(d, kind)
+        return d
+
+    def placed(self, digest: str, source_repo: str | None = None) -> str | None:
+        """How the registry comes to hold `digest` without an upload, if it can."""
+        if self.reg.has_blob(self.repo, digest):
+            return "existing"
+        source_repo = source_repo or self.sources.get(digest)
+        if source_repo and source_repo != self.repo and self.reg.mount_blob(self.repo, digest, source_repo):
+            return "mounted"
+        return None
+
+    def send(self, d: dict, size: int, opener) -> dict:
+        kind = self.placed(d["digest"])
+        if kind is None:
+            self.reg.upload_blob(self.repo, d["digest"], size, opener, self.chunk_size)
+            kind = "uploaded"
+        return self.note(d, kind)
+
+    def stored(self, d: dict) -> dict:
+        return self.send(d, self.store.blob_size(d["digest"]), lambda: self.store.open_blob(d["digest"]))
+
+    def data(self, d: dict, data: bytes) -> dict:
+        import io
+
+        return self.send(d, len(data), lambda: io.BytesIO(data))
+
+    def layer(self, pair: tuple[dict, str]) -> dict:
+        """A stored layer (descriptor, diffID); returns the descriptor sent."""
+        desc, diff_id = pair
+        if not needs_compressing(desc):
+            return self.stored(desc)
+        known = remembered(self.store, diff_id)
+        if known and (kind := self.placed(known["digest"])):
+            return self.note(known, kind)
+        with gzip_form(self.store, desc, diff_id) as (gz, opener):
+            return self.send(gz, gz["size"], opener)
+
+    def counts(self) -> tuple[int, int, int]:
+        return tuple(self.kinds.count(k) for k in ("uploaded", "mounted", "existing"))
+
+
 def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
          progress=None) -> Pushed:
     """Layers stored uncompressed go up as gzip (the manifest pushed then names the gzip
     forms, so its digest is not the local one, as with `docker push`)."""
-    repo = dest.path
-    sources = _mount_sources(store, dest.domain, repo)
-    kinds: list[str] = []  # list.append is atomic across the pool's threads
-
-    def note(d: dict, kind: str) -> dict:
-        kinds.append(kind)
-        if progress:
-            progress(d, kind)
-        return d
-
-    def placed(digest: str) -> str | None:
-        """How the registry comes to hold `digest` without an upload, if it can."""
-        if reg.has_blob(repo, digest):
-            return "existing"
-        if digest in sources and reg.mount_blob(repo, digest, sources[digest]):
-            return "mounted"
-        return None
-
-    def send(d: dict, size: int, opener) -> dict:
-        kind = placed(d["digest"])
-        if kind is None:
-            reg.upload_blob(repo, d["digest"], size, opener, chunk_size)
-            kind = "uploaded"
-        return note(d, kind)
-
-    def stored(d: dict) -> dict:
-        return send(d, store.blob_size(d["digest"]), lambda: store.open_blob(d["digest"]))
-
-    def send_layer(pair: tuple[dict, str]) -> dict:
-        desc, diff_id = pair
-        if not needs_compressing(desc):
-            return stored(desc)
-        known = remembered(store, diff_id)
-        if known and (kind := placed(known["digest"])):
-            return note(known, kind)
-        with gzip_form(store, desc, diff_id) as (gz, opener):
-            return send(gz, gz["size"], opener)
-
+    sender = Sender(store, reg, dest.path, chunk_size, progress)
     with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
-        config = pool.submit(stored, image.manifest["config"])
-        layers = list(pool.map(send_layer, zip(image.layers, image.diff_ids)))
+        config = pool.submit(sender.stored, image.manifest["config"])
+        layers = list(pool.map(sender.layer, zip(image.layers, image.diff_ids)))
         config.result()
     data = shipped_manifest(store, image, layers)
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
-    reg.put_manifest(repo, dest.tag or dest.digest or "latest", data, media)
-    return Pushed(digests.of_bytes(data), *(kinds.count(k) for k in ("uploaded", "mounted", "existing")))
+    reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, media)
+    return Pushed(digests.of_bytes(data), *sender.counts())

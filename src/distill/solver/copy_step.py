@@ -93,6 +93,7 @@ class CopyStep:
         from ..snapshot.unpack import is_unpacked
 
         src = self.src_state
+        self.s.materialize(src)
         if all(is_unpacked(self.s.store, d) for d in src.diff_ids):
             return self.stack.enter_context(self.s.mounted(src)).merged
         from ..imagefs import ImageFS
@@ -105,11 +106,11 @@ class CopyStep:
         if self.src_state is not None and self.sources:
             # a stage's key fixes its content, so what a selection of it hashes to is memoized
             memo = step_key(self.src_state.key, "SOURCE", {"sources": self.sources, "exclude": list(self.a.exclude)})
-            content = self.s.cache.get_memo(memo)
+            content = self.s.cache.get_memo(memo, share=True)
             if content is None:
                 self._open()
                 content = copying.content_key(self.tree, self.sel, self.exclude)
-                self.s.cache.put_memo(memo, content)
+                self.s.cache.put_memo(memo, content, share=True)
             return content
         self._open()
         return copying.content_key(self.tree, self.sel, self.exclude) if self.tree else ""

@@ -32,6 +32,8 @@ class BuildOptions(Record, frozen=False):
     jobs: int | None = None  # None: the CPU count, elastic (solver.slots)
     secrets: dict = fresh(dict)   # id → {"src": path} or {"env": NAME}
     ssh: dict = fresh(dict)       # id → agent socket path (--ssh default=PATH)
+    cache_from: tuple = ()        # cache/spec.py's CacheSpecs to consult
+    cache_to: tuple = ()          # and to write
     progress: "Progress | None" = None
 
 
@@ -56,3 +58,5 @@ class BuildResult(Record, frozen=False):
     stages: dict = fresh(dict)                # stage index → StageState, for every stage built
     facts: dict = fresh(dict)                 # stage index → [StepFact]
     bases: dict = fresh(dict)                 # image reference → manifest digest, as resolved
+    records: dict = fresh(dict)               # stage index → step key → cache record, for --cache-to
+    memos: dict = fresh(dict)                 # the content memos other machines need for the same keys

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ..cache.remote import CacheBroken
 from ..cache.steps import step_key
 from ..dockerfile import instructions as ins
 from ..errors import DistillError, DockerfileError
@@ -29,13 +30,15 @@ EXECUTORS = ((ins.Run, run_step), (ins.Copy, copy_step), (ins.Workdir, workdir_s
 
 
 class Builder:
-    def __init__(self, store, options: BuildOptions, pull=None):
+    def __init__(self, store, options: BuildOptions, pull=None, remote=None):
         """`pull(store, reference, platform, insecure)` fetches a base image the store
-        lacks; without it, such a build fails with a clear error."""
+        lacks; without it, such a build fails with a clear error. `remote`: the shared
+        caches to consult (cache/remote.py)."""
         from ..progress import Progress
 
         progress = options.progress or Progress("quiet")
-        self.s = Session(store, options, Bases(store, options, platform_of(options), pull, progress), progress)
+        self.s = Session(store, options, Bases(store, options, platform_of(options), pull, progress), progress,
+                         remote)
         self.bases = self.s.bases
         self.timings: dict[str, tuple[float, float]] = {}
 
@@ -62,6 +65,7 @@ class Builder:
                     pending.remove(t)
                     t.result()  # a failed stage raises here
             final = s.workers[plan.target].result()
+            s.materialize(final)  # the image holds its layers, wherever its steps came from
         except BaseException:
             # an interrupt or a failed stage: stop the others, and wait for them
             s.cancelled.set()  # running containers see it and are killed
@@ -72,8 +76,10 @@ class Builder:
             s.close()
         if s.context_tree:
             s.context_tree.cache.save()
+        s.adopt_shared()
         return BuildResult(final, plan, self.timings, s.counts["executed"], s.counts["cached"],
-                           {i: w.result() for i, w in s.workers.items()}, dict(s.facts), self.bases.digests())
+                           {i: w.result() for i, w in s.workers.items()}, dict(s.facts), self.bases.digests(),
+                           dict(s.records), dict(s.cache.shared))
 
     def _run_stage(self, plan: Plan, stage: Stage) -> StageState:
         # a stage starts once its base is ready; it waits for another stage it reads only
@@ -104,7 +110,7 @@ class Builder:
                 raise DistillError("build cancelled")
             try:
                 self._step(stage, step, state, label)
-            except (DockerfileError, BuildError):  # located already
+            except (DockerfileError, BuildError, CacheBroken):  # located already, or the build's to handle
                 raise
             except DistillError as e:
                 raise BuildError(f"{s.o.dockerfile_path}:{step.line}: {e}") from None

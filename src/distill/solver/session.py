@@ -38,13 +38,14 @@ def comment(stage: Stage, line: int) -> str:
 
 
 class Session:
-    def __init__(self, store, options: BuildOptions, bases: "Bases", progress: "Progress"):
+    def __init__(self, store, options: BuildOptions, bases: "Bases", progress: "Progress", remote=None):
         self.store = store
         self.o = options
         self.bases = bases
         self.platform = bases.platform
         self.progress = progress
-        self.cache = StepCache(store, enabled=not options.no_cache)
+        self.cache = StepCache(store, enabled=not options.no_cache, remote=remote)
+        self.records: dict[int, dict[str, dict]] = {}  # stage index → step key → record, for --cache-to
         self.cancelled = threading.Event()
         self.lock = threading.Lock()
         self.counts = {"executed": 0, "cached": 0}
@@ -123,8 +124,25 @@ class Session:
             self._snap = snapshotter(self.store)
         return self._snap
 
+    def materialize(self, state: StageState) -> None:
+        """The state's layers in the store: those a shared cache's hits named are fetched
+        now, when a step stands on them (cache/remote.py)."""
+        if self.cache.remote is not None:
+            self.cache.remote.materialize(self.store, state.layers, state.diff_ids)
+
+    def adopt_shared(self) -> None:
+        """The records this build took from a shared cache become the store's own, where
+        the store now holds their layers."""
+        if self.cache.remote is None:
+            return
+        for records in self.records.values():
+            for key, record in records.items():
+                if not record.get("layer") or self.store.has_blob(record["layer"]["digest"]):
+                    self.cache.put(key, record)
+
     @contextmanager
     def mounted(self, state: StageState):
+        self.materialize(state)
         with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
             yield m
 
@@ -188,6 +206,7 @@ class Session:
         """Takes the step from the cache when its key is there."""
         record = self.cache.get(key)
         if record is None:
+            self.materialize(state)  # the step runs, on the layers so far
             return False
         self._apply(state, key, record, created_by, stage, step, cached=True)
         progress.cached()
@@ -210,6 +229,8 @@ class Session:
 
     def _apply(self, state: StageState, key: str, record: dict, created_by: str, stage: Stage, step: Step,
                cached: bool) -> None:
+        with self.lock:
+            self.records.setdefault(stage.index, {})[key] = record
         layer = record["layer"]
         if layer:
             state.layers.append(layer)
