@@ -780,9 +780,19 @@ def run(store: Store, text: str, command: list[str], env: list[str], workdir: st
     """Runs the image `text` names with runc: the exit code, or with `detach` the
     container's ID. `ports` come from published_ports()."""
     from .runtime.container import run as run_container
+    from .store.stale import collect_stale
 
+    collect_stale(store)
     return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
                          interactive, name, tty, ports)
+
+
+def private_mounts() -> bool:
+    """This process's mounts from now on in a namespace of its own, dropped by the kernel
+    when it ends however it ends (runtime/isolation.py); before any thread starts."""
+    from .runtime.isolation import private_mounts as isolate
+
+    return isolate()
 
 
 def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:
@@ -849,7 +859,10 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     Returns (BuildResult, manifest descriptor, Image)."""
     from .outputs import export_local, write_archive
 
+    from .store.stale import collect_stale
+
     names = [store_name(t) for t in tags]  # bad tags fail before any work
+    collect_stale(store)  # what builds killed before this one left
     with store.writing():
         result, remote = _build_with_caches(store, options)
         config = result.state.image_config(options.labels)

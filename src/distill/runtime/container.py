@@ -15,6 +15,7 @@ from ..files import list_dir, read_bytes, write_text
 from ..fsroot import read_text
 from ..snapshot.overlay import lower_stack, mount_overlay, umount
 from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
+from ..store.owner import token
 from . import runc
 from .network import Network, Port
 from .spec import BindMount, ProcessSpec, runtime_spec
@@ -65,6 +66,7 @@ def _prepare(store, image, cid: str) -> str:
     for sub in (upper, work, merged):
         os.makedirs(sub)
     write_text(os.path.join(d, "layers.json"), json.dumps(image.diff_ids))  # before the mount: prune keeps them
+    write_text(os.path.join(d, "owner"), token())  # a run killed before it detached is collected (store/stale.py)
     lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
     stack = lower_stack(lowers, empty_dir(store))
     mount_overlay(stack, upper, work, merged, snapshots_dir(store))
@@ -101,7 +103,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     merged, log_path, state_path = (os.path.join(d, n) for n in ("merged", "log", "state.json"))
     net = None
     try:
-        net = Network(network, d, ports)
+        net = Network(network, d, ports, outlives=detach)
         files = net.start()
         write_text(os.path.join(d, "network.json"), json.dumps(net.state()))  # stop() and prune find it
         spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty)

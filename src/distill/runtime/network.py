@@ -14,10 +14,12 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 from ..errors import DistillError
 from ..files import read_bytes, touch, unlink, write_text
 from ..record import Record
+from .isolation import detach
 from .spec import HOSTNAME, BindMount
 
 PASTA = "pasta"
@@ -119,12 +121,14 @@ class Network:
     hosts and resolv.conf) and torn down by stop(); `state()` and `from_state()` let a
     detached container's network be stopped by a later process."""
 
-    def __init__(self, mode: str, directory: str, ports: list[Port] = ()):
+    def __init__(self, mode: str, directory: str, ports: list[Port] = (), outlives: bool = False):
+        """`outlives`: pasta goes on when this process ends (a detached container's); else
+        it dies with the process, however the process dies."""
         if mode not in MODES:
             raise DistillError(f"unknown network {mode!r} ({', '.join(MODES)})")
         if ports and mode != "private":
             raise DistillError(f"ports cannot be published with --network {mode}")
-        self.mode, self.directory, self.ports = mode, directory, list(ports)
+        self.mode, self.directory, self.ports, self.outlives = mode, directory, list(ports), outlives
         self.netns = os.path.join(directory, "netns") if mode == "private" else None
         self.pasta_pid: int | None = None
         self.files: list[BindMount] = []
@@ -168,15 +172,19 @@ class Network:
                 "-a", f"{prefix}.100", "-n", "24", "-g", f"{prefix}.2", "--dns-forward", f"{prefix}.3",
                 "--no-map-gw", "-T", "none", "-U", "none",
                 "-t", _forwards(tcp), "-u", _forwards(udp), "-P", pid_file, "--netns", self.netns]
-        r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if self.outlives or not shutil.which("setpriv"):
+            r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            code, said = r.returncode, r.stderr
+        else:
+            code, said = _start_bound(argv + ["--foreground"], pid_file, os.path.join(self.directory, "pasta.log"))
         try:
             self.pasta_pid = int(read_bytes(pid_file))
         except (OSError, ValueError):
             self.pasta_pid = None
-        if r.returncode != 0 or self.pasta_pid is None:
+        if code != 0 or self.pasta_pid is None:
             self.stop()
-            said = [l for l in r.stderr.splitlines() if "syslog" not in l and "Don't run as root" not in l]
-            raise DistillError("pasta could not start the private network: " + ("; ".join(said) or f"exit {r.returncode}"))
+            said = [l for l in said.splitlines() if "syslog" not in l and "Don't run as root" not in l]
+            raise DistillError("pasta could not start the private network: " + ("; ".join(said) or f"exit {code}"))
         return f"{prefix}.3"
 
     def stop(self) -> None:
@@ -189,7 +197,7 @@ class Network:
             self.pasta_pid = None
         if self.netns and os.path.exists(self.netns):
             # detached, not unmounted: the copy in pasta's own mount namespace may still be there
-            _detach(self.netns)
+            detach(self.netns)
             unlink(self.netns)
 
     def state(self) -> dict:
@@ -209,19 +217,64 @@ class Network:
         self.stop()
 
 
-_libc = None
+class _Spawner:
+    """Starts processes from one thread that lives as long as this process: a child's
+    parent-death signal fires when the thread that started it ends, and a step's thread
+    ends long before the build does."""
+
+    def __init__(self):
+        import queue
+
+        self.jobs: "queue.Queue" = queue.Queue()
+        threading.Thread(target=self._serve, name="spawner", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            argv, kwargs, done = self.jobs.get()
+            try:
+                done.append(subprocess.Popen(argv, **kwargs))
+            except BaseException as e:  # handed to the caller
+                done.append(e)
+            done.append(None)
+
+    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
+        done: list = []
+        self.jobs.put((argv, kwargs, done))
+        while len(done) < 2:
+            time.sleep(0.0005)
+        if isinstance(done[0], BaseException):
+            raise done[0]
+        return done[0]
 
 
-def _detach(path: str) -> None:
-    """umount2(path, MNT_DETACH), without a process of its own: a build ends one network
-    a RUN step."""
-    global _libc
-    if _libc is None:
-        import ctypes
+_spawner: _Spawner | None = None
+_spawner_lock = threading.Lock()
+READY_TIMEOUT = 30.0
 
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.umount2(os.fsencode(path), 2) != 0:
-        subprocess.run(["umount", "--lazy", path], capture_output=True)
+
+def _start_bound(argv: list[str], pid_file: str, log: str) -> tuple[int, str]:
+    """pasta in the foreground, killed (SIGKILL, by the kernel: setpriv --pdeathsig) when
+    this process ends; ready once it has written its PID file. (0, "") or (exit, stderr)."""
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = _Spawner()
+    with open(log, "wb") as err:
+        proc = _spawner.popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return proc.returncode or 1, read_bytes(log).decode(errors="replace")
+        try:
+            if read_bytes(pid_file).strip():
+                return 0, ""
+        except OSError:
+            pass
+        time.sleep(0.001)
+    proc.kill()
+    proc.wait()
+    return 1, f"not ready in {READY_TIMEOUT:.0f} s"
 
 
 def _forwards(ports: list[Port]) -> str:

@@ -17,6 +17,9 @@ def prune(store, cache: bool = False, keep_storage: int | None = None) -> tuple[
     """Unnamed images and unreachable blobs; the build cache's layers are kept unless
     `cache` asks to drop the build cache too, or `keep_storage` bounds it (bytes, the
     newest records kept)."""
+    from .stale import collect_stale
+
+    collect_stale(store)  # containers and pasta processes killed builds and runs left
     steps = StepCache(store)
     if cache:
         steps.clear()

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from .. import digest as digests
 from ..mediatypes import INDEXES, MANIFESTS
 from ..errors import DistillError, NotFound, VerificationError
-from ..files import list_dir, read_bytes, read_text
-from .atomic import fsync_dir, temp_file, write_file
+from ..files import list_dir, read_bytes, read_text, unlink
+from .atomic import fsync_dir, remove_tree, temp_file, write_file
 from .lock import locked
 from .records import is_artifact, orphans
 
@@ -427,13 +427,15 @@ class Store:
                 index["manifests"] = [d for d in index["manifests"]
                                       if (d.get("annotations") or {}).get(REF_NAME) or is_artifact(d)]
             count, size = self._delete_blobs_except(keep_blobs)
-            for p in list_dir(self.tmp_dir):
-                if os.path.isdir(p) and not os.path.islink(p):
-                    import shutil
+            from .stale import release
 
-                    shutil.rmtree(p)
+            left = list_dir(self.tmp_dir)
+            release(left)  # what killed builds left running or mounted there
+            for p in left:
+                if os.path.isdir(p) and not os.path.islink(p):
+                    remove_tree(p)
                 else:
-                    os.unlink(p)
+                    unlink(p)
             if also is not None:
                 also()
             return count, size

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Kill builds with SIGKILL at random moments, many times, and check what they leave.
+
+Each round builds a two-stage Dockerfile whose RUN step runs every time (a build argument
+changes), writes a 3 MB layer and is tagged; it is killed at a moment drawn uniformly
+over a whole build's duration: during the base's pull (`--pull`, with a base in a
+loopback registry), its unpack (every fourth round starts a new store), the RUN, the
+layer commit, the tagging. After each kill nothing may be mounted under the store; the
+next round's build stops and removes what the killed one left running. At the end:
+`distill prune`, then no mount, no container and no process may point into any store,
+`distill fsck` must find each sound and a last build must succeed.
+
+    .venv/bin/python bench/soak.py [--kills 50] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+DOCKERFILE = """FROM {base} AS build
+ARG ROUND
+RUN echo $ROUND > /round && head -c 3000000 /dev/urandom > /blob && sleep 0.2
+FROM {base}
+COPY --from=build /round /round
+"""
+
+
+def leftovers(roots: list[Path]) -> dict:
+    """Mounts seen from here, runc containers and processes that point into the stores."""
+    names = [os.path.realpath(r) + "/" for r in roots]
+    with open("/proc/self/mountinfo") as f:
+        mounts = [row.split()[4] for row in f if any(row.split()[4].startswith(n) for n in names)]
+    listed = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True).stdout
+    containers = [c["id"] for c in json.loads(listed or "null") or []
+                  if any(c.get("bundle", "").startswith(n) for n in names)]
+    processes = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(pid) != os.getpid() and any(n.encode() in a for n in names for a in argv):
+            processes.append(b" ".join(argv).decode(errors="replace")[:160])
+    return {"mounts": mounts, "containers": containers, "processes": processes}
+
+
+def distill(root: Path, *args, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "distill", "--root", str(root), *map(str, args)], capture_output=True,
+                       text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"distill {' '.join(map(str, args))}: {r.stderr[-800:]}")
+    return r
+
+
+def soak(root: Path, work: Path, base: str, kills: int = 50, seed: int = 1, pull: bool = False) -> dict:
+    """`kills` rounds on the store at `root` (and a new store every fourth round when
+    `pull`: the base comes from its registry). Returns the figures."""
+    rng = random.Random(seed)
+    work.mkdir(parents=True, exist_ok=True)
+    ctx = work / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base))
+    extra = ["--pull"] if pull else []
+    roots = [Path(root)]
+    t = time.perf_counter()
+    distill(roots[-1], "build", "-q", *extra, "--build-arg", "ROUND=first", "-t", "soak:first", ctx)
+    span = time.perf_counter() - t
+    mounts_after_kill, killed_with = 0, {"containers": 0, "processes": 0}
+    for i in range(kills):
+        if pull and i % 4 == 3:
+            roots.append(work / f"store-{i}")
+        env = dict(os.environ)
+        proc = subprocess.Popen([sys.executable, "-m", "distill", "--root", str(roots[-1]), "build", "-q", *extra,
+                                 "--build-arg", f"ROUND={i}", "-t", f"soak:{i}", ctx], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0, span * 1.1))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        left = leftovers(roots)
+        mounts_after_kill += len(left["mounts"])
+        killed_with["containers"] += bool(left["containers"])
+        killed_with["processes"] += bool(left["processes"])
+    for r in roots:
+        distill(r, "prune")
+    final = leftovers(roots)
+    fsck = max(distill(r, "fsck", check=False).returncode for r in roots)
+    next_build = distill(roots[0], "build", "-q", *extra, "--build-arg", "ROUND=last", ctx, check=False).returncode
+    return {"kills": kills, "build_seconds": round(span, 2), "mounts_after_kill": mounts_after_kill,
+            "kills_leaving_a_container": killed_with["containers"],
+            "kills_leaving_a_process": killed_with["processes"], "final": final, "fsck": fsck,
+            "next_build": next_build, "stores": len(roots)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kills", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    from bed.images import busybox_image
+    from bed.registry import RegistryProcess
+    from distill.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="soak-", dir="/var/tmp"))
+    registry = RegistryProcess(work / "registry")
+    try:
+        seed_store = Store(work / "seed")
+        busybox_image(seed_store, "busybox:soak", work / "bb")
+        base = f"{registry.host}/soak/busybox:1"
+        distill(work / "seed", "push", "busybox:soak", base)
+        t = time.perf_counter()
+        report = soak(work / "store", work / "soak", base, args.kills, args.seed, pull=True)
+        report["seconds"] = round(time.perf_counter() - t, 1)
+        print(json.dumps(report, indent=2))
+    finally:
+        registry.stop()
+        subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    main()

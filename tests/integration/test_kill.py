@@ -1,0 +1,100 @@
+"""A builder you can kill: builds and runs killed with SIGKILL leave nothing mounted (their
+mounts live in a mount namespace of their own), the next command stops what they left
+running (containers, pasta) and removes their temporary directories, prune never fails,
+fsck finds the store sound and the next build succeeds. bench/soak.py does the same at
+random moments, 50 times; this is its short form."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bed.images import copy_image
+from buildtools import BUSYBOX, write_context
+from clirun import distill
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+import soak  # noqa: E402
+
+
+def leftovers(root) -> dict:
+    """Mounts seen from here, runc containers and processes that point into the store."""
+    return soak.leftovers([root])
+
+
+def start(root, *args) -> subprocess.Popen:
+    env = dict(os.environ, DISTILL_ROOT=str(root))
+    return subprocess.Popen([sys.executable, "-m", "distill", *map(str, args)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+
+def wait_for(predicate, timeout=30.0) -> None:
+    deadline = time.time() + timeout
+    while not predicate():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def running_containers(root) -> bool:
+    return bool(leftovers(root)["containers"])
+
+
+@pytest.fixture
+def store(store, busybox_store):
+    copy_image(busybox_store, store, BUSYBOX)
+    return store
+
+
+def test_a_build_killed_in_a_run_step_leaves_nothing_mounted_and_the_next_command_cleans(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 60\n"})
+    build = start(store.root, "build", "--progress", "plain", ctx)
+    wait_for(lambda: running_containers(store.root))  # the RUN step's container is up, its network too
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    left = leftovers(store.root)
+    assert left["mounts"] == []  # the kernel dropped them with the process
+    assert left["containers"], "the RUN's container outlives a SIGKILL until the next command"
+    assert os.listdir(store.tmp_dir)
+    r = distill("prune", "--cache", root=store.root)
+    assert "Traceback" not in r.stderr
+    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert os.listdir(store.tmp_dir) == []
+    assert distill("fsck", root=store.root).returncode == 0
+    ok = write_context(tmp_path / "ok", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo fine > /fine\n"})
+    distill("build", "-q", ok, root=store.root)
+
+
+def test_the_next_build_collects_what_a_killed_one_left(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN sleep 60\n"})
+    build = start(store.root, "build", ctx)
+    wait_for(lambda: running_containers(store.root))
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    ok = write_context(tmp_path / "ok", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo fine > /fine\n"})
+    distill("build", "-q", ok, root=store.root)
+    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_a_foreground_run_killed_is_collected_by_the_next_run(store, tmp_path):
+    run = start(store.root, "run", BUSYBOX, "sleep", "60")
+    wait_for(lambda: running_containers(store.root))
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert leftovers(store.root)["mounts"] == []
+    r = distill("run", "--network", "none", BUSYBOX, "true", root=store.root)
+    assert r.returncode == 0
+    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert os.listdir(os.path.join(store.root, "containers")) == []
+
+
+def test_soak_short_form(store, tmp_path):
+    """bench/soak.py's loop, 6 kills at moments spread over a build: each leaves nothing
+    mounted; at the end nothing is left and the store is sound."""
+    report = soak.soak(store.root, tmp_path / "soak", BUSYBOX, kills=6, seed=7)
+    assert report["mounts_after_kill"] == 0
+    assert report["final"] == {"mounts": [], "containers": [], "processes": []}
+    assert report["fsck"] == 0 and report["next_build"] == 0
