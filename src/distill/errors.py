@@ -31,6 +31,10 @@ class RegistryError(DistillError):
     pass
 
 
+class TransferError(RegistryError):
+    """A blob's download stopped part way (the connection was lost): it may be fetched again."""
+
+
 class DockerfileError(DistillError):
     """A Dockerfile problem, located: printed as `PATH:LINE: message`."""
 

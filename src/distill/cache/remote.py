@@ -57,9 +57,10 @@ class RegistrySource(Source):
             return reg.has_blob(self.ref.path, digest)
 
     def fetch(self, store, desc: dict) -> None:
-        with self._connect() as reg, store.writer(desc["digest"], desc["size"]) as w:
-            reg.fetch_blob(self.ref.path, desc["digest"], desc["size"], w)
-            w.commit()
+        from ..registry.pull import fetch_blob
+
+        with self._connect() as reg:
+            fetch_blob(store, reg, self.ref.path, desc)
 
 
 class LocalSource(Source):

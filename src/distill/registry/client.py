@@ -16,7 +16,7 @@ import httpx
 
 from .. import digest as digests
 from .. import mediatypes
-from ..errors import NotFound, RegistryError, VerificationError
+from ..errors import NotFound, RegistryError, TransferError, VerificationError
 from .auth import Authenticator
 from .credentials import Credentials, lookup
 
@@ -178,10 +178,17 @@ class Registry:
             return False
 
     def fetch_blob(self, repo: str, digest: str, size: int | None, writer) -> None:
-        """Stream a blob into a store BlobWriter (which verifies size and digest)."""
+        """Stream a blob into a store BlobWriter (which verifies size and digest); a
+        connection lost part way is a TransferError (registry/pull.py fetches again)."""
+        got = 0
         with self.request("GET", f"/v2/{repo}/blobs/{digests.validate(digest)}", self.scope(repo), stream=True) as r:
-            for chunk in r.iter_raw():  # as stored (no transfer decoding), as received (no re-chunking)
-                writer.write(chunk)
+            try:
+                for chunk in r.iter_raw():  # as stored (no transfer decoding), as received (no re-chunking)
+                    got += len(chunk)
+                    writer.write(chunk)
+            except httpx.TransportError as e:
+                raise TransferError(f"{self.domain}: blob {digest}: connection lost after {got} of {size} bytes "
+                                    f"({e.__class__.__name__})") from None
 
     def mount_blob(self, repo: str, digest: str, source_repo: str) -> bool:
         scope = f"{self.scope(repo, 'pull', 'push')} {self.scope(source_repo)}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .. import digest as digests
 from .. import mediatypes
 from .. import platform as platforms
-from ..errors import RegistryError, VerificationError
+from ..errors import RegistryError, TransferError, VerificationError
 from ..record import Record
 from ..reference import Reference
 from .client import Registry
@@ -53,6 +54,25 @@ def pull(store, reg: Registry, ref: Reference, platform=None, progress=None) -> 
     return Pulled(name, descriptor, fetched, skipped)
 
 
+TRANSFER_ATTEMPTS = 3
+
+
+def fetch_blob(store, reg: Registry, repo: str, d: dict) -> None:
+    """One blob into the store, verified against its size and digest; a transfer cut
+    short or spoilt on the way is tried again (three times in all), and what failed is
+    never stored."""
+    for attempt in range(TRANSFER_ATTEMPTS):
+        try:
+            with store.writer(d["digest"], d["size"]) as w:
+                reg.fetch_blob(repo, d["digest"], d["size"], w)
+                w.commit()
+            return
+        except (TransferError, VerificationError):
+            if attempt == TRANSFER_ATTEMPTS - 1:
+                raise
+            time.sleep(reg.backoff * 2 ** attempt)
+
+
 def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) -> tuple[dict, int, int]:
     """The blobs of the image `ref` names (for `platform`), fetched into the store, not
     named: (manifest descriptor, blobs fetched, blobs already there). The caller holds
@@ -74,15 +94,13 @@ def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) ->
     todo = [config] + layers
     missing = [d for d in todo if not store.has_blob(d["digest"])]
 
-    def fetch_blob(d):
-        with store.writer(d["digest"], d["size"]) as w:
-            reg.fetch_blob(repo, d["digest"], d["size"], w)
-            w.commit()
+    def fetch_one(d):
+        fetch_blob(store, reg, repo, d)
         if progress:
             progress(d)
 
     with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
-        for _ in pool.map(fetch_blob, missing):
+        for _ in pool.map(fetch_one, missing):
             pass
     cfg = store.read_json(config["digest"])
     diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
