@@ -916,8 +916,8 @@ def _build_with_caches(store: Store, options):
     def warn(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
-    remote = load(list(options.cache_from), options.insecure, warn) if options.cache_from and not options.no_cache \
-        else None
+    remote = load(list(options.cache_from), options.insecure, warn, options.progress) \
+        if options.cache_from and not options.no_cache else None
     while True:
         try:
             return Builder(store, options, pull=pull, remote=remote).build(), remote

@@ -214,9 +214,24 @@ class RemoteCache:
             self.broken |= layers
         self.warn(why)
 
-    def materialize(self, store, layers: list[dict], diff_ids: list[str]) -> None:
+    def materialize(self, store, layers: list[dict], diff_ids: list[str], progress=None) -> None:
         """Fetches the layers the store lacks from the source naming them, each checked
         against its digest and diffID; raises CacheBroken for one that fails."""
+        todo = [d for d in layers if not store.has_blob(d["digest"])]
+        if not todo:
+            return
+        step = progress.step(f"[internal] fetch {len(todo)} layer{'s' if len(todo) > 1 else ''} from the shared cache") \
+            if progress is not None else None
+        try:
+            self._materialize(store, layers, diff_ids)
+        except CacheBroken:
+            if step is not None:
+                step.error("a layer could not be had as named")
+            raise
+        if step is not None:
+            step.done()
+
+    def _materialize(self, store, layers: list[dict], diff_ids: list[str]) -> None:
         from ..layers.blob import verify_diff_id
 
         unshipped = {d["digest"] for d in layers if not store.has_blob(d["digest"])
@@ -248,17 +263,21 @@ class RemoteCache:
                     raise CacheBroken({digest}, f"cache {src.name}: layer {digest}: {e}") from None
 
 
-def load(specs: list[CacheSpec], insecure: tuple[str, ...], warn) -> RemoteCache | None:
+def load(specs: list[CacheSpec], insecure: tuple[str, ...], warn, progress=None) -> RemoteCache | None:
     """The sources that can be read; one that cannot is a warning, as in BuildKit."""
     sources = []
     for spec in specs:
         name = spec.ref or spec.path
+        step = progress.step(f"[internal] load build cache {name}") if progress is not None else None
         try:
             sources.append(load_registry(spec.ref, insecure) if spec.type == "registry" else load_local(spec.path))
-        except NotFound:
-            warn(f"cache {name}: not found; building without it")
+            if step is not None:
+                step.done()
         except DistillError as e:
-            warn(f"cache {name}: cannot be used: {e}")
+            if step is not None:
+                step.error("not found" if isinstance(e, NotFound) else "cannot be used")
+            warn(f"cache {name}: not found; building without it" if isinstance(e, NotFound)
+                 else f"cache {name}: cannot be used: {e}")
     return RemoteCache(sources, warn) if sources else None
 
 

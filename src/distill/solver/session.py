@@ -128,7 +128,7 @@ class Session:
         """The state's layers in the store: those a shared cache's hits named are fetched
         now, when a step stands on them (cache/remote.py)."""
         if self.cache.remote is not None:
-            self.cache.remote.materialize(self.store, state.layers, state.diff_ids)
+            self.cache.remote.materialize(self.store, state.layers, state.diff_ids, self.progress)
 
     def adopt_shared(self) -> None:
         """The records this build took from a shared cache become the store's own, where
