@@ -787,12 +787,13 @@ def run(store: Store, text: str, command: list[str], env: list[str], workdir: st
                          interactive, name, tty, ports)
 
 
-def private_mounts() -> bool:
-    """This process's mounts from now on in a namespace of its own, dropped by the kernel
-    when it ends however it ends (runtime/isolation.py); before any thread starts."""
-    from .runtime.isolation import private_mounts as isolate
+def isolate() -> bool:
+    """This process, from now on, in mount and PID namespaces of its own, so the kernel
+    ends its mounts and every process it starts when it ends, however it ends
+    (runtime/isolation.py); before any thread starts."""
+    from .runtime.isolation import isolate as enter
 
-    return isolate()
+    return enter()
 
 
 def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:

@@ -859,9 +859,9 @@ def build(a):
     import signal
 
     from ..api import build as do_build
-    from ..api import build_options, entitlements, parse_output, private_mounts, progress as make_progress
+    from ..api import build_options, entitlements, isolate, parse_output, progress as make_progress
 
-    private_mounts()  # first: no thread may run yet
+    isolate()  # first: no thread may run yet
 
     def terminate(signum, frame):
         raise KeyboardInterrupt
@@ -977,11 +977,11 @@ def _leave(*alive) -> None:
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
-    from ..api import private_mounts, published_ports
+    from ..api import isolate, published_ports
     from ..api import run as do_run
 
     if not a.detach:  # a detached container's mount outlives this process, until `distill stop`
-        private_mounts()
+        isolate()
     network = "private" if a.network in ("default", "bridge") else a.network
     ports = published_ports(_store(a), a.image, a.publish, a.publish_all, network)
     for p in ports:

@@ -1,17 +1,29 @@
-"""A build or a foreground `distill run` makes its mounts (overlays, network namespace
-files) in a mount namespace of its own: when the process dies, however it dies, the
-kernel drops them with it, and nothing is left mounted under the store (docker and
-BuildKit have a daemon that outlives its builds to clean up; a daemonless builder has
-the kernel do it). Mounts made outside still reach in (slave propagation)."""
+"""A build or a foreground `distill run` lives in a mount namespace and a PID namespace of
+its own, so that when it dies, however it dies, the kernel ends everything it started:
+its mounts (overlays, network namespace files) go with the mount namespace, and every
+process in the PID namespace — pasta, runc, the RUN step's container in the namespace
+runc nests inside — is killed when its first process ends. docker and BuildKit have a
+daemon that outlives its builds to clean up; a daemonless builder has the kernel do it.
+
+The process the user started stays outside as a supervisor: it forwards the signals sent
+to it, waits, and exits as the build did. The build runs as the new namespace's first
+process, which the supervisor's death kills (a parent-death signal)."""
 
 from __future__ import annotations
 
 import os
+import signal
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
 MS_SLAVE = 1 << 19
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MNT_DETACH = 2
+PR_SET_PDEATHSIG = 1
+SI_KERNEL = 0x80  # a signal the terminal sent (to the whole foreground group)
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 _libc = None
 
@@ -25,17 +37,65 @@ def _c():
     return _libc
 
 
-def private_mounts() -> bool:
-    """Moves this process into a new mount namespace whose mounts stay in it. Must come
-    before any thread starts (unshare refuses a process that shares its filesystem
-    context). False when it cannot be done (not root): mounts are then as before."""
+def isolate() -> bool:
+    """From here on, this process is the first of new mount and PID namespaces (the one
+    that called it waits outside and never returns). Must come before any thread starts.
+    False when it cannot be done (not root): the build then runs as before."""
     libc = _c()
-    if libc.unshare(CLONE_NEWNS) != 0:
+    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
         return False
     if libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None) != 0:
-        # the new namespace still propagates back to the machine's: as good as none
-        return False
+        return False  # mounts would still reach the machine's namespace: as before, no worse
+    watch_r, watch_w = os.pipe()
+    mask = set(FORWARDED) | {signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, mask)  # before the fork: no SIGCHLD is missed
+    child = os.fork()
+    if child:
+        os.close(watch_r)
+        _supervise(child, mask)  # never returns
+    os.close(watch_w)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, mask)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    import select
+
+    if select.select([watch_r], [], [], 0)[0]:  # the supervisor died before the line above
+        os._exit(1)
+    # this namespace's own /proc: runc reads /proc/PID of the processes it starts
+    libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # a namespace's first process ignores signals it has no handler for
+        signal.signal(signal.SIGTERM, _interrupt)
     return True
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _supervise(child: int, mask: set) -> None:
+    """Forwards signals to `child` until it ends, then ends as it did. A signal the
+    terminal sent reached the child already (the same process group)."""
+    status = None
+    while status is None:
+        info = signal.sigwaitinfo(mask)
+        if info.si_signo == signal.SIGCHLD:
+            pid, st = os.waitpid(child, os.WNOHANG)
+            if pid == child:
+                status = st
+            continue
+        if info.si_code == SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT):
+            continue
+        try:
+            os.kill(child, info.si_signo)
+        except ProcessLookupError:
+            pass
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def detach(path: str) -> None:

@@ -1,42 +1,88 @@
-"""Which process made a temporary entry, and whether it still runs: a build or run killed
-with SIGKILL cannot clean up after itself, so the next one (or prune) does, for the
-entries whose maker is gone. A maker is its PID and the time it started (from
-/proc/PID/stat), so a reused PID is not taken for it."""
+"""Which process made a temporary entry, and whether it still runs: a build killed with
+SIGKILL cannot clean up after itself, so the next one (or prune) does, for the entries
+whose maker is gone. A maker is a random token whose lock file (under /run/distill/owners)
+the process holds locked while it runs; the kernel releases the lock when the process
+dies, however it dies, and in whatever PID namespace (a build runs in one of its own,
+where process IDs mean nothing to another build)."""
 
 from __future__ import annotations
 
 import os
 import re
 
-_TOKEN = re.compile(r"(\d+)\.(\d+)-[0-9a-f]{12}$")
-_mine: str | None = None
+_TOKEN = re.compile(r"([0-9a-f]{12})-[0-9a-f]{12}$")
+OWNERS = ("/run/distill/owners", "/tmp/distill-owners")
+SWEEP = 200  # lock files of dead makers removed at most per sweep
+
+_mine: tuple[int, str, int] | None = None  # (pid, token, locked fd)
 
 
-def _start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces and parentheses: count from its end
-    fields = stat[stat.rfind(")") + 2:].split()
-    return fields[19] if len(fields) > 19 else None
+def _directory() -> str:
+    for d in OWNERS:
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            return d
+        except OSError:
+            continue
+    raise OSError("no directory for distill's owner locks")
 
 
 def token() -> str:
-    """This process as a maker: PID.STARTTIME."""
+    """This process as a maker (a new one after a fork)."""
     global _mine
-    if _mine is None or not _mine.startswith(f"{os.getpid()}."):  # a fork is another maker
-        _mine = f"{os.getpid()}.{_start_time(os.getpid()) or 0}"
-    return _mine
+    if _mine is None or _mine[0] != os.getpid():
+        import fcntl
+
+        name = os.urandom(6).hex()
+        fd = os.open(os.path.join(_directory(), f"{name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _mine = (os.getpid(), name, fd)
+    return _mine[1]
 
 
 def maker(name: str) -> str | None:
     """The maker of a temporary entry named by temp_dir/temp_file, None for another name."""
     m = _TOKEN.search(name)
-    return f"{m[1]}.{m[2]}" if m else None
+    return m[1] if m else None
 
 
 def alive(maker_token: str) -> bool:
-    pid, _, start = maker_token.partition(".")
-    return pid.isdigit() and _start_time(int(pid)) == start
+    """Whether the maker still runs; a dead one's lock file is removed."""
+    import fcntl
+
+    if _mine is not None and _mine[1] == maker_token and _mine[0] == os.getpid():
+        return True
+    for d in OWNERS:
+        path = os.path.join(d, f"{maker_token}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        _remove(path)
+        return False
+    return False
+
+
+def sweep() -> None:
+    """Removes the lock files of makers that are gone (each process leaves one)."""
+    for d in OWNERS:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names[:SWEEP]:
+            if name.endswith(".lock"):
+                alive(name[:-5])
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
