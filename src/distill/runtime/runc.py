@@ -22,6 +22,14 @@ def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([RUNC, *args], capture_output=True, text=True, **kw)
 
 
+def container_name() -> str:
+    """distill-MAKER-RANDOM: the next command removes runc's record of a container whose
+    maker was killed (store/stale.py), even one runc was killed creating."""
+    from ..store.owner import token
+
+    return f"distill-{token()}-{os.urandom(6).hex()}"
+
+
 def cleanup(container_id: str) -> None:
     _runc("kill", container_id, "KILL")
     _runc("delete", "--force", container_id)
@@ -34,7 +42,7 @@ def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[b
     cancel = cancel or threading.Event()
     if not shutil.which(RUNC):
         raise DistillError("runc is not installed (apt-get install runc)")
-    cid = container_id or f"distill-{os.urandom(8).hex()}"
+    cid = container_id or container_name()
     bundle = temp_dir(work_dir, "bundle-")
     try:
         write_text(os.path.join(bundle, "config.json"), json.dumps(runtime_spec(rootfs, process)))

@@ -1,21 +1,25 @@
 """What builds and runs killed with SIGKILL leave, collected by the next build, run or
-prune: their mounts die with them (each lives in a private mount namespace:
-runtime/isolation.py), but not their temporary directories, the pasta processes of
-their private networks, nor the runc containers their RUN steps or `distill run` had
-started. An entry belongs to a process that is gone when its maker (store/owner.py) no
-longer runs; anything is stopped only when it points into such an entry."""
+prune: their mounts and processes die with them (each lives in mount and PID namespaces
+of its own: runtime/isolation.py), but not their temporary directories nor runc's
+records of the containers they had started. An entry belongs to a process that is gone
+when its maker (store/owner.py) no longer runs. What still runs there (a store used by a
+version without the namespaces, or where they could not be made: pasta, containers) is
+stopped first, and only when it points into such an entry."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 
 from ..files import list_dir, read_bytes
 from .atomic import remove_tree
-from .owner import alive, maker
+from .owner import alive, maker, sweep
 
+RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
+_RECORD = re.compile(r"distill-([0-9a-f]{12})-[0-9a-f]{12}")
 MAX_WALK = 10_000  # entries looked at for pasta's pid files in one dead directory
 
 
@@ -24,6 +28,8 @@ def collect_stale(store) -> int:
     containers/; returns how many entries went."""
     dead = [p for p in list_dir(store.tmp_dir) if _gone(maker(os.path.basename(p)))]
     dead += [d for d in list_dir(store.path("containers")) if _abandoned(d)]
+    _forget_records()
+    sweep()
     if not dead:
         return 0
     release(dead)
@@ -72,6 +78,27 @@ def _stop_containers(roots: list[str]) -> None:
         if isinstance(c, dict) and isinstance(c.get("bundle"), str) and _inside(c["bundle"], roots):
             subprocess.run(["runc", "kill", str(c.get("id")), "KILL"], capture_output=True, timeout=30)
             subprocess.run(["runc", "delete", "--force", str(c.get("id"))], capture_output=True, timeout=30)
+
+
+def _forget_records() -> None:
+    """runc's records of build containers whose maker is gone (runtime/runc.py names them);
+    one runc was killed creating has no state runc can load, only its directory."""
+    try:
+        records = list_dir(RUNC_ROOT)
+    except OSError:
+        return
+    for record in records:
+        m = _RECORD.fullmatch(os.path.basename(record))
+        if not m or not _gone(m[1]):
+            continue
+        cid = os.path.basename(record)
+        try:
+            subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, timeout=30)
+            subprocess.run(["runc", "delete", "--force", cid], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        if os.path.isdir(record) and not os.path.exists(os.path.join(record, "state.json")):
+            remove_tree(record)
 
 
 def _stop_pasta(root: str) -> None:
