@@ -5,10 +5,11 @@ Each round builds a two-stage Dockerfile whose RUN step runs every time (a build
 changes), writes a 3 MB layer and is tagged; it is killed at a moment drawn uniformly
 over a whole build's duration: during the base's pull (`--pull`, with a base in a
 loopback registry), its unpack (every fourth round starts a new store), the RUN, the
-layer commit, the tagging. After each kill nothing may be mounted under the store; the
-next round's build stops and removes what the killed one left running. At the end:
-`distill prune`, then no mount, no container and no process may point into any store,
-`distill fsck` must find each sound and a last build must succeed.
+layer commit, the tagging. After each kill nothing may be mounted under the store, and
+within 2 s nothing may run that names it (the kernel ends the build's PID namespace);
+runc's record of a killed RUN step's container stays until the next build removes it.
+At the end: `distill prune`, then no mount, no container and no process may point into
+any store, `distill fsck` must find each sound and a last build must succeed.
 
     .venv/bin/python bench/soak.py [--kills 50] [--seed N]
 """
@@ -29,31 +30,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from bed.leftovers import leftovers  # noqa: E402
+
 DOCKERFILE = """FROM {base} AS build
 ARG ROUND
 RUN echo $ROUND > /round && head -c 3000000 /dev/urandom > /blob && sleep 0.2
 FROM {base}
 COPY --from=build /round /round
 """
-
-
-def leftovers(roots: list[Path]) -> dict:
-    """Mounts seen from here, runc containers and processes that point into the stores."""
-    names = [os.path.realpath(r) + "/" for r in roots]
-    with open("/proc/self/mountinfo") as f:
-        mounts = [row.split()[4] for row in f if any(row.split()[4].startswith(n) for n in names)]
-    listed = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True).stdout
-    containers = [c["id"] for c in json.loads(listed or "null") or []
-                  if any(c.get("bundle", "").startswith(n) for n in names)]
-    processes = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(pid) != os.getpid() and any(n.encode() in a for n in names for a in argv):
-            processes.append(b" ".join(argv).decode(errors="replace")[:160])
-    return {"mounts": mounts, "containers": containers, "processes": processes}
 
 
 def distill(root: Path, *args, check: bool = True) -> subprocess.CompletedProcess:
@@ -89,6 +73,10 @@ def soak(root: Path, work: Path, base: str, kills: int = 50, seed: int = 1, pull
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         left = leftovers(roots)
+        settle = time.monotonic() + 2  # the kernel ends the namespace's processes just after
+        while left["processes"] and time.monotonic() < settle:
+            time.sleep(0.05)
+            left = leftovers(roots)
         mounts_after_kill += len(left["mounts"])
         killed_with["containers"] += bool(left["containers"])
         killed_with["processes"] += bool(left["processes"])

@@ -14,15 +14,11 @@ import pytest
 
 from bed.images import copy_image
 from buildtools import BUSYBOX, write_context
+from bed.leftovers import command_lines, leftovers
 from clirun import distill
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 import soak  # noqa: E402
-
-
-def leftovers(root) -> dict:
-    """Mounts seen from here, runc containers and processes that point into the store."""
-    return soak.leftovers([root])
 
 
 def start(root, *args) -> subprocess.Popen:
@@ -38,63 +34,65 @@ def wait_for(predicate, timeout=30.0) -> None:
         time.sleep(0.02)
 
 
-def running_containers(root) -> bool:
-    return bool(leftovers(root)["containers"])
-
-
 @pytest.fixture
 def store(store, busybox_store):
     copy_image(busybox_store, store, BUSYBOX)
     return store
 
 
-def test_a_build_killed_in_a_run_step_leaves_nothing_mounted_and_the_next_command_cleans(store, tmp_path):
-    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 60\n"})
+def test_a_build_killed_in_a_run_step_leaves_nothing_running_or_mounted(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 61\n"})
     build = start(store.root, "build", "--progress", "plain", ctx)
-    wait_for(lambda: running_containers(store.root))  # the RUN step's container is up, its network too
+    wait_for(lambda: container_processes("sleep 61"))  # the RUN step's container is up, its network too
     build.send_signal(signal.SIGKILL)
     build.wait()
-    left = leftovers(store.root)
-    assert left["mounts"] == []  # the kernel dropped them with the process
-    assert left["containers"], "the RUN's container outlives a SIGKILL until the next command"
-    assert os.listdir(store.tmp_dir)
+    wait_for(lambda: not container_processes("sleep 61"), timeout=5)  # killed with the build, by the kernel
+    left = leftovers([store.root])
+    assert left["mounts"] == [] and left["processes"] == []
+    assert os.listdir(store.tmp_dir)  # its directories, and runc's record of the container, until prune
     r = distill("prune", "--cache", root=store.root)
     assert "Traceback" not in r.stderr
-    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert leftovers([store.root]) == {"mounts": [], "containers": [], "processes": []}
     assert os.listdir(store.tmp_dir) == []
     assert distill("fsck", root=store.root).returncode == 0
     ok = write_context(tmp_path / "ok", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo fine > /fine\n"})
     distill("build", "-q", ok, root=store.root)
 
 
+def container_processes(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (a RUN step's own command)."""
+    return [pid for pid, argv in command_lines() if marker.encode() in b" ".join(argv)]
+
+
 def test_the_next_build_collects_what_a_killed_one_left(store, tmp_path):
-    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN sleep 60\n"})
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN sleep 62\n"})
     build = start(store.root, "build", ctx)
-    wait_for(lambda: running_containers(store.root))
+    wait_for(lambda: container_processes("sleep 62"))
     build.send_signal(signal.SIGKILL)
     build.wait()
     ok = write_context(tmp_path / "ok", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo fine > /fine\n"})
     distill("build", "-q", ok, root=store.root)
-    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert leftovers([store.root]) == {"mounts": [], "containers": [], "processes": []}
     assert os.listdir(store.tmp_dir) == []
 
 
 def test_a_foreground_run_killed_is_collected_by_the_next_run(store, tmp_path):
-    run = start(store.root, "run", BUSYBOX, "sleep", "60")
-    wait_for(lambda: running_containers(store.root))
+    run = start(store.root, "run", BUSYBOX, "sleep", "63")
+    wait_for(lambda: container_processes("sleep 63"))
     run.send_signal(signal.SIGKILL)
     run.wait()
-    assert leftovers(store.root)["mounts"] == []
+    wait_for(lambda: not container_processes("sleep 63"), timeout=5)
+    assert leftovers([store.root])["mounts"] == []
     r = distill("run", "--network", "none", BUSYBOX, "true", root=store.root)
     assert r.returncode == 0
-    assert leftovers(store.root) == {"mounts": [], "containers": [], "processes": []}
+    assert leftovers([store.root]) == {"mounts": [], "containers": [], "processes": []}
     assert os.listdir(os.path.join(store.root, "containers")) == []
 
 
 def test_soak_short_form(store, tmp_path):
     """bench/soak.py's loop, 6 kills at moments spread over a build: each leaves nothing
-    mounted; at the end nothing is left and the store is sound."""
+    mounted and nothing running; at the end nothing is left and the store is sound."""
     report = soak.soak(store.root, tmp_path / "soak", BUSYBOX, kills=6, seed=7)
-    assert report["mounts_after_kill"] == 0
+    assert report["mounts_after_kill"] == 0 and report["kills_leaving_a_process"] == 0
     assert report["final"] == {"mounts": [], "containers": [], "processes": []}
     assert report["fsck"] == 0 and report["next_build"] == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bed.images import copy_image
+from bed.leftovers import command_lines
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
 from distill.solver.options import BuildError
@@ -251,15 +252,7 @@ def test_run_bad_port(store):
 
 
 def _pasta_args() -> list[str]:
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"pasta"):
-            out.append(b" ".join(cmd).decode(errors="replace"))
-    return out
+    return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if cmd[0].endswith(b"pasta")]
 
 
 def _listening() -> set[int]:
