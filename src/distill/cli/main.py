@@ -373,8 +373,10 @@ def export(a):
 
 
 @command(
-    arg("context", nargs="?", default="."),
-    arg("-f", "--file", dest="dockerfile", help="The Dockerfile (default: CONTEXT/Dockerfile)."),
+    arg("paths", nargs="*", metavar="PATH",
+        help="A build context (its Dockerfile is linted with the context's rules), or Dockerfiles alone as "
+             "hadolint takes them ('-' reads one from stdin); default: the current directory."),
+    arg("-f", "--file", dest="dockerfile", help="The Dockerfile of a context (default: CONTEXT/Dockerfile)."),
     arg("--target", help="The stage that ships (default: the last): rules about the running image apply to it."),
     arg("--format", dest="fmt", choices=["text", "json", "sarif", "checkstyle", "gitlab", "junit"], default="text"),
     arg("--ignore", action="append", default=[], help="A rule to leave out (distill's id, a DL code or a BuildKit "
@@ -385,16 +387,19 @@ def export(a):
 )
 def lint(a):
     """Lint a Dockerfile: hadolint's and BuildKit's rules, aware of which stage ships."""
-    from ..api import lint as do_lint
-    from ..api import lint_source_line
+    from ..api import existing_store, lint_config, lint_source_line, lint_text
 
-    from ..api import lint_config
-
+    store, findings, sources, threshold = existing_store(a.root), [], {}, a.threshold
     try:
-        from ..api import existing_store
-
-        findings = do_lint(a.dockerfile, a.context, a.target, tuple(a.ignore), a.shellcheck, existing_store(a.root))
-        threshold = a.threshold or lint_config(a.dockerfile, a.context)["threshold"] or "info"
+        if a.dockerfile and len(a.paths) > 1:
+            raise DistillError("-f names the Dockerfile of one context")
+        for path in a.paths or ["."]:
+            context = path if a.dockerfile or os.path.isdir(path) else None
+            dockerfile = a.dockerfile or (os.path.join(path, "Dockerfile") if context else path)
+            text = sys.stdin.buffer.read() if dockerfile == "-" else _read(dockerfile, "Dockerfile ")
+            sources[dockerfile] = text
+            findings += lint_text(text, dockerfile, context, a.target, tuple(a.ignore), a.shellcheck, store=store)
+            threshold = threshold or lint_config(dockerfile, context)["threshold"]
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
@@ -408,14 +413,15 @@ def lint(a):
     elif a.fmt != "text":
         from ..api import lint_format
 
-        print(lint_format(findings, a.fmt, a.dockerfile or a.context))
+        print(lint_format(findings, a.fmt, " ".join(sources)))
     else:
         for f in findings:
             alias = f" ({', '.join(f['aliases'])})" if f["aliases"] else ""
             print(f"{f['file']}:{f['line']}: {f['severity']}: {f['rule']}{alias}: {f['message']}")
-            source = lint_source_line(f["file"], f["line"])
+            source = lint_source_line(sources.get(f["file"], b""), f["line"])
             if source:
                 print(f"  {source}\n  ^")
+    threshold = threshold or "info"
     order = ["error", "warning", "info", "style"]
     limit = order.index(threshold) if threshold != "none" else -1
     sys.exit(1 if any(order.index(f["severity"]) <= limit for f in findings) else 0)
