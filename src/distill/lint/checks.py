@@ -757,8 +757,6 @@ _REFERENCE = re.compile(r"(?<!\\)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+?][^}]*)?\
 def variables(stages, final, ctx):
     """BuildKit's UndefinedVar (where the base image's ENV is known: a stage, scratch, or
     an image in the store) and InvalidBaseImagePlatform."""
-    import difflib
-
     bases = ctx.get("bases") or {}
     env_of: dict[int, set] = {}
     for s in stages:
@@ -786,6 +784,8 @@ def variables(stages, final, ctx):
                         var = name or plain
                         if var in defined or form:
                             continue
+                        import difflib
+
                         near = difflib.get_close_matches(var, sorted(defined), n=1)
                         hint = f" (did you mean ${near[0]}?)" if near else ""
                         yield "undefined-var", n, f"Usage of undefined variable '${var}'{hint}"

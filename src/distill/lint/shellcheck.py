@@ -7,7 +7,8 @@ Findings carry the SC code and the RUN's line."""
 from __future__ import annotations
 
 import os
-import shutil
+
+from ..files import unlink, which
 
 PROXIES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",
            "no_proxy")
@@ -17,7 +18,7 @@ POSIX_SHELLS = {"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"}  #
 
 
 def available() -> bool:
-    return shutil.which("shellcheck") is not None
+    return which("shellcheck") is not None
 
 
 def scripts(stages) -> list[tuple[object, str]]:
@@ -65,7 +66,7 @@ def _cache_dir() -> str | None:
 
 
 def _program_id() -> str:
-    path = shutil.which("shellcheck") or ""
+    path = which("shellcheck") or ""
     try:
         st = os.stat(path)
         return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
@@ -76,20 +77,23 @@ def _program_id() -> str:
 class Pending:
     def __init__(self, todo):
         import subprocess
-        import tempfile
 
         from ..digest import of_bytes
 
         self.cache = _cache_dir()
         program = _program_id()
         self.cached, self.keys, self.files = [], {}, {}
-        self.work = tempfile.mkdtemp(prefix="distill-shellcheck-")
+        self.work = None  # made for the first script ShellCheck must read
         for i, (node, text) in enumerate(todo):
             key = of_bytes("\0".join([program, *OPTIONS, text]).encode("utf-8", "surrogateescape")).split(":")[1]
             hit = self._cached(key)
             if hit is not None:
                 self.cached.append((node, hit))
                 continue
+            if self.work is None:
+                tmp = os.environ.get("TMPDIR") or "/tmp"
+                self.work = os.path.join(tmp, f"distill-shellcheck-{os.urandom(6).hex()}")
+                os.mkdir(self.work, 0o700)
             name = os.path.join(self.work, f"run{i}.sh")
             with open(name, "w", encoding="utf-8", errors="surrogateescape") as f:
                 f.write(text)
@@ -145,7 +149,13 @@ class Pending:
                     proc.wait()
                     complete = False
         finally:
-            shutil.rmtree(self.work, ignore_errors=True)
+            for name in self.files:
+                unlink(name)
+            if self.work is not None:
+                try:
+                    os.rmdir(self.work)
+                except OSError:
+                    pass
         if complete:
             for name, comments in by_file.items():
                 self._keep(self.keys[name], comments)
