@@ -96,3 +96,20 @@ def test_soak_short_form(store, tmp_path):
     assert report["mounts_after_kill"] == 0 and report["kills_leaving_a_process"] == 0
     assert report["final"] == {"mounts": [], "containers": [], "processes": []}
     assert report["fsck"] == 0 and report["next_build"] == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGINT],
+                         ids=["hang-up", "quit", "usr1", "interrupt"])
+def test_signals_that_end_a_process_end_the_build_and_what_it_started(store, tmp_path, signum):
+    """The build is its PID namespace's first process, which the kernel spares the signals
+    it has no handler for: a hang-up (a closed terminal or ssh) must still end it, as it
+    ends `docker build`, cleanly."""
+    marker = f"sleep 6{4 + [signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGINT].index(signum)}"
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN {marker}\n"})
+    build = start(store.root, "build", ctx)
+    wait_for(lambda: container_processes(marker))
+    build.send_signal(signum)
+    assert build.wait(30) != 0
+    wait_for(lambda: not container_processes(marker), timeout=5)
+    assert leftovers([store.root]) == {"mounts": [], "containers": [], "processes": []}
+    assert os.listdir(store.tmp_dir) == []  # it ended cleanly: nothing for the next build to collect

@@ -62,9 +62,11 @@ def isolate() -> bool:
         os._exit(1)
     # this namespace's own /proc: runc reads /proc/PID of the processes it starts
     libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        # a namespace's first process ignores signals it has no handler for
-        signal.signal(signal.SIGTERM, _interrupt)
+    for signum in FORWARDED:
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            # a namespace's first process ignores the signals it has no handler for, where
+            # their default would end it (a hang-up, a quit, a CI runner's TERM)
+            signal.signal(signum, _interrupt)
     return True
 
 
