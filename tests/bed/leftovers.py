@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -27,12 +26,13 @@ def leftovers(roots: list[Path]) -> dict:
 def unloadable_records() -> list[str]:
     """runc's records of build containers it was killed creating (no state.json: no
     bundle to say which store) whose maker is gone."""
-    from distill.store.owner import alive
+    from distill.store.owner import alive, maker
+    from distill.store.stale import CONTAINER_PREFIX, RUNC_ROOT
 
     found = []
-    for name in sorted(os.listdir("/run/runc")) if os.path.isdir("/run/runc") else []:
-        m = re.fullmatch(r"distill-([0-9a-f]{12})-[0-9a-f]{12}", name)
-        if m and not os.path.exists(f"/run/runc/{name}/state.json") and not alive(m[1]):
+    for name in sorted(os.listdir(RUNC_ROOT)) if os.path.isdir(RUNC_ROOT) else []:
+        token = maker(name, CONTAINER_PREFIX)
+        if token and not os.path.exists(os.path.join(RUNC_ROOT, name, "state.json")) and not alive(token):
             found.append(name)
     return found
 

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from bed.images import copy_image
-from buildtools import BUSYBOX, write_context
 from bed.leftovers import command_lines, leftovers
+from buildtools import BUSYBOX, write_context
 from clirun import distill
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
@@ -104,7 +104,7 @@ def test_signals_that_end_a_process_end_the_build_and_what_it_started(store, tmp
     """The build is its PID namespace's first process, which the kernel spares the signals
     it has no handler for: a hang-up (a closed terminal or ssh) must still end it, as it
     ends `docker build`, cleanly."""
-    marker = f"sleep 6{4 + [signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGINT].index(signum)}"
+    marker = f"sleep {100 + signum}"  # its own, so no other test's container is taken for it
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN {marker}\n"})
     build = start(store.root, "build", ctx)
     wait_for(lambda: container_processes(marker))

@@ -25,9 +25,10 @@ def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
 def container_name() -> str:
     """distill-MAKER-RANDOM: the next command removes runc's record of a container whose
     maker was killed (store/stale.py), even one runc was killed creating."""
-    from ..store.owner import token
+    from ..store.owner import named
+    from ..store.stale import CONTAINER_PREFIX
 
-    return f"distill-{token()}-{os.urandom(6).hex()}"
+    return named(CONTAINER_PREFIX)
 
 
 def cleanup(container_id: str) -> None:

@@ -18,18 +18,14 @@ def fsync_dir(path) -> None:
 # tempfile.mkstemp/mkdtemp and shutil.rmtree's contracts, without importing them: tempfile
 # (with random and shutil behind it) and shutil (with bz2 and lzma) cost ~4 ms of a rebuild.
 
-def _name(prefix: str) -> str:
-    """prefix, this process (store/owner.py: the next build collects what a killed one
-    left), a random part."""
-    from .owner import token
-
-    return f"{prefix}{token()}-{os.urandom(6).hex()}"
-
-
 def temp_file(directory, prefix: str) -> tuple[int, str]:
-    """A new file (mode 0600, made with O_EXCL) in `directory`: its open fd and path."""
+    """A new file (mode 0600, made with O_EXCL) in `directory`: its open fd and path. Its
+    name says which process made it (store/owner.py: the next build collects what a
+    killed one left); so does temp_dir's."""
+    from .owner import named
+
     while True:
-        path = os.path.join(directory, _name(prefix))
+        path = os.path.join(directory, named(prefix))
         try:
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
         except FileExistsError:
@@ -38,8 +34,10 @@ def temp_file(directory, prefix: str) -> tuple[int, str]:
 
 def temp_dir(directory, prefix: str) -> str:
     """A new directory (mode 0700) in `directory`."""
+    from .owner import named
+
     while True:
-        path = os.path.join(directory, _name(prefix))
+        path = os.path.join(directory, named(prefix))
         try:
             os.mkdir(path, 0o700)
             return path

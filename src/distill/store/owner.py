@@ -11,6 +11,7 @@ import os
 import re
 
 _TOKEN = re.compile(r"([0-9a-f]{12})-[0-9a-f]{12}$")
+NAMED_PARTS = 25  # what named() adds to its prefix: token, dash, random part
 OWNERS = ("/run/distill/owners", "/tmp/distill-owners")
 SWEEP = 200  # lock files of dead makers removed at most per sweep
 
@@ -40,8 +41,16 @@ def token() -> str:
     return _mine[1]
 
 
-def maker(name: str) -> str | None:
-    """The maker of a temporary entry named by temp_dir/temp_file, None for another name."""
+def named(prefix: str) -> str:
+    """prefix, this process as a maker, a random part: a name whose maker() is this one."""
+    return f"{prefix}{token()}-{os.urandom(6).hex()}"
+
+
+def maker(name: str, prefix: str | None = None) -> str | None:
+    """The maker of a name named() made, None for another name; with `prefix`, only when
+    the name is that prefix and named()'s parts, nothing else."""
+    if prefix is not None and not (name.startswith(prefix) and len(name) == len(prefix) + NAMED_PARTS):
+        return None
     m = _TOKEN.search(name)
     return m[1] if m else None
 

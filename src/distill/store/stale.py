@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 
@@ -19,7 +18,7 @@ from .atomic import remove_tree
 from .owner import alive, maker, sweep
 
 RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
-_RECORD = re.compile(r"distill-([0-9a-f]{12})-[0-9a-f]{12}")
+CONTAINER_PREFIX = "distill-"  # a build container's name: this, then owner.named()'s parts
 MAX_WALK = 10_000  # entries looked at for pasta's pid files in one dead directory
 
 
@@ -88,10 +87,9 @@ def _forget_records() -> None:
     except OSError:
         return
     for record in records:
-        m = _RECORD.fullmatch(os.path.basename(record))
-        if not m or not _gone(m[1]):
-            continue
         cid = os.path.basename(record)
+        if not _gone(maker(cid, CONTAINER_PREFIX)):
+            continue
         try:
             subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, timeout=30)
             subprocess.run(["runc", "delete", "--force", cid], capture_output=True, timeout=30)
