@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What the sandbox's network costs a RUN step: a build of N trivial RUN steps (--no-cache,
 a busybox base, one stage) with each --network: `host` (the machine's, no namespace),
-`none` (a namespace with only lo) and `default` (a private namespace with pasta, from the
-build's pool). Prints the median build time and the cost per RUN step over `host`.
+`none` (a namespace with only lo) and `default` (a private namespace with a veth on the
+machine's bridge, from the build's pool). Prints the median build time and the cost per
+RUN step over `host` and over `none`.
 
     .venv/bin/python bench/network.py [--steps 20] [--runs 5]
 """
@@ -46,12 +47,13 @@ def main() -> None:
                 subprocess.run([DISTILL, "--root", str(root), "build", "-q", "--no-cache", "--network", mode,
                                 "-f", str(dockerfile), work], check=True, capture_output=True)
                 times[mode].append(time.perf_counter() - start)
-    host = statistics.median(times["host"])
+    host, none = statistics.median(times["host"]), statistics.median(times["none"])
     print(f"{args.steps} RUN steps, --no-cache, median of {args.runs} builds")
-    print(f"{'--network':<12}{'build':>10}{'per RUN over host':>20}")
+    print(f"{'--network':<12}{'build':>10}{'per RUN over host':>20}{'over none':>12}")
     for mode in MODES:
         t = statistics.median(times[mode])
-        print(f"{mode:<12}{t:>9.2f}s{(t - host) / args.steps * 1000:>17.1f} ms")
+        print(f"{mode:<12}{t:>9.2f}s{(t - host) / args.steps * 1000:>17.1f} ms"
+              f"{(t - none) / args.steps * 1000:>9.1f} ms")
 
 
 if __name__ == "__main__":

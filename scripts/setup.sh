@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what distill and its tests need on a Debian machine, as root: the Debian parts
-# (runc, pasta for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo)
+# (runc, iproute2 and nftables for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo)
 # and a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc passt mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
+PACKAGES=(runc iproute2 nftables mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -758,15 +758,16 @@ def _export(store: Store, text: str, out_path: str, stage: str | None, insecure:
 # ---- containers ------------------------------------------------------------------
 def run(store: Store, text: str, command: list[str], env: list[str], workdir: str | None, user: str | None,
         entrypoint: str | None, network: str, detach: bool, interactive: bool, name: str | None, tty: bool,
-        ports: list = ()):
+        ports: list = (), memory: int = 0, pids_limit: int = 0):
     """Runs the image `text` names with runc: the exit code, or with `detach` the
-    container's ID. `ports` come from published_ports()."""
+    container's ID. `ports` come from published_ports(); `memory` (bytes) and `pids_limit`
+    bound the container's cgroup (0: no limit)."""
     from .runtime.container import run as run_container
     from .store.stale import collect_stale
 
     collect_stale(store)
     return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
-                         interactive, name, tty, ports)
+                         interactive, name, tty, ports, memory, pids_limit)
 
 
 def isolate() -> bool:

@@ -37,6 +37,15 @@ def unloadable_records() -> list[str]:
     return found
 
 
+def bridge_veths() -> set[str]:
+    """The machine-side ends of containers' veths on distill's bridge (each goes with its
+    container's network namespace)."""
+    from distill.runtime.bridge import BRIDGE
+
+    r = subprocess.run(["ip", "-j", "link", "show", "master", BRIDGE], capture_output=True, text=True)
+    return {link["ifname"] for link in json.loads(r.stdout or "[]")} if r.returncode == 0 else set()
+
+
 def command_lines() -> list[tuple[int, list[bytes]]]:
     """(pid, argv) of every process but this one."""
     found = []

@@ -1,6 +1,6 @@
 """A builder you can kill: builds and runs killed with SIGKILL leave nothing mounted (their
 mounts live in a mount namespace of their own), the next command stops what they left
-running (containers, pasta) and removes their temporary directories, prune never fails,
+running (containers, port proxies) and removes their temporary directories, prune never fails,
 fsck finds the store sound and the next build succeeds. bench/soak.py does the same at
 random moments, 50 times; this is its short form."""
 
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bed.images import copy_image
-from bed.leftovers import command_lines, leftovers
+from bed.leftovers import bridge_veths, command_lines, leftovers
 from buildtools import BUSYBOX, write_context
 from clirun import distill
 
@@ -42,11 +42,14 @@ def store(store, busybox_store):
 
 def test_a_build_killed_in_a_run_step_leaves_nothing_running_or_mounted(store, tmp_path):
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN echo started && sleep 61\n"})
+    veths = bridge_veths()
     build = start(store.root, "build", "--progress", "plain", ctx)
     wait_for(lambda: container_processes("sleep 61"))  # the RUN step's container is up, its network too
+    assert bridge_veths() - veths  # on the bridge
     build.send_signal(signal.SIGKILL)
     build.wait()
     wait_for(lambda: not container_processes("sleep 61"), timeout=5)  # killed with the build, by the kernel
+    wait_for(lambda: bridge_veths() <= veths, timeout=5)  # its network namespace, and the veth with it
     left = leftovers([store.root])
     assert left["mounts"] == [] and left["processes"] == []
     assert os.listdir(store.tmp_dir)  # its directories, and runc's record of the container, until prune

@@ -1,9 +1,11 @@
 """RUN and `distill run` confined as docker confines a container: entitlements for the
-machine's network and for privileges, a private network by default (pasta), published
-ports, docker's capabilities, masked /proc paths and seccomp filter. Hostile Dockerfiles
-against the real runc, pasta and kernel."""
+machine's network and for privileges, a private network by default (a bridge, as
+docker's), published ports, docker's capabilities, masked /proc paths and seccomp
+profile, and privileged steps as docker's --privileged. Hostile Dockerfiles against the
+real runc, bridge, nftables and kernel."""
 
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -15,13 +17,16 @@ from pathlib import Path
 import pytest
 
 from bed.images import copy_image
-from bed.leftovers import command_lines
+from bed.leftovers import bridge_veths, command_lines
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
+from distill.runtime import bridge
 from distill.solver.options import BuildError
 
 FROM = f"FROM {BUSYBOX}"
 PROBE = Path(__file__).parent.parent / "bed" / "probe.c"
+NETPROBE = Path(__file__).parent.parent / "bed" / "netprobe.c"
+UDPECHO = Path(__file__).parent.parent / "bed" / "udpecho.c"
 DOCKER_CAPS = 0xA80425FB  # CapEff of a process in a default `docker run` (docker's 14 capabilities)
 
 
@@ -40,14 +45,23 @@ def machine_address() -> str:
     return address
 
 
+def machine_addresses() -> set[str]:
+    """Every address of every interface of this machine (its own, loopback, the bridge's)."""
+    links = json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout)
+    return {a["local"] for link in links for a in link.get("addr_info", [])}
+
+
 class Server:
-    """An HTTP server on `address` answering `marker` to every GET."""
+    """An HTTP server on `address` answering `marker` to every GET; `peers` are the
+    addresses its requests came from."""
 
     def __init__(self, address: str, marker: str):
         body = marker.encode()
+        self.peers = peers = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                peers.append(self.client_address[0])
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -118,16 +132,31 @@ def test_default_network_is_private(store, tmp_path):
         assert fetched(store, tmp_path, local.url, network="none") == "unreachable"
 
 
+def test_machine_sees_the_container_address(store, tmp_path):
+    """Connections to the machine's own address come from the container's address on the
+    bridge, not from one of the machine's (services that trust the machine's own IP do
+    not trust a build), as docker's bridge has them."""
+    with Server(machine_address(), "public-page") as public:
+        assert fetched(store, tmp_path, public.url) == "public-page"
+        r = distill("run", BUSYBOX, "wget", "-q", "-O", "-", public.url, root=store.root)
+        assert r.stdout.strip() == "public-page"
+    prefix = bridge.ensure()
+    assert len(public.peers) == 2 and not set(public.peers) & machine_addresses(), public.peers
+    assert all(p.startswith(prefix + ".") for p in public.peers), (prefix, public.peers)
+
+
 def test_private_network_files(store, tmp_path):
     _, _, image = build(store, None, f"""{FROM}
 RUN cat /etc/resolv.conf > /resolv && ls /sys/class/net > /nets && ip -4 addr > /addr 2>&1; \\
-    nslookup localhost > /lookup 2>&1; true
+    ip route > /route; true
 """)
     root = tree(store, image, tmp_path / "out")
     nameservers = [l.split()[1] for l in (root / "resolv").read_text().splitlines() if l.startswith("nameserver")]
-    assert len(nameservers) == 1 and nameservers[0].endswith(".3"), nameservers
+    assert nameservers == bridge.container_nameservers(Path("/etc/resolv.conf").read_text()), nameservers
     assert sorted((root / "nets").read_text().split()) == ["eth0", "lo"]
-    assert ".100/24" in (root / "addr").read_text()
+    prefix = bridge.ensure()
+    assert f"inet {prefix}." in (root / "addr").read_text() and "/24" in (root / "addr").read_text()
+    assert f"default via {prefix}.1 dev eth0" in (root / "route").read_text()
     assert not (root / "etc/resolv.conf").exists() or (root / "etc/resolv.conf").stat().st_size == 0
 
 
@@ -161,22 +190,121 @@ def probed(store, ctx, tmp_path, security: str = "") -> dict:
 
 
 def test_default_run_is_confined_as_docker(store, probe_context, tmp_path):
+    """docker's default seccomp profile (an allow-list) and capabilities, as `docker run`
+    has them: what the profile refuses without CAP_SYS_ADMIN fails with EPERM; what it
+    allows passes to the kernel."""
     got = probed(store, probe_context, tmp_path)
     refused = {k: got[k] for k in ("mount", "unshare_user", "unshare_net", "clone_user", "keyctl", "init_module",
-                                   "settime", "io_uring")}
+                                   "settime", "io_uring", "personality", "fanotify", "process_madvise", "bpf")}
     assert refused == {k: "EPERM" for k in refused}, got
+    assert got["personality_query"] == "ok" and got["adjtimex"] == "ok"  # a persona query, a read-only clock query
     assert got["kcore"] in ("ENODATA", "ENOENT")  # masked (empty), or absent from this kernel
     assert got["proc_sys"] == "EROFS"             # /proc/sys read-only
+    assert got["sys_write"] == "EROFS"            # /sys read-only
     assert got["disk"] == "EPERM"                 # mknod works, the device cgroup refuses the machine's disk
+    assert got["loop"] == "ENOENT"                # no /dev/loop-control: the machine's devices are not there
     assert got["fork"] == "ok"
     assert int(got["CapEff"], 16) == DOCKER_CAPS
     assert got["Seccomp"] == "2" and got["NoNewPrivs"] == "0"
 
 
+def _bounding_set() -> int:
+    return int(Path("/proc/self/status").read_text().split("CapBnd:")[1].split()[0], 16)
+
+
 def test_insecure_run_is_privileged(store, probe_context, tmp_path):
+    """RUN --security=insecure is docker's --privileged, as BuildKit's: every capability
+    the builder holds, no seccomp filter, the machine's devices, /sys writable."""
     got = probed(store, probe_context, tmp_path, "insecure")
-    assert got["mount"] == "ok" and got["keyctl"] == "ok" and got["Seccomp"] == "0"
-    assert int(got["CapEff"], 16) & (1 << 21)  # CAP_SYS_ADMIN
+    assert int(got["CapEff"], 16) == _bounding_set()
+    assert got["Seccomp"] == "0"
+    assert got["mount"] == "ok" and got["keyctl"] == "ok" and got["unshare_user"] == "ok"
+    assert got["loop"] == "ok"                    # a loop device set up on a file
+    assert got["sys_write"] == "ok" and got["proc_sys"] == "ok"
+    assert got["process_madvise"] == "EBADF" and got["personality"] == "ok"  # no filter between them and the kernel
+
+
+# ---- forged frames ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def netprobe_context(tmp_path_factory):
+    ctx = tmp_path_factory.mktemp("netprobe")
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "netprobe"), str(NETPROBE)], check=True)
+    return ctx
+
+
+class Listener:
+    """A TCP socket listening on `address` (IPv4 or IPv6), counting the connections it accepts."""
+
+    def __init__(self, address: str):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+        self.sock.bind((address, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
+def closed_port() -> int:
+    """A port nothing on the machine listens on, for IPv4 and IPv6."""
+    while True:
+        port = free_port()
+        if port not in _listening():
+            return port
+
+
+def _frames(run_probe) -> None:
+    """SYNs forged for the machine's loopback (127.0.0.1 and ::1, a listening and a closed
+    port) get no answer and reach nothing; the same port at the bridge's address is not
+    the loopback server's; a SYN-ACK from a server on every address shows that the probe's
+    frames do arrive."""
+    gateway = bridge.ensure() + ".1"
+    with Listener("127.0.0.1") as v4, Listener("::1") as v6, Listener("0.0.0.0") as everywhere:
+        closed = closed_port()
+        loopback = [f"127.0.0.1:{v4.port}", f"127.0.0.1:{closed}", f"[::1]:{v6.port}", f"[::1]:{closed}"]
+        got = run_probe(loopback + [f"{gateway}:{v4.port}", f"{gateway}:{everywhere.port}",
+                                    f"{machine_address()}:{everywhere.port}"])
+        assert {t: got[t] for t in loopback} == {t: "none" for t in loopback}, got
+        assert v4.accepted == 0 and v6.accepted == 0
+        # at the bridge's address only what listens on every address answers, as on docker0
+        assert got[f"{gateway}:{v4.port}"] == "rst"
+        assert got[f"{gateway}:{everywhere.port}"] == "synack"
+        assert got[f"{machine_address()}:{everywhere.port}"] == "synack"
+
+
+def test_forged_frames_from_a_run_step(store, netprobe_context, tmp_path):
+    def run_probe(targets):
+        _, _, image = build(store, netprobe_context, f"{FROM}\nCOPY netprobe /netprobe\n"
+                                                     f"RUN /netprobe {' '.join(targets)} > /probed\n")
+        text = (tree(store, image, tmp_path / f"out-{time.time_ns()}") / "probed").read_text()
+        return dict(l.split("=", 1) for l in text.splitlines())
+
+    _frames(run_probe)
+
+
+def test_forged_frames_from_distill_run(store, netprobe_context):
+    build(store, netprobe_context, f"{FROM}\nCOPY netprobe /netprobe\n", tags=["localhost/netprobe:test"])
+
+    def run_probe(targets):
+        r = distill("run", "localhost/netprobe:test", "/netprobe", *targets, root=store.root)
+        return dict(l.split("=", 1) for l in r.stdout.splitlines())
+
+    _frames(run_probe)
 
 
 # ---- distill run ------------------------------------------------------------------------
@@ -208,6 +336,8 @@ def web_image(store, tmp_path):
 
 def test_run_publishes_ports(store, web_image):
     host_port = free_port()
+    bridge.ensure()
+    before = bridge_veths()
     r = distill("run", "-d", "-p", f"{host_port}:8000", web_image, root=store.root)
     cid = r.stdout.strip()
     try:
@@ -216,10 +346,58 @@ def test_run_publishes_ports(store, web_image):
             urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2)
     finally:
         distill("stop", "-t", "1", cid, root=store.root)
-    # stopped: pasta is gone, and nothing listens on the port (binding it would race the
-    # TIME_WAIT pasta's side of the connection may be left in; connecting, a self-connect)
-    assert _settles(lambda: not any(str(store.root) in a for a in _pasta_args()))
+    # stopped: the proxy is gone, and nothing listens on the port (binding it would race the
+    # TIME_WAIT the proxy's side of the connection may be left in; connecting, a self-connect)
+    assert _settles(lambda: not any(str(store.root) in a for a in _proxy_args()))
     assert _settles(lambda: host_port not in _listening())
+    assert _settles(lambda: bridge_veths() <= before), "the container's veth outlived it"
+
+
+def test_run_publishes_udp(store, tmp_path):
+    """A UDP port: each datagram relayed to the container, the answer relayed back."""
+    ctx = tmp_path / "udp"
+    ctx.mkdir()
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "udpecho"), str(UDPECHO)], check=True)
+    build(store, ctx, f"{FROM}\nCOPY udpecho /udpecho\n", tags=["localhost/udpecho:test"])
+    host_port = free_port()
+    r = distill("run", "-d", "-p", f"{host_port}:9999/udp", "localhost/udpecho:test", "/udpecho", "9999",
+                root=store.root)
+    cid = r.stdout.strip()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            deadline = time.time() + 10
+            while True:
+                s.sendto(b"ping\n", ("127.0.0.1", host_port))
+                try:
+                    assert s.recvfrom(100)[0] == b"ping\n"
+                    break
+                except socket.timeout:
+                    assert time.time() < deadline, "no answer through the UDP port"
+    finally:
+        distill("stop", "-t", "1", cid, root=store.root)
+
+
+def test_run_files_hostname_and_cgroup(store):
+    """As docker run: /etc/hosts and /etc/resolv.conf writable (entrypoints edit them),
+    $HOSTNAME set to the container's name, its cgroup mounted read-only at /sys/fs/cgroup
+    with the limits -m and --pids-limit set."""
+    script = ("echo '10.1.2.3 added' >> /etc/hosts && echo hosts=$(tail -1 /etc/hosts | cut -d' ' -f2); "
+              "echo '# edited' >> /etc/resolv.conf && echo resolv=ok; echo HOSTNAME=$HOSTNAME; "
+              "echo name=$(hostname); echo own=$(grep -c \"$(hostname)\" /etc/hosts); "
+              "echo memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null); "
+              "echo pids=$(cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null); "
+              "f=/sys/fs/cgroup/pids/pids.max; [ -e $f ] || f=/sys/fs/cgroup/pids.max; "
+              "(echo 1 > $f) 2>/dev/null || echo cgroup=ro")
+    r = distill("run", "--name", "filescheck", "-m", "64m", "--pids-limit", "50", BUSYBOX, "sh", "-c", script,
+                root=store.root)
+    got = dict(l.split("=", 1) for l in r.stdout.splitlines())
+    assert got["hosts"] == "added" and got["resolv"] == "ok"
+    assert got["HOSTNAME"] == got["name"] == "filescheck" and got["own"] == "1"
+    assert got["memory"] == str(64 << 20) and got["pids"] == "50" and got["cgroup"] == "ro"
+    # a RUN step's are the build's: not writable
+    with pytest.raises(BuildError):
+        build(store, None, f"{FROM}\nRUN echo x >> /etc/hosts\n")
 
 
 def test_run_publish_all(store, web_image):
@@ -251,8 +429,9 @@ def test_run_bad_port(store):
     assert r.returncode != 0 and r.stderr.strip() == "distill: error: ports cannot be published with --network none"
 
 
-def _pasta_args() -> list[str]:
-    return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if cmd[0].endswith(b"pasta")]
+def _proxy_args() -> list[str]:
+    return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if b"distill.runtime.proxy" in cmd]
+
 
 
 def _listening() -> set[int]:
@@ -276,11 +455,12 @@ def _settles(predicate, timeout: float = 5.0) -> bool:
     return True
 
 
-def test_no_pasta_or_namespace_outlives_a_build(store, tmp_path):
+def test_no_namespace_or_veth_outlives_a_build(store, tmp_path):
     """Each RUN gets a network of its own from a pool made ahead; when the build ends, no
-    pasta, namespace mount or directory of them is left."""
-    mine = lambda: [a for a in _pasta_args() if str(store.root) in a]
+    namespace mount, veth or directory of them is left."""
+    bridge.ensure()
+    before = bridge_veths()
     build(store, None, f"{FROM}\nRUN echo one > /1\nRUN ls /sys/class/net > /nets\nRUN echo three > /3\n")
-    assert _settles(lambda: not mine()), mine()
+    assert _settles(lambda: bridge_veths() <= before), bridge_veths() - before
     assert str(store.root) not in Path("/proc/self/mountinfo").read_text()
     assert os.listdir(store.tmp_dir) == []

@@ -832,7 +832,7 @@ def parse(a):
     arg("--no-cache", action="store_true", help="Do not use the build cache."),
     arg("--pull", action="store_true", help="Always pull base images from their registries."),
     arg("--network", choices=["default", "host", "none"], default="default",
-        help="Network for RUN steps: default, a private one with outbound access through pasta; host, the "
+        help="Network for RUN steps: default, a private one on the machine's bridge (as docker's); host, the "
              "machine's; none, loopback only."),
     arg("--allow", metavar="ENTITLEMENT",
         help="Let RUN steps ask for this: network.host (RUN --network=host), security.insecure "
@@ -971,19 +971,21 @@ def _leave(*alive) -> None:
     arg("-u", "--user"),
     arg("--entrypoint"),
     arg("--network", choices=["default", "bridge", "private", "host", "none"], default="default",
-        help="default (also bridge, private): a network of its own, outbound through pasta; host: the machine's; "
-             "none: loopback only."),
+        help="default (also bridge, private): a network of its own on the machine's bridge (as docker's); "
+             "host: the machine's; none: loopback only."),
     arg("-p", "--publish", metavar="[IP:][HOST:]CONTAINER[/PROTO]", help="Publish a container port on the machine.",
         **_repeatable("publish")),
     arg("-P", "--publish-all", action="store_true", help="Publish every EXPOSEd port on a free port of the machine."),
     arg("-d", "--detach", action="store_true", help="Run in the background and print the container ID."),
     arg("--name", help="Container ID to use."),
+    arg("-m", "--memory", metavar="SIZE", help="Memory limit (e.g. 512m, 2g), as the container's cgroup sets it."),
+    arg("--pids-limit", type=int, default=0, help="How many processes the container may have (0: no limit)."),
     arg("image"),
     arg("command", nargs=argparse.REMAINDER, help="The command and its arguments (default: the image's)."),
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
-    from ..api import isolate, published_ports
+    from ..api import isolate, parse_size, published_ports
     from ..api import run as do_run
 
     if not a.detach:  # a detached container's mount outlives this process, until `distill stop`
@@ -992,8 +994,12 @@ def run(a):
     ports = published_ports(_store(a), a.image, a.publish, a.publish_all, network)
     for p in ports:
         print(f"published {p}", file=sys.stderr)
+    try:
+        memory = parse_size(a.memory) if a.memory else 0
+    except ValueError:
+        raise DistillError(f"invalid memory size {a.memory!r}: expected a number with an optional unit (512m, 2g)")
     result = do_run(_store(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, network, a.detach,
-                    a.interactive, a.name, a.tty, ports)
+                    a.interactive, a.name, a.tty, ports, memory, a.pids_limit)
     if a.detach:
         print(result)
     else:

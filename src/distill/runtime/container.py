@@ -18,7 +18,7 @@ from ..snapshot.unpack import empty_dir, snapshots_dir, unpacked
 from ..store.owner import token
 from . import runc
 from .network import Network, Port
-from .spec import BindMount, ProcessSpec, runtime_spec
+from .spec import BindMount, ProcessSpec
 from .users import resolve as resolve_user
 
 
@@ -37,7 +37,8 @@ def _container_dir(store, cid: str) -> str:
 
 
 def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
-             entrypoint: str | None, network: dict | None, binds: list[BindMount], tty: bool) -> ProcessSpec:
+             entrypoint: str | None, network: dict | None, binds: list[BindMount], tty: bool,
+             hostname: str) -> ProcessSpec:
     cfg = image.config.get("config") or {}
     ep = [entrypoint] if entrypoint else (cfg.get("Entrypoint") or [])
     if entrypoint == "":
@@ -46,7 +47,7 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
     argv = list(ep) + list(cmd)
     if not argv:
         raise DistillError("no command: the image has neither ENTRYPOINT nor CMD, and none was given")
-    merged_env = {}
+    merged_env = {"HOSTNAME": hostname}  # as docker sets it; -e and the image's Env come after it
     for item in (cfg.get("Env") or [DEFAULT_PATH]) + env:
         k, _, v = item.partition("=")
         merged_env[k] = v
@@ -56,7 +57,7 @@ def _process(image, root: str, args: list[str], env: list[str], workdir: str | N
     if tty:
         merged_env.setdefault("TERM", "xterm")  # as docker run -t sets it
     return ProcessSpec(argv, [f"{k}={v}" for k, v in merged_env.items()], workdir or cfg.get("WorkingDir") or "/",
-                       ident.uid, ident.gid, ident.run_gids, network,
+                       ident.uid, ident.gid, ident.run_gids, network, hostname=hostname,
                        binds=binds, terminal=tty)
 
 
@@ -89,11 +90,14 @@ def _teardown(d: str, net: Network | None = None) -> None:
 
 def run(store, image, args: list[str], env: list[str], workdir: str | None = None, user: str | None = None,
         entrypoint: str | None = None, network: str = "private", detach: bool = False, interactive: bool = False,
-        name: str | None = None, tty: bool = False, ports: list[Port] = ()) -> int | str:
+        name: str | None = None, tty: bool = False, ports: list[Port] = (), memory: int = 0,
+        pids_limit: int = 0) -> int | str:
     """Foreground: returns the exit code. Detached: returns the container id. With `tty`
     the process gets a terminal: runc, in the foreground, makes the pty, puts this
     terminal in raw mode and relays it (resizes too). `ports` are published from the
-    private network (each with its host port chosen already)."""
+    private network (each with its host port chosen already). `memory` (bytes) and
+    `pids_limit` are the container's cgroup limits (0: none), as docker run -m and
+    --pids-limit set them."""
     if tty and (detach or not os.isatty(0)):
         raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
     cid = name or os.urandom(6).hex()
@@ -103,11 +107,13 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     merged, log_path, state_path = (os.path.join(d, n) for n in ("merged", "log", "state.json"))
     net = None
     try:
-        net = Network(network, d, ports, outlives=detach)
-        files = net.start()
+        hostname = cid[:12]  # docker's: the container's ID, short
+        net = Network(network, d, ports, outlives=detach, hostname=hostname)
+        files = net.start(as_docker_run=True)
         write_text(os.path.join(d, "network.json"), json.dumps(net.state()))  # stop() and prune find it
-        spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty)
-        write_text(os.path.join(d, "config.json"), json.dumps(runtime_spec(merged, spec)))
+        spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty, hostname)
+        spec.memory, spec.pids_limit = memory, pids_limit
+        write_text(os.path.join(d, "config.json"), json.dumps(runc.bundle_spec(merged, spec)))
         rid = f"distill-run-{cid}"
         if detach:
             log = open(log_path, "wb")

@@ -1,7 +1,7 @@
 """A build or a foreground `distill run` lives in a mount namespace and a PID namespace of
 its own, so that when it dies, however it dies, the kernel ends everything it started:
 its mounts (overlays, network namespace files) go with the mount namespace, and every
-process in the PID namespace — pasta, runc, the RUN step's container in the namespace
+process in the PID namespace — a port proxy, runc, the RUN step's container in the namespace
 runc nests inside — is killed when its first process ends. docker and BuildKit have a
 daemon that outlives its builds to clean up; a daemonless builder has the kernel do it.
 

@@ -1,18 +1,17 @@
 """The network a container gets. `host`: the machine's own. `none`: a namespace with only
-loopback. `private` (the default, as docker's bridge): a namespace of its own whose traffic
-pasta (Debian's passt, as rootless podman uses) carries through the machine's sockets. The
-internet and the machine's other addresses are reachable from it; services bound to the
-machine's loopback are not (no gateway-to-loopback mapping, no port forwarding back to the
-host), and nothing inside is reachable from outside unless a port is published."""
+loopback. `private` (the default, as docker's bridge): a namespace of its own with an
+eth0 on the machine's bridge (runtime/bridge.py); the internet and the machine's other
+addresses are reachable from it, services bound to the machine's loopback are not, and
+nothing inside is reachable from outside unless a port is published (runtime/proxy.py)."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -22,14 +21,14 @@ from ..record import Record
 from .isolation import detach
 from .spec import HOSTNAME, BindMount
 
-PASTA = "pasta"
 MODES = ("private", "host", "none")
 
-HOSTS = f"127.0.0.1\tlocalhost {HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-
-# The private network's /24, as slirp4netns lays it out: .2 the gateway, .3 the DNS
-# forwarder, .100 the container. Another candidate is taken when the machine routes the first.
-SUBNETS = ("10.0.2", "10.88.2", "172.30.2", "192.168.233")
+def hosts_file(hostname: str, address: str | None) -> str:
+    """/etc/hosts as docker writes it: localhost, and the container's name at its address
+    (at 127.0.0.1 without one of its own)."""
+    own = f"{address}\t{hostname}\n" if address else ""
+    return (f"127.0.0.1\tlocalhost{'' if address else ' ' + hostname}\n"
+            f"::1\tlocalhost ip6-localhost ip6-loopback\n{own}")
 
 
 class Port(Record):
@@ -75,139 +74,115 @@ def free_port(proto: str) -> int:
         return s.getsockname()[1]
 
 
-def routed_prefixes(route_table: str) -> set[str]:
-    """The first three octets of every IPv4 network the machine routes (from
-    /proc/net/route; the default route left out), to keep the private subnet apart."""
-    out = set()
-    for line in route_table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        dest, mask = int(fields[1], 16), int(fields[7], 16)
-        if mask == 0:  # a default route
-            continue
-        for prefix in SUBNETS:
-            a, b, c = (int(x) for x in prefix.split("."))
-            probe = a | b << 8 | c << 16   # /proc/net/route is little-endian
-            if probe & mask == dest & mask:
-                out.add(prefix)
-    return out
-
-
-def subnet(route_table: str) -> str:
-    taken = routed_prefixes(route_table)
-    for prefix in SUBNETS:
-        if prefix not in taken:
-            return prefix
-    raise DistillError("no free private subnet: the machine routes all of " + ", ".join(f"{p}.0/24" for p in SUBNETS))
-
-
-def resolv_conf(host_text: str, nameserver: str | None) -> str:
-    """The container's resolv.conf: the machine's search and options lines, and the one
-    nameserver the network offers (none for `none`)."""
+def resolv_conf(host_text: str, nameservers: list[str]) -> str:
+    """The container's resolv.conf: the machine's search and options lines, and the
+    nameservers the network offers (none for `none`)."""
     kept = [l for l in host_text.splitlines() if l.split()[:1] in (["search"], ["domain"], ["options"])]
-    return "".join(l + "\n" for l in ([f"nameserver {nameserver}"] if nameserver else []) + kept)
+    return "".join(l + "\n" for l in [f"nameserver {n}" for n in nameservers] + kept)
 
 
-def _host_resolv() -> str:
+def _read(path: str) -> str:
     try:
-        return read_bytes("/etc/resolv.conf").decode(errors="replace")
+        return read_bytes(path).decode(errors="replace")
     except OSError:
         return ""
 
 
 class Network:
-    """A container's network, set up in `directory` (its namespace file, pasta's PID file,
-    hosts and resolv.conf) and torn down by stop(); `state()` and `from_state()` let a
-    detached container's network be stopped by a later process."""
+    """A container's network, set up in `directory` (its namespace file, the port proxy's
+    PID file, hosts and resolv.conf) and torn down by stop(); `state()` and `from_state()`
+    let a detached container's network be stopped by a later process."""
 
-    def __init__(self, mode: str, directory: str, ports: list[Port] = (), outlives: bool = False):
-        """`outlives`: pasta goes on when this process ends (a detached container's); else
-        it dies with the process, however the process dies."""
+    def __init__(self, mode: str, directory: str, ports: list[Port] = (), outlives: bool = False,
+                 hostname: str = HOSTNAME):
+        """`outlives`: the port proxy goes on when this process ends (a detached
+        container's); else it dies with the process, however the process dies."""
         if mode not in MODES:
             raise DistillError(f"unknown network {mode!r} ({', '.join(MODES)})")
         if ports and mode != "private":
             raise DistillError(f"ports cannot be published with --network {mode}")
         self.mode, self.directory, self.ports, self.outlives = mode, directory, list(ports), outlives
+        self.hostname = hostname
         self.netns = os.path.join(directory, "netns") if mode == "private" else None
-        self.pasta_pid: int | None = None
+        self.address: str | None = None
+        self.proxy_pid: int | None = None
         self.files: list[BindMount] = []
 
-    def start(self) -> list[BindMount]:
-        """Makes the namespace and starts pasta on it (private); returns /etc/hosts and
-        /etc/resolv.conf to bind in, written here so neither lands in the image."""
-        nameserver = None
+    def start(self, as_docker_run: bool = False) -> list[BindMount]:
+        """Makes the namespace (and for `private` its place on the bridge and the port
+        proxy); returns /etc/hosts and /etc/resolv.conf to bind in, written here so neither
+        lands in the image. As BuildKit's RUN: read-only, the hostname at 127.0.0.1;
+        `as_docker_run`: writable (entrypoints edit them), the hostname at the container's
+        address."""
+        nameservers: list[str] = []
+        host_resolv = _read("/etc/resolv.conf")
         if self.mode == "private":
-            nameserver = self._start_private()
-        host_resolv = _host_resolv()
+            self._make_namespace()
+            from . import bridge
+
+            try:
+                self.address = bridge.attach(self.netns, bridge.ensure())
+                nameservers = bridge.container_nameservers(host_resolv, _read("/run/systemd/resolve/resolv.conf"))
+                if self.ports:
+                    self._start_proxy()
+            except BaseException:
+                self.stop()
+                raise
         hosts, resolv = os.path.join(self.directory, "hosts"), os.path.join(self.directory, "resolv.conf")
-        write_text(hosts, HOSTS)
-        write_text(resolv, host_resolv if self.mode == "host" else resolv_conf(host_resolv, nameserver))
-        self.files = [BindMount(hosts, "/etc/hosts"), BindMount(resolv, "/etc/resolv.conf")]
+        write_text(hosts, hosts_file(self.hostname, self.address if as_docker_run else None))
+        write_text(resolv, host_resolv if self.mode == "host" else resolv_conf(host_resolv, nameservers))
+        self.files = [BindMount(hosts, "/etc/hosts", not as_docker_run),
+                      BindMount(resolv, "/etc/resolv.conf", not as_docker_run)]
         return self.files
 
     def namespace(self) -> dict | None:
-        """The spec's network namespace entry (None: the machine's)."""
+        """The spec's network namespace entry (None: the machine's; `none`: a new one runc
+        makes, with loopback only)."""
         if self.mode == "host":
             return None
         return {"type": "network", "path": self.netns} if self.netns else {"type": "network"}
 
-    def _start_private(self) -> str:
-        if not shutil.which(PASTA):
-            raise DistillError("the private network needs pasta (apt-get install passt); "
-                               "or choose --network host or --network none")
-        try:
-            prefix = subnet(read_bytes("/proc/net/route").decode())
-        except OSError:
-            prefix = SUBNETS[0]
+    def _make_namespace(self) -> None:
         touch(self.netns)
-        r = subprocess.run(["unshare", f"--net={self.netns}", "true"], capture_output=True, text=True)
+        r = subprocess.run(["unshare", f"--net={self.netns}", "ip", "link", "set", "lo", "up"],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             unlink(self.netns)
             raise DistillError(f"could not make a network namespace: {r.stderr.strip()}")
-        pid_file = os.path.join(self.directory, "pasta.pid")
-        tcp = [p for p in self.ports if p.proto == "tcp"]
-        udp = [p for p in self.ports if p.proto == "udp"]
-        argv = [PASTA, "--config-net", "--quiet", "--runas", "0", "--ipv4-only",
-                "-a", f"{prefix}.100", "-n", "24", "-g", f"{prefix}.2", "--dns-forward", f"{prefix}.3",
-                "--no-map-gw", "-T", "none", "-U", "none",
-                "-t", _forwards(tcp), "-u", _forwards(udp), "-P", pid_file, "--netns", self.netns]
-        if self.outlives or not shutil.which("setpriv"):
-            r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-            code, said = r.returncode, r.stderr
-        else:
-            code, said = _start_bound(argv + ["--foreground"], pid_file, os.path.join(self.directory, "pasta.log"))
+
+    def _start_proxy(self) -> None:
+        pid_file = os.path.join(self.directory, "proxy.pid")
+        argv = [sys.executable, "-m", "distill.runtime.proxy", pid_file,
+                *(f"{p.proto},{p.host_ip},{p.host},{self.address},{p.container}" for p in self.ports)]
+        code, said = _start_ready(argv, pid_file, os.path.join(self.directory, "proxy.log"), bound=not self.outlives)
         try:
-            self.pasta_pid = int(read_bytes(pid_file))
+            self.proxy_pid = int(read_bytes(pid_file))
         except (OSError, ValueError):
-            self.pasta_pid = None
-        if code != 0 or self.pasta_pid is None:
-            self.stop()
-            said = [l for l in said.splitlines() if "syslog" not in l and "Don't run as root" not in l]
-            raise DistillError("pasta could not start the private network: " + ("; ".join(said) or f"exit {code}"))
-        return f"{prefix}.3"
+            self.proxy_pid = None
+        if code != 0 or self.proxy_pid is None:
+            raise DistillError(said.strip().splitlines()[-1] if said.strip() else f"the port proxy failed: exit {code}")
 
     def stop(self) -> None:
-        if self.pasta_pid:
-            # not waited for: pasta also quits by itself once its namespace file is gone
+        if self.proxy_pid:
             try:
-                os.kill(self.pasta_pid, signal.SIGTERM)
+                os.kill(self.proxy_pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            self.pasta_pid = None
+            self.proxy_pid = None
         if self.netns and os.path.exists(self.netns):
-            # detached, not unmounted: the copy in pasta's own mount namespace may still be there
+            # detached, not unmounted: a container's process may still hold it for a moment;
+            # the namespace, and the veth with it, goes when the last holder does
             detach(self.netns)
             unlink(self.netns)
 
     def state(self) -> dict:
-        return {"mode": self.mode, "netns": self.netns, "pasta": self.pasta_pid,
+        return {"mode": self.mode, "netns": self.netns, "address": self.address, "proxy": self.proxy_pid,
                 "ports": [str(p) for p in self.ports]}
 
     @classmethod
     def from_state(cls, directory: str, state: dict) -> "Network":
         net = cls(state.get("mode", "host"), directory)
-        net.netns, net.pasta_pid = state.get("netns"), state.get("pasta")
+        net.netns, net.proxy_pid, net.address = state.get("netns"), state.get("proxy"), state.get("address")
         return net
 
     def __enter__(self) -> "Network":
@@ -252,16 +227,21 @@ _spawner_lock = threading.Lock()
 READY_TIMEOUT = 30.0
 
 
-def _start_bound(argv: list[str], pid_file: str, log: str) -> tuple[int, str]:
-    """pasta in the foreground, killed (SIGKILL, by the kernel: setpriv --pdeathsig) when
-    this process ends; ready once it has written its PID file. (0, "") or (exit, stderr)."""
+def _start_ready(argv: list[str], pid_file: str, log: str, bound: bool) -> tuple[int, str]:
+    """Starts a helper that writes `pid_file` once it is ready; (0, "") or (exit, stderr).
+    `bound`: killed (SIGKILL, by the kernel: a parent-death signal) when this process
+    ends; else in a session of its own, to outlive it."""
     global _spawner
-    with _spawner_lock:
-        if _spawner is None:
-            _spawner = _Spawner()
     with open(log, "wb") as err:
-        proc = _spawner.popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=err)
+        if bound:
+            with _spawner_lock:
+                if _spawner is None:
+                    _spawner = _Spawner()
+            proc = _spawner.popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+        else:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -271,17 +251,10 @@ def _start_bound(argv: list[str], pid_file: str, log: str) -> tuple[int, str]:
                 return 0, ""
         except OSError:
             pass
-        time.sleep(0.001)
+        time.sleep(0.002)
     proc.kill()
     proc.wait()
     return 1, f"not ready in {READY_TIMEOUT:.0f} s"
-
-
-def _forwards(ports: list[Port]) -> str:
-    """pasta's -t/-u spec: [ADDR/]HOST:CONTAINER,... or none."""
-    if not ports:
-        return "none"
-    return ",".join(f"{p.host_ip + '/' if p.host_ip else ''}{p.host}:{p.container}" for p in ports)
 
 
 def assign_host_ports(ports: list[Port]) -> list[Port]:
@@ -291,8 +264,8 @@ def assign_host_ports(ports: list[Port]) -> list[Port]:
 
 class Pool:
     """Private networks made ahead of the RUN steps that take them, as BuildKit keeps a
-    pool of network namespaces: making one (namespace, pasta) takes ~25 ms, which a step
-    would otherwise wait for. Each network serves one step."""
+    pool of network namespaces: making one (namespace, veth on the bridge) takes a few
+    processes' time, which a step would otherwise wait for. Each network serves one step."""
 
     def __init__(self, directory: str, spares: int = 1):
         self.directory, self.spares = directory, spares

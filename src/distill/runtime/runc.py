@@ -31,6 +31,53 @@ def container_name() -> str:
     return named(CONTAINER_PREFIX)
 
 
+SKIPPED_DEV = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console"}
+
+
+def host_devices(root: str = "/dev") -> list[dict]:
+    """The machine's device nodes as spec entries (a privileged container gets them all,
+    as docker's --privileged does), less the ones runc makes itself per container."""
+    import stat
+
+    out = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DEV)
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            if name in SKIPPED_DEV or top == root and name == "ptmx":
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
+def bounding_set() -> int:
+    """This process's bounding set: what a privileged container can be given (a machine
+    may hold some back, and runc fails on a capability it cannot grant)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def bundle_spec(rootfs: str, process: ProcessSpec) -> dict:
+    """runtime_spec with what it needs from the machine (a privileged container's devices
+    and capabilities)."""
+    if process.insecure:
+        return runtime_spec(rootfs, process, host_devices(), bounding_set())
+    return runtime_spec(rootfs, process)
+
+
 def cleanup(container_id: str) -> None:
     _runc("kill", container_id, "KILL")
     _runc("delete", "--force", container_id)
@@ -46,7 +93,7 @@ def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[b
     cid = container_id or container_name()
     bundle = temp_dir(work_dir, "bundle-")
     try:
-        write_text(os.path.join(bundle, "config.json"), json.dumps(runtime_spec(rootfs, process)))
+        write_text(os.path.join(bundle, "config.json"), json.dumps(bundle_spec(rootfs, process)))
         if cancel.is_set():
             raise DistillError("interrupted")
         proc = subprocess.Popen([RUNC, "run", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,

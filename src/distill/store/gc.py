@@ -19,7 +19,7 @@ def prune(store, cache: bool = False, keep_storage: int | None = None) -> tuple[
     newest records kept)."""
     from .stale import collect_stale
 
-    collect_stale(store)  # containers and pasta processes killed builds and runs left
+    collect_stale(store)  # containers and port proxies killed builds and runs left
     steps = StepCache(store)
     if cache:
         steps.clear()

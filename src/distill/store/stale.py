@@ -3,7 +3,7 @@ prune: their mounts and processes die with them (each lives in mount and PID nam
 of its own: runtime/isolation.py), but not their temporary directories nor runc's
 records of the containers they had started. An entry belongs to a process that is gone
 when its maker (store/owner.py) no longer runs. What still runs there (a store used by a
-version without the namespaces, or where they could not be made: pasta, containers) is
+version without the namespaces, or where they could not be made: port proxies, containers) is
 stopped first, and only when it points into such an entry."""
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from .owner import alive, maker, sweep
 
 RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
 CONTAINER_PREFIX = "distill-"  # a build container's name: this, then owner.named()'s parts
-MAX_WALK = 10_000  # entries looked at for pasta's pid files in one dead directory
+MAX_WALK = 10_000  # entries looked at for port proxies' pid files in one dead directory
+PROXY = b"distill.runtime.proxy"
 
 
 def collect_stale(store) -> int:
@@ -38,12 +39,12 @@ def collect_stale(store) -> int:
 
 
 def release(paths: list[str]) -> None:
-    """Stops the containers and pasta processes that use `paths` and unmounts what is
+    """Stops the containers and port proxies that use `paths` and unmounts what is
     mounted under them in this mount namespace, so they can be removed."""
     roots = [os.path.realpath(p) for p in paths]
     _stop_containers(roots)
     for root in roots:
-        _stop_pasta(root)
+        _stop_proxies(root)
     _unmount_under(roots)
 
 
@@ -99,22 +100,22 @@ def _forget_records() -> None:
             remove_tree(record)
 
 
-def _stop_pasta(root: str) -> None:
-    """pasta keeps its PID in a pasta.pid beside the namespace file it serves; it is
-    stopped only when that process is pasta and serves a namespace file under `root`."""
+def _stop_proxies(root: str) -> None:
+    """A port proxy (runtime/proxy.py) keeps its PID in the proxy.pid it was told of; it
+    is stopped only when that process is such a proxy and its PID file is under `root`."""
     seen = 0
     for top, dirs, files in os.walk(root):
         seen += len(dirs) + len(files)
         if seen > MAX_WALK:
             return
-        if "pasta.pid" not in files:
+        if "proxy.pid" not in files:
             continue
         try:
-            pid = int(read_bytes(os.path.join(top, "pasta.pid")).split()[0])
+            pid = int(read_bytes(os.path.join(top, "proxy.pid")).split()[0])
             argv = read_bytes(f"/proc/{pid}/cmdline").split(b"\0")
         except (OSError, ValueError, IndexError):
             continue
-        if argv and os.path.basename(argv[0]) == b"pasta" and any(os.fsencode(root) in a for a in argv):
+        if PROXY in argv and any(a.startswith(os.fsencode(root) + b"/") for a in argv):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
