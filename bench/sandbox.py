@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""The sandbox side by side with docker's: the same probes (tests/bed/probe.c: system
+calls, capabilities, masked paths, devices; tests/bed/netprobe.c: TCP SYNs forged with
+CAP_NET_RAW for the machine's loopback and the gateway) in a distill RUN step, `distill
+run`, a BuildKit RUN step (docker build) and `docker run`, and the source address the
+machine sees for a connection from each to its own address. Prints one row per probe.
+
+docker is Debian's docker.io (`apt-get install docker.io`), a dockerd of its own started
+here with its default bridge and iptables rules, stopped at the end.
+
+    .venv/bin/python bench/sandbox.py
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from bed.images import busybox_image  # noqa: E402
+from distill.store import Store  # noqa: E402
+
+_SCRIPT = Path(sys.executable).parent / "distill"
+DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
+# Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
+IMAGE = "localhost/sandbox-probe:bench"
+
+
+def sh(*cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+def pairs(text: str) -> dict:
+    return dict(l.split("=", 1) for l in text.splitlines() if "=" in l and " " not in l.split("=", 1)[0])
+
+
+class Listener:
+    def __init__(self, address: str):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+        self.sock.bind((address, 0))
+        self.sock.listen(16)
+        self.port, self.accepted = self.sock.getsockname()[1], 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                self.sock.accept()[0].close()
+            except OSError:
+                return
+            self.accepted += 1
+
+
+def machine_address() -> str:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))
+        return s.getsockname()[0]
+
+
+def own_addresses() -> set[str]:
+    links = json.loads(sh("ip", "-j", "addr").stdout)
+    return {a["local"] for link in links for a in link.get("addr_info", [])}
+
+
+class PeerServer:
+    """HTTP on the machine's address; records who connected."""
+
+    def __init__(self):
+        peers = self.peers = []
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                peers.append(self.client_address[0])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((machine_address(), 0), H)
+        self.url = f"http://{machine_address()}:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="sb-", dir="/var/tmp"))
+    ctx = work / "ctx"
+    ctx.mkdir()
+    for name in ("probe", "netprobe"):
+        sh("gcc", "-static", "-O1", "-o", ctx / name, REPO / "tests/bed" / f"{name}.c", check=True)
+    store = work / "store"
+    busybox_image(Store(store), "localhost/busybox:bench", work)
+    v4, v6, everywhere, peers = Listener("127.0.0.1"), Listener("::1"), Listener("0.0.0.0"), PeerServer()
+    closed = Listener("127.0.0.1")
+    closed_port = closed.port
+    closed.sock.close()
+    targets = [f"127.0.0.1:{v4.port}", f"127.0.0.1:{closed_port}", f"[::1]:{v6.port}", f"[::1]:{closed_port}",
+               f"gw:{v4.port}", f"gw:{everywhere.port}"]
+    script = f"/probe; /netprobe {' '.join(targets)}; wget -q -O /dev/null {peers.url} && echo fetched=ok"
+    (ctx / "Dockerfile").write_text("FROM localhost/busybox:bench\nCOPY probe netprobe /\n")
+    (ctx / "Dockerfile.run").write_text(f"FROM {IMAGE}\nRUN {script}; echo {time.time()}\n")
+    sh(DISTILL, "--root", store, "build", "-q", "-t", IMAGE, ctx, check=True)
+    results: dict[str, dict] = {}
+    r = sh(DISTILL, "--root", store, "build", "--progress", "plain", "-f", ctx / "Dockerfile.run", ctx)
+    results["distill RUN"] = pairs("\n".join(l.split(" ", 2)[-1] for l in r.stderr.splitlines() if l.startswith("#")))
+    results["distill run"] = pairs(sh(DISTILL, "--root", store, "run", IMAGE, "sh", "-c", script).stdout)
+    seen = {"distill": list(peers.peers)}
+
+    if os.path.exists(DOCKERD):
+        sh(DISTILL, "--root", store, "save", IMAGE, "-o", work / "image.tar", check=True)
+        root = work / "docker"
+        root.mkdir()
+        sock = f"unix://{root}/d.sock"
+        daemon = subprocess.Popen([DOCKERD, "--data-root", root / "data", "--exec-root", root / "x", "--pidfile",
+                                   root / "d.pid", "-H", sock], stdout=subprocess.DEVNULL,
+                                  stderr=open(root / "log", "wb"))
+        try:
+            for _ in range(300):
+                if sh(DOCKER, "-H", sock, "info").returncode == 0:
+                    break
+                time.sleep(0.1)
+            sh(DOCKER, "-H", sock, "load", "-i", work / "image.tar", check=True)
+            before = len(peers.peers)
+            results["docker run"] = pairs(sh(DOCKER, "-H", sock, "run", "--rm", IMAGE, "sh", "-c", script).stdout)
+            r = sh(DOCKER, "-H", sock, "build", "--progress", "plain", "--no-cache", "-f", ctx / "Dockerfile.run", ctx,
+                   env=dict(os.environ, DOCKER_BUILDKIT="1"))
+            if r.returncode != 0:
+                print(f"docker build failed: {r.stderr[-600:]}", file=sys.stderr)
+            results["BuildKit RUN"] = pairs("\n".join(l.split(" ", 2)[-1] for l in r.stderr.splitlines()
+                                                      if l.startswith("#")))
+            seen["docker"] = peers.peers[before:]
+            version = sh(DOCKER, "-H", sock, "version", "--format", "{{.Server.Version}}").stdout.strip()
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+    else:
+        version = "not installed"
+
+    columns = list(results)
+    keys = [k for k in results["distill run"]]
+    print(f"docker {version}; loopback servers accepted {v4.accepted} (127.0.0.1) and {v6.accepted} (::1) "
+          "connections from forged frames")
+    labels = {f"127.0.0.1:{v4.port}": "SYN 127.0.0.1 (listening)", f"127.0.0.1:{closed_port}": "SYN 127.0.0.1 (closed)",
+              f"[::1]:{v6.port}": "SYN ::1 (listening)", f"[::1]:{closed_port}": "SYN ::1 (closed)",
+              f"gw:{v4.port}": "SYN gateway, loopback server's port", f"gw:{everywhere.port}": "SYN gateway, 0.0.0.0 server"}
+    print(f"{'probe':<38}" + "".join(f"{c:>18}" for c in columns))
+    for k in keys:
+        print(f"{labels.get(k, k):<38}" + "".join(f"{results[c].get(k, '-'):>18}" for c in columns))
+    mine = own_addresses()
+    for who, addrs in seen.items():
+        print(f"{who}: the machine saw connections from {sorted(set(addrs))}; "
+              f"{'one of its own addresses' if set(addrs) & mine else 'none of its own addresses'}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
