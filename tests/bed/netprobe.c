@@ -1,6 +1,6 @@
 /* What a container with CAP_NET_RAW can reach by forging frames: a TCP SYN built by hand
    and sent on eth0 through an AF_PACKET socket to the gateway's MAC, addressed to each
-   DEST:PORT given (IPv4 or IPv6, e.g. 127.0.0.1:8080 [::1]:8080), bypassing the
+   DEST:PORT given (IPv4, IPv6 or gw for the gateway: 127.0.0.1:8080 [::1]:8080 gw:80), bypassing the
    container's own routing. For each, prints DEST:PORT=synack, =rst or =none: what came
    back within a second. Built static so it runs in any image.
    usage: netprobe DEST:PORT... */
@@ -154,8 +154,8 @@ int main(int argc, char **argv) {
             if (inet_pton(AF_INET6, host + 1, &a6) != 1) return 2;
             n = frame6(f, a6, sport, dport);
         } else {
-            struct in_addr a4;
-            if (inet_pton(AF_INET, host, &a4) != 1) return 2;
+            struct in_addr a4 = gw_ip;
+            if (strcmp(host, "gw") && inet_pton(AF_INET, host, &a4) != 1) return 2;
             n = frame4(f, a4, sport, dport);
         }
         if (sendto(tx, f, n, 0, (struct sockaddr *)&where, sizeof where) < 0) { perror("send"); return 2; }

@@ -344,6 +344,13 @@ def test_run_publishes_ports(store, web_image):
         assert _get(f"http://127.0.0.1:{host_port}/") == "served from inside\n"
         with pytest.raises(OSError):  # nothing listens on the container's own port on the machine
             urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2)
+        # the proxy gave up root once it had bound the port: it only relays bytes
+        proxies = [pid for pid, cmd in command_lines() if b"distill.runtime.proxy" in cmd
+                   and any(str(store.root).encode() in a for a in cmd)]
+        assert len(proxies) == 1
+        ids = [l.split()[1:] for l in Path(f"/proc/{proxies[0]}/status").read_text().splitlines()
+               if l.startswith(("Uid:", "Gid:", "Groups:", "CapEff:"))]
+        assert ids == [["65534"] * 4, ["65534"] * 4, [], ["0000000000000000"]], ids
     finally:
         distill("stop", "-t", "1", cid, root=store.root)
     # stopped: the proxy is gone, and nothing listens on the port (binding it would race the
