@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from bed.images import DEMO_BASES, busybox_image, cached_base  # noqa: E402
-from distill.store import Store  # noqa: E402
+from distill.image.store import Store  # noqa: E402
 
 BUSYBOX = "localhost/busybox:test"
 # the command users run (the console script), not `python -m distill`, which adds runpy

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from bed.images import DEMO_BASES, cached_base, example_context  # noqa: E402
 from bed.registry import RegistryProcess  # noqa: E402
 from distill import api  # noqa: E402
-from distill.store import Store  # noqa: E402
+from distill.image.store import Store  # noqa: E402
 
 _SCRIPT = Path(sys.executable).parent / "distill"
 DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"

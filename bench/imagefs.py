@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from bed.images import DEMO_BASES, cached_base  # noqa: E402
-from distill import mediatypes  # noqa: E402
-from distill.image import lookup  # noqa: E402
-from distill.imagefs import ImageFS  # noqa: E402
-from distill.imagefs.toc import toc_path  # noqa: E402
-from distill.store import Store  # noqa: E402
+from distill.image.oci import mediatypes  # noqa: E402
+from distill.image.store.images import lookup  # noqa: E402
+from distill.image.imagefs import ImageFS  # noqa: E402
+from distill.image.imagefs.toc import toc_path  # noqa: E402
+from distill.image.store import Store  # noqa: E402
 
 BASE = "localhost/debian/python-build:bookworm"
 _SCRIPT = Path(sys.executable).parent / "distill"
@@ -96,7 +96,7 @@ def run(work: Path, runs: int) -> None:
     tar_t = median(lambda: subprocess.run(["tar", "-tf", tar], check=True, stdout=subprocess.DEVNULL), runs)
     tar_tz = median(lambda: subprocess.run(["tar", "-tzf", gz_path], check=True, stdout=subprocess.DEVNULL), runs)
 
-    from distill.snapshot.unpack import snapshots_dir, unpacked
+    from distill.image.layers.unpack import snapshots_dir, unpacked
 
     def drop_snapshot():
         shutil.rmtree(snapshots_dir(store))

@@ -99,7 +99,7 @@ def agreement(texts) -> None:
     import json
 
     from distill.errors import DistillError
-    from distill.lint import lint
+    from distill.analyze.lint import lint
 
     missed, extra, failed, unparsed, total = collections.Counter(), collections.Counter(), [], [], 0
     for f, t in texts:

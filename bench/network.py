@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from bed.images import busybox_image  # noqa: E402
-from distill.store import Store  # noqa: E402
+from distill.image.store import Store  # noqa: E402
 
 _SCRIPT = Path(sys.executable).parent / "distill"
 DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"

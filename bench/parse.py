@@ -10,8 +10,8 @@ import argparse
 import statistics
 import time
 
-from distill.dockerfile.parser import parse
-from distill.plan import make_plan
+from distill.build.dockerfile.parser import parse
+from distill.build.plan import make_plan
 
 
 def generate(n: int) -> str:

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bed.registry import RegistryProcess  # noqa: E402
 from distill.config import new_config  # noqa: E402
 from distill import platform as platforms  # noqa: E402
-from distill.image import write_image  # noqa: E402
-from distill.layers.blob import write_layer  # noqa: E402
-from distill.store import Store  # noqa: E402
+from distill.image.store.images import write_image  # noqa: E402
+from distill.image.layers.blob import write_layer  # noqa: E402
+from distill.image.store import Store  # noqa: E402
 
 
 def make_image(store: Store, work: Path, layer_mb: int) -> int:

@@ -10,8 +10,8 @@ and those plus CAP_SYS_ADMIN, on amd64, arm64 and s390x."""
 import json
 import sys
 
-from distill.runtime import seccomp
-from distill.runtime.spec import DEFAULT_CAPS
+from distill.build.runtime import seccomp
+from distill.build.runtime.spec import DEFAULT_CAPS
 
 
 def docker_filter(profile: dict, caps: set[str], arch: str, kernel: tuple[int, int]) -> set:

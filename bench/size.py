@@ -45,7 +45,7 @@ def main() -> None:
     try:
         sys.path.insert(0, str(REPO / "tests"))
         from bed.images import busybox_image, waste_dockerfile
-        from distill.store import Store
+        from distill.image.store import Store
 
         busybox_image(Store(args.root), "localhost/busybox:bench", work)
         subprocess.run([DISTILL, "--root", args.root, "build", "-q", "-t", IMAGES[2], "-f", "-", str(work)],

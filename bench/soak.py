@@ -98,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     from bed.images import busybox_image
     from bed.registry import RegistryProcess
-    from distill.store import Store
+    from distill.image.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="soak-", dir="/var/tmp"))
     registry = RegistryProcess(work / "registry")

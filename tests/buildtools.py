@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from distill import api
-from distill.outputs import export_local
-from distill.solver.options import BuildOptions
+from distill.build.outputs import export_local
+from distill.build.solver.options import BuildOptions
 
 BUSYBOX = "localhost/busybox:test"
 

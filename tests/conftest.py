@@ -16,7 +16,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def store(tmp_path):
-    from distill.store import Store
+    from distill.image.store import Store
 
     return Store(tmp_path / "store")
 
@@ -57,7 +57,7 @@ def token_registry(tmp_path_factory):
 def busybox_store(tmp_path_factory):
     """A store holding `busybox:test`, made from busybox-static."""
     from bed.images import busybox_image
-    from distill.store import Store
+    from distill.image.store import Store
 
     work = tmp_path_factory.mktemp("busybox")
     s = Store(work / "store")
@@ -68,7 +68,7 @@ def busybox_store(tmp_path_factory):
 @pytest.fixture(scope="session")
 def python_store(tmp_path_factory):
     from bed.images import python_base
-    from distill.store import Store
+    from distill.image.store import Store
 
     s = Store(tmp_path_factory.mktemp("python") / "store")
     python_base(s)
@@ -80,7 +80,7 @@ def runtime_store(tmp_path_factory):
     """A store with a Node.js base and a Java runtime base (Debian's nodejs and
     openjdk-17-jre-headless)."""
     from bed.images import java_base, node_base
-    from distill.store import Store
+    from distill.image.store import Store
 
     s = Store(tmp_path_factory.mktemp("runtimes") / "store")
     node_base(s)

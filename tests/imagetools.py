@@ -9,10 +9,10 @@ from pathlib import Path
 
 from distill import digest
 from distill.config import new_config
-from distill.image import from_descriptor, write_image
-from distill.imagefs import ImageFS
-from distill.layers.blob import apply_layer
-from distill.mediatypes import OCI_LAYER, OCI_LAYER_GZIP
+from distill.image.store.images import from_descriptor, write_image
+from distill.image.imagefs import ImageFS
+from distill.image.layers.blob import apply_layer
+from distill.image.oci.mediatypes import OCI_LAYER, OCI_LAYER_GZIP
 from distill.platform import host
 
 
@@ -90,7 +90,7 @@ def _first_layer(store, desc: dict) -> str:
 def assert_view_is_unpack(store, image, work: Path) -> None:
     """imagefs's view equals the real unpack: the first layer unpacked once, the rest
     applied over it on an overlay mount (the applier deleting through it as on a disk)."""
-    from distill.snapshot.overlay import mount_overlay, umount
+    from distill.build.snapshot.overlay import mount_overlay, umount
 
     fs = ImageFS(store, image.layers, image.diff_ids, image.config)
     lower = _first_layer(store, image.layers[0]) if image.layers else None

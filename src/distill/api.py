@@ -6,14 +6,14 @@ import io
 import os
 import sys
 
-from . import platform as platforms
-from . import reference
-from .config import new_config
-from .errors import DistillError
-from .files import write_text
-from .image import from_descriptor, lookup, store_name, write_image
-from .record import Record
-from .store import Store
+from distill import platform as platforms
+from distill.image.oci import reference
+from distill.config import new_config
+from distill.errors import DistillError
+from distill.fs.files import write_text
+from distill.image.store.images import from_descriptor, lookup, store_name, write_image
+from distill.record import Record
+from distill.image.store import Store
 
 
 def open_store(root: str | None = None) -> Store:
@@ -21,14 +21,14 @@ def open_store(root: str | None = None) -> Store:
 
 
 def connect(domain: str, insecure_registries: tuple[str, ...] = ()):
-    from .registry.client import Registry
+    from distill.image.registry.client import Registry
 
     return Registry(domain, insecure=domain in insecure_registries)
 
 
 # ---- registry ---------------------------------------------------------------
 def pull(store: Store, text: str, platform: str | None = None, insecure: tuple[str, ...] = (), progress=None):
-    from .registry.pull import pull as _pull
+    from distill.image.registry.pull import pull as _pull
 
     ref = reference.parse(text)
     with connect(ref.domain, insecure) as reg:
@@ -37,8 +37,8 @@ def pull(store: Store, text: str, platform: str | None = None, insecure: tuple[s
 
 def push(store: Store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (), chunk_size: int | None = None,
          progress=None):
-    from .registry.push import CHUNK_THRESHOLD
-    from .registry.push import push as _push
+    from distill.image.registry.push import CHUNK_THRESHOLD
+    from distill.image.registry.push import push as _push
 
     image = lookup(store, src)
     dest_ref = reference.parse(dest or src)
@@ -58,7 +58,7 @@ class ImageRow(Record):
 
 def images(store: Store) -> list[ImageRow]:
     """Every image with its size as docker counts it: the layers' tars, uncompressed."""
-    from .layers.blob import uncompressed_size
+    from distill.image.layers.blob import uncompressed_size
 
     rows = []
     for name, desc in store.tags() + [(None, d) for d in store.untagged()]:
@@ -122,14 +122,14 @@ def prune(store: Store, cache: bool = False, keep_storage: int | None = None) ->
     """Unnamed images and unreachable blobs; the build cache's layers are kept unless
     `cache` asks to drop the build cache too, or `keep_storage` bounds it (bytes, the
     newest records kept). Returns (blobs removed, bytes)."""
-    from .store.gc import prune as prune_store
+    from distill.upkeep.gc import prune as prune_store
 
     return prune_store(store, cache, keep_storage)
 
 
 def collect_cache(store: Store, limit: int | None = None) -> tuple[int, int] | None:
-    """What a build does after it made layers (store/gc.py): the cache kept within its bound."""
-    from .store.gc import collect_cache as collect
+    """What a build does after it made layers (upkeep/gc.py): the cache kept within its bound."""
+    from distill.upkeep.gc import collect_cache as collect
 
     return collect(store, limit)
 
@@ -139,8 +139,8 @@ def import_rootfs(store: Store, stream, name: str | None, platform: str | None =
                   created_by: str = "distill import", env: list[str] | None = None,
                   cmd: list[str] | None = None, comment: str | None = None) -> dict:
     """A root filesystem tar (optionally compressed) becomes a one-layer image."""
-    from .layers.blob import import_tar
-    from .layers.compress import decompressed, sniff
+    from distill.image.layers.blob import import_tar
+    from distill.image.layers.compress import decompressed, sniff
 
     plat = platforms.parse(platform)
     with store.writing():
@@ -223,8 +223,8 @@ def bootstrap(store: Store, name: str, suite: str = "bookworm", variant: str = "
 
 # ---- archives ----------------------------------------------------------------
 def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> None:
-    from .archive import save as _save
-    from .archive import save_to_path
+    from distill.image.archive import save as _save
+    from distill.image.archive import save_to_path
 
     imgs = [(img, img.name) for img in (lookup(store, n) for n in names)]
     if out_path == "-":
@@ -234,7 +234,7 @@ def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> 
 
 
 def load(store: Store, path: str):
-    from .archive import load as _load
+    from distill.image.archive import load as _load
 
     return _load(store, path)
 
@@ -242,7 +242,7 @@ def load(store: Store, path: str):
 # ---- Dockerfiles -----------------------------------------------------------------
 def dockerfile_dump(data: bytes, name: str = "Dockerfile") -> tuple[str, tuple[str, ...]]:
     """BuildKit's AST dump of a Dockerfile, and the parser's warnings."""
-    from .dockerfile.parser import parse
+    from distill.build.dockerfile.parser import parse
 
     result = parse(data, name)
     return result.dump(), tuple(result.warnings)
@@ -251,8 +251,8 @@ def dockerfile_dump(data: bytes, name: str = "Dockerfile") -> tuple[str, tuple[s
 def dockerfile_plan(data: bytes, name: str = "Dockerfile", build_args: dict | None = None, target: str | None = None,
                     platform: str | None = None):
     """The plan a build would follow (plan.Plan; .to_json() prints it), without base images."""
-    from .dockerfile.parser import parse
-    from .plan import make_plan
+    from distill.build.dockerfile.parser import parse
+    from distill.build.plan import make_plan
 
     return make_plan(parse(data, name), build_args or {}, target, platforms.parse(platform) if platform else None,
                      path=name)
@@ -260,21 +260,21 @@ def dockerfile_plan(data: bytes, name: str = "Dockerfile", build_args: dict | No
 
 def human_size(n: int) -> str:
     """A size as docker prints one (244MB)."""
-    from .units import human
+    from distill.units import human
 
     return human(n)
 
 
 def parse_size(text: str) -> int:
     """A size as people write it (10GB, 1.5k; 1024-based, as docker); ValueError if not one."""
-    from .units import parse_size as parse
+    from distill.units import parse_size as parse
 
     return parse(text)
 
 
 def parse_output(text: str):
     """A --output spec (type=oci|docker|local|registry[,dest=PATH], or a bare PATH)."""
-    from .outputs import parse_output as parse
+    from distill.build.outputs import parse_output as parse
 
     return parse(text)
 
@@ -288,12 +288,12 @@ def image_fs(store: Store, text: str, stage: str | None = None, insecure: tuple[
     lacks). An archive of one image is read in place (imagefs/archive.py); blobs a
     registry (or an archive read otherwise) brings are kept in the store, unnamed, so a
     second look reads them there; hold store.writing() while reading them."""
-    from .imagefs import open_image
+    from distill.image.imagefs import open_image
 
     archive = _archive_path(text)
     if archive is not None and stage is None:
-        from .imagefs import Attribution, ImageFS
-        from .imagefs.archive import open_archive
+        from distill.image.imagefs import Attribution, ImageFS
+        from distill.image.imagefs.archive import open_archive
 
         opened = open_archive(archive)
         if opened is not None:
@@ -311,7 +311,7 @@ def _archive_path(text: str) -> str | None:
 
 
 def _source_image(store: Store, text: str, insecure: tuple[str, ...]):
-    from .errors import NotFound
+    from distill.errors import NotFound
 
     archive = _archive_path(text)
     if archive is not None:
@@ -325,7 +325,7 @@ def _source_image(store: Store, text: str, insecure: tuple[str, ...]):
 
 
 def _archive_image(store: Store, path: str):
-    from .archive import load as load_archive
+    from distill.image.archive import load as load_archive
 
     found = load_archive(store, path, tag=False)
     if len(found) != 1:
@@ -336,7 +336,7 @@ def _archive_image(store: Store, path: str):
 
 
 def _registry_image(store: Store, text: str, insecure: tuple[str, ...]):
-    from .registry.pull import fetch
+    from distill.image.registry.pull import fetch
 
     ref = reference.parse(text)
     try:
@@ -350,7 +350,7 @@ def _registry_image(store: Store, text: str, insecure: tuple[str, ...]):
 def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> dict:
     """Will the image start? {"verdict": "ok"|"fail", "findings": [{rule, severity,
     message, path, stage, line, ...}]} (check/), read from its layers, never run."""
-    from .check import check as check_image
+    from distill.analyze.check import check as check_image
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
@@ -362,7 +362,7 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
     """Where the image's bytes are and which are wasted (size.py): totals, each layer with
     the stage and Dockerfile line (or history entry) that made it, the largest files and
     directories, and for a build, what each COPY --from brought."""
-    from .size import measure
+    from distill.analyze.size import measure
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
@@ -373,8 +373,8 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
 def compare(store: Store, a: str, b: str, insecure: tuple[str, ...] = ()) -> dict:
     """Two images side by side (compare.py): sizes, layers, files only in one or changed,
     by directory, and packages only in one (dpkg, apk, Python)."""
-    from .compare import compare as compare_images
-    from .packages import installed
+    from distill.analyze.compare import compare as compare_images
+    from distill.analyze.packages import installed
 
     with store.writing():
         fa, _ = image_fs(store, a, None, insecure)
@@ -385,9 +385,9 @@ def compare(store: Store, a: str, b: str, insecure: tuple[str, ...] = ()) -> dic
 def compare_stages(store: Store, text: str) -> dict:
     """The final image against each builder stage of the build that made it: what the
     multi-stage build kept out, in bytes and packages. Needs the build record."""
-    from .compare import kept_out
-    from .imagefs import ImageFS, recorded_stage_image
-    from .packages import installed
+    from distill.analyze.compare import kept_out
+    from distill.image.imagefs import ImageFS, recorded_stage_image
+    from distill.analyze.packages import installed
 
     with store.writing():
         fs, who = image_fs(store, text)
@@ -408,7 +408,7 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
          insecure: tuple[str, ...] = ()) -> str:
     """The packages the image holds (sbom.py) as `fmt`: json, table, cyclonedx-json or
     spdx-json."""
-    from .sbom import catalog, cyclonedx, spdx
+    from distill.analyze.sbom import catalog, cyclonedx, spdx
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
@@ -430,9 +430,9 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
 
 
 def fsck(store: Store, repair: bool = False) -> list[str]:
-    """The store's problems, a line each (store/fsck.py); with `repair`, what is broken
+    """The store's problems, a line each (upkeep/fsck.py); with `repair`, what is broken
     is removed and each line says so."""
-    from .store.fsck import fsck as check_store
+    from distill.upkeep.fsck import fsck as check_store
 
     return check_store(store, repair)
 
@@ -440,20 +440,20 @@ def fsck(store: Store, repair: bool = False) -> list[str]:
 def db_import(store: Store, sources: list[str]) -> dict:
     """Loads OSV records (all.zip files or directories of OSV JSON) into the store's
     vulnerability database, replacing it whole."""
-    from .vuln.db import import_osv
+    from distill.analyze.vuln.db import import_osv
 
     return import_osv(store, sources)
 
 
 def db_update(store: Store, ecosystems: list[str], source: str | None = None) -> dict:
     """Downloads each ecosystem's OSV export (all.zip) and imports them."""
-    from .vuln.db import OSV_EXPORT, download, import_osv
+    from distill.analyze.vuln.db import OSV_EXPORT, download, import_osv
 
     return import_osv(store, download(store, ecosystems, source or OSV_EXPORT))
 
 
 def db_status(store: Store) -> dict:
-    from .vuln.db import Database
+    from distill.analyze.vuln.db import Database
 
     db = Database(store)
     try:
@@ -469,10 +469,10 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
     ecosystem, source, layer, stage, line}], "packages": N}. With `stages` (a build's
     image), each builder stage is scanned too: "builder_only" lists what its stages hold
     and the image does not ship, {"stage": [...findings]}."""
-    from .imagefs import Attribution, ImageFS, recorded_stage_image
-    from .sbom import catalog, os_release
-    from .vuln.db import Database
-    from .vuln.scan import keep, match
+    from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image
+    from distill.analyze.sbom import catalog, os_release
+    from distill.analyze.vuln.db import Database
+    from distill.analyze.vuln.scan import keep, match
 
     db = Database(store)
 
@@ -508,26 +508,26 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
 
 def scan_cyclonedx(result: dict) -> str:
     """A scan as CycloneDX 1.6: the SBOM with its vulnerabilities."""
-    from .sbom import cyclonedx
+    from distill.analyze.sbom import cyclonedx
 
     return cyclonedx(result["image"], result["config_digest"], {"components": result["components"]},
                      result["findings"])
 
 
 def scan_sarif(result: dict) -> dict:
-    from .vuln.scan import as_sarif
+    from distill.analyze.vuln.scan import as_sarif
 
     return as_sarif(result)
 
 
 def scan_fails(findings: list[dict], threshold: str | None) -> bool:
-    from .vuln.scan import fails
+    from distill.analyze.vuln.scan import fails
 
     return fails(findings, threshold)
 
 
 def scan_ignores(path: str) -> set[str]:
-    from .vuln.scan import ignored_ids
+    from distill.analyze.vuln.scan import ignored_ids
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -541,10 +541,10 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
     what its build kept out of it, the start check, its packages, the vulnerabilities the
     local database knows of (when there is one), and the lint findings of its build's
     Dockerfile when that file is still where the build read it."""
-    from .report import render, tree_data
-    from .sbom import catalog
-    from .size import measure
-    from .vuln.db import db_path
+    from distill.analyze.report import render, tree_data
+    from distill.analyze.sbom import catalog
+    from distill.analyze.size import measure
+    from distill.analyze.vuln.db import db_path
 
     with store.writing():
         fs, who = image_fs(store, text, None, insecure)
@@ -562,7 +562,7 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
 
 def _record_lint(record: dict) -> list | None:
     """Lint findings of the Dockerfile a build record names, if it is there unchanged."""
-    from .digest import of_bytes
+    from distill.digest import of_bytes
 
     path = (record.get("dockerfile") or {}).get("path")
     if not path or not os.path.isfile(path):
@@ -589,8 +589,8 @@ def lint_text(text: bytes, path: str, context: str | None, target: str | None = 
     message, file}], by line, with the configuration lint_config() finds; `context`, when
     given, adds the context's rules, `store` tells the base images' ENV and platform. ShellCheck
     starts first: the configuration, the context and the store are read while it runs."""
-    from .lint import base_facts, context_facts, finish, prepare
-    from .platform import host
+    from distill.analyze.lint import base_facts, context_facts, finish, prepare
+    from distill.platform import host
 
     prepared = prepare(text, path, shellcheck)
     config = lint_config(path, context)
@@ -622,7 +622,7 @@ _lint_configs: dict = {}
 def _lint_config(dirs: tuple[str, ...]) -> dict:
     """The configuration of these directories, read again only when one of its files
     changed (lint and the command line's threshold both ask)."""
-    from .lint.config import NAMES, load
+    from distill.analyze.lint.config import NAMES, load
 
     key = (dirs, tuple(_mtime(os.path.join(d, n)) for d in dirs for n in NAMES))
     if key not in _lint_configs:
@@ -639,7 +639,7 @@ def _mtime(path: str) -> int | None:
 
 def existing_store(root: str | None = None) -> Store | None:
     """The store at `root` (or the default) if there is one: reading must not make one."""
-    from .store.layout import default_root
+    from distill.image.store.layout import default_root
 
     path = root or default_root()
     return Store(path) if os.path.isdir(path) else None
@@ -647,14 +647,14 @@ def existing_store(root: str | None = None) -> Store | None:
 
 def lint_format(findings: list[dict], fmt: str, path: str) -> str:
     """Lint findings as sarif, checkstyle, gitlab (code quality) or junit text."""
-    from .lint.formats import FORMATS, as_junit
+    from distill.analyze.lint.formats import FORMATS, as_junit
 
     return as_junit(findings, path) if fmt == "junit" else FORMATS[fmt](findings)
 
 
 def lint_shellcheck_available() -> bool:
     """Whether lint can run ShellCheck on RUN scripts (the `shellcheck` program is here)."""
-    from .lint import shellcheck_available
+    from distill.analyze.lint import shellcheck_available
 
     return shellcheck_available()
 
@@ -667,7 +667,7 @@ def lint_source_line(text: bytes, line: int) -> str:
 
 def check_sarif(report: dict, image: str) -> dict:
     """A check() report as SARIF 2.1.0."""
-    from .check.sarif import sarif
+    from distill.analyze.check.sarif import sarif
 
     return sarif(report, image)
 
@@ -701,7 +701,7 @@ def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage:
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):
     one dict per entry with path, type, mode, uid, gid, size, target, layer, and the
     stage, line and instruction that wrote it where the build record knows them."""
-    from .imagefs import TYPES
+    from distill.image.imagefs import TYPES
 
     with store.writing():  # what a registry or an archive brought stays until this ends
         fs, who = image_fs(store, text, stage, insecure)
@@ -735,12 +735,12 @@ def export(store: Store, text: str, out_path: str, stage: str | None = None, ins
 
 
 def _export(store: Store, text: str, out_path: str, stage: str | None, insecure: tuple[str, ...]) -> int:
-    from .imagefs.export import export as write_tar
+    from distill.image.imagefs.export import export as write_tar
 
     fs, _ = image_fs(store, text, stage, insecure)
     if out_path == "-":
         return write_tar(fs, sys.stdout.buffer)
-    from .store.atomic import temp_file
+    from distill.fs.atomic import temp_file
 
     directory = os.path.dirname(os.path.abspath(out_path))
     fd, tmp = temp_file(directory, ".distill-export-")
@@ -762,8 +762,8 @@ def run(store: Store, text: str, command: list[str], env: list[str], workdir: st
     """Runs the image `text` names with runc: the exit code, or with `detach` the
     container's ID. `ports` come from published_ports(); `memory` (bytes) and `pids_limit`
     bound the container's cgroup (0: no limit)."""
-    from .runtime.container import run as run_container
-    from .store.stale import collect_stale
+    from distill.build.runtime.container import run as run_container
+    from distill.upkeep.stale import collect_stale
 
     collect_stale(store)
     return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
@@ -774,7 +774,7 @@ def isolate() -> bool:
     """This process, from now on, in mount and PID namespaces of its own, so the kernel
     ends its mounts and every process it starts when it ends, however it ends
     (runtime/isolation.py); before any thread starts."""
-    from .runtime.isolation import isolate as enter
+    from distill.build.runtime.isolation import isolate as enter
 
     return enter()
 
@@ -782,7 +782,7 @@ def isolate() -> bool:
 def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:
     """docker run's -p specs and -P (the image's EXPOSEd ports), each with its host port
     (a free one where none was given)."""
-    from .runtime.network import assign_host_ports, exposed_ports, parse_port
+    from distill.build.runtime.network import assign_host_ports, exposed_ports, parse_port
 
     ports = [parse_port(p) for p in specs]
     if (ports or all_exposed) and network != "private":
@@ -794,13 +794,13 @@ def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool
 
 
 def stop(store: Store, cid: str, timeout: float) -> None:
-    from .runtime.container import stop as stop_container
+    from distill.build.runtime.container import stop as stop_container
 
     stop_container(store, cid, timeout)
 
 
 def logs(store: Store, cid: str) -> bytes:
-    from .runtime.container import logs as container_logs
+    from distill.build.runtime.container import logs as container_logs
 
     return container_logs(store, cid)
 
@@ -811,8 +811,8 @@ def build_options(dockerfile: bytes, **fields):
     dockerfile_path, context, build_args, target, no_cache, pull, network, labels,
     platform, insecure, jobs, secrets, ssh, progress, cache_from and cache_to (their
     --cache-from / --cache-to texts)."""
-    from .cache.spec import parse_cache
-    from .solver.options import BuildOptions
+    from distill.build.cache.spec import parse_cache
+    from distill.build.solver.options import BuildOptions
 
     for name, flag in (("cache_from", "--cache-from"), ("cache_to", "--cache-to")):
         fields[name] = tuple(parse_cache(t, flag) for t in fields.get(name, ()))
@@ -822,7 +822,7 @@ def build_options(dockerfile: bytes, **fields):
 
 def entitlements(given: list[str]) -> tuple[str, ...]:
     """--allow's values (repeatable, or comma-separated), each one BuildKit knows."""
-    from .solver.entitlements import ENTITLEMENTS
+    from distill.build.solver.entitlements import ENTITLEMENTS
 
     names = tuple(n.strip() for g in given for n in g.split(",") if n.strip())
     for n in names:
@@ -833,7 +833,7 @@ def entitlements(given: list[str]) -> tuple[str, ...]:
 
 def progress(mode: str):
     """BuildKit-shaped progress on stderr: auto, tty, plain or quiet."""
-    from .progress import Progress
+    from distill.progress import Progress
 
     return Progress(mode)
 
@@ -841,9 +841,9 @@ def progress(mode: str):
 def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
     """Build per `options` (build_options()); tag, record how it was built, export, push.
     Returns (BuildResult, manifest descriptor, Image)."""
-    from .outputs import export_local, write_archive
+    from distill.build.outputs import export_local, write_archive
 
-    from .store.stale import collect_stale
+    from distill.upkeep.stale import collect_stale
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
     collect_stale(store)  # what builds killed before this one left
@@ -851,8 +851,8 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
         result, remote = _build_with_caches(store, options)
         config = result.state.image_config(options.labels)
         if any(spec.type == "inline" for spec in options.cache_to):
-            from .cache.remote import inline_document
-            from .cache.shared import INLINE_KEY
+            from distill.build.cache.remote import inline_document
+            from distill.build.cache.shared import INLINE_KEY
 
             config[INLINE_KEY] = inline_document(_shared_steps(result), result.memos, result.state.diff_ids)
         desc = write_image(store, config, result.state.layers)
@@ -876,7 +876,7 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
                 push(store, name, None, options.insecure)
     for spec in options.cache_to:
         if spec.type != "inline":
-            from .cache.remote import export
+            from distill.build.cache.remote import export
 
             export(store, spec, _shared_steps(result), result.memos, _shipped(result, spec.mode), options.insecure,
                    remote)
@@ -894,8 +894,8 @@ def _build_with_caches(store: Store, options):
     """Builder.build() consulting the --cache-from caches: a layer one of them names that
     cannot be had as named (missing, tampered) drops the records naming it, and the build
     goes again, its own steps so far cached locally. Returns (BuildResult, RemoteCache)."""
-    from .cache.remote import CacheBroken, load
-    from .solver.scheduler import Builder
+    from distill.build.cache.remote import CacheBroken, load
+    from distill.build.solver.scheduler import Builder
 
     def warn(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
@@ -930,9 +930,9 @@ def _keep_build_record(store: Store, options, result, image) -> None:
     stored as an (unnamed, unlisted) image the record refers to, so its files can be read.
     An image that has one keeps it: it says how the image was first made (which steps ran
     for it), and a no-op rebuild writes nothing."""
-    from .mediatypes import BUILD_RECORD
-    from .provenance import build_record, encode
-    from .store.records import attach, entry
+    from distill.image.oci.mediatypes import BUILD_RECORD
+    from distill.image.provenance import build_record, encode
+    from distill.image.store.records import attach, entry
 
     if entry(store, image.manifest_digest, BUILD_RECORD) is not None:
         return
@@ -960,6 +960,6 @@ def _keep_build_record(store: Store, options, result, image) -> None:
 def build_record(store: Store, text: str) -> dict | None:
     """How the image `text` names was built (provenance.py), or None for an image built
     elsewhere (pulled, loaded, imported)."""
-    from .imagefs import build_record_of
+    from distill.image.imagefs import build_record_of
 
     return build_record_of(store, lookup(store, text))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import InvalidDigest
+from distill.errors import InvalidDigest
 
 try:  # the interpreter's own SHA-256 (a built-in module; _sha256 until 3.12)
     from _sha2 import sha256 as _own_sha256

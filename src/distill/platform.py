@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import DistillError
-from .record import Record
+from distill.errors import DistillError
+from distill.record import Record
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 from distill.api import bootstrap, import_rootfs
-from distill.image import lookup
-from distill.layers.create import write_tree
-from distill.store import Store
+from distill.image.store.images import lookup
+from distill.image.layers.create import write_tree
+from distill.image.store import Store
 
 BUSYBOX = "/bin/busybox"
 CACHE = Path(os.environ.get("DISTILL_TEST_CACHE", "/var/cache/distill-tests"))

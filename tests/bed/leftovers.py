@@ -26,8 +26,8 @@ def leftovers(roots: list[Path]) -> dict:
 def unloadable_records() -> list[str]:
     """runc's records of build containers it was killed creating (no state.json: no
     bundle to say which store) whose maker is gone."""
-    from distill.store.owner import alive, maker
-    from distill.store.stale import CONTAINER_PREFIX, RUNC_ROOT
+    from distill.fs.owner import alive, maker
+    from distill.build.runtime.runc import CONTAINER_PREFIX, RUNC_ROOT
 
     found = []
     for name in sorted(os.listdir(RUNC_ROOT)) if os.path.isdir(RUNC_ROOT) else []:
@@ -40,7 +40,7 @@ def unloadable_records() -> list[str]:
 def bridge_veths() -> set[str]:
     """The machine-side ends of containers' veths on distill's bridge (each goes with its
     container's network namespace)."""
-    from distill.runtime.bridge import BRIDGE
+    from distill.build.runtime.bridge import BRIDGE
 
     r = subprocess.run(["ip", "-j", "link", "show", "master", BRIDGE], capture_output=True, text=True)
     return {link["ifname"] for link in json.loads(r.stdout or "[]")} if r.returncode == 0 else set()

@@ -15,8 +15,8 @@ import pytest
 from bed.images import DEMO_BASES, cached_base, example_context
 from buildtools import steps
 from clirun import distill
-from distill.image import lookup
-from distill.store import Store
+from distill.image.store.images import lookup
+from distill.image.store import Store
 from imagetools import assert_view_is_unpack
 
 

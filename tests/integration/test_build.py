@@ -11,7 +11,7 @@ from bed.images import copy_image
 from buildtools import BUSYBOX, build, listing, tree, write_context
 from clirun import distill
 from distill.errors import DistillError, DockerfileError
-from distill.image import lookup
+from distill.image.store.images import lookup
 
 FROM = f"FROM {BUSYBOX}"
 
@@ -212,7 +212,7 @@ def test_dockerignore_with_exceptions(store, tmp_path):
 
 def test_dockerfile_specific_dockerignore(store, tmp_path):
     from distill import api
-    from distill.solver.options import BuildOptions
+    from distill.build.solver.options import BuildOptions
 
     ctx = write_context(tmp_path / "ctx", {".dockerignore": "b.txt\n", "a.txt": "a", "b.txt": "b",
                                            "Special.Dockerfile.dockerignore": "a.txt\n"})
@@ -393,9 +393,9 @@ def test_an_unreadable_step_record_is_a_miss(store, tmp_path, junk):
 
 
 def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
-    from distill.context.ignore import Matcher
-    from distill.context.source import SourceTree, StatCache
-    from distill.solver.copy import content_key, select
+    from distill.build.context.ignore import Matcher
+    from distill.build.context.source import SourceTree, StatCache
+    from distill.build.solver.copy import content_key, select
 
     ctx = write_context(tmp_path / "ctx", {"a.txt": "1", "d/b.txt": "22"})
     table = tmp_path / "cache" / "ctx.json"
@@ -417,9 +417,9 @@ def test_unchanged_context_is_keyed_from_stat_facts_alone(tmp_path):
 
 
 def test_stat_facts_past_int64_skip_the_memo_not_the_key(tmp_path, monkeypatch):
-    from distill.context.ignore import Matcher
-    from distill.context.source import SourceTree, StatCache
-    from distill.solver import copy as copying
+    from distill.build.context.ignore import Matcher
+    from distill.build.context.source import SourceTree, StatCache
+    from distill.build.solver import copy as copying
 
     ctx = write_context(tmp_path / "ctx", {"a.txt": "1"})
 
@@ -825,7 +825,7 @@ def test_a_stage_that_runs_nothing_never_unpacks_its_base(store, tmp_path):
     """WORKDIR and COPY read the base from its table of contents; the image is the same
     as through a mount (buildtools.build compares it with a real unpack). A stage with a
     RUN unpacks its base at its first step, as the RUN needs it (the other tests)."""
-    from distill.snapshot.unpack import is_unpacked
+    from distill.image.layers.unpack import is_unpacked
 
     ctx = write_context(tmp_path / "ctx", {"app.py": "print(1)\n", "lib/util.py": "u\n"})
     base = lookup(store, BUSYBOX).diff_ids[0]
@@ -846,9 +846,9 @@ def test_copy_from_an_image_that_is_not_unpacked_reads_only_what_it_names(tmp_pa
     """COPY --from an image whose layers were never unpacked writes only the named paths
     from the layers (solver/extract.py): the image it makes is the one a mount gives,
     and the source image stays packed."""
-    from distill.snapshot.unpack import is_unpacked
-    from distill.snapshot.unpack import unpacked as unpack_layer
-    from distill.store import Store
+    from distill.image.layers.unpack import is_unpacked
+    from distill.image.layers.unpack import unpacked as unpack_layer
+    from distill.image.store import Store
     from imagetools import image_of
     from tartools import build as tar_of, entry
 

@@ -27,7 +27,7 @@ CMD ["sh", "-c", "echo $GREETING; cat /srv/artifact"]
 
 @pytest.fixture
 def root(tmp_path, busybox_store):
-    from distill.store import Store
+    from distill.image.store import Store
 
     s = Store(tmp_path / "store")
     copy_image(busybox_store, s, BUSYBOX)
@@ -117,8 +117,8 @@ def test_a_container_id_is_a_plain_name(root, tmp_path):
 def test_prune_keeps_the_layers_under_a_running_container(root, ctx):
     """An image removed while a container from it runs: prune leaves the snapshots its
     mount stands on, and takes them once the container is stopped."""
-    from distill.snapshot.unpack import snapshot_id, snapshots_dir
-    from distill.store import Store
+    from distill.image.layers.unpack import snapshot_id, snapshots_dir
+    from distill.image.store import Store
 
     distill("build", "-q", "-t", "gone:1", ctx, root=root)
     diff_ids = json.loads(distill("inspect", "gone:1", root=root).stdout)["Config"]["rootfs"]["diff_ids"]
@@ -204,7 +204,7 @@ def test_two_builds_at_once_on_one_store(root, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    from distill.snapshot.unpack import snapshot_id
+    from distill.image.layers.unpack import snapshot_id
 
     distill("prune", root=root)
     for i in range(2):

@@ -12,9 +12,9 @@ from buildtools import BUSYBOX, build, listing, tree, write_context
 from clirun import distill
 from distill import api
 from distill.config import DEFAULT_PATH
-from distill.image import from_descriptor, lookup
-from distill.mediatypes import BUILD_RECORD
-from distill.store.records import entry
+from distill.image.store.images import from_descriptor, lookup
+from distill.image.oci.mediatypes import BUILD_RECORD
+from distill.image.store.records import entry
 
 DOCKERFILE = f"""ARG BASE={BUSYBOX}
 FROM $BASE AS builder

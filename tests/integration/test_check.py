@@ -169,7 +169,7 @@ def test_the_elf_reader_agrees_with_readelf(program):
     import os
     import re
 
-    from distill.check.elf import parse
+    from distill.analyze.check.elf import parse
 
     real = os.path.realpath(program)
     facts = parse(open(real, "rb").read())

@@ -15,7 +15,7 @@ SRC = "localhost/busybox:test"
 
 @pytest.fixture
 def root(tmp_path, busybox_store):
-    from distill.store import Store
+    from distill.image.store import Store
 
     s = Store(tmp_path / "store")
     copy_image(busybox_store, s, SRC)

@@ -9,8 +9,8 @@ import sys
 from bed.images import copy_image
 from buildtools import BUSYBOX, write_context
 from clirun import distill
-from distill.image import lookup
-from distill.store import Store
+from distill.image.store.images import lookup
+from distill.image.store import Store
 
 EPOCH = "1700000000"
 

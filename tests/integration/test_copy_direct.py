@@ -14,8 +14,8 @@ import pytest
 
 from bed.images import copy_image
 from buildtools import BUSYBOX, build, tree, write_context
-from distill.layers.tarstream import TarReader
-from distill.snapshot.unpack import snapshot_id, snapshots_dir
+from distill.image.layers.tarstream import TarReader
+from distill.image.layers.unpack import snapshot_id, snapshots_dir
 
 FROM = f"FROM {BUSYBOX}"
 
@@ -65,7 +65,7 @@ def test_direct_copy_layer_matches_overlay_copy(store, tmp_path, monkeypatch):
 def test_a_small_copy_writes_the_same_layer_without_a_snapshot(store, tmp_path, monkeypatch):
     """A few small files: the layer alone, byte-equal to what the full direct path writes;
     a following RUN unpacks it on demand."""
-    from distill.solver import direct
+    from distill.build.solver import direct
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000")  # /app is dated by its build: two builds, one date
     ctx = write_context(tmp_path / "ctx", {"app.py": "print('hi')\n"})

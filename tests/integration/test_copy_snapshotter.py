@@ -7,8 +7,8 @@ import pytest
 
 from bed.images import copy_image
 from buildtools import BUSYBOX, build, listing, tree, write_context
-from distill.snapshot import snapshotter
-from distill.snapshot.copy import CopySnapshotter, diff_into
+from distill.build.snapshot import snapshotter
+from distill.build.snapshot.copy import CopySnapshotter, diff_into
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 from bed.images import copy_image
 from buildtools import BUSYBOX, build
 from clirun import distill
-from distill.image import lookup
-from distill.snapshot.unpack import snapshots_dir
+from distill.image.store.images import lookup
+from distill.image.layers.unpack import snapshots_dir
 
 TEXT = f"FROM {BUSYBOX}\nRUN echo made > /made && head -c 5000 /dev/zero > /zeros\n"
 

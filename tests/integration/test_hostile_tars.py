@@ -7,7 +7,7 @@ import tarfile
 import pytest
 
 from distill.errors import UnsafeLayer
-from distill.layers.apply import apply_tar
+from distill.image.layers.apply import apply_tar
 from tartools import build, entry
 
 

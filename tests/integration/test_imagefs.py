@@ -12,9 +12,9 @@ import pytest
 from clirun import distill
 from distill import api
 from distill.errors import UnsafeLayer
-from distill.imagefs import ImageFS
-from distill.image import from_descriptor
-from distill.imagefs import toc as tocs
+from distill.image.imagefs import ImageFS
+from distill.image.store.images import from_descriptor
+from distill.image.imagefs import toc as tocs
 from imagetools import assert_view_is_unpack, image_of, tree_facts, unpacked, view_facts
 from tartools import build, entry
 
@@ -94,7 +94,7 @@ def test_contents_of_a_compressed_layer_in_one_pass(store):
 
 
 def test_contents_come_from_the_snapshot_when_there_is_one(store, tmp_path):
-    from distill.snapshot.unpack import unpacked as unpack_layer
+    from distill.image.layers.unpack import unpacked as unpack_layer
 
     image = image_of(store, [build(entry("a", data=b"from the layer"))], compress=True)
     snapshot = unpack_layer(store, image.layers[0], image.diff_ids[0])

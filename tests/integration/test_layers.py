@@ -8,12 +8,12 @@ import subprocess
 import pytest
 
 from distill.errors import VerificationError
-from distill.layers.apply import apply_tar
-from distill.layers.blob import apply_layer, verify_diff_id, write_layer
-from distill.layers.compress import CompressingSink, decompressed
-from distill.layers.create import write_tree
-from distill.layers.tarstream import TarReader
-from distill.store import Store
+from distill.image.layers.apply import apply_tar
+from distill.image.layers.blob import apply_layer, verify_diff_id, write_layer
+from distill.image.layers.compress import CompressingSink, decompressed
+from distill.image.layers.create import write_tree
+from distill.image.layers.tarstream import TarReader
+from distill.image.store import Store
 from tartools import build, entry
 
 

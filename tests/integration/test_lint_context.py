@@ -4,7 +4,7 @@ import os
 
 
 def test_the_context_is_looked_at_for_what_a_dockerignore_should_keep_out(tmp_path):
-    from distill.lint import context_facts
+    from distill.analyze.lint import context_facts
 
     (tmp_path / ".git").mkdir()
     (tmp_path / "big.bin").write_bytes(b"\0" * (51 << 20))

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit"))
 
 from test_lint_rules import CASES, LABELS, SWITCHED_ON, TRUSTED  # noqa: E402
 
-from distill.lint import RULES, lint  # noqa: E402
+from distill.analyze.lint import RULES, lint  # noqa: E402
 
 HADOLINT = os.path.join(os.path.dirname(sys.executable), "hadolint")
 OFF_IN_HADOLINT = {"DL3057"}  # hadolint ignores it unless configured

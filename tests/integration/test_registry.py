@@ -7,11 +7,12 @@ import subprocess
 
 import pytest
 
-from distill import api, mediatypes
+from distill import api
+from distill.image.oci import mediatypes
 from distill.errors import NotFound, RegistryError, VerificationError
-from distill.image import canonical_json, lookup
-from distill.registry.client import Registry
-from distill.store import Store
+from distill.image.store.images import canonical_json, lookup
+from distill.image.registry.client import Registry
+from distill.image.store import Store
 from bed.images import copy_image
 
 SRC = "localhost/busybox:test"
@@ -102,7 +103,7 @@ def test_uncompressed_layers_leave_as_gzip(store, registry, tmp_path):
     import io
     import tarfile
 
-    from distill.layers.blob import verify_diff_id
+    from distill.image.layers.blob import verify_diff_id
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
@@ -210,9 +211,9 @@ def test_token_not_sent_to_another_host_on_redirect(bb, registry, tmp_path):
         with Registry(front.host) as reg:
             reg.auth.scheme = "bearer"
             reg.auth.tokens[reg.scope("redirect/busybox")] = "SECRET-TOKEN"
-            from distill.registry.pull import pull
+            from distill.image.registry.pull import pull
 
-            pull(Store(tmp_path / "s"), reg, __import__("distill.reference", fromlist=["parse"]).parse(
+            pull(Store(tmp_path / "s"), reg, __import__("distill.image.oci.reference", fromlist=["parse"]).parse(
                 f"{front.host}/redirect/busybox:1"))
         assert any(auth == "Bearer SECRET-TOKEN" for _, _, auth in front.seen)
         blob_gets = [a for m, p, a in other.seen if "/blobs/" in p]

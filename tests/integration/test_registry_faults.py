@@ -11,7 +11,7 @@ import pytest
 from bed.images import copy_image
 from clirun import distill
 from distill import api
-from distill.store import Store
+from distill.image.store import Store
 
 SRC = "localhost/busybox:test"
 

@@ -20,8 +20,8 @@ from bed.images import copy_image
 from bed.leftovers import bridge_veths, command_lines
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
-from distill.runtime import bridge
-from distill.solver.options import BuildError
+from distill.build.runtime import bridge
+from distill.build.solver.options import BuildError
 
 FROM = f"FROM {BUSYBOX}"
 PROBE = Path(__file__).parent.parent / "bed" / "probe.c"
@@ -345,7 +345,7 @@ def test_run_publishes_ports(store, web_image):
         with pytest.raises(OSError):  # nothing listens on the container's own port on the machine
             urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2)
         # the proxy gave up root once it had bound the port: it only relays bytes
-        proxies = [pid for pid, cmd in command_lines() if b"distill.runtime.proxy" in cmd
+        proxies = [pid for pid, cmd in command_lines() if b"distill.build.runtime.proxy" in cmd
                    and any(str(store.root).encode() in a for a in cmd)]
         assert len(proxies) == 1
         ids = [l.split()[1:] for l in Path(f"/proc/{proxies[0]}/status").read_text().splitlines()
@@ -437,7 +437,7 @@ def test_run_bad_port(store):
 
 
 def _proxy_args() -> list[str]:
-    return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if b"distill.runtime.proxy" in cmd]
+    return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if b"distill.build.runtime.proxy" in cmd]
 
 
 

@@ -12,8 +12,8 @@ import pytest
 from bed.images import DEMO_BASES, busybox_image, cached_base, example_context
 from buildtools import steps
 from clirun import distill
-from distill.image import lookup
-from distill.store import Store
+from distill.image.store.images import lookup
+from distill.image.store import Store
 
 
 def image_id(root, name) -> str:
@@ -87,7 +87,7 @@ def test_machine_b_runs_no_step_and_gets_the_same_image(flask, tmp_path):
 
 def _cache_records(ref: str) -> list[dict]:
     """The shared cache's step records as decoded (their layers named by descriptor)."""
-    from distill.cache.remote import load_registry
+    from distill.build.cache.remote import load_registry
 
     return list(load_registry(ref, ()).steps.values())
 
@@ -213,7 +213,7 @@ def test_a_machine_passes_on_what_it_took_without_fetching_it(small, registry, t
     distill("build", "--cache-from", first, "--cache-to", f"type=registry,ref={second},mode=max", "-t", "small:b",
             small, root=tmp_path / "B")
     shipped = set(lookup(Store(tmp_path / "A"), "small:a").diff_ids)  # not the builder's RUN layer
-    from distill.cache.remote import load_registry
+    from distill.build.cache.remote import load_registry
 
     taken = {r["layer"]["digest"] for r in load_registry(second, ()).steps.values()
              if r["layer"] and r["diff_id"] not in shipped}

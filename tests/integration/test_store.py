@@ -10,9 +10,9 @@ import pytest
 
 from distill import digest as digests
 from distill.errors import InvalidDigest, NotFound, VerificationError
-from distill.image import lookup, write_image
-from distill.store import REF_NAME, Store
-from distill.store.atomic import remove_tree, temp_dir, temp_file
+from distill.image.store.images import lookup, write_image
+from distill.image.store import REF_NAME, Store
+from distill.fs.atomic import remove_tree, temp_dir, temp_file
 
 
 def test_layout_files(tmp_path):
@@ -66,7 +66,7 @@ def test_big_blob_synced_behind_the_writer(tmp_path, monkeypatch):
     commit and abort both wait for it, and the blob is exactly what was written."""
     import hashlib
 
-    from distill.store import layout
+    from distill.image.store import layout
 
     monkeypatch.setattr(layout, "_SYNC_EVERY", 1 << 20)
     s = Store(tmp_path)
@@ -158,7 +158,7 @@ def _unreached_bytes(s):
 
 
 def test_ledger_bounds_what_no_image_reaches_without_a_scan(tmp_path):
-    from distill.store import layout
+    from distill.image.store import layout
 
     s = Store(tmp_path)
     desc, _ = _image(s, b"kept" * 1000)
@@ -215,8 +215,9 @@ def test_concurrent_processes_do_not_lose_tags(tmp_path):
 
 
 def test_store_holds_a_multi_platform_index(tmp_path):
-    from distill import mediatypes, platform
-    from distill.image import canonical_json
+    from distill.image.oci import mediatypes
+    from distill import platform
+    from distill.image.store.images import canonical_json
 
     s = Store(tmp_path)
     entries = []

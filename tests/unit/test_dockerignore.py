@@ -1,6 +1,6 @@
 import pytest
 
-from distill.context.ignore import Matcher
+from distill.build.context.ignore import Matcher
 
 
 @pytest.mark.parametrize("patterns, path, ignored", [

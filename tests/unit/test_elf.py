@@ -4,7 +4,7 @@ exception, and nothing it reports lies outside the bytes given."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distill.check.elf import ld_so_cache, parse
+from distill.analyze.check.elf import ld_so_cache, parse
 
 HEADERS = st.sampled_from([b"\x7fELF\x02\x01\x01", b"\x7fELF\x01\x01\x01", b"\x7fELF\x02\x02\x01", b"\x7fELF"])
 
@@ -27,7 +27,7 @@ def test_not_elf_is_none():
 
 
 def test_the_newest_glibc_version_a_libc_defines():
-    from distill.check.elf import newest_glibc
+    from distill.analyze.check.elf import newest_glibc
 
     assert newest_glibc(["GLIBC_2.2.5", "GLIBC_2.36", "GLIBC_2.4", "GLIBC_PRIVATE", "libc.so.6"]) == (
         "GLIBC_2.36", (2, 36))

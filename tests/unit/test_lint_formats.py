@@ -3,8 +3,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from distill.lint import lint
-from distill.lint.formats import as_checkstyle, as_gitlab, as_junit, as_sarif
+from distill.analyze.lint import lint
+from distill.analyze.lint.formats import as_checkstyle, as_gitlab, as_junit, as_sarif
 
 TEXT = "FROM debian\nMAINTAINER me & <you>\nCMD python3 app.py\n"
 

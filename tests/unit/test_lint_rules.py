@@ -3,7 +3,7 @@ stage-aware rules on builder and final stages, and the ignore comments and direc
 
 import pytest
 
-from distill.lint import RULES, lint
+from distill.analyze.lint import RULES, lint
 
 F = "FROM debian:12.5\n"
 B = "FROM debian:12.5 AS build\n"
@@ -246,7 +246,7 @@ def test_rules_off_by_default_and_pragmas_switched_off():
      ["a@", "@example.com", "a..b@example.com", "a@-example.com", "a b@example.com"]),
 ])
 def test_label_value_types(kind, good, bad):
-    from distill.lint.labels import TYPES
+    from distill.analyze.lint.labels import TYPES
 
     test = TYPES[kind][0]
     assert [v for v in good if not test(v)] == []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from distill.dockerfile.parser import parse
+from distill.build.dockerfile.parser import parse
 from distill.errors import DockerfileError
 
 
@@ -121,7 +121,7 @@ def test_env_and_label_forms():
 
 
 def test_pattern_removal_and_replacement_forms():
-    from distill.dockerfile.shell import Lexer
+    from distill.build.dockerfile.shell import Lexer
 
     env = {"F": "archive.tar.gz", "P": "/usr/local/bin", "S": "a-b-c"}
     lx = Lexer()

@@ -3,7 +3,7 @@
 import pytest
 
 from vectors import buildkit_vectors
-from distill.dockerfile.parser import parse
+from distill.build.dockerfile.parser import parse
 from distill.errors import DockerfileError
 
 VECTORS = buildkit_vectors()

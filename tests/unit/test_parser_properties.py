@@ -4,9 +4,9 @@ DockerfileError, never another exception."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distill.dockerfile.parser import parse
+from distill.build.dockerfile.parser import parse
 from distill.errors import DockerfileError
-from distill.plan import make_plan
+from distill.build.plan import make_plan
 from distill.platform import Platform
 
 AMD64 = Platform("linux", "amd64")
@@ -41,6 +41,6 @@ def test_dockerfile_shaped_text(text):
 @given(st.lists(st.sampled_from(list("ab =\t\\`\"'") + ["\u3000", "é"]), max_size=40).map("".join),
        st.sampled_from(["\\", "`"]))
 def test_word_splitting_fast_path_matches_the_loop(text, escape):
-    from distill.dockerfile.parser import _parse_words_loop, parse_words
+    from distill.build.dockerfile.parser import _parse_words_loop, parse_words
 
     assert parse_words(text, escape) == _parse_words_loop(text, escape)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from distill.dockerfile.instructions import Copy, Run, parse_duration
+from distill.build.dockerfile.instructions import Copy, Run, parse_duration
 from distill.errors import DockerfileError
-from distill.plan import make_plan
-from distill.plan.model import progress_labels, progress_title
-from distill.plan.ports import exposed_ports
+from distill.build.plan import make_plan
+from distill.build.plan.model import progress_labels, progress_title
+from distill.build.plan.ports import exposed_ports
 from distill.platform import Platform
 
 AMD64 = Platform("linux", "amd64")

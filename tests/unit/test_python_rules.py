@@ -3,9 +3,9 @@ is read, and whether a wheel's tags fit a Python and a C library."""
 
 import pytest
 
-from distill.check.pyimports import Import, imports
-from distill.check.python import _command_line, _extension_modules
-from distill.check.wheels import wheel_tags, why_not
+from distill.analyze.check.pyimports import Import, imports
+from distill.analyze.check.python import _command_line, _extension_modules
+from distill.analyze.check.wheels import wheel_tags, why_not
 
 
 def required(source, package=""):

@@ -1,6 +1,7 @@
 import pytest
 
-from distill import digest, reference
+from distill import digest
+from distill.image.oci import reference
 from distill.errors import InvalidDigest, InvalidReference
 
 D = "sha256:" + "a" * 64

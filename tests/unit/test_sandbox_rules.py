@@ -6,16 +6,16 @@ import pytest
 
 from distill.errors import DistillError
 from distill.platform import Platform
-from distill.plan import make_plan
-from distill.runtime import seccomp
-from distill.runtime import bridge
-from distill.runtime.bridge import subnet
-from distill.runtime.network import Port, exposed_ports, hosts_file, parse_port, resolv_conf
-from distill.runtime.proxy import parse as parse_proxy_spec
-from distill.runtime.spec import CAPABILITIES, DEFAULT_CAPS, ProcessSpec, caps_in, runtime_spec
-from distill.solver import entitlements
-from distill.solver.options import BuildError
-from distill.solver.run import run_network
+from distill.build.plan import make_plan
+from distill.build.runtime import seccomp
+from distill.build.runtime import bridge
+from distill.build.runtime.bridge import subnet
+from distill.build.runtime.network import Port, exposed_ports, hosts_file, parse_port, resolv_conf
+from distill.build.runtime.proxy import parse as parse_proxy_spec
+from distill.build.runtime.spec import CAPABILITIES, DEFAULT_CAPS, ProcessSpec, caps_in, runtime_spec
+from distill.build.solver import entitlements
+from distill.build.solver.options import BuildError
+from distill.build.solver.run import run_network
 
 AMD64 = Platform("linux", "amd64")
 

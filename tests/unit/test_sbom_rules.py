@@ -1,6 +1,6 @@
 """Package URLs and licences as the SBOM writes them."""
 
-from distill.sbom import purl
+from distill.analyze.sbom import purl
 
 DEBIAN = {"ID": "debian", "VERSION_ID": "12"}
 

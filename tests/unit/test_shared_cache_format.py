@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distill.cache.shared import decode, encode
-from distill.cache.spec import CacheSpec, parse_cache
+from distill.build.cache.shared import decode, encode
+from distill.build.cache.spec import CacheSpec, parse_cache
 from distill.errors import DistillError, VerificationError
 
 D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64

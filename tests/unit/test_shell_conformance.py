@@ -3,7 +3,7 @@
 import pytest
 
 from vectors import buildkit_vectors
-from distill.dockerfile.shell import Lexer, ShellError
+from distill.build.dockerfile.shell import Lexer, ShellError
 
 VECTORS = buildkit_vectors()
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}

@@ -3,8 +3,8 @@
 import threading
 import time
 
-from distill.solver import slots
-from distill.solver.slots import Slots, idle_ticks
+from distill.build.solver import slots
+from distill.build.solver.slots import Slots, idle_ticks
 
 PROC_STAT = """cpu  900 0 100 5000 50 0 0 0 0 0
 cpu0 400 0 50 2000 25 0 0 0 0 0

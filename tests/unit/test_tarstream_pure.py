@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distill.errors import UnsafeLayer
-from distill.layers.tarstream import TarReader, parse_pax
+from distill.image.layers.tarstream import TarReader, parse_pax
 from distill import platform as platforms
 from distill.errors import DistillError
 
@@ -75,7 +75,7 @@ def test_platform_choose():
        st.integers(0, 0o7777), st.integers(0, 2**22), st.integers(0, 2**22), st.integers(0, 2**34),
        st.integers(0, 2**33), st.text(alphabet="abc/.", max_size=110), st.integers(0, 300), st.integers(0, 300))
 def test_fast_ustar_header_matches_tarfile(name, typ, mode, uid, gid, size, mtime, link, major, minor):
-    from distill.layers.create import ustar_header
+    from distill.image.layers.create import ustar_header
 
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.uid, info.gid, info.mtime = typ, mode, uid, gid, mtime
@@ -102,7 +102,7 @@ def test_copy_items_tar_is_tarfiles_tar():
     one tarfile writes for the same entries (PAX where a name, link or xattr needs it)."""
     import io
 
-    from distill.solver.copy import CopyItem, write_tar
+    from distill.build.solver.copy import CopyItem, write_tar
 
     long = "d/" + "n" * 120
     items = [

@@ -3,7 +3,7 @@
 import pytest
 
 from distill.errors import DistillError
-from distill.runtime.users import chown_ids, resolve
+from distill.build.runtime.users import chown_ids, resolve
 
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nusr:x:1500:1500::/home/usr:/bin/sh\n"
 GROUP = "root:x:0:\ngrp:x:1500:\ng2:x:1600:usr,other\ng3:x:1700:other\n"

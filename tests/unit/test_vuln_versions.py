@@ -2,8 +2,8 @@
 
 import pytest
 
-from distill.vuln.osv import affects, cvss3_score, severity
-from distill.vuln.versions import apk_compare, dpkg_compare, pep440_compare, semver_compare
+from distill.analyze.vuln.osv import affects, cvss3_score, severity
+from distill.analyze.vuln.versions import apk_compare, dpkg_compare, pep440_compare, semver_compare
 
 
 @pytest.mark.parametrize("low, high", [

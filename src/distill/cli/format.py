@@ -7,7 +7,7 @@ from datetime import datetime
 
 
 def size(n: int) -> str:
-    from ..api import human_size
+    from distill.api import human_size
 
     return human_size(n)
 

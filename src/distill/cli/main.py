@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from ..errors import DistillError
+from distill.errors import DistillError
 
 
 def _import_argparse():
@@ -111,7 +111,7 @@ class _Version(argparse.Action):
 
 
 def _store(a):
-    from ..api import open_store
+    from distill.api import open_store
 
     return open_store(a.root)
 
@@ -128,7 +128,7 @@ INSECURE = arg("--insecure-registry", metavar="HOST", help="Use plain HTTP for t
 )
 def pull(a):
     """Pull an image from a registry."""
-    from ..api import pull as do_pull
+    from distill.api import pull as do_pull
 
     result = do_pull(_store(a), a.ref, a.platform, a.insecure)
     if not a.quiet:
@@ -140,7 +140,7 @@ def pull(a):
 @command(arg("ref"), arg("dest", nargs="?"), INSECURE)
 def push(a):
     """Push an image (to DEST when given, else to the registry REF names)."""
-    from ..api import push as do_push
+    from distill.api import push as do_push
 
     r = do_push(_store(a), a.ref, a.dest, a.insecure)
     print(f"{r.uploaded} uploaded, {r.mounted} mounted, {r.existing} already there")
@@ -153,8 +153,8 @@ def push(a):
 )
 def images(a):
     """List images in the store."""
-    from ..api import images as list_images
-    from .format import since, size, table
+    from distill.api import images as list_images
+    from distill.cli.format import since, size, table
 
     rows = list_images(_store(a))
     if a.quiet:
@@ -174,7 +174,7 @@ def images(a):
 def inspect(a):
     """Print an image's manifest and config as JSON."""
     if a.build_record:
-        from ..api import build_record
+        from distill.api import build_record
 
         record = build_record(_store(a), a.ref)
         if record is None:
@@ -182,7 +182,7 @@ def inspect(a):
                                "imported)")
         print(json.dumps(record, indent=2))
         return
-    from ..api import inspect as do_inspect
+    from distill.api import inspect as do_inspect
 
     print(json.dumps(do_inspect(_store(a), a.ref, a.platform), indent=2))
 
@@ -190,8 +190,8 @@ def inspect(a):
 @command(arg("ref"), arg("--no-trunc", action="store_true"))
 def history(a):
     """Show the history of an image, newest first."""
-    from ..api import history as do_history
-    from .format import since, size, table
+    from distill.api import history as do_history
+    from distill.cli.format import since, size, table
 
     rows = []
     for h in do_history(_store(a), a.ref):
@@ -206,7 +206,7 @@ def history(a):
 @command(arg("src"), arg("dst"))
 def tag(a):
     """Give an image another name."""
-    from ..api import tag as do_tag
+    from distill.api import tag as do_tag
 
     do_tag(_store(a), a.src, a.dst)
 
@@ -214,7 +214,7 @@ def tag(a):
 @command(arg("refs", nargs="+"))
 def rmi(a):
     """Remove image names (blobs go at the next prune)."""
-    from ..api import rmi as do_rmi
+    from distill.api import rmi as do_rmi
 
     store = _store(a)
     for ref in a.refs:
@@ -231,7 +231,7 @@ def rmi(a):
 )
 def import_(a):
     """Make a one-layer image from a root filesystem tar ('-' for stdin), as docker import."""
-    from ..api import import_rootfs
+    from distill.api import import_rootfs
 
     store = _store(a)
     if a.tarball == "-":
@@ -250,7 +250,7 @@ def import_(a):
 )
 def save(a):
     """Write images to a tar archive (docker load / skopeo read it)."""
-    from ..api import save as do_save
+    from distill.api import save as do_save
 
     do_save(_store(a), a.refs, a.output, a.fmt)
 
@@ -258,7 +258,7 @@ def save(a):
 @command(arg("-i", "--input", dest="path", required=True, type=_existing_file))
 def load(a):
     """Load images from a docker or OCI archive."""
-    from ..api import load as do_load
+    from distill.api import load as do_load
 
     for name, desc in do_load(_store(a), a.path):
         print(f"Loaded image: {name or desc['digest']}")
@@ -271,9 +271,9 @@ def load(a):
 )
 def prune(a):
     """Remove unnamed images and the blobs no image name (nor the build cache) reaches."""
-    from ..api import parse_size
-    from ..api import prune as do_prune
-    from .format import size
+    from distill.api import parse_size
+    from distill.api import prune as do_prune
+    from distill.cli.format import size
 
     limit = None
     if a.keep_storage is not None:
@@ -295,7 +295,7 @@ def prune(a):
 )
 def bootstrap(a):
     """Make a Debian base image from the Debian archive with mmdebstrap."""
-    from ..api import bootstrap as do_bootstrap
+    from distill.api import bootstrap as do_bootstrap
 
     pkgs = [p.strip() for p in a.include.split(",") if p.strip()] if a.include else None
     print(f"bootstrapping {a.suite} ({a.variant}) …", file=sys.stderr)
@@ -327,7 +327,7 @@ def ls(a):
     """List files inside an image, read from its layers (nothing is unpacked). IMAGE: in the
     store, an archive (a file, oci-archive:PATH, docker-archive:PATH) or in a registry
     (docker://REF)."""
-    from ..api import ls as list_files
+    from distill.api import ls as list_files
 
     rows = list_files(_store(a), a.image, a.path, a.recursive, a.stage, tuple(a.insecure))
     if a.json:
@@ -367,7 +367,7 @@ def _filemode(kind: str, mode: int) -> str:
 )
 def export(a):
     """Write an image's flattened filesystem as one tar (as crane export)."""
-    from ..api import export as do_export
+    from distill.api import export as do_export
 
     do_export(_store(a), a.image, a.output, a.stage, tuple(a.insecure))
 
@@ -387,7 +387,7 @@ def export(a):
 )
 def lint(a):
     """Lint a Dockerfile: hadolint's and BuildKit's rules, aware of which stage ships."""
-    from ..api import existing_store, lint_config, lint_source_line, lint_text
+    from distill.api import existing_store, lint_config, lint_source_line, lint_text
 
     store, findings, sources, threshold = existing_store(a.root), [], {}, a.threshold
     try:
@@ -403,7 +403,7 @@ def lint(a):
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
-    from ..api import lint_shellcheck_available
+    from distill.api import lint_shellcheck_available
 
     if a.shellcheck and not lint_shellcheck_available():
         print("distill: note: shellcheck is not installed: RUN scripts were not checked (apt-get install "
@@ -411,7 +411,7 @@ def lint(a):
     if a.fmt == "json":
         print(json.dumps(findings, indent=2))
     elif a.fmt != "text":
-        from ..api import lint_format
+        from distill.api import lint_format
 
         print(lint_format(findings, a.fmt, " ".join(sources)))
     else:
@@ -438,12 +438,12 @@ def lint(a):
 )
 def check(a):
     """Will the image start? Exit 0: it will; 1: it will not; 2: it could not be checked."""
-    from ..api import check as do_check
+    from distill.api import check as do_check
 
     try:
         report = do_check(_store(a), a.image, a.stage, tuple(a.insecure))
         if a.run is not None:
-            from ..api import try_start
+            from distill.api import try_start
 
             report["run"] = try_start(_store(a), a.image, a.run)
     except DistillError as e:
@@ -452,7 +452,7 @@ def check(a):
     if a.fmt == "json":
         print(json.dumps(report, indent=2))
     elif a.fmt == "sarif":
-        from ..api import check_sarif
+        from distill.api import check_sarif
 
         print(json.dumps(check_sarif(report, a.image), indent=2))
     else:
@@ -478,7 +478,7 @@ def check(a):
 
 
 def _size_arg(text: str) -> int:
-    from ..api import parse_size
+    from distill.api import parse_size
 
     try:
         return parse_size(text)
@@ -513,8 +513,8 @@ def _ratio(text: str) -> float:
 def size(a):
     """Where an image's bytes are, layer by layer, and which of them later layers hide
     (wasted). Exit 0; 1 when a --max/--min gate is crossed; 2 when it could not be read."""
-    from ..api import size as measure
-    from .format import size as human
+    from distill.api import size as measure
+    from distill.cli.format import size as human
 
     try:
         report = measure(_store(a), a.image, a.stage, a.top, tuple(a.insecure))
@@ -576,9 +576,9 @@ def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
 def compare(a):
     """Two images side by side: sizes, files only in one or changed by directory, packages
     only in one. With --stages, a build's image against each of its builder stages."""
-    from ..api import compare as compare_images
-    from ..api import compare_stages
-    from .format import size as human
+    from distill.api import compare as compare_images
+    from distill.api import compare_stages
+    from distill.cli.format import size as human
 
     if a.stages != (len(a.images) == 1) or len(a.images) > 2:
         raise DistillError("compare takes two images, or one with --stages")
@@ -603,7 +603,7 @@ def compare(a):
 def sbom(a):
     """The packages an image holds (dpkg, apk, Python, npm), with package URLs, licences
     and the layer, stage and Dockerfile line that brought each."""
-    from ..api import sbom as make_sbom
+    from distill.api import sbom as make_sbom
 
     text = make_sbom(_store(a), a.image, a.fmt, a.stage, a.files, tuple(a.insecure))
     if a.output:
@@ -617,7 +617,7 @@ def sbom(a):
 def fsck(a):
     """Verify the store: every blob against its digest, every name's manifest and what it
     references, build records, the step cache, unpacked snapshots. Exit 0 when sound."""
-    from ..api import fsck as check_store
+    from distill.api import fsck as check_store
 
     store = _store(a)
     problems = check_store(store, a.repair)
@@ -645,7 +645,7 @@ def db(a):
     says what it holds and how old it is."""
     import time
 
-    from ..api import db_import, db_status, db_update
+    from distill.api import db_import, db_status, db_update
 
     if a.action in ("import", "update"):
         if a.action == "update":
@@ -679,8 +679,8 @@ def db(a):
 )
 def scan(a):
     """Match the image's packages against the local OSV database (distill db), offline."""
-    from ..api import scan as do_scan
-    from ..api import scan_ignores
+    from distill.api import scan as do_scan
+    from distill.api import scan_ignores
 
     ignore = scan_ignores(a.ignore_file) if a.ignore_file else set()
     result = do_scan(_store(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure), a.stages)
@@ -688,11 +688,11 @@ def scan(a):
     if a.fmt == "json":
         print(json.dumps({k: v for k, v in result.items() if k != "components"}, indent=2))
     elif a.fmt == "cyclonedx-json":
-        from ..api import scan_cyclonedx
+        from distill.api import scan_cyclonedx
 
         print(scan_cyclonedx(result))
     elif a.fmt == "sarif":
-        from ..api import scan_sarif
+        from distill.api import scan_sarif
 
         print(json.dumps(scan_sarif(result), indent=2))
     else:
@@ -711,7 +711,7 @@ def scan(a):
         if "builder_only" in result:
             print(f"ships in the final image: {len(found)}; only in builder stages: "
                   f"{sum(len(v) for v in result['builder_only'].values())}")
-    from ..api import scan_fails
+    from distill.api import scan_fails
 
     sys.exit(1 if scan_fails(found, a.fail_on) else 0)
 
@@ -724,7 +724,7 @@ def scan(a):
 def report(a):
     """One HTML page about an image, readable offline: a treemap of its files by size and
     layer, its layers and waste, what its build kept out, whether it will start, lint."""
-    from ..api import report as make_report
+    from distill.api import report as make_report
 
     _write_report(a.output, make_report(_store(a), a.image, tuple(a.insecure)))
     print(f"wrote {a.output}", file=sys.stderr)
@@ -802,8 +802,8 @@ BUILD_ARG = arg("--build-arg", metavar="KEY=VALUE", **_repeatable("build_args"))
 )
 def parse(a):
     """Parse a Dockerfile: its AST (--dump) or the plan a build would follow (--json)."""
-    from ..api import dockerfile_dump, dockerfile_plan
-    from ..errors import DockerfileError
+    from distill.api import dockerfile_dump, dockerfile_plan
+    from distill.errors import DockerfileError
 
     name = "<stdin>" if a.dockerfile == "-" else a.dockerfile
     data = sys.stdin.buffer.read() if a.dockerfile == "-" else _read(a.dockerfile, "")
@@ -864,8 +864,8 @@ def build(a):
     """Build an image from a Dockerfile and a context directory ('-': Dockerfile on stdin)."""
     import signal
 
-    from ..api import build as do_build
-    from ..api import build_options, entitlements, isolate, parse_output, progress as make_progress
+    from distill.api import build as do_build
+    from distill.api import build_options, entitlements, isolate, parse_output, progress as make_progress
 
     isolate()  # first: no thread may run yet
 
@@ -912,7 +912,7 @@ def build(a):
     for w in result.plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not a.quiet:
-        from ..api import build_lint
+        from distill.api import build_lint
 
         found = build_lint(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, a.target, _store(a))
         if found:
@@ -928,19 +928,19 @@ def build(a):
         print(f"built {image.config_digest[7:19]} ({steps} run, {result.cached} cached)"
               + (f", tagged {', '.join(a.tags)}" if a.tags else ""), file=sys.stderr)
     if a.report:
-        from ..api import report as make_report
+        from distill.api import report as make_report
 
         _write_report(a.report, make_report(_store(a), a.tags[0] if a.tags else image.config_digest))
         if not a.quiet:
             print(f"wrote {a.report}", file=sys.stderr)
     if a.sbom:
-        from ..api import sbom as make_sbom
+        from distill.api import sbom as make_sbom
 
         _write_report(a.sbom, make_sbom(_store(a), a.tags[0] if a.tags else image.config_digest, "cyclonedx-json"))
         if not a.quiet:
             print(f"wrote {a.sbom}", file=sys.stderr)
     if a.check:
-        from ..api import check as do_check
+        from distill.api import check as do_check
 
         report = do_check(_store(a), image.config_digest)
         for f in report["findings"]:
@@ -985,8 +985,8 @@ def _leave(*alive) -> None:
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
-    from ..api import isolate, parse_size, published_ports
-    from ..api import run as do_run
+    from distill.api import isolate, parse_size, published_ports
+    from distill.api import run as do_run
 
     if not a.detach:  # a detached container's mount outlives this process, until `distill stop`
         isolate()
@@ -1009,7 +1009,7 @@ def run(a):
 @command(arg("ids", nargs="+"), arg("-t", "--time", dest="timeout", type=float, default=10))
 def stop(a):
     """Stop containers started with `distill run -d`."""
-    from ..api import stop as do_stop
+    from distill.api import stop as do_stop
 
     store = _store(a)
     for cid in a.ids:
@@ -1020,7 +1020,7 @@ def stop(a):
 @command(arg("cid"))
 def logs(a):
     """Print the output of a detached container."""
-    from ..api import logs as do_logs
+    from distill.api import logs as do_logs
 
     sys.stdout.buffer.write(do_logs(_store(a), a.cid))
 

@@ -1,0 +1,190 @@
+"""The private network as docker's default bridge makes it: a bridge on the machine
+(`distill0`, a /24 the machine does not route), a veth pair per container with the
+container's end as its eth0, and the machine forwarding and masquerading what leaves.
+
+Why a bridge and not a user-mode stack (pasta, slirp4netns) when distill runs as root:
+a user-mode stack opens the container's connections with the machine's own sockets, so
+they arrive from the machine's own address, and it turns a frame the container forges for
+127.0.0.1 into a connection to the machine's loopback. Through a veth, frames reach the
+machine's kernel as frames from another host: one addressed to 127.0.0.1 or ::1 is a
+martian and is dropped, and the machine sees the container's own address as the source.
+
+The bridge, its address, the nftables table `ip distill` and net.ipv4.ip_forward=1 stay
+once made, as docker0 and docker's rules do. Ports of the bridge are isolated from each
+other: one container cannot reach another's. Each veth's machine-side name carries the
+container's address, so creating it is what reserves the address (EEXIST: taken), and it
+goes with the container's namespace: nothing is left to collect."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import threading
+
+from distill.errors import DistillError
+from distill.fs.files import read_bytes, which
+
+BRIDGE = "distill0"
+TABLE = "distill"
+LOCK = "/run/distill/network.lock"
+FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # docker's, when the machine names only loopback resolvers
+# The bridge's /24 (.1 the machine, the gateway): the first the machine does not route.
+SUBNETS = ("10.88.2", "10.0.2", "172.30.2", "192.168.233")
+_made: str | None = None
+_made_lock = threading.Lock()
+
+
+def routed_prefixes(route_table: str) -> set[str]:
+    """The first three octets of every IPv4 network the machine routes (from
+    /proc/net/route; the default route left out), to keep the private subnet apart."""
+    out = set()
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest, mask = int(fields[1], 16), int(fields[7], 16)
+        if mask == 0:  # a default route
+            continue
+        for prefix in SUBNETS:
+            a, b, c = (int(x) for x in prefix.split("."))
+            probe = a | b << 8 | c << 16   # /proc/net/route is little-endian
+            if probe & mask == dest & mask:
+                out.add(prefix)
+    return out
+
+
+def subnet(route_table: str) -> str:
+    taken = routed_prefixes(route_table)
+    for prefix in SUBNETS:
+        if prefix not in taken:
+            return prefix
+    raise DistillError("no free private subnet: the machine routes all of " + ", ".join(f"{p}.0/24" for p in SUBNETS))
+
+
+def nft_script(prefix: str) -> str:
+    """The table `ip distill`, replaced whole: masquerade what leaves the subnet by another
+    interface, forward the subnet's own traffic and the answers to it, nothing else in."""
+    net = f"{prefix}.0/24"
+    return (f"table ip {TABLE}\ndelete table ip {TABLE}\n"
+            f"table ip {TABLE} {{\n"
+            f"  chain postrouting {{ type nat hook postrouting priority srcnat; "
+            f"ip saddr {net} oifname != \"{BRIDGE}\" masquerade; }}\n"
+            f"  chain forward {{ type filter hook forward priority filter; "
+            f"iifname \"{BRIDGE}\" ip saddr {net} accept; "
+            f"oifname \"{BRIDGE}\" ct state established,related accept; "
+            f"iifname \"{BRIDGE}\" drop; oifname \"{BRIDGE}\" drop; }}\n"
+            f"}}\n")
+
+
+def veth_name(address: str) -> str:
+    """The machine-side end of a container's veth: `dl` and the address in hex (15 at most)."""
+    return "dl" + "".join(f"{int(x):02x}" for x in address.split("."))
+
+
+def container_nameservers(host_resolv: str, systemd_resolv: str = "") -> list[str]:
+    """The resolvers a container on the bridge uses, as docker picks them: the machine's,
+    less loopback ones (unreachable from the container); systemd-resolved's upstream list
+    when the machine names only its stub; else docker's public fallback."""
+    def usable(text: str) -> list[str]:
+        out = []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) >= 2 and fields[0] == "nameserver" and ":" not in fields[1] \
+                    and not fields[1].startswith("127."):
+                out.append(fields[1])
+        return out
+
+    return usable(host_resolv) or usable(systemd_resolv) or list(FALLBACK_DNS)
+
+
+def _ip(*args: str, stdin: str | None = None, netns: str | None = None) -> subprocess.CompletedProcess:
+    argv = (["nsenter", f"--net={netns}"] if netns else []) + ["ip", *args]
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True)
+
+
+def _require(r: subprocess.CompletedProcess, what: str) -> None:
+    if r.returncode != 0:
+        said = (r.stderr or r.stdout).strip().splitlines()
+        raise DistillError(f"could not {what}: {said[-1] if said else f'exit {r.returncode}'}")
+
+
+def _bridge_prefix() -> str | None:
+    r = _ip("-j", "-4", "addr", "show", "dev", BRIDGE)
+    if r.returncode != 0:
+        return None
+    try:
+        for link in json.loads(r.stdout or "[]"):
+            for a in link.get("addr_info") or []:
+                if a.get("prefixlen") == 24 and str(a.get("local", "")).endswith(".1"):
+                    return a["local"].rsplit(".", 1)[0]
+    except (ValueError, AttributeError, TypeError):
+        pass
+    return None
+
+
+def ensure() -> str:
+    """The bridge's /24 prefix (e.g. "10.88.2"), making the bridge, its rules and IPv4
+    forwarding first when this machine has none yet."""
+    global _made
+    with _made_lock:
+        if _made:
+            return _made
+        for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("nsenter", "util-linux")):
+            if not which(tool):
+                raise DistillError(f"the private network needs {tool} (apt-get install {package}); "
+                                   "or choose --network host or --network none")
+        from distill.fs.lock import locked
+
+        os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+        with locked(LOCK):
+            prefix = _bridge_prefix()
+            if prefix is None:
+                prefix = subnet(read_bytes("/proc/net/route").decode())
+                _ip("link", "del", BRIDGE)  # one left without its address
+                _require(_ip("-batch", "-", stdin=f"link add {BRIDGE} type bridge\n"
+                                                  f"addr add {prefix}.1/24 dev {BRIDGE}\n"
+                                                  f"link set {BRIDGE} up\n"), f"make the bridge {BRIDGE}")
+            _require(subprocess.run(["nft", "-f", "-"], input=nft_script(prefix), capture_output=True, text=True),
+                     "set the private network's nftables rules")
+            _accept_past_a_drop_policy()
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write("1")
+        _made = prefix
+        return prefix
+
+
+def _accept_past_a_drop_policy() -> None:
+    """A packet must pass every table's forward chain: where iptables' FORWARD drops by
+    default (docker sets that), the bridge's traffic is let through there too."""
+    r = subprocess.run(["nft", "list", "chain", "ip", "filter", "FORWARD"], capture_output=True, text=True)
+    if r.returncode != 0 or "policy drop" not in r.stdout:
+        return
+    for rule in (f'iifname "{BRIDGE}" accept', f'oifname "{BRIDGE}" ct state established,related accept'):
+        if rule not in r.stdout:
+            subprocess.run(["nft", "insert", "rule", "ip", "filter", "FORWARD", *rule.split()],
+                           capture_output=True)
+
+
+def attach(netns: str, prefix: str, attempts: int = 64) -> str:
+    """Gives the namespace at `netns` an eth0 on the bridge with an address of its own, a
+    default route through the bridge and loopback up; returns the address."""
+    taken = ""
+    for _ in range(attempts):
+        address = f"{prefix}.{random.randint(2, 254)}"
+        host = veth_name(address)
+        r = _ip("-batch", "-", stdin=f"link add {host} type veth peer name eth0 netns {netns}\n"
+                                      f"link set {host} master {BRIDGE}\n"
+                                      f"link set dev {host} type bridge_slave isolated on\n"
+                                      f"link set {host} up\n")
+        if r.returncode != 0 and "exists" in r.stderr:
+            taken = r.stderr
+            continue
+        _require(r, "attach the container to the bridge")
+        _require(_ip("-batch", "-", netns=netns, stdin=f"addr add {address}/24 dev eth0\n"
+                                                       f"link set eth0 up\nlink set lo up\n"
+                                                       f"route add default via {prefix}.1\n"),
+                 "configure the container's network")
+        return address
+    raise DistillError(f"no free address on the bridge {BRIDGE}: {taken.strip()}")

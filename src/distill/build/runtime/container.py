@@ -1,0 +1,183 @@
+"""`distill run`: an image's filesystem (overlay over its unpacked layers, changes thrown
+away) started with runc, in the foreground or detached (`distill stop ID` ends it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from distill.config import DEFAULT_PATH
+from distill.errors import DistillError, NotFound
+from distill.fs.files import list_dir, read_bytes, write_text
+from distill.fs.confined import read_text
+from distill.build.snapshot.overlay import lower_stack, mount_overlay, umount
+from distill.image.layers.unpack import empty_dir, snapshots_dir, unpacked
+from distill.fs.owner import token
+from distill.build.runtime import runc
+from distill.build.runtime.network import Network, Port
+from distill.build.runtime.spec import BindMount, ProcessSpec
+from distill.build.runtime.users import resolve as resolve_user
+
+
+def containers_dir(store) -> str:
+    d = store.path("containers")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def _container_dir(store, cid: str) -> str:
+    """Where container `cid` lives; an ID that is not a plain name is refused (stop
+    removes this directory)."""
+    if not cid or "/" in cid or "\0" in cid or cid in (".", ".."):
+        raise DistillError(f"invalid container ID {cid!r}")
+    return os.path.join(containers_dir(store), cid)
+
+
+def _process(image, root: str, args: list[str], env: list[str], workdir: str | None, user: str | None,
+             entrypoint: str | None, network: dict | None, binds: list[BindMount], tty: bool,
+             hostname: str) -> ProcessSpec:
+    cfg = image.config.get("config") or {}
+    ep = [entrypoint] if entrypoint else (cfg.get("Entrypoint") or [])
+    if entrypoint == "":
+        ep = []
+    cmd = args or ([] if entrypoint is not None else (cfg.get("Cmd") or []))
+    argv = list(ep) + list(cmd)
+    if not argv:
+        raise DistillError("no command: the image has neither ENTRYPOINT nor CMD, and none was given")
+    merged_env = {"HOSTNAME": hostname}  # as docker sets it; -e and the image's Env come after it
+    for item in (cfg.get("Env") or [DEFAULT_PATH]) + env:
+        k, _, v = item.partition("=")
+        merged_env[k] = v
+    ident = resolve_user(user if user is not None else cfg.get("User") or "", read_text(root, "/etc/passwd"),
+                         read_text(root, "/etc/group"))
+    merged_env.setdefault("HOME", ident.home)
+    if tty:
+        merged_env.setdefault("TERM", "xterm")  # as docker run -t sets it
+    return ProcessSpec(argv, [f"{k}={v}" for k, v in merged_env.items()], workdir or cfg.get("WorkingDir") or "/",
+                       ident.uid, ident.gid, ident.run_gids, network, hostname=hostname,
+                       binds=binds, terminal=tty)
+
+
+def _prepare(store, image, cid: str) -> str:
+    d = _container_dir(store, cid)
+    upper, work, merged = (os.path.join(d, sub) for sub in ("upper", "work", "merged"))
+    for sub in (upper, work, merged):
+        os.makedirs(sub)
+    write_text(os.path.join(d, "layers.json"), json.dumps(image.diff_ids))  # before the mount: prune keeps them
+    write_text(os.path.join(d, "owner"), token())  # a run killed before it detached is collected (upkeep/stale.py)
+    lowers = [unpacked(store, l, i) for l, i in zip(image.layers, image.diff_ids)]
+    stack = lower_stack(lowers, empty_dir(store))
+    mount_overlay(stack, upper, work, merged, snapshots_dir(store))
+    return d
+
+
+def _teardown(d: str, net: Network | None = None) -> None:
+    if net is None:
+        try:
+            net = Network.from_state(d, json.loads(read_bytes(os.path.join(d, "network.json"))))
+        except (OSError, ValueError):
+            net = None
+    if net is not None:
+        net.stop()
+    merged = os.path.join(d, "merged")
+    if os.path.exists(merged):
+        umount(merged)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run(store, image, args: list[str], env: list[str], workdir: str | None = None, user: str | None = None,
+        entrypoint: str | None = None, network: str = "private", detach: bool = False, interactive: bool = False,
+        name: str | None = None, tty: bool = False, ports: list[Port] = (), memory: int = 0,
+        pids_limit: int = 0) -> int | str:
+    """Foreground: returns the exit code. Detached: returns the container id. With `tty`
+    the process gets a terminal: runc, in the foreground, makes the pty, puts this
+    terminal in raw mode and relays it (resizes too). `ports` are published from the
+    private network (each with its host port chosen already). `memory` (bytes) and
+    `pids_limit` are the container's cgroup limits (0: none), as docker run -m and
+    --pids-limit set them."""
+    if tty and (detach or not os.isatty(0)):
+        raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
+    cid = name or os.urandom(6).hex()
+    if os.path.exists(_container_dir(store, cid)):
+        raise DistillError(f"container {cid} already exists")
+    d = _prepare(store, image, cid)
+    merged, log_path, state_path = (os.path.join(d, n) for n in ("merged", "log", "state.json"))
+    net = None
+    try:
+        hostname = cid[:12]  # docker's: the container's ID, short
+        net = Network(network, d, ports, outlives=detach, hostname=hostname)
+        files = net.start(as_docker_run=True)
+        write_text(os.path.join(d, "network.json"), json.dumps(net.state()))  # stop() and prune find it
+        spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty, hostname)
+        spec.memory, spec.pids_limit = memory, pids_limit
+        write_text(os.path.join(d, "config.json"), json.dumps(runc.bundle_spec(merged, spec)))
+        rid = f"distill-run-{cid}"
+        if detach:
+            log = open(log_path, "wb")
+            r = subprocess.run([runc.RUNC, "run", "--detach", "--bundle", d, rid], stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=log)
+            log.close()
+            if r.returncode != 0:
+                tail = read_bytes(log_path)[-500:].decode(errors="replace")
+                raise DistillError(f"runc could not start the container: {tail}")
+            write_text(state_path, json.dumps({"id": cid, "runc": rid, "image": image.config_digest,
+                                               "started": time.time()}))
+            return cid
+        proc = subprocess.Popen([runc.RUNC, "run", "--bundle", d, rid],
+                                stdin=None if interactive or tty else subprocess.DEVNULL)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            runc.cleanup(rid)
+            proc.wait()
+            return 130
+        finally:
+            subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
+    except BaseException:
+        if not detach or not os.path.exists(state_path):
+            _teardown(d, net)
+        raise
+    finally:
+        if not detach:
+            _teardown(d, net)
+
+
+def in_use_diff_ids(store) -> set[str]:
+    """The layers under containers that exist (running, or left by a killed run): their
+    snapshots are lower dirs of a mount and must stay."""
+    out: set[str] = set()
+    for d in list_dir(containers_dir(store)):
+        try:
+            out.update(json.loads(read_bytes(os.path.join(d, "layers.json"))))
+        except (OSError, ValueError, TypeError):
+            continue
+    return out
+
+
+def stop(store, cid: str, timeout: float = 10) -> None:
+    d = _container_dir(store, cid)
+    try:
+        state = json.loads(read_bytes(os.path.join(d, "state.json")))
+    except (FileNotFoundError, ValueError):
+        raise NotFound(f"no such container: {cid}") from None
+    rid = state["runc"]
+    subprocess.run([runc.RUNC, "kill", rid, "TERM"], capture_output=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = subprocess.run([runc.RUNC, "state", rid], capture_output=True, text=True)
+        if r.returncode != 0 or json.loads(r.stdout or "{}").get("status") == "stopped":
+            break
+        time.sleep(0.1)
+    subprocess.run([runc.RUNC, "kill", rid, "KILL"], capture_output=True)
+    subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
+    _teardown(d)
+
+
+def logs(store, cid: str) -> bytes:
+    try:
+        return read_bytes(os.path.join(_container_dir(store, cid), "log"))
+    except FileNotFoundError:
+        raise NotFound(f"no such container: {cid}") from None

@@ -1,0 +1,127 @@
+"""Start a process with runc from a generated bundle; stream its output; clean up always."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+
+from distill.errors import DistillError
+from distill.fs.files import write_text
+from distill.fs.atomic import remove_tree, temp_dir
+from distill.build.runtime.spec import ProcessSpec, runtime_spec
+
+RUNC = "runc"
+RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
+CONTAINER_PREFIX = "distill-"  # a build container's name: this, then owner.named()'s parts
+
+
+def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([RUNC, *args], capture_output=True, text=True, **kw)
+
+
+def container_name() -> str:
+    """distill-MAKER-RANDOM: the next command removes runc's record of a container whose
+    maker was killed (upkeep/stale.py), even one runc was killed creating."""
+    from distill.fs.owner import named
+
+    return named(CONTAINER_PREFIX)
+
+
+SKIPPED_DEV = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev", "console"}
+
+
+def host_devices(root: str = "/dev") -> list[dict]:
+    """The machine's device nodes as spec entries (a privileged container gets them all,
+    as docker's --privileged does), less the ones runc makes itself per container."""
+    import stat
+
+    out = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DEV)
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            if name in SKIPPED_DEV or top == root and name == "ptmx":
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                            "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return out
+
+
+def bounding_set() -> int:
+    """This process's bounding set: what a privileged container can be given (a machine
+    may hold some back, and runc fails on a capability it cannot grant)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def bundle_spec(rootfs: str, process: ProcessSpec) -> dict:
+    """runtime_spec with what it needs from the machine (a privileged container's devices
+    and capabilities)."""
+    if process.insecure:
+        return runtime_spec(rootfs, process, host_devices(), bounding_set())
+    return runtime_spec(rootfs, process)
+
+
+def cleanup(container_id: str) -> None:
+    _runc("kill", container_id, "KILL")
+    _runc("delete", "--force", container_id)
+
+
+def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[bytes], None] | None = None,
+        container_id: str | None = None, cancel: threading.Event | None = None) -> int:
+    """Run to completion; returns the exit code. Output goes to `on_output` chunk by chunk.
+    Setting `cancel` kills the container (even one runc is still creating)."""
+    cancel = cancel or threading.Event()
+    if not shutil.which(RUNC):
+        raise DistillError("runc is not installed (apt-get install runc)")
+    cid = container_id or container_name()
+    bundle = temp_dir(work_dir, "bundle-")
+    try:
+        write_text(os.path.join(bundle, "config.json"), json.dumps(bundle_spec(rootfs, process)))
+        if cancel.is_set():
+            raise DistillError("interrupted")
+        proc = subprocess.Popen([RUNC, "run", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while True:
+                # wake up now and then: a stop may come before runc has created the
+                # container, when killing it could not yet work
+                ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+                if cancel.is_set():
+                    cleanup(cid)
+                if not ready:
+                    continue
+                chunk = proc.stdout.read1(65536)
+                if not chunk:
+                    break
+                if on_output:
+                    on_output(chunk)
+            code = proc.wait()
+            if cancel.is_set():
+                raise DistillError("interrupted")
+            return code
+        except BaseException:
+            cleanup(cid)
+            proc.kill()
+            proc.wait()
+            raise
+    finally:
+        _runc("delete", "--force", cid)
+        remove_tree(bundle)

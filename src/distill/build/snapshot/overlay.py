@@ -1,0 +1,92 @@
+"""Overlay mounts: lower dirs are unpacked layers (top first), the upper dir collects what
+a step changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from contextlib import contextmanager
+
+from distill.errors import DistillError
+from distill.record import Record
+from distill.fs.atomic import remove_tree, temp_dir
+from distill.image.layers.unpack import empty_dir, snapshots_dir, unpacked
+
+# redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
+# whole, so the upper dir alone is a complete layer.
+_OPTIONS = "index=off,redirect_dir=off,metacopy=off"
+
+
+class Mounted(Record, frozen=False):
+    merged: str
+    upper: str
+    work: str
+
+    def changes(self) -> str:
+        """The step's changes, in overlay form (whiteouts as 0/0 devices)."""
+        return self.upper
+
+
+def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: str) -> None:
+    """Mounts an overlay of `lowers` (top first) and `upper` on `merged`. Lower dirs are
+    named relative to `cwd` (the snapshots dir) to keep the option string short; mount(8)
+    resolves them against its own working directory."""
+    names = [os.path.relpath(l, cwd) for l in lowers]
+    opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_OPTIONS}"
+    r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged], cwd=cwd,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise DistillError(f"overlay mount failed: {r.stderr.strip() or r.returncode}")
+
+
+def lower_stack(lowers: list[str], empty: str) -> list[str]:
+    """The lowerdir option's order (top first), each directory once: an image may hold the
+    same layer twice, overlayfs refuses a repeated lower dir, and dropping all but the top
+    copy changes nothing (it re-applies everything the lower copy did, above the layers
+    between them)."""
+    out, seen = [], set()
+    for d in reversed(lowers):
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out or [empty]
+
+
+def umount(path: str) -> None:
+    r = subprocess.run(["umount", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+class OverlaySnapshotter:
+    name = "overlayfs"
+
+    def __init__(self, store):
+        self.store = store
+
+    @contextmanager
+    def mount(self, layers: list[tuple[dict, str]]):
+        """A writable view of the layers (descriptor, diffID; bottom first); yields Mounted."""
+        lowers = [unpacked(self.store, d, i) for d, i in layers]
+        base = snapshots_dir(self.store)
+        tmp = temp_dir(self.store.tmp_dir, "mnt-")
+        upper, work, merged = (os.path.join(tmp, d) for d in ("upper", "work", "merged"))
+        for d in (upper, work, merged):
+            os.mkdir(d)
+        stack = lower_stack(lowers, empty_dir(self.store))
+        try:
+            mount_overlay(stack, upper, work, merged, base)
+            try:
+                yield Mounted(merged, upper, work)
+            finally:
+                umount(merged)
+        finally:
+            remove_tree(tmp)
+
+
+def overlay_works(store) -> bool:
+    try:
+        with OverlaySnapshotter(store).mount([]) as m:
+            return os.path.isdir(m.merged)
+    except DistillError:
+        return False

@@ -1,0 +1,130 @@
+"""Base images: found in the store or pulled (through a function the caller gives, so the
+solver never reaches back into the API), and the plan made with what they say: their ENV,
+and the ONBUILD triggers they hand to the stages built on them."""
+
+from __future__ import annotations
+
+import threading
+
+from distill import platform as platforms
+from distill.config import with_default_path
+from distill.build.dockerfile import instructions as ins
+from distill.build.dockerfile.parser import node_from_line, parse
+from distill.errors import DistillError
+from distill.image.store.images import Image, lookup
+from distill.build.plan import Plan, make_plan
+from distill.build.plan.model import IMAGE, STAGE
+from distill.build.solver.options import BuildOptions
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # pull(store, reference, platform text, insecure registries): stores the image
+    Pull = Callable[[object, str, str, tuple], object]
+
+
+class Bases:
+    def __init__(self, store, options: BuildOptions, platform, pull: "Pull | None", progress):
+        self.store = store
+        self.o = options
+        self.platform = platform
+        self.pull = pull
+        self.progress = progress
+        self.images: dict[str, Image] = {}
+        self.lock = threading.Lock()
+
+    def image(self, ref: str) -> Image:
+        """The image `ref` names: from the store, else (or with --pull) from its registry."""
+        with self.lock:
+            if ref in self.images:
+                return self.images[ref]
+        img = None
+        if not self.o.pull:
+            try:
+                img = lookup(self.store, ref, self.platform)
+            except DistillError:
+                img = None
+        if img is None:
+            img = self._pulled(ref)
+        with self.lock:
+            self.images[ref] = img
+        return img
+
+    def _pulled(self, ref: str) -> Image:
+        if self.pull is None:
+            raise DistillError(f"base image {ref}: not in the store, and this build may not pull")
+        step = self.progress.step(f"[internal] pull {ref}")
+        try:
+            self.pull(self.store, ref, str(self.platform), self.o.insecure)
+        except DistillError as e:
+            hint = ""
+            if ref.startswith("docker.io/") and "ConnectError" in str(e):
+                hint = " (Docker Hub unreachable? `distill bootstrap` makes Debian bases offline)"
+            raise DistillError(f"base image {ref}: {e}{hint}") from None
+        step.done()
+        return lookup(self.store, ref, self.platform)
+
+    def fetch_all(self, refs: list[str]) -> None:
+        """Every base the target needs, found or pulled at the start, at once: a stage
+        that starts later finds its base ready."""
+        if len(refs) < 2:
+            for ref in refs:
+                self.image(ref)
+            return
+        from distill.threads import Worker
+
+        workers = []
+        try:
+            for ref in refs:
+                workers.append(Worker(self.image, ref).start())
+        finally:
+            for w in workers:
+                w.wait()
+        for w in workers:
+            w.result()
+
+    def env(self, ref: str):
+        img = self.images.get(ref)
+        return with_default_path((img.config.get("config") or {}).get("Env")) if img else None
+
+    def digests(self) -> dict[str, str]:
+        """Each base reference and the manifest it resolved to."""
+        with self.lock:
+            return {ref: img.manifest_digest for ref, img in self.images.items()}
+
+    def plan(self) -> tuple[Plan, str]:
+        """The plan, made twice: once to learn the base images, again with their ENV and
+        with the ONBUILD triggers of each base image, or base stage's ONBUILD instructions,
+        inserted after FROM (they fire once). Returns it and the escape character."""
+        result = parse(self.o.dockerfile, self.o.dockerfile_path)
+        args = dict(self.o.build_args)
+        host = platforms.host()
+        first = make_plan(result, args, self.o.target, self.platform, host, path=self.o.dockerfile_path)
+        needed = set()
+        for i in first.build_order:
+            s = first.stages[i]
+            if s.base_kind == IMAGE:
+                needed.add(s.base)
+            for st in s.steps:
+                needed.update(st.image_deps)
+        self.fetch_all(sorted(needed))
+        froms = [n for n in result.nodes if n.value == "from"]
+        for i in first.build_order:
+            s = first.stages[i]
+            if s.base_kind == IMAGE:
+                triggers = (self.images[s.base].config.get("config") or {}).get("OnBuild") or []
+            elif s.base_kind == STAGE:
+                triggers = [st.instruction.trigger for st in first.stages[s.base_stage].steps
+                            if isinstance(st.instruction, ins.Onbuild)]
+            else:
+                continue
+            if triggers:
+                at = result.nodes.index(froms[i]) + 1
+                for t in reversed(triggers):
+                    node = node_from_line(t, result.escape)
+                    node.start_line = node.end_line = froms[i].start_line
+                    result.nodes.insert(at, node)
+        plan = make_plan(result, args, self.o.target, self.platform, host, base_env=self.env,
+                         path=self.o.dockerfile_path)
+        return plan, result.escape

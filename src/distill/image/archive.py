@@ -1,0 +1,263 @@
+"""Image archives: `save` to docker-archive or oci-archive tars, `load` them back.
+
+docker format: manifest.json + repositories + <diffid>/layer.tar (uncompressed) +
+<config>.json, as `docker save` writes and `docker load`/`podman load` read.
+oci format: an OCI image layout in a tar, as `skopeo copy oci-archive:` reads.
+Archives are strangers' input on load: members are read by name into the store and every
+blob is verified; nothing is extracted to the filesystem.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+from distill import digest as digests
+from distill.image.oci import mediatypes, reference
+from distill.errors import DistillError, VerificationError
+from distill.image.store.images import Image, canonical_json, oci_manifest
+from distill.image.layers.blob import import_tar
+from distill.image.layers.distribute import gzip_form, shipped_manifest
+from distill.image.layers.compress import HashingReader, decompressed, sniff
+from distill.image.store import REF_NAME
+
+CONTAINERD_NAME = "io.containerd.image.name"
+JSON_MAX = 64 << 20
+
+
+class _TarOut:
+    """Writes members into a tar stream; sizes must be known up front."""
+
+    def __init__(self, fileobj):
+        self.tar = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT)
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self.add_stream(name, len(data), io.BytesIO(data))
+
+    def add_stream(self, name: str, size: int, stream) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o644, 0
+        self.tar.addfile(info, stream)
+
+    def add_dir(self, name: str) -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
+        self.tar.addfile(info)
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+def _open_layer(store, desc: dict):
+    return decompressed(store.open_blob(desc["digest"]), mediatypes.compression(desc["mediaType"]))
+
+
+def save(store, images: list[tuple[Image, str | None]], out, fmt: str = "docker") -> None:
+    """Write `images` (each with the name to record, or None) to the binary stream `out`."""
+    t = _TarOut(out)
+    if fmt == "docker":
+        _save_docker(store, images, t)
+    elif fmt == "oci":
+        _save_oci(store, images, t)
+    else:
+        raise DistillError(f"unknown archive format {fmt!r} (docker or oci)")
+    t.close()
+
+
+def save_to_path(store, images, path: str, fmt: str) -> None:
+    """save() into a file that appears whole or not at all."""
+    import os
+
+    from distill.fs.files import unlink
+    from distill.fs.atomic import fsync_dir
+
+    parent, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(parent, f".{name}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            save(store, images, f, fmt)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        unlink(tmp)
+        raise
+    fsync_dir(parent)
+
+
+def _save_docker(store, images, t: _TarOut) -> None:
+    manifest, repositories, written = [], {}, set()
+    for image, name in images:
+        config_name = f"{digests.split(image.config_digest)[1]}.json"
+        if config_name not in written:
+            t.add_bytes(config_name, store.read_blob(image.config_digest))
+            written.add(config_name)
+        layer_names = []
+        for desc, diff_id in zip(image.layers, image.diff_ids):
+            member = f"{digests.split(diff_id)[1]}/layer.tar"
+            layer_names.append(member)
+            if member in written:
+                continue
+            # The uncompressed size goes in the tar header before the data: measure first
+            # (checking the diffID on the way), then stream.
+            with _open_layer(store, desc) as f:
+                probe = HashingReader(f)
+                probe.drain()
+            if probe.digest != diff_id:
+                raise VerificationError(f"layer {desc['digest']} does not match diffID {diff_id}")
+            t.add_dir(member.split("/")[0] + "/")
+            with _open_layer(store, desc) as f:
+                t.add_stream(member, probe.size, f)
+            written.add(member)
+        tags = []
+        if name:
+            ref = reference.parse(name)
+            if ref.tag:
+                tags.append(f"{ref.familiar_repository}:{ref.tag}")
+                repositories.setdefault(ref.familiar_repository, {})[ref.tag] = digests.split(image.config_digest)[1]
+        manifest.append({"Config": config_name, "RepoTags": tags or None, "Layers": layer_names})
+    t.add_bytes("manifest.json", json.dumps(manifest).encode())
+    if repositories:
+        t.add_bytes("repositories", json.dumps(repositories).encode())
+
+
+def _save_oci(store, images, t: _TarOut) -> None:
+    t.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    entries, written = [], set()
+    t.add_dir("blobs/")
+    t.add_dir("blobs/sha256/")
+    for image, name in images:
+        # layers go in compressed, as they would to a registry
+        layers = []
+        for desc, diff_id in zip(image.layers, image.diff_ids):
+            with gzip_form(store, desc, diff_id) as (gz, opener):
+                if gz["digest"] not in written:
+                    with opener() as f:
+                        t.add_stream(_blob_name(gz["digest"]), gz["size"], f)
+                    written.add(gz["digest"])
+            layers.append(gz)
+        if image.config_digest not in written:
+            with store.open_blob(image.config_digest) as f:
+                t.add_stream(_blob_name(image.config_digest), store.blob_size(image.config_digest), f)
+            written.add(image.config_digest)
+        manifest = shipped_manifest(store, image, layers)
+        manifest_digest = digests.of_bytes(manifest)
+        if manifest_digest not in written:
+            t.add_bytes(_blob_name(manifest_digest), manifest)
+            written.add(manifest_digest)
+        entry = {"mediaType": image.manifest.get("mediaType") or mediatypes.OCI_MANIFEST,
+                 "digest": manifest_digest, "size": len(manifest)}
+        if name:
+            ref = reference.parse(name)
+            entry["annotations"] = {CONTAINERD_NAME: str(ref), REF_NAME: ref.tag or ref.digest}
+        entries.append(entry)
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}
+    t.add_bytes("index.json", json.dumps(index).encode())
+
+
+def _blob_name(digest: str) -> str:
+    alg, hexpart = digests.split(digest)
+    return f"blobs/{alg}/{hexpart}"
+
+
+# ---- load ----------------------------------------------------------------------
+def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = JSON_MAX) -> bytes:
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise DistillError(f"archive has no {name!r}") from None
+    if not member.isreg() or member.size > limit:
+        raise DistillError(f"archive member {name!r} is not a small regular file")
+    return tar.extractfile(member).read()
+
+
+def _member_json(tar, name: str):
+    try:
+        return json.loads(_member_bytes(tar, name))
+    except ValueError:
+        raise DistillError(f"archive member {name!r} is not valid JSON") from None
+
+
+def load(store, path: str, tag: bool = True) -> list[tuple[str | None, dict]]:
+    """Load an archive (docker or oci format, detected). Returns (name, descriptor) pairs.
+    Without `tag`, only the blobs are stored (to read the images, not to keep them)."""
+    try:
+        tar = tarfile.open(path, mode="r:*")
+    except tarfile.TarError:
+        raise DistillError(f"cannot read archive {path}: not a tar archive") from None
+    except OSError as e:
+        raise DistillError(f"cannot read archive {path}: {e.strerror}") from None
+    with tar, store.writing():
+        names = set(tar.getnames())
+        if "manifest.json" in names:
+            return _load_docker(store, tar, tag)
+        if "index.json" in names:
+            return _load_oci(store, tar, tag)
+        raise DistillError(f"{path} is neither a docker nor an OCI archive")
+
+
+def _load_oci(store, tar, tag: bool) -> list:
+    index = _member_json(tar, "index.json")
+    out = []
+
+    def copy(desc):
+        d = digests.validate(desc.get("digest", ""))
+        if not store.has_blob(d):
+            alg, hexpart = digests.split(d)
+            try:
+                member = tar.getmember(f"blobs/{alg}/{hexpart}")
+            except KeyError:
+                raise DistillError(f"archive lacks blob {d}") from None
+            store.ingest(tar.extractfile(member), d, desc.get("size"))
+        media = desc.get("mediaType")
+        if media in mediatypes.INDEXES | mediatypes.MANIFESTS:
+            doc = store.read_json(d)
+            for child in (doc.get("manifests") or []) + (doc.get("layers") or []) + [doc.get("config")]:
+                if isinstance(child, dict):
+                    copy(child)
+
+    for desc in index.get("manifests") or []:
+        copy(desc)
+        ann = desc.get("annotations") or {}
+        name = ann.get(CONTAINERD_NAME)
+        if not name and ann.get(REF_NAME):
+            try:
+                ref = reference.parse(ann[REF_NAME])
+                name = str(ref) if "/" in ann[REF_NAME] else None
+            except DistillError:
+                name = None
+        descriptor = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
+        if name and tag:
+            store.set_tag(name, descriptor)
+        out.append((name, descriptor))
+    return out
+
+
+def _load_docker(store, tar, tag: bool) -> list:
+    out = []
+    for entry in _member_json(tar, "manifest.json"):
+        config_bytes = _member_bytes(tar, entry["Config"])
+        config = json.loads(config_bytes)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        if len(diff_ids) != len(entry.get("Layers") or []):
+            raise DistillError("archive manifest and config disagree on the number of layers")
+        layers = []
+        for member_name, diff_id in zip(entry["Layers"], diff_ids):
+            member = tar.getmember(member_name)
+            raw = tar.extractfile(member)
+            head = raw.read(4)
+            raw = tar.extractfile(member)
+            try:
+                layer = import_tar(store, decompressed(raw, sniff(head)), expected_diff_id=diff_id)
+            except VerificationError as e:
+                raise VerificationError(f"archive layer {member_name}: {e}") from None
+            layers.append(layer.descriptor)
+        config_digest = store.write_blob(config_bytes)
+        data = canonical_json(oci_manifest(config_digest, len(config_bytes), layers))
+        descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": store.write_blob(data), "size": len(data)}
+        tags = entry.get("RepoTags") or []
+        for name in tags if tag else ():
+            store.set_tag(str(reference.parse(name)), descriptor)
+        out.append((str(reference.parse(tags[0])) if tags else None, descriptor))
+    return out

@@ -1,0 +1,89 @@
+"""A layer's table of contents: every entry's header facts and where its data starts in
+the uncompressed tar, made in one streaming pass and kept in the store under the
+layer's diffID (ROOT/toc/<hex>.marshal: marshal reads lists of strings and numbers twice
+as fast as json, and the file is the store's own), so an image that shares the layer
+reads a file.
+
+A row: [name, type, mode, uid, gid, size, mtime, linkname, offset, devmajor, devminor,
+xattrs] with the name normalized (no leading "/" or "./"; "" is the root) and xattrs
+as {name: hex} or null. The pass verifies the content against the diffID."""
+
+from __future__ import annotations
+
+import marshal
+import os
+
+from distill import digest as digests
+from distill.image.oci import mediatypes
+from distill.errors import UnsafeLayer, VerificationError
+from distill.fs.files import read_bytes
+from distill.image.layers.apply import split_name
+from distill.fs.atomic import write_file
+
+VERSION = 1
+MAX_ENTRIES = 1_000_000  # per layer: a layer claiming more is refused, memory stays bounded
+
+NAME, TYPE, MODE, UID, GID, SIZE, MTIME, LINK, OFFSET, DEVMAJOR, DEVMINOR, XATTRS = range(12)
+
+
+def toc_path(store, diff_id: str) -> str:
+    return store.path("toc", digests.split(diff_id)[1] + ".marshal")
+
+
+def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
+    """The rows of a stored layer, from the cache or made now (and cached)."""
+    path = toc_path(store, diff_id)
+    try:
+        doc = marshal.loads(read_bytes(path))
+        if isinstance(doc, dict) and doc.get("version") == VERSION and doc.get("diff_id") == diff_id and \
+                isinstance(doc.get("entries"), list):
+            return doc["entries"]
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    rows, size = scan(store, descriptor, diff_id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    data = marshal.dumps({"version": VERSION, "diff_id": diff_id, "size": size, "entries": rows})
+    write_file(path, data, durable=False)  # a lost or torn file is made again
+    try:
+        os.unlink(path[:-len(".marshal")] + ".json")  # the format before this one
+    except FileNotFoundError:
+        pass
+    store.remember_layer(diff_id, size=size)
+    return rows
+
+
+def scan(store, descriptor: dict, diff_id: str) -> tuple[list[list], int]:
+    """(rows, uncompressed size) of a stored layer, in one pass: a plain blob is skipped
+    through by seeking (its digest is its diffID, checked when stored); a compressed one
+    is decompressed once and its content checked against the diffID."""
+    from distill.image.layers.compress import HashingReader, decompressed
+    from distill.image.layers.tarstream import TarReader
+
+    kind = mediatypes.compression(descriptor["mediaType"])
+    with store.open_blob(descriptor["digest"]) as f:
+        if kind == "none":
+            if descriptor["digest"] != diff_id:
+                raise VerificationError(f"layer {descriptor['digest']}: an uncompressed blob's digest must be "
+                                        f"its diffID ({diff_id})")
+            size = os.fstat(f.fileno()).st_size
+            reader = TarReader(f, size)
+            rows = rows_of(reader)
+            return rows, size
+        stream = HashingReader(decompressed(f, kind))
+        rows = rows_of(TarReader(stream))
+        stream.drain()
+    if stream.digest != diff_id:
+        raise VerificationError(f"layer {descriptor['digest']}: content has diffID {stream.digest}, image says {diff_id}")
+    return rows, stream.size
+
+
+def rows_of(reader) -> list[list]:
+    rows = []
+    for e in reader:
+        if len(rows) >= MAX_ENTRIES:
+            raise UnsafeLayer(f"layer has more than {MAX_ENTRIES} entries")
+        name = "/".join(split_name(e.name))
+        xattrs = {k: v.hex() for k, v in e.xattrs.items()} if e.xattrs else None
+        rows.append([name, e.type, e.mode, e.uid, e.gid, e.size, int(e.mtime) if e.mtime == e.mtime else 0,
+                     e.linkname, e.offset, e.devmajor, e.devminor, xattrs])
+    return rows

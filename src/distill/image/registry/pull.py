@@ -1,0 +1,110 @@
+"""Pull: manifest (choosing a platform from an index), config, layers concurrently."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from distill import digest as digests
+from distill.image.oci import mediatypes
+from distill import platform as platforms
+from distill.errors import RegistryError, TransferError, VerificationError
+from distill.record import Record
+from distill.image.oci.reference import Reference
+from distill.image.registry.client import Registry
+
+PARALLEL_BLOBS = 4
+
+
+class Pulled(Record):
+    name: str
+    descriptor: dict
+    fetched: int   # blobs downloaded
+    skipped: int   # blobs already stored
+
+
+def json_object(data: bytes, what: str) -> dict:
+    """`data` parsed as a JSON object, or VerificationError naming `what`."""
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise VerificationError(f"{what} is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise VerificationError(f"{what} is not a JSON object")
+    return doc
+
+
+def checked_descriptor(d, what: str) -> dict:
+    if not isinstance(d, dict):
+        raise VerificationError(f"{what}: malformed descriptor")
+    digests.validate(d.get("digest"))
+    size = d.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise VerificationError(f"{what}: descriptor {d.get('digest')} has an invalid size")
+    return d
+
+
+def pull(store, reg: Registry, ref: Reference, platform=None, progress=None) -> Pulled:
+    """The image `ref` names, its blobs fetched into the store (those it lacks) and named."""
+    with store.writing():
+        descriptor, fetched, skipped = fetch(store, reg, ref, platform, progress)
+        name = str(ref)
+        store.set_tag(name, descriptor)
+    return Pulled(name, descriptor, fetched, skipped)
+
+
+TRANSFER_ATTEMPTS = 3
+
+
+def fetch_blob(store, reg: Registry, repo: str, d: dict) -> None:
+    """One blob into the store, verified against its size and digest; a transfer cut
+    short or spoilt on the way is tried again (three times in all), and what failed is
+    never stored."""
+    for attempt in range(TRANSFER_ATTEMPTS):
+        try:
+            with store.writer(d["digest"], d["size"]) as w:
+                reg.fetch_blob(repo, d["digest"], d["size"], w)
+                w.commit()
+            return
+        except (TransferError, VerificationError):
+            if attempt == TRANSFER_ATTEMPTS - 1:
+                raise
+            time.sleep(reg.backoff * 2 ** attempt)
+
+
+def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) -> tuple[dict, int, int]:
+    """The blobs of the image `ref` names (for `platform`), fetched into the store, not
+    named: (manifest descriptor, blobs fetched, blobs already there). The caller holds
+    store.writing() while it needs them."""
+    want = platform or platforms.host()
+    repo = ref.path
+    data, media, digest = reg.get_manifest(repo, ref.object)
+    doc = json_object(data, f"manifest {ref}")
+    media = doc.get("mediaType") or media
+    if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
+        chosen = checked_descriptor(platforms.choose(doc.get("manifests") or [], want), f"index of {ref}")
+        data, media, digest = reg.get_manifest(repo, chosen["digest"])
+        doc = json_object(data, f"manifest {ref}")
+        media = doc.get("mediaType") or chosen.get("mediaType") or media
+    if doc.get("schemaVersion") == 1 or media not in mediatypes.MANIFESTS:
+        raise RegistryError(f"{ref.familiar}: unsupported manifest type {media or 'unknown'!r}")
+    config = checked_descriptor(doc.get("config"), f"manifest {ref}")
+    layers = [checked_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
+    todo = [config] + layers
+    missing = [d for d in todo if not store.has_blob(d["digest"])]
+
+    def fetch_one(d):
+        fetch_blob(store, reg, repo, d)
+        if progress:
+            progress(d)
+
+    with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
+        for _ in pool.map(fetch_one, missing):
+            pass
+    cfg = store.read_json(config["digest"])
+    diff_ids = (cfg.get("rootfs") or {}).get("diff_ids") or []
+    if len(diff_ids) != len(layers):
+        raise VerificationError(f"{ref.familiar}: config lists {len(diff_ids)} diffIDs for {len(layers)} layers")
+    store.write_blob(data, digest)
+    return {"mediaType": media, "digest": digest, "size": len(data)}, len(missing), len(todo) - len(missing)

@@ -1,3 +1,0 @@
-from .layout import REF_NAME, BlobWriter, Store, default_root
-
-__all__ = ["REF_NAME", "BlobWriter", "Store", "default_root"]
