@@ -584,28 +584,31 @@ def _layer_sizes(fs) -> list[int]:
 
 
 def lint_text(text: bytes, path: str, context: str | None, target: str | None = None, ignore: tuple[str, ...] = (),
-              shellcheck: bool = True, built_only: bool = False, store: Store | None = None) -> list[dict]:
+              shellcheck: bool = True, built_only: bool = False, store: Store | None = None,
+              parsed=None) -> list[dict]:
     """A Dockerfile's lint findings (lint/): [{rule, aliases, severity, line, column,
     message, file}], by line, with the configuration lint_config() finds; `context`, when
-    given, adds the context's rules, `store` tells the base images' ENV and platform. ShellCheck
-    starts first: the configuration, the context and the store are read while it runs."""
+    given, adds the context's rules, `store` tells the base images' ENV and platform;
+    `parsed`, the text's syntax tree when the caller has it. ShellCheck starts first: the
+    configuration, the context and the store are read while it runs."""
     from distill.analyze.lint import base_facts, context_facts, finish, prepare
     from distill.platform import host
 
-    prepared = prepare(text, path, shellcheck)
+    prepared = prepare(text, path, shellcheck, parsed)
     config = lint_config(path, context)
     facts = context_facts(context) if context and os.path.isdir(context) else None
-    bases = base_facts(store, text) if store is not None else None
+    bases = base_facts(store, prepared.result.nodes) if store is not None else None
     return finish(prepared, target, tuple(ignore) + tuple(config["ignore"]), facts, config["override"],
                   config["trusted"], built_only, bases, f"linux/{host().architecture}", config["labels"],
                   config["strict_labels"], config["pragmas"])
 
 
-def build_lint(data: bytes, path: str, context: str | None, target: str | None = None,
-               store: Store | None = None) -> list[dict]:
+def build_lint(options, store: Store | None = None) -> list[dict]:
     """The warnings a build prints, as BuildKit does: lint's errors and warnings about the
-    stages it builds (no ShellCheck: a build should not wait for it)."""
-    findings = lint_text(data, path, context, target, shellcheck=False, built_only=True, store=store)
+    stages it builds (no ShellCheck: a build should not wait for it), from the syntax
+    tree the build planned from (build_options())."""
+    findings = lint_text(options.dockerfile, options.dockerfile_path, options.context, options.target,
+                         shellcheck=False, built_only=True, store=store, parsed=options.syntax())
     return [f for f in findings if f["severity"] in ("error", "warning") and f["rule"] != "empty-continuation"]
 
 

@@ -890,3 +890,24 @@ def test_copy_from_an_image_that_is_not_unpacked_reads_only_what_it_names(tmp_pa
     assert out["out/libx.so"][4] == b"ELF x" and out["out/followed"][4] == b"#!/bin/sh\n"
     assert out["out/lib/rel"][4] == "libx.so" and out["out/lib/sub/deep.txt"][4] == b"deep"
     assert sorted(k for k in out if k.startswith("out/bin/")) == ["out/bin/tool", "out/bin/tool2"]
+
+
+def test_a_build_parses_its_dockerfile_once(store, tmp_path):
+    """`distill build`, its lint warnings included, parses the Dockerfile once: the solver
+    plans from that tree (twice, the second time with ONBUILD triggers inserted in a
+    copy), and lint and the bases' facts read the same tree."""
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX} AS base\nONBUILD RUN echo triggered\n"
+                                                         "FROM base\nRUN echo hi\nCMD echo done\n"})
+    counter = tmp_path / "parses"
+    code = ("import sys\nimport distill.build.dockerfile.parser as parser\nreal = parser._parse\n"
+            f"def counted(*a):\n    open({str(counter)!r}, 'a').write('x')\n    return real(*a)\n"
+            "parser._parse = counted\nfrom distill.cli.main import main\nmain(sys.argv[1:])\n")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, "--root", str(store.root), "build", "--progress", "plain",
+                        str(ctx)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "triggered" in r.stderr  # the base stage's ONBUILD fired in the stage built on it
+    assert "lint warning" in r.stderr  # and lint ran on the build's stages (CMD in shell form)
+    assert counter.read_text() == "x"

@@ -914,7 +914,7 @@ def build(a):
     if not a.quiet:
         from distill.api import build_lint
 
-        found = build_lint(data, df_path if df_path != "-" else "Dockerfile", ctx_dir, a.target, _store(a))
+        found = build_lint(options, _store(a))
         if found:
             print(f"{len(found)} lint warning{'s' if len(found) > 1 else ''} (distill lint shows them all, with "
                   "fixes):", file=sys.stderr)

@@ -36,11 +36,11 @@ class Prepared:
     scripts, so that what the caller does next (reading the configuration, the context,
     the store) and the rules overlap ShellCheck's analysis, the slow part of a lint."""
 
-    def __init__(self, text, path: str, shellcheck: bool):
+    def __init__(self, text, path: str, shellcheck: bool, parsed=None):
         from distill.build.dockerfile.parser import parse
 
         self.path = path
-        self.result = parse(text, path)
+        self.result = parsed if parsed is not None else parse(text, path)
         self.stages, self.global_args, self.ctx = _stages(self.result.nodes)
         source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
         self.ctx["lines"] = source.splitlines()
@@ -51,8 +51,9 @@ class Prepared:
             self.pending = start(self.stages)
 
 
-def prepare(text: bytes | str, path: str = "Dockerfile", shellcheck: bool = True) -> Prepared:
-    return Prepared(text, path, shellcheck)
+def prepare(text: bytes | str, path: str = "Dockerfile", shellcheck: bool = True, parsed=None) -> Prepared:
+    """`parsed`: the text's syntax tree when the caller has it already (a build's)."""
+    return Prepared(text, path, shellcheck, parsed)
 
 
 def finish(p: Prepared, target: str | None = None, ignore: tuple[str, ...] = (), context: dict | None = None,
@@ -210,14 +211,14 @@ def context_facts(root: str) -> dict:
     return facts
 
 
-def base_facts(store, text: bytes | str) -> dict:
+def base_facts(store, nodes: list) -> dict:
     """{FROM reference: {"env": names, "platform": "os/arch"}} for the bases `store` has
-    (nothing is pulled: a base the store lacks stays unknown)."""
-    from distill.build.dockerfile.parser import parse
+    (nothing is pulled: a base the store lacks stays unknown), from a parsed Dockerfile's
+    nodes."""
     from distill.image.store.images import lookup
 
     out = {}
-    for node in parse(text).nodes:
+    for node in nodes:
         if node.value != "from" or not node.args or "$" in node.args[0] or node.args[0] == "scratch":
             continue
         try:

@@ -9,7 +9,8 @@ import threading
 from distill import platform as platforms
 from distill.config import with_default_path
 from distill.build.dockerfile import instructions as ins
-from distill.build.dockerfile.parser import node_from_line, parse
+from distill.build.dockerfile.ast import Result
+from distill.build.dockerfile.parser import node_from_line
 from distill.errors import DistillError
 from distill.image.store.images import Image, lookup
 from distill.build.plan import Plan, make_plan
@@ -97,7 +98,8 @@ class Bases:
         """The plan, made twice: once to learn the base images, again with their ENV and
         with the ONBUILD triggers of each base image, or base stage's ONBUILD instructions,
         inserted after FROM (they fire once). Returns it and the escape character."""
-        result = parse(self.o.dockerfile, self.o.dockerfile_path)
+        parsed = self.o.syntax()  # ONBUILD triggers go into a copy: lint reads the Dockerfile as written
+        result = Result(list(parsed.nodes), parsed.escape, list(parsed.warnings), dict(parsed.directives))
         args = dict(self.o.build_args)
         host = platforms.host()
         first = make_plan(result, args, self.o.target, self.platform, host, path=self.o.dockerfile_path)

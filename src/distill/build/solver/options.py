@@ -7,6 +7,7 @@ from distill.record import Record, fresh
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
+    from distill.build.dockerfile.ast import Result
     from distill.build.plan import Plan
     from distill.progress import Progress
     from distill.build.solver.state import StageState
@@ -35,6 +36,16 @@ class BuildOptions(Record, frozen=False):
     cache_from: tuple = ()        # cache/spec.py's CacheSpecs to consult
     cache_to: tuple = ()          # and to write
     progress: "Progress | None" = None
+    parsed: "Result | None" = None   # the Dockerfile's syntax tree, made once: syntax()
+
+    def syntax(self) -> "Result":
+        """The Dockerfile parsed, once for the whole build: the solver plans from it, the
+        build's lint reads it. Readers copy what they change."""
+        if self.parsed is None:
+            from distill.build.dockerfile.parser import parse
+
+            self.parsed = parse(self.dockerfile, self.dockerfile_path)
+        return self.parsed
 
 
 class StepFact(Record):
