@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from distill.cli.main import _COMMANDS, parse_command
+from distill.cli.commands import COMMANDS
+from distill.cli.main import parse_command
 
 
 def usage_error(capsys, argv) -> str:
@@ -19,7 +20,7 @@ def usage_error(capsys, argv) -> str:
 def test_build_flags_repeat_and_default():
     handler, a = parse_command(["--root", "/r", "build", "-t", "a:1", "--tag", "b:2", "--build-arg", "X=1",
                                 "--build-arg", "Y", "-q", "--jobs", "3", "--network", "none", "ctx"])
-    assert handler is _COMMANDS["build"][0]
+    assert handler is COMMANDS["build"][0]
     assert (a.root, a.context, a.tags, a.build_args, a.quiet, a.jobs, a.network) == \
         ("/r", "ctx", ["a:1", "b:2"], ["X=1", "Y"], True, 3, "none")
     _, a = parse_command(["build"])
@@ -56,7 +57,7 @@ def test_usage_errors_are_one_line(capsys, argv, says):
 
 def test_no_command_prints_the_commands(capsys):
     err = usage_error(capsys, [])
-    for name, (fn, _) in _COMMANDS.items():
+    for name, (fn, _) in COMMANDS.items():
         assert f"  {name:<10} {fn.__doc__.splitlines()[0]}" in err
 
 

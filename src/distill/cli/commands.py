@@ -1,0 +1,100 @@
+"""What every command module shares: the registry (a command's flags kept as data until it
+is chosen), argparse with its phrases untranslated, flag types, the store a command names,
+and reading and writing the files a command is given."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from distill.errors import DistillError
+
+
+def _import_argparse():
+    """argparse, its phrases untranslated, as distill's own messages are. It imports gettext
+    only to look them up in a "messages" catalogue no package installs: gettext's import
+    compiles a regex and its first lookup imports locale and stats a dozen paths (~2 ms of
+    every start together). argparse gets a stand-in for that one import; a later `import
+    gettext` anywhere gets the real module."""
+    if "argparse" in sys.modules or "gettext" in sys.modules:
+        import argparse
+    else:
+        stand_in = type(sys)("gettext")
+        stand_in.gettext = str
+        stand_in.ngettext = lambda singular, plural, n: singular if n == 1 else plural
+        sys.modules["gettext"] = stand_in
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]
+    argparse._ = str
+    return argparse
+
+
+argparse = _import_argparse()
+
+COMMANDS: dict[str, tuple] = {}   # name -> (handler, its argument specs)
+
+
+def arg(*names, **kw) -> tuple:
+    """One `add_argument` call, kept as data until the command is chosen."""
+    return names, kw
+
+
+def command(*specs, name: str | None = None):
+    """Register a handler; its docstring's first line is the command's summary."""
+
+    def register(fn):
+        COMMANDS[name or fn.__name__] = (fn, specs)
+        return fn
+
+    return register
+
+
+def repeatable(name: str) -> dict:
+    return dict(action="append", default=[], dest=name)
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} is below 1")
+    return n
+
+
+def existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file")
+    return text
+
+
+def store_of(a):
+    from distill.api import open_store
+
+    return open_store(a.root)
+
+
+INSECURE = arg("--insecure-registry", metavar="HOST", help="Use plain HTTP for this registry (loopback hosts always do).",
+               **repeatable("insecure"))
+
+
+def read_file(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise DistillError(f"cannot read {what}{path}: {e.strerror}") from None
+
+
+STAGE = arg("--stage", metavar="NAME", help="One of the build's stages (by name or index), through its build record.")
+
+
+def write_report(path: str, page: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        raise DistillError(f"{path}: {e.strerror}") from None

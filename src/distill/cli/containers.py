@@ -1,0 +1,71 @@
+"""Containers: run, stop, logs."""
+
+from __future__ import annotations
+
+import sys
+
+from distill.errors import DistillError
+from distill.cli.commands import argparse, arg, command, repeatable, store_of
+
+
+@command(
+    arg("--rm", action="store_true", help="Remove the container's changes when it exits (always the case)."),
+    arg("-i", "--interactive", action="store_true", help="Keep standard input attached."),
+    arg("-t", "--tty", action="store_true", help="Give the process a terminal (this one must be a terminal)."),
+    arg("-e", "--env", metavar="K=V", **repeatable("env")),
+    arg("-w", "--workdir"),
+    arg("-u", "--user"),
+    arg("--entrypoint"),
+    arg("--network", choices=["default", "bridge", "private", "host", "none"], default="default",
+        help="default (also bridge, private): a network of its own on the machine's bridge (as docker's); "
+             "host: the machine's; none: loopback only."),
+    arg("-p", "--publish", metavar="[IP:][HOST:]CONTAINER[/PROTO]", help="Publish a container port on the machine.",
+        **repeatable("publish")),
+    arg("-P", "--publish-all", action="store_true", help="Publish every EXPOSEd port on a free port of the machine."),
+    arg("-d", "--detach", action="store_true", help="Run in the background and print the container ID."),
+    arg("--name", help="Container ID to use."),
+    arg("-m", "--memory", metavar="SIZE", help="Memory limit (e.g. 512m, 2g), as the container's cgroup sets it."),
+    arg("--pids-limit", type=int, default=0, help="How many processes the container may have (0: no limit)."),
+    arg("image"),
+    arg("command", nargs=argparse.REMAINDER, help="The command and its arguments (default: the image's)."),
+)
+def run(a):
+    """Run a command in a new container from IMAGE (with runc)."""
+    from distill.api import isolate, parse_size, published_ports
+    from distill.api import run as do_run
+
+    if not a.detach:  # a detached container's mount outlives this process, until `distill stop`
+        isolate()
+    network = "private" if a.network in ("default", "bridge") else a.network
+    ports = published_ports(store_of(a), a.image, a.publish, a.publish_all, network)
+    for p in ports:
+        print(f"published {p}", file=sys.stderr)
+    try:
+        memory = parse_size(a.memory) if a.memory else 0
+    except ValueError:
+        raise DistillError(f"invalid memory size {a.memory!r}: expected a number with an optional unit (512m, 2g)")
+    result = do_run(store_of(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, network, a.detach,
+                    a.interactive, a.name, a.tty, ports, memory, a.pids_limit)
+    if a.detach:
+        print(result)
+    else:
+        sys.exit(result)
+
+
+@command(arg("ids", nargs="+"), arg("-t", "--time", dest="timeout", type=float, default=10))
+def stop(a):
+    """Stop containers started with `distill run -d`."""
+    from distill.api import stop as do_stop
+
+    store = store_of(a)
+    for cid in a.ids:
+        do_stop(store, cid, a.timeout)
+        print(cid)
+
+
+@command(arg("cid"))
+def logs(a):
+    """Print the output of a detached container."""
+    from distill.api import logs as do_logs
+
+    sys.stdout.buffer.write(do_logs(store_of(a), a.cid))
