@@ -48,9 +48,9 @@ class RegistrySource(Source):
         self.ref, self.insecure = ref, insecure
 
     def _connect(self):
-        from distill.image.registry.client import Registry
+        from distill.image.registry.client import connect
 
-        return Registry(self.ref.domain, insecure=self.ref.domain in self.insecure)
+        return connect(self.ref.domain, self.insecure)
 
     def present(self, digest: str) -> bool:
         with self._connect() as reg:

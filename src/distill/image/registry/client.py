@@ -241,3 +241,9 @@ def _file_chunks(opener):
     with opener() as f:
         while chunk := f.read(_SEND_CHUNK):
             yield chunk
+
+
+def connect(domain: str, insecure_registries: tuple[str, ...] = ()) -> "Registry":
+    """A client of the registry at `domain`: plain HTTP when it is one of
+    `insecure_registries` (loopback hosts always are)."""
+    return Registry(domain, insecure=domain in insecure_registries)

@@ -108,3 +108,15 @@ def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) ->
         raise VerificationError(f"{ref.familiar}: config lists {len(diff_ids)} diffIDs for {len(layers)} layers")
     store.write_blob(data, digest)
     return {"mediaType": media, "digest": digest, "size": len(data)}, len(missing), len(todo) - len(missing)
+
+
+def pull_named(store, text: str, platform: str | None = None, insecure: tuple[str, ...] = (),
+               progress=None) -> Pulled:
+    """`distill pull TEXT`: the reference parsed, its registry connected (plain HTTP for
+    the `insecure` hosts), the image for `platform` (default: this machine's) pulled."""
+    from distill.image.oci import reference
+    from distill.image.registry.client import connect
+
+    ref = reference.parse(text)
+    with connect(ref.domain, insecure) as reg:
+        return pull(store, reg, ref, platforms.parse(platform), progress)

@@ -113,3 +113,17 @@ def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = 
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
     reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, media)
     return Pushed(digests.of_bytes(data), *sender.counts())
+
+
+def push_named(store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (),
+               chunk_size: int | None = None, progress=None):
+    """`distill push SRC [DEST]`: the store's image `src` pushed to `dest` (default: the
+    registry `src` names)."""
+    from distill.image.oci import reference
+    from distill.image.registry.client import connect
+    from distill.image.store.images import lookup
+
+    image = lookup(store, src)
+    dest_ref = reference.parse(dest or src)
+    with connect(dest_ref.domain, insecure) as reg:
+        return push(store, reg, image, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)

@@ -1,0 +1,151 @@
+"""A build from end to end: the solver run (again when a shared cache's layer turns out
+missing), the image written and tagged, its build record attached, and the outputs and
+caches it was asked for written."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from distill.errors import DistillError
+from distill.fs.files import write_text
+from distill.image.store.images import from_descriptor, store_name, write_image
+
+
+def build_options(dockerfile: bytes, **fields):
+    """What `build` takes (solver.options.BuildOptions): the Dockerfile's bytes, and
+    dockerfile_path, context, build_args, target, no_cache, pull, network, labels,
+    platform, insecure, jobs, secrets, ssh, progress, cache_from and cache_to (their
+    --cache-from / --cache-to texts)."""
+    from distill.build.cache.spec import parse_cache
+    from distill.build.solver.options import BuildOptions
+
+    for name, flag in (("cache_from", "--cache-from"), ("cache_to", "--cache-to")):
+        fields[name] = tuple(parse_cache(t, flag) for t in fields.get(name, ()))
+
+    return BuildOptions(dockerfile, **fields)
+
+
+def entitlements(given: list[str]) -> tuple[str, ...]:
+    """--allow's values (repeatable, or comma-separated), each one BuildKit knows."""
+    from distill.build.solver.entitlements import ENTITLEMENTS
+
+    names = tuple(n.strip() for g in given for n in g.split(",") if n.strip())
+    for n in names:
+        if n not in ENTITLEMENTS:
+            raise DistillError(f"--allow {n}: unknown entitlement (known: {', '.join(ENTITLEMENTS)})")
+    return names
+
+
+def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
+    """Build per `options` (build_options()); tag, record how it was built, export, push.
+    Returns (BuildResult, manifest descriptor, Image). The store's upkeep before and
+    after is the caller's (api.build)."""
+    from distill.build.outputs import export_local, write_archive
+    from distill.image.registry.push import push_named
+
+    names = [store_name(t) for t in tags]  # bad tags fail before any work
+    with store.writing():
+        result, remote = _build_with_caches(store, options)
+        config = result.state.image_config(options.labels)
+        if any(spec.type == "inline" for spec in options.cache_to):
+            from distill.build.cache.remote import inline_document
+            from distill.build.cache.shared import INLINE_KEY
+
+            config[INLINE_KEY] = inline_document(_shared_steps(result), result.memos, result.state.diff_ids)
+        desc = write_image(store, config, result.state.layers)
+        for name in names:
+            current = store.get_tag(name)
+            if current is None or current["digest"] != desc["digest"]:
+                store.set_tag(name, desc)
+        if not names:
+            store.add_untagged(desc)
+        image = from_descriptor(store, desc, names[0] if names else None)
+        _keep_build_record(store, options, result, image)
+    for out in outputs:
+        if out.type in ("oci", "docker"):
+            write_archive(store, image, names, out.type, out.dest)
+        elif out.type == "local":
+            export_local(store, image, out.dest)
+        elif out.type == "registry":
+            if not names:
+                raise DistillError("--output type=registry needs at least one -t NAME")
+            for name in names:
+                push_named(store, name, None, options.insecure)
+    for spec in options.cache_to:
+        if spec.type != "inline":
+            from distill.build.cache.remote import export
+
+            export(store, spec, _shared_steps(result), result.memos, _shipped(result, spec.mode), options.insecure,
+                   remote)
+    if iidfile:
+        write_text(iidfile, image.config_digest)
+    return result, desc, image
+
+
+def _build_with_caches(store, options):
+    """Builder.build() consulting the --cache-from caches: a layer one of them names that
+    cannot be had as named (missing, tampered) drops the records naming it, and the build
+    goes again, its own steps so far cached locally. Returns (BuildResult, RemoteCache)."""
+    from distill.build.cache.remote import CacheBroken, load
+    from distill.build.solver.scheduler import Builder
+    from distill.image.registry.pull import pull_named
+
+    def warn(text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
+    remote = load(list(options.cache_from), options.insecure, warn, options.progress) \
+        if options.cache_from and not options.no_cache else None
+    while True:
+        try:
+            return Builder(store, options, pull=pull_named, remote=remote).build(), remote
+        except CacheBroken as e:
+            if e.layers <= remote.broken:
+                raise DistillError(str(e)) from None  # dropped already: never loop
+            remote.discard(e.layers, f"{e}; building the steps that made them")
+
+
+def _shared_steps(result) -> dict:
+    """The records --cache-to shares: every step of every stage built (mode=min ships
+    only the image's layers; the other records still give later steps their keys)."""
+    return {k: r for records in result.records.values() for k, r in records.items()}
+
+
+def _shipped(result, mode: str) -> set[str]:
+    """The diffIDs whose layers a cache of `mode` carries: max, every step's; min, the
+    image's own."""
+    if mode == "max":
+        return {r["diff_id"] for r in _shared_steps(result).values() if r.get("layer")}
+    return set(result.state.diff_ids)
+
+
+def _keep_build_record(store, options, result, image) -> None:
+    """The build record, stored as an artifact about the image; each intermediate stage
+    stored as an (unnamed, unlisted) image the record refers to, so its files can be read.
+    An image that has one keeps it: it says how the image was first made (which steps ran
+    for it), and a no-op rebuild writes nothing."""
+    from distill.image.oci.mediatypes import BUILD_RECORD
+    from distill.image.provenance import build_record, encode
+    from distill.image.store.records import attach, entry
+
+    if entry(store, image.manifest_digest, BUILD_RECORD) is not None:
+        return
+
+    stage_images, refers_to = {}, []
+    for i, state in sorted(result.stages.items()):
+        if i == result.plan.target:
+            stage_images[i] = {"id": image.config_digest, "manifest": image.manifest_digest}
+            continue
+        if not all(store.has_blob(layer["digest"]) for layer in state.layers):
+            continue  # its steps came from a shared cache, its layers never needed here
+        config = state.image_config()
+        desc = write_image(store, config, state.layers)
+        stage_images[i] = {"id": from_descriptor(store, desc).config_digest, "manifest": desc["digest"]}
+        refers_to.append(desc)
+    path, context = str(options.dockerfile_path), options.context
+    if context is not None:
+        context = os.path.abspath(context)
+        path = os.path.abspath(path) if os.path.isfile(path) else path
+    record = build_record(result.plan, options.replace(dockerfile_path=path, context=context), result.facts,
+                          result.bases, stage_images, str(result.state.platform))
+    attach(store, image.descriptor, BUILD_RECORD, encode(record), refers_to)

@@ -1,0 +1,98 @@
+"""Images made from a root filesystem: a tar imported as one layer (`distill import`), or
+a Debian tree made by mmdebstrap from the Debian archive (`distill bootstrap`)."""
+
+from __future__ import annotations
+
+import io
+
+from distill import platform as platforms
+from distill.config import new_config
+from distill.errors import DistillError
+from distill.image.oci import reference
+from distill.image.store.images import store_name, write_image
+
+
+def import_rootfs(store, stream, name: str | None, platform: str | None = None,
+                  created_by: str = "distill import", env: list[str] | None = None,
+                  cmd: list[str] | None = None, comment: str | None = None) -> dict:
+    """A root filesystem tar (optionally compressed) becomes a one-layer image."""
+    from distill.image.layers.blob import import_tar
+    from distill.image.layers.compress import decompressed, sniff
+
+    plat = platforms.parse(platform)
+    with store.writing():
+        head = _read_some(stream, 4)
+        layer = import_tar(store, decompressed(io.BufferedReader(_Prefixed(head, stream), 1 << 20), sniff(head)))
+        config = new_config(plat, [layer.diff_id], created_by, comment, env, cmd)
+        desc = write_image(store, config, [layer.descriptor])
+        if name:
+            store.set_tag(store_name(name), desc)
+    return desc
+
+
+def _read_some(stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n and (chunk := stream.read(n - len(data))):
+        data += chunk
+    return data
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with bytes already read put back in front (pipes cannot seek)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def bootstrap(store, name: str, suite: str = "bookworm", variant: str = "minbase",
+              include: list[str] | None = None, mirror: str | None = None, platform: str | None = None,
+              log=None) -> dict:
+    """A Debian base image from the Debian archive, made by mmdebstrap."""
+    plat = platforms.parse(platform)
+    ref = reference.parse(name)  # fail on a bad name before spending half a minute
+    cmd = ["mmdebstrap", f"--variant={variant}", "--format=tar", f"--architectures={plat.architecture}",
+           "--quiet"]
+    if include:
+        cmd.append("--include=" + ",".join(include))
+    cmd += [suite, "-"]
+    if mirror:
+        cmd.append(mirror)
+    import subprocess
+
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise DistillError("mmdebstrap is not installed (apt-get install mmdebstrap)") from None
+    created_by = " ".join(["distill bootstrap", suite, f"--variant {variant}"] +
+                          ([f"--include {','.join(include)}"] if include else []))
+    import threading
+
+    err: list[bytes] = []
+    t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    t.start()
+    try:
+        desc = import_rootfs(store, proc.stdout, None, platform, created_by=created_by, cmd=["bash"],
+                             comment=f"debian {suite} {variant}")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    rc = proc.wait()
+    t.join()
+    if rc != 0:
+        tail = (err[0] if err else b"").decode(errors="replace").strip().splitlines()[-3:]
+        raise DistillError(f"mmdebstrap failed (exit {rc}): {' | '.join(tail)}")
+    store.set_tag(str(ref), desc)
+    return desc
