@@ -1,12 +1,8 @@
 """The package databases' parsers, on the shapes the real files take."""
 
-from distill.analyze.packages import (
-    canonical_name,
-    debian_licences,
-    parse_apk_installed,
-    parse_dpkg_status,
-    parse_metadata,
-)
+from distill.analyze.packages.apk import parse_apk_installed
+from distill.analyze.packages.dpkg import debian_licences, parse_dpkg_status
+from distill.analyze.packages.python import canonical_name, parse_metadata
 
 
 def test_dpkg_status():
@@ -24,7 +20,7 @@ def test_dpkg_status():
 
 def test_apk_installed():
     assert parse_apk_installed("C:Q1=\nP:musl\nV:1.2.4-r2\n\nP:noversion\n\nV:1\n") == {"musl": "1.2.4-r2"}
-    from distill.analyze.packages import apk_entries
+    from distill.analyze.packages.apk import apk_entries
 
     (e,) = apk_entries("P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\nF:lib\nR:ld-musl-x86_64.so.1\nR:libc.musl-x86_64.so.1"
                        "\nF:usr/lib\nR:x.so\n")
@@ -62,7 +58,7 @@ def _uvarint(n: int) -> bytes:
 def test_go_build_info():
     import io
 
-    from distill.analyze.packages import GO_MAGIC, go_buildinfo, go_modules
+    from distill.analyze.packages.go import GO_MAGIC, go_buildinfo, go_modules
 
     info = ("path\texample.com/app\nmod\texample.com/app\tv1.2.0\th1:x=\n"
             "dep\tgolang.org/x/net\tv0.7.0\th1:y=\ndep\tgithub.com/old/dep\tv1.0.0\n=>\tgithub.com/new/dep\tv1.1.0\th1:z=\n"
@@ -87,7 +83,7 @@ def test_java_archives():
     import io
     import zipfile
 
-    from distill.analyze.packages import jar_packages
+    from distill.analyze.packages.java import jar_packages
     from distill.analyze.sbom import purl
 
     def jar(files):
@@ -117,7 +113,7 @@ def test_java_archives():
 def test_rpm_headers_are_bounded():
     import struct
 
-    from distill.analyze.packages import rpm_entries, rpm_header
+    from distill.analyze.packages.rpm import rpm_entries, rpm_header
 
     data = b"pkg\x001.0\x00"
     blob = struct.pack(">ii", 2, len(data)) + struct.pack(">iiii", 1000, 6, 0, 1) + struct.pack(">iiii", 1001, 6, 4, 1)

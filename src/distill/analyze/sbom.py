@@ -40,7 +40,7 @@ def purl(c: dict, distro: dict[str, str]) -> str:
     elif kind == "maven" and ":" in name:
         namespace, name = name.split(":", 1)
     elif kind == "pypi":
-        from distill.analyze.packages import canonical_name
+        from distill.analyze.packages.python import canonical_name
 
         name = canonical_name(name)
     version = c["version"]

@@ -4,6 +4,7 @@ os.path, not pathlib: pathlib's import (ntpath, urllib.parse and ipaddress behin
 
 from __future__ import annotations
 
+import io
 import os
 
 
@@ -51,3 +52,22 @@ def list_dir(path) -> list[str]:
     except FileNotFoundError:
         return []
     return [os.path.join(path, n) for n in sorted(names)]
+
+
+class Prefixed(io.RawIOBase):
+    """A stream with bytes already read put back in front (a pipe cannot seek back)."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        if self.head:
+            n = min(len(buf), len(self.head))
+            buf[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)

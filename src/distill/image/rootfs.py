@@ -8,6 +8,7 @@ import io
 from distill import platform as platforms
 from distill.config import new_config
 from distill.errors import DistillError
+from distill.fs.files import Prefixed
 from distill.image.oci import reference
 from distill.image.store.images import store_name, write_image
 
@@ -22,7 +23,7 @@ def import_rootfs(store, stream, name: str | None, platform: str | None = None,
     plat = platforms.parse(platform)
     with store.writing():
         head = _read_some(stream, 4)
-        layer = import_tar(store, decompressed(io.BufferedReader(_Prefixed(head, stream), 1 << 20), sniff(head)))
+        layer = import_tar(store, decompressed(io.BufferedReader(Prefixed(head, stream), 1 << 20), sniff(head)))
         config = new_config(plat, [layer.diff_id], created_by, comment, env, cmd)
         desc = write_image(store, config, [layer.descriptor])
         if name:
@@ -35,25 +36,6 @@ def _read_some(stream, n: int) -> bytes:
     while len(data) < n and (chunk := stream.read(n - len(data))):
         data += chunk
     return data
-
-
-class _Prefixed(io.RawIOBase):
-    """A stream with bytes already read put back in front (pipes cannot seek)."""
-
-    def __init__(self, head: bytes, stream):
-        self.head, self.stream = head, stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf) -> int:
-        if self.head:
-            n = min(len(buf), len(self.head))
-            buf[:n], self.head = self.head[:n], self.head[n:]
-            return n
-        data = self.stream.read(len(buf))
-        buf[: len(data)] = data
-        return len(data)
 
 
 def bootstrap(store, name: str, suite: str = "bookworm", variant: str = "minbase",

@@ -11,6 +11,8 @@ import io
 import posixpath
 import zipfile
 
+from distill.analyze.packages.java import jar_manifest
+
 JAR_MAX = 512 << 20
 _VALUE_OPTIONS = {"-cp", "-classpath", "--class-path", "-p", "--module-path", "--add-modules", "-javaagent",
                   "--add-opens", "--add-exports", "-splash"}
@@ -60,7 +62,7 @@ class JavaCheck:
         if names is False:
             self.start.add("java-jar-missing", f"java -jar {name}: Error: Invalid or corrupt jarfile {path}", path)
             return
-        manifest = _manifest(self._member(path, "META-INF/MANIFEST.MF"))
+        manifest = jar_manifest(self._member(path, "META-INF/MANIFEST.MF").decode("utf-8", "replace"))
         main = manifest.get("Main-Class")
         if not main:
             self.start.add("java-no-main-class", f"java -jar {name}: no main manifest attribute, in {path}", path)
@@ -136,25 +138,6 @@ class JavaCheck:
             return zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, ValueError, OSError):
             return False
-
-
-def _manifest(data: bytes) -> dict[str, str]:
-    """A JAR manifest's main section (continuation lines begin with one space)."""
-    out: dict[str, str] = {}
-    key = None
-    for line in data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n"):
-        if not line:
-            break  # the main section ends at the first blank line
-        if line.startswith(" ") and key:
-            out[key] += line[1:]
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            key = key.strip()
-            out[key] = value.strip()
-        else:
-            key = None
-    return out
 
 
 def check_java(start, argv: list[str], program: str) -> bool:

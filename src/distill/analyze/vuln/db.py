@@ -152,7 +152,7 @@ def download(store, ecosystems: list[str], source: str = OSV_EXPORT, progress=No
 def _key(ecosystem: str, name: str) -> str:
     """How a package is looked up: PyPI by its PEP 503 name, the rest as written."""
     if ecosystem == "PyPI":
-        from distill.analyze.packages import canonical_name
+        from distill.analyze.packages.python import canonical_name
 
         return canonical_name(name)
     return name
