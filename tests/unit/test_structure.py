@@ -184,7 +184,7 @@ def test_solver_modules_are_small():
 
 
 # Files still over the bound, each with the size it may not grow past: the list only shrinks.
-OVERSIZE = {"analyze/lint/checks.py": 835, "build/dockerfile/parser.py": 538}
+OVERSIZE = {"build/dockerfile/parser.py": 538}
 
 
 def test_no_file_over_500_lines():

@@ -6,7 +6,8 @@ the line before, BuildKit's `# check=skip=JSONArgsRecommended` directive."""
 
 from __future__ import annotations
 
-from distill.analyze.lint.checks import CHECKS, Line, Stage
+from distill.analyze.lint.checks import CHECKS
+from distill.analyze.lint.model import Line, Stage
 from distill.analyze.lint.shellcheck import POSIX_SHELLS
 from distill.analyze.lint.rules import RULES, SEVERITIES
 
@@ -78,7 +79,7 @@ def finish(p: Prepared, target: str | None = None, ignore: tuple[str, ...] = (),
         findings += p.pending.findings(path)
     by_line = {n.start_line: n for n in result.nodes}
     if built_only:
-        from distill.analyze.lint.checks import reachable
+        from distill.analyze.lint.model import reachable
 
         built = reachable(stages, final)
         unbuilt = {n.start_line for s in stages if s not in built for n in [s.node] + s.nodes}

@@ -1,97 +1,21 @@
 """The checks: each a function over the parsed Dockerfile (its stages) that yields
-(rule id, node, message). Pure: no file is read here."""
+(rule id, node, message), CHECKS the whole list in the order they run (RUN scripts'
+checks in shell_checks.py, multi-stage practices in practices.py). Pure: no file is read here."""
 
 from __future__ import annotations
 
 import re
-import shlex
+
+from distill.analyze.lint.model import Line, shipped, flag_value, stage_named, unquote
+from distill.analyze.lint.shell_checks import shell_commands, consecutive_runs, more_commands, archives
+from distill.analyze.lint.practices import practices, context_checks
+
 
 _KEYWORD = re.compile(r"\s*(\S+)")
+
 _SECRET = re.compile(r"(^|_)(password|passwd|secret|token|api_?key|private_?key|access_?key|credentials?)($|_)"
                      r"|api_key|client_key|password|private|secret|token|username|access_key", re.I)
-_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "\n"}
 
-
-class Line:
-    """Where a finding that belongs to no instruction is (a comment, a continuation)."""
-
-    def __init__(self, line: int):
-        self.start_line = line
-
-
-class Stage:
-    def __init__(self, index: int, node, name: str | None):
-        self.index, self.node, self.name = index, node, name
-        self.nodes: list = []
-        self._commands: dict[int, list[list[str]]] = {}
-
-    def commands(self, run) -> list[list[str]]:
-        """A RUN's simple commands, split once for every check that reads them."""
-        if id(run) not in self._commands:
-            self._commands[id(run)] = commands(_script(run))
-        return self._commands[id(run)]
-
-    @property
-    def base(self) -> str:
-        return self.node.args[0] if self.node.args else ""
-
-
-def shipped(stages, final) -> list:
-    """The stages whose layers the final image holds: the final stage and the stages it
-    is built FROM, in a chain."""
-    by_name = {s.name: s for s in stages if s.name}
-    out, s = [], final
-    while s is not None and s not in out:
-        out.append(s)
-        s = by_name.get(s.base.lower())
-    return out
-
-
-def commands(script: str) -> list[list[str]]:
-    """A shell script's simple commands, as word lists (a best effort: lint reads, never runs)."""
-    lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()\n")
-    lexer.whitespace = " \t\r"
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    out, current = [], []
-    try:
-        for token in lexer:
-            if token in _SEPARATORS or set(token) <= set(";&|()\n"):
-                if current:
-                    out.append(current)
-                current = []
-            else:
-                current.append(token)
-    except ValueError:  # an unbalanced quote: what was read so far
-        pass
-    if current:
-        out.append(current)
-    return out
-
-
-def _script(node) -> str:
-    """The shell script a RUN runs: its command line, or a heredoc's body when the heredoc
-    is the script (`RUN <<EOF`; `RUN python3 <<EOF` feeds it to another program)."""
-    if node.json:
-        return ""
-    line = " ".join(node.args)
-    if node.heredocs and line.lstrip().startswith("<<"):
-        return "\n".join(h.content for h in node.heredocs)
-    return line
-
-
-def _runs(stages):
-    for s in stages:
-        for n in s.nodes:
-            if n.value == "run":
-                yield s, n, s.commands(n)
-
-
-def _flag(node, name: str) -> str | None:
-    for f in node.flags:
-        if f.startswith(f"--{name}="):
-            return f.split("=", 1)[1]
-    return None
 
 
 # ---- BuildKit's checks ----------------------------------------------------------------------
@@ -116,6 +40,7 @@ def stage_names(stages, final, ctx):
             yield "from-as-casing", s.node, f"'{as_word}' and '{keyword}' keywords' casing do not match"
 
 
+
 def casing(stages, final, ctx):
     nodes = [n for s in stages for n in [s.node] + s.nodes]
     keywords = [_KEYWORD.match(n.original).group(1) for n in nodes]
@@ -128,6 +53,7 @@ def casing(stages, final, ctx):
                                            f"({'uppercase' if want_upper else 'lowercase'})"
 
 
+
 def json_args(stages, final, ctx):
     for s in stages:
         for n in s.nodes:
@@ -136,11 +62,13 @@ def json_args(stages, final, ctx):
                                                   "unintended behavior related to OS signals"
 
 
+
 def maintainer(stages, final, ctx):
     for s in stages:
         for n in s.nodes:
             if n.value == "maintainer":
                 yield "maintainer-deprecated", n, "Maintainer instruction is deprecated in favor of using label"
+
 
 
 def workdirs(stages, final, ctx):
@@ -154,6 +82,7 @@ def workdirs(stages, final, ctx):
                                              "image changes"
 
 
+
 def multiple(stages, final, ctx):
     for s in stages:
         for kind in ("cmd", "entrypoint", "healthcheck"):
@@ -163,12 +92,14 @@ def multiple(stages, final, ctx):
                                                   "same stage because only the last one will be used"
 
 
+
 def key_values(stages, final, ctx):
     for s in stages:
         for n in s.nodes:
             if n.value in ("env", "label") and len(n.args) >= 3 and n.args[2] == "":
                 yield "legacy-key-value", n, f"\"{n.value.upper()} key=value\" should be used instead of legacy " \
                                              f"\"{n.value.upper()} key value\" format"
+
 
 
 def expose(stages, final, ctx):
@@ -188,6 +119,7 @@ def expose(stages, final, ctx):
                     yield "invalid-port", n, f"Valid UNIX ports range from 0 to 65535, found {number}"
 
 
+
 def secrets(stages, final, ctx):
     for s in [None] + list(stages):
         for n in (ctx["global_args"] if s is None else s.nodes):
@@ -200,6 +132,7 @@ def secrets(stages, final, ctx):
                                                    f"({n.value.upper()} \"{key}\")"
 
 
+
 def from_args(stages, final, ctx):
     declared = {a.split("=", 1)[0] for n in ctx["global_args"] for a in n.args}
     builtin = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS",
@@ -209,90 +142,6 @@ def from_args(stages, final, ctx):
             if name not in declared and name not in builtin:
                 yield "undefined-arg-in-from", s.node, f"FROM argument '{name}' is not declared"
 
-
-# ---- hadolint's checks ----------------------------------------------------------------------
-def shell_commands(stages, final, ctx):
-    for s, n, cmds in _runs(stages):
-        words = [c[0] for c in cmds if c]
-        if "cd" in words:
-            yield "cd-in-run", n, "Use WORKDIR to switch to a directory"
-        if "sudo" in words:
-            yield "sudo", n, "Do not use sudo as it leads to unpredictable behavior. Use a tool like gosu to " \
-                             "enforce root"
-        if "apt" in words:
-            yield "apt-not-apt-get", n, "Do not use apt as it is meant to be an end-user tool, use apt-get or " \
-                                        "apt-cache instead"
-        for c in cmds:
-            yield from _apt(n, c)
-            yield from _pip(n, c, s, ctx)
-        if any(len(c) > 0 for c in cmds) and "|" in _script(n) and not ctx["pipefail"].get(id(n)) and \
-                ctx["posix_shell"].get(id(n), True) and \
-                re.search(r"[^|]\|[^|]", _script(n)):
-            yield "pipefail", n, "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using " \
-                                 "/bin/sh in an alpine image or if your shell is symlinked to busybox then consider " \
-                                 "explicitly setting your SHELL to /bin/ash, or disable this check"
-    for s in shipped(stages, final):
-        for n in s.nodes:
-            if n.value == "run" and ("apt-get install" in _script(n) or "apt-get update" in _script(n)) and \
-                    "/var/lib/apt/lists" not in _script(n) and "apt-get dist-clean" not in _script(n) and \
-                    "/var/lib/apt/lists" not in " ".join(n.flags):
-                yield "apt-lists-kept", n, "Delete the apt-get lists after installing something"
-
-
-def _apt(n, c):
-    if len(c) < 2 or c[0] != "apt-get" or "install" not in c:
-        return
-    opts = [w for w in c[1:] if w.startswith("-")]
-    packages = [w for w in c[c.index("install") + 1:] if not w.startswith("-")]
-    if not any(o in ("-y", "--yes", "--assume-yes", "-qy", "-yq", "-qqy", "-yqq") or (o.startswith("-") and
-               not o.startswith("--") and "y" in o) for o in opts):
-        yield "apt-no-yes", n, "Use the -y switch to avoid manual input `apt-get -y install <package>`"
-    if "--no-install-recommends" not in opts and "APT::Install-Recommends=false" not in " ".join(c):
-        yield "apt-recommends", n, "Avoid additional packages by specifying `--no-install-recommends`"
-    if any("=" not in p and not p.endswith(".deb") and not p.startswith("$") for p in packages):
-        yield "apt-unpinned", n, "Pin versions in apt get install. Instead of `apt-get install <package>` use " \
-                                 "`apt-get install <package>=<version>`"
-
-
-def _pip_words(c: list[str]) -> list[str] | None:
-    """The words after `pip` (pip, pip3, /venv/bin/pip, python3 -m pip), else None."""
-    if c and re.fullmatch(r"(.*/)?pip[\d.]*", c[0]):
-        return c[1:]
-    if len(c) > 2 and re.fullmatch(r"(.*/)?python[\d.]*", c[0]) and c[1:3] == ["-m", "pip"]:
-        return c[3:]
-    return None
-
-
-def _pip(n, c, stage, ctx):
-    words = _pip_words(c)
-    if not words or words[0] != "install":
-        return
-    args = words[1:]
-    if "--no-cache-dir" not in args and not ctx["pip_no_cache"].get(stage.index) and "--mount=type=cache" not in \
-            " ".join(n.flags):
-        yield "pip-cache", n, "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`"
-    if any(a in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable") or a.startswith(("-r", "-c"))
-           for a in args):
-        return
-    taking_value = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links", "--target", "-t", "--prefix",
-                    "--root", "--platform", "--python-version", "--implementation", "--abi", "--trusted-host",
-                    "--src", "--upgrade-strategy", "--progress-bar", "--cache-dir", "--log"}
-    packages, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a in taking_value:
-            skip = True
-            continue
-        if not a.startswith("-"):
-            packages.append(a)
-    for p in packages:
-        if not re.search(r"(==|>=|<=|~=|!=|<|>|@)", p) and not p.endswith((".whl", ".tar.gz", ".zip")) and \
-                "/" not in p and not p.startswith((".", "$")):
-            yield "pip-unpinned", n, "Pin versions in pip. Instead of `pip install <package>` use `pip install " \
-                                     "<package>==<version>` or `pip install --requirement <requirements file>`"
-            return
 
 
 def images(stages, final, ctx):
@@ -309,6 +158,7 @@ def images(stages, final, ctx):
         elif last.endswith(":latest"):
             yield "latest-tag", s.node, "Using latest is prone to errors if the image will ever update. Pin the " \
                                         "version explicitly to a release tag"
+
 
 
 def copies(stages, final, ctx):
@@ -330,7 +180,7 @@ def copies(stages, final, ctx):
             dest = n.args[-1]
             if not workdir and not dest.startswith(("/", "$")) and not re.match(r"[A-Za-z]:", dest):
                 yield "copy-relative-no-workdir", n, "`COPY` to a relative destination without `WORKDIR` set."
-            source = _flag(n, "from")
+            source = flag_value(n, "from")
             if source is None:
                 continue
             if source.lower() == (s.name or "").lower():
@@ -344,47 +194,6 @@ def copies(stages, final, ctx):
                 yield "copy-whole-filesystem", n, "Do not copy an entire filesystem from another stage"
 
 
-_ARCHIVE = (".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz", ".tbz2", ".tgz", ".tlz", ".tpz",
-            ".txz", ".xz")
-_DECOMPRESSORS = {"unzip", "gunzip", "bunzip2", "unlzma", "unxz", "zgz", "uncompress", "zcat", "gzcat"}
-
-
-def _unquote(s: str) -> str:
-    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'" else s
-
-
-def _basename(path: str) -> str:
-    return _unquote(path).replace("\\", "/").rsplit("/", 1)[-1]
-
-
-def _extracts(c: list[str]) -> bool:
-    if c[0] == "tar":
-        return any(a in ("--extract", "--get") or a.startswith("-") and not a.startswith("--") and "x" in a
-                   for a in c[1:])
-    return c[0] in _DECOMPRESSORS
-
-
-def archives(stages, final, ctx):
-    """A local archive COPYed, then extracted by a RUN of the same stage: ADD does it in
-    one layer, without the archive."""
-    for s in stages:
-        copied: dict[str, object] = {}  # archive's file name → the COPY
-        reported = set()
-        for n in s.nodes:
-            if n.value == "copy" and _flag(n, "from") is None and len(n.args) >= 2:
-                dest = _basename(n.args[-1])
-                names = [dest] if dest.endswith(_ARCHIVE) else [
-                    b for b in map(_basename, n.args[:-1]) if b.endswith(_ARCHIVE)]
-                copied.update(dict.fromkeys(names, n))
-            elif n.value == "run" and copied:
-                for c in s.commands(n):
-                    if not _extracts(c):
-                        continue
-                    for name in {_basename(a) for a in c[1:] if not a.startswith("-")} & set(copied):
-                        if id(copied[name]) not in reported:
-                            reported.add(id(copied[name]))
-                            yield "archive-extracted", copied[name], "Use `ADD` for extracting archives into an image"
-
 
 def ignore_pragmas(stages, final, ctx):
     for i, line in enumerate(ctx.get("lines") or []):
@@ -395,12 +204,14 @@ def ignore_pragmas(stages, final, ctx):
                                                 "`# hadolint ignore=DLxxxx`."
 
 
+
 _LABEL_MESSAGES = {
     "label-not-url": "is not a valid URL", "label-not-rfc3339": "is not a valid RFC 3339 time",
     "label-not-spdx": "is not a valid SPDX licence identifier", "label-not-git-hash": "is not a valid git hash",
     "label-not-semver": "does not conform to semantic versioning",
     "label-not-email": "is not a valid email address (RFC 5322)",
 }
+
 
 
 def label_schema(stages, final, ctx):
@@ -416,7 +227,7 @@ def label_schema(stages, final, ctx):
         for n in s.nodes:
             if n.value != "label":
                 continue
-            pairs = [(_unquote(k), _unquote(v)) for k, v in zip(n.args[0::3], n.args[1::3])]
+            pairs = [(unquote(k), unquote(v)) for k, v in zip(n.args[0::3], n.args[1::3])]
             if strict and any(k not in schema for k, _ in pairs):
                 yield "label-superfluous", n, "Superfluous label(s) present: " + \
                     ", ".join(k for k, _ in pairs if k not in schema)
@@ -429,27 +240,12 @@ def label_schema(stages, final, ctx):
                 if test is not None and not test(value):
                     yield rule, n, f"Label `{key}` {_LABEL_MESSAGES[rule]}."
     if final is not None:
-        have = {_unquote(k) for s in shipped(stages, final) for n in s.nodes if n.value == "label"
+        have = {unquote(k) for s in shipped(stages, final) for n in s.nodes if n.value == "label"
                 for k in n.args[0::3]}
         for label in schema:
             if label not in have:
                 yield "label-missing", final.node, f"Label `{label}` is missing."
 
-
-def consecutive_runs(stages, final, ctx):
-    """Two RUNs in a row, each one simple command with the same flags (several commands
-    chained with && look deliberate, as to hadolint)."""
-    for s in stages:
-        previous = None  # (flags, commands) of the RUN just before
-        for n in s.nodes:
-            if n.value != "run":
-                previous = None
-                continue
-            count = 1 if n.json else len(s.commands(n))
-            if previous is not None and previous[0] == n.flags and previous[1] <= 1 and count <= 1:
-                yield "consecutive-run", n, "Multiple consecutive `RUN` instructions. Consider consolidation."
-            else:
-                previous = (n.flags, count)
 
 
 def final_stage(stages, final, ctx):
@@ -463,104 +259,9 @@ def final_stage(stages, final, ctx):
         yield "no-healthcheck", final.node, "`HEALTHCHECK` instruction missing."
 
 
-_POINTLESS = {"ssh", "vim", "shutdown", "service", "ps", "free", "top", "kill", "mount", "ifconfig"}
+
 _LABEL_KEY = re.compile(r"[a-z0-9]([a-z0-9]|[.-](?=[a-z0-9]))*")
 
-
-def _args_after(c: list[str], sub: str, taking_value: set[str] = frozenset()) -> list[str] | None:
-    """The non-option words after subcommand `sub` (None when `sub` is not there)."""
-    if sub not in c:
-        return None
-    out, skip = [], False
-    for w in c[c.index(sub) + 1:]:
-        if skip:
-            skip = False
-        elif w in taking_value:
-            skip = True
-        elif not w.startswith("-"):
-            out.append(w)
-    return out
-
-
-def more_commands(stages, final, ctx):
-    tools_seen: dict[str, int] = {}
-    for s, n, cmds in _runs(stages):
-        script = _script(n)
-        words = [c[0].rsplit("/", 1)[-1] for c in cmds if c]
-        for w in sorted(set(words) & _POINTLESS):
-            yield "pointless-command", n, f"For some bash commands it makes no sense running them in a Docker " \
-                                          f"container like `{w}`"
-        for c in cmds:
-            tool = c[0].rsplit("/", 1)[-1] if c else ""
-            if tool == "npm" and len(c) > 1 and c[1] in ("install", "i", "add"):
-                pkgs = _args_after(c, c[1], {"--prefix", "--registry", "--cache"}) or []
-                if any(not re.search(r".@[^/]", p) and not p.startswith((".", "/", "git", "http")) and
-                       not p.endswith((".tgz", ".tar.gz")) for p in pkgs):
-                    yield "npm-unpinned", n, "Pin versions in npm. Instead of `npm install <package>` use " \
-                                             "`npm install <package>@<version>`"
-            if tool == "apk" and "add" in c:
-                pkgs = _args_after(c, "add", {"-t", "--virtual", "-X", "--repository", "--root", "-p"}) or []
-                if any("=" not in p and not p.startswith("$") for p in pkgs):
-                    yield "apk-unpinned", n, "Pin versions in apk add. Instead of `apk add <package>` use `apk add " \
-                                             "<package>=<version>`"
-                if "--no-cache" not in c and "--mount=type=cache" not in " ".join(n.flags):
-                    yield "apk-cache", n, "Use the `--no-cache` switch to avoid the need to use `--update` and " \
-                                          "remove `/var/cache/apk/*` when done installing packages"
-            if tool == "gem" and "install" in c and not ({"-v", "--version"} & set(c)):
-                pkgs = _args_after(c, "install", {"-v", "--version", "-i", "--install-dir", "-n", "--bindir"}) or []
-                if any(":" not in p for p in pkgs):
-                    yield "gem-unpinned", n, "Pin versions in gem install. Instead of `gem install <gem>` use `gem " \
-                                             "install <gem>:<version>`"
-            if tool in ("yum", "dnf", "microdnf") and "install" in c:
-                name = "yum" if tool == "yum" else "dnf"
-                if not {"-y", "--assumeyes"} & set(c) and tool != "microdnf":
-                    yield f"{name}-no-yes", n, f"Use the -y switch to avoid manual input `{tool} install -y <package>`"
-                if f"{tool} clean all" not in script and f"/var/cache/{name}" not in script:
-                    yield f"{name}-clean", n, f"`{tool} clean all` missing after {tool} command."
-                pkgs = _args_after(c, "install") or []
-                if any(not re.search(r"-\d", p) and not p.endswith(".rpm") and not p.startswith("$") for p in pkgs):
-                    yield f"{name}-unpinned", n, f"Specify version with `{tool} install -y <package>-<version>`."
-            if tool == "zypper" and len(c) > 1:
-                verbs = [w for w in c[1:] if not w.startswith("-")]
-                if verbs and verbs[0] in ("install", "in"):
-                    if not {"-y", "-n", "--non-interactive", "--no-confirm"} & set(c):
-                        yield "zypper-no-yes", n, "Non-interactive switch missing from `zypper` command: `zypper " \
-                                                  "install -y`"
-                    if "zypper clean" not in script and "zypper cc" not in script:
-                        yield "zypper-clean", n, "`zypper clean` missing after zypper use."
-                    if any(not re.search(r"[=<>]", p) and not p.endswith(".rpm") for p in verbs[1:]):
-                        yield "zypper-unpinned", n, "Specify version with `zypper install -y <package>=<version>`."
-                if verbs and verbs[0] in ("dist-upgrade", "dup"):
-                    yield "zypper-dist-upgrade", n, "Do not use `zypper dist-upgrade`."
-            if tool == "go" and len(c) > 2 and c[1] == "install":
-                pkgs = [w for w in c[2:] if not w.startswith("-")]
-                if any("@" not in p or p.endswith("@latest") for p in pkgs if not p.startswith((".", "/"))):
-                    yield "go-unpinned", n, "Pin versions in go. Instead of `go install <package>` use `go install " \
-                                            "<package>@<version>`"
-            if tool == "useradd" and not ({"-l", "--no-log-init"} & set(c)):
-                uid = next((c[i + 1] for i, w in enumerate(c[:-1]) if w in ("-u", "--uid")), None)
-                if uid and uid.isdigit() and len(uid) > 5:
-                    yield "useradd-no-l", n, "`useradd` without flag `-l` and high UID will result in excessively " \
-                                             "large Image."
-            if tool == "wget" and not any(w.startswith("--progress") or w in ("-q", "--quiet", "-nv", "--no-verbose")
-                                          for w in c):
-                yield "wget-progress", n, "Avoid use of wget without progress bar. Use `wget --progress=dot:giga " \
-                                          "<url>`. Or consider using `-q` or `-nv` (shorthands for `--quiet` or " \
-                                          "`--no-verbose`)."
-            if tool == "ln" and c[-1] == "/bin/sh":
-                yield "sh-symlink", n, "Use SHELL to change the default shell"
-        if "yarn" in words and "yarn cache clean" not in script and "--mount=type=cache" not in " ".join(n.flags):
-            if any(c and c[0] == "yarn" and (len(c) == 1 or c[1] in ("install", "add")) for c in cmds):
-                yield "yarn-cache", n, "`yarn cache clean` missing after `yarn install` was run."
-        for tool in ("wget", "curl"):
-            if tool in words:
-                other = "curl" if tool == "wget" else "wget"
-                if other in tools_seen:
-                    yield "wget-and-curl", n, "Either use Wget or Curl but not both"
-                    break
-        for tool in ("wget", "curl"):
-            if tool in words:
-                tools_seen.setdefault(tool, n.start_line)
 
 
 def instructions(stages, final, ctx):
@@ -568,7 +269,7 @@ def instructions(stages, final, ctx):
         yield "instruction-order", n, "Invalid instruction order. Dockerfile must begin with `FROM`, `ARG` or comment."
         break
     for s in stages:
-        flag = _flag(s.node, "platform")
+        flag = flag_value(s.node, "platform")
         if flag is not None and "$" not in flag:
             yield "from-platform", s.node, "Do not use --platform flag with FROM"
         for n in s.nodes:
@@ -593,103 +294,6 @@ def instructions(stages, final, ctx):
                 yield "user-not-numeric", n, "Non-numeric user-id may not be resolvable by host system"
 
 
-_MANIFESTS = {"requirements.txt", "requirements", "pyproject.toml", "poetry.lock", "Pipfile", "Pipfile.lock",
-              "setup.py", "setup.cfg", "package.json", "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "go.mod",
-              "go.sum", "Gemfile", "Gemfile.lock", "Cargo.toml", "Cargo.lock", "composer.json", "composer.lock",
-              "pom.xml", "build.gradle", "uv.lock"}
-_INSTALLS = re.compile(r"\b(pip[\d.]* install|poetry install|pipenv install|uv (pip install|sync)|npm (ci|install|i)"
-                       r"\b|yarn( install)?\s*($|&&|;)|pnpm install|go mod download|bundle install|cargo (build|fetch)|"
-                       r"composer install|mvn .*dependency:go-offline)")
-
-
-def practices(stages, final, ctx):
-    """What the multi-stage guides ask: dependencies before sources, a non-root final
-    stage, no dead stages, no files crossing between base families."""
-    for s in stages:
-        whole = None  # the COPY that brought the whole context
-        for n in s.nodes:
-            if _copies_context(n):
-                whole = whole or n
-            elif n.value == "run" and whole is not None and _INSTALLS.search(_script(n)):
-                yield "deps-after-sources", n, f"Line {n.start_line} installs dependencies after line " \
-                                               f"{whole.start_line} copied the whole context: every source edit " \
-                                               f"reinstalls them. Copy the manifest first, install, and move line " \
-                                               f"{whole.start_line} after line {n.start_line}"
-                break
-    if final is not None and not any(n.value == "user" for s in shipped(stages, final) for n in s.nodes):
-        yield "runs-as-root", final.node, "The final stage sets no USER: the container runs as root"
-    used = reachable(stages, final)
-    for s in stages:
-        if s not in used:
-            yield "unused-stage", s.node, f"Stage {s.name or s.index} is not used by the stage built " \
-                                          f"({final.name or final.index})"
-    for s in stages:
-        for n in s.nodes:
-            source = _flag(n, "from") if n.value == "copy" else None
-            other = _stage_named(stages, source) if source else None
-            if other is None:
-                continue
-            a, b = _family(_root_base(stages, other)), _family(_root_base(stages, s))
-            if a and b and a != b and (a[0] != b[0] or (a[1] and b[1] and a[1] != b[1])):
-                yield "base-mismatch", n, f"COPY --from={source} copies from a stage on {_family_text(a)} into " \
-                                          f"one on {_family_text(b)}: installed packages and programs may not run"
-
-
-def _stage_named(stages, name: str):
-    return next((t for t in stages if (t.name and t.name == name.lower()) or str(t.index) == name), None)
-
-
-def _root_base(stages, s) -> str:
-    seen = set()
-    while s is not None and s.index not in seen:
-        seen.add(s.index)
-        parent = _stage_named(stages, s.base) if s.base and not s.base.isdigit() else None
-        if parent is None:
-            return s.base.lower()
-        s = parent
-    return ""
-
-
-def _family(image: str) -> tuple[str, str] | None:
-    """(libc, python minor or "") guessed from an image name: alpine → musl; debian,
-    ubuntu, python, node, ... → glibc."""
-    if not image or "$" in image:
-        return None
-    name, _, tag = image.rpartition("/")[2].partition(":")
-    libc = "musl" if "alpine" in image else "glibc"
-    if name == "scratch" or name.startswith(("distroless", "static")):
-        return None
-    m = re.match(r"(\d+\.\d+)", tag) if name == "python" else None
-    return libc, m.group(1) if m else ""
-
-
-def _family_text(f) -> str:
-    return f"{f[0]}" + (f", Python {f[1]}" if f[1] else "")
-
-
-def reachable(stages, final) -> set:
-    """The stages the built one needs: its FROM chain, COPY --from and RUN --mount from=."""
-    if final is None:
-        return set(stages)
-    todo, out = [final], set()
-    while todo:
-        s = todo.pop()
-        if s in out:
-            continue
-        out.add(s)
-        parent = _stage_named(stages, s.base) if s.base else None
-        if parent is not None and parent.index < s.index:
-            todo.append(parent)
-        for n in s.nodes:
-            names = [_flag(n, "from")] if n.value in ("copy", "add") else []
-            if n.value == "run":
-                names += re.findall(r"from=([^,\s]+)", " ".join(n.flags))
-            for name in filter(None, names):
-                other = _stage_named(stages, name)
-                if other is not None:
-                    todo.append(other)
-    return out
-
 
 def buildkit_more(stages, final, ctx):
     defaults = {}
@@ -700,7 +304,7 @@ def buildkit_more(stages, final, ctx):
         if n.comments and len(n.args) == 1:
             yield from _description(n, n.args[0].split("=", 1)[0], ctx["lines"])
     for s in stages:
-        platform = _flag(s.node, "platform")
+        platform = flag_value(s.node, "platform")
         if platform in ("$TARGETPLATFORM", "${TARGETPLATFORM}"):
             yield "redundant-target-platform", s.node, "Setting platform to predefined $TARGETPLATFORM in FROM is " \
                                                        "redundant as this is the default behavior"
@@ -723,13 +327,14 @@ def buildkit_more(stages, final, ctx):
         matcher = Matcher.from_text(ignore)
         for s in stages:
             for n in s.nodes:
-                if n.value not in ("copy", "add") or _flag(n, "from") is not None or n.json:
+                if n.value not in ("copy", "add") or flag_value(n, "from") is not None or n.json:
                     continue
                 for src in n.args[:-1]:
                     rel = src.strip("\"'").lstrip("./").rstrip("/")
                     if rel and not re.search(r"[*?\[$]", rel) and "://" not in rel and matcher.ignored(rel):
                         yield "copy-ignored-file", n, f"Attempting to Copy file \"{src}\" that is excluded by " \
                                                       ".dockerignore"
+
 
 
 def _description(node, name: str, lines: list[str]):
@@ -747,11 +352,15 @@ def _description(node, name: str, lines: list[str]):
                                               "or comment between the instruction and the comment."
 
 
+
 _EXPANDING = {"add", "copy", "env", "expose", "label", "stopsignal", "user", "volume", "workdir", "arg"}
+
 _PREDEFINED = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS", "BUILDARCH",
                "BUILDVARIANT", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy",
                "https_proxy", "ftp_proxy", "no_proxy", "all_proxy", "PATH", "SOURCE_DATE_EPOCH"}
+
 _REFERENCE = re.compile(r"(?<!\\)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+?][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
 
 
 def variables(stages, final, ctx):
@@ -760,7 +369,7 @@ def variables(stages, final, ctx):
     bases = ctx.get("bases") or {}
     env_of: dict[int, set] = {}
     for s in stages:
-        parent = _stage_named(stages, s.base) if s.base else None
+        parent = stage_named(stages, s.base) if s.base else None
         if parent is not None and parent.index < s.index:
             known = set(env_of.get(parent.index, set()))
         elif s.base == "scratch":
@@ -769,7 +378,7 @@ def variables(stages, final, ctx):
             known = set(bases[s.base]["env"])
             platform = bases[s.base].get("platform")
             wanted = ctx.get("platform")
-            if platform and wanted and platform != wanted and _flag(s.node, "platform") is None:
+            if platform and wanted and platform != wanted and flag_value(s.node, "platform") is None:
                 yield "base-image-platform", s.node, f"Base image {s.base} was pulled with platform " \
                                                      f"\"{platform}\", expected \"{wanted}\" for current build"
         else:
@@ -796,6 +405,7 @@ def variables(stages, final, ctx):
         env_of[s.index] = (known or set()) | {k for n in s.nodes if n.value == "env" for k in n.args[0::3]}
 
 
+
 def registries(stages, final, ctx):
     trusted = ctx.get("trusted")
     if not trusted:
@@ -811,23 +421,6 @@ def registries(stages, final, ctx):
             yield "untrusted-registry", s.node, f"Use only an allowed registry in the FROM image ({registry} is not " \
                                                 f"one of {', '.join(trusted)})"
 
-
-def context_checks(stages, final, ctx):
-    facts = ctx.get("context")
-    if not facts or facts.get("dockerignore"):
-        return
-    node = next((n for s in stages for n in s.nodes if _copies_context(n)), None)
-    found = facts.get("unwanted") or []
-    big = facts.get("biggest")
-    if node is not None and (found or big):
-        what = ", ".join(found) + (f"; the biggest file is {big[0]} ({big[1] // (1 << 20)} MiB)" if big else "")
-        yield "no-dockerignore", node, f"No .dockerignore, and the context holds {what}"
-
-
-def _copies_context(node) -> bool:
-    """COPY . or ADD . : the whole build context."""
-    return node.value in ("copy", "add") and _flag(node, "from") is None and any(
-        a.rstrip("/") in (".", "./", "") for a in node.args[:-1])
 
 
 CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
