@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from distill.cli.commands import COMMANDS
-from distill.cli.main import parse_command
+from distill.cli.main import GROUPS, NAMES, load_groups, parse_command
 
 
 def usage_error(capsys, argv) -> str:
@@ -59,6 +59,23 @@ def test_no_command_prints_the_commands(capsys):
     err = usage_error(capsys, [])
     for name, (fn, _) in COMMANDS.items():
         assert f"  {name:<10} {fn.__doc__.splitlines()[0]}" in err
+
+
+def test_the_group_table_is_what_the_groups_register():
+    """main's table of groups (a command line imports only its group) names every command
+    each group module registers, in the order help lists them."""
+    load_groups(NAMES)
+    for group, names in GROUPS.items():
+        registered = [n for n, (fn, _) in COMMANDS.items() if fn.__module__ == f"distill.cli.{group}"]
+        assert registered == list(names), group
+    assert sorted(COMMANDS) == sorted(NAMES)  # and no command outside the table
+
+
+def test_a_command_line_loads_only_its_group():
+    code = ("import sys\nfrom distill.cli.main import parse_command\nparse_command(['tag', 'a', 'b'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('distill.cli.')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "['distill.cli.commands', 'distill.cli.images', 'distill.cli.main']"
 
 
 def test_command_help_lists_its_flags(capsys):
