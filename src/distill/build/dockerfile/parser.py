@@ -242,74 +242,11 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
         if not w.startswith("--"):
             return line[m.start():], words
         if "'" in w or '"' in w or "\\" in w:
-            return _extract_flags_quoted(line)
+            words, rest = _scan(line, "\\", keep=False, flags=True)
+            return (line[rest:] if rest is not None else ""), words
         if w == "--":
             return line[m.end():], words
         words.append(w)
-    return "", words
-
-
-def _extract_flags_quoted(line: str) -> tuple[str, list[str]]:
-    words: list[str] = []
-    word: list[str] = []
-    in_word = in_quote = False
-    quote = ""
-    blank_ok = False
-    pos, n = 0, len(line)
-    while pos <= n:
-        ch = line[pos] if pos < n else ""
-        if not in_word and not in_quote:
-            if pos == n:
-                break
-            if ch in GO_SPACE:
-                pos += 1
-                continue
-            if ch != "-" or pos + 1 == n or line[pos + 1] != "-":
-                return line[pos:], words
-            in_word = True
-        if pos == n:
-            w = "".join(word)
-            if w != "--" and (blank_ok or w):
-                words.append(w)
-            break
-        if in_word:
-            if ch in GO_SPACE:
-                in_word = False
-                w = "".join(word)
-                if w == "--":
-                    return line[pos:], words
-                if blank_ok or w:
-                    words.append(w)
-                word, blank_ok = [], False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote, blank_ok, in_word, in_quote = ch, True, False, True
-                pos += 1
-                continue
-            if ch == "\\":
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                pos += 1
-                ch = line[pos]
-            word.append(ch)
-            pos += 1
-            continue
-        # in a quote
-        if ch == quote:
-            in_quote, in_word = False, True
-            pos += 1
-            continue
-        if ch == "\\":
-            if pos + 1 == n:
-                in_quote, in_word = False, True
-                pos += 1
-                continue
-            pos += 1
-            ch = line[pos]
-        word.append(ch)
-        pos += 1
     return "", words
 
 
@@ -334,58 +271,83 @@ def parse_words(rest: str, escape: str) -> list[str]:
 
 
 def _parse_words_loop(rest: str, escape: str) -> list[str]:
+    return _scan(rest, escape, keep=True, flags=False)[0]
+
+
+def _scan(text: str, escape: str, keep: bool, flags: bool) -> tuple[list[str], int | None]:
+    """BuildKit's quote and escape state machine, for both its uses. Arguments (`keep`):
+    quotes and escapes stay in the words (removed later), and the escape character is
+    plain inside single quotes. Leading flags (`flags`, not `keep`): quotes and escapes
+    are removed, a backslash escapes inside either quote, and a word not starting with
+    `--`, or `--` alone, ends them. Returns the words and where the rest of the text
+    starts (None: its end). An escape that ends the text is dropped; a quote left open
+    takes the rest of it."""
     words: list[str] = []
     word: list[str] = []
     phase = 0  # 0: between words, 1: in a word, 2: in a quote
     quote = ""
     blank_ok = False
-    pos, n = 0, len(rest)
+    pos, n = 0, len(text)
     while pos <= n:
-        ch = rest[pos] if pos < n else ""
+        ch = text[pos] if pos < n else ""
         if phase == 0:
             if pos == n:
                 break
             if ch in GO_SPACE:
                 pos += 1
                 continue
+            if flags and (ch != "-" or pos + 1 == n or text[pos + 1] != "-"):
+                return words, pos
             phase = 1
         if pos == n:
-            if blank_ok or word:
-                words.append("".join(word))
+            w = "".join(word)
+            if (blank_ok or w) and not (flags and w == "--"):
+                words.append(w)
             break
         if phase == 1:
             if ch in GO_SPACE:
                 phase = 0
-                if blank_ok or word:
-                    words.append("".join(word))
+                w = "".join(word)
+                if flags and w == "--":
+                    return words, pos
+                if blank_ok or w:
+                    words.append(w)
                 word, blank_ok = [], False
                 pos += 1
                 continue
             if ch in ("'", '"'):
                 quote, blank_ok, phase = ch, True, 2
-            if ch == escape:
+                if not keep:
+                    pos += 1
+                    continue
+            elif ch == escape:
                 if pos + 1 == n:
                     pos += 1
-                    continue  # an escape at the end of the line is dropped
-                word.append(ch)
+                    continue
+                if keep:
+                    word.append(ch)
                 pos += 1
-                ch = rest[pos]
+                ch = text[pos]
             word.append(ch)
             pos += 1
             continue
         if ch == quote:
             phase = 1
-        if ch == escape and quote != "'":
+            if not keep:
+                pos += 1
+                continue
+        elif ch == escape and (not keep or quote != "'"):
             if pos + 1 == n:
                 phase = 1
                 pos += 1
                 continue
-            word.append(ch)
+            if keep:
+                word.append(ch)
             pos += 1
-            ch = rest[pos]
+            ch = text[pos]
         word.append(ch)
         pos += 1
-    return words
+    return words, None
 
 
 _WORD_REGEX: dict[str, re.Pattern] = {}
