@@ -13,15 +13,11 @@ here with its default bridge and iptables rules, stopped at the end.
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from bed.images import busybox_image  # noqa: E402
+from bed.net import Listener, Server, closed_port, machine_address, machine_addresses  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
 _SCRIPT = Path(sys.executable).parent / "distill"
@@ -47,56 +44,6 @@ def pairs(text: str) -> dict:
     return dict(l.split("=", 1) for l in text.splitlines() if "=" in l and " " not in l.split("=", 1)[0])
 
 
-class Listener:
-    def __init__(self, address: str):
-        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        self.sock.bind((address, 0))
-        self.sock.listen(16)
-        self.port, self.accepted = self.sock.getsockname()[1], 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                self.sock.accept()[0].close()
-            except OSError:
-                return
-            self.accepted += 1
-
-
-def machine_address() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))
-        return s.getsockname()[0]
-
-
-def own_addresses() -> set[str]:
-    links = json.loads(sh("ip", "-j", "addr").stdout)
-    return {a["local"] for link in links for a in link.get("addr_info", [])}
-
-
-class PeerServer:
-    """HTTP on the machine's address; records who connected."""
-
-    def __init__(self):
-        peers = self.peers = []
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                peers.append(self.client_address[0])
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer((machine_address(), 0), H)
-        self.url = f"http://{machine_address()}:{self.httpd.server_address[1]}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sb-", dir="/var/tmp"))
     ctx = work / "ctx"
@@ -105,11 +52,10 @@ def main() -> None:
         sh("gcc", "-static", "-O1", "-o", ctx / name, REPO / "tests/bed" / f"{name}.c", check=True)
     store = work / "store"
     busybox_image(Store(store), "localhost/busybox:bench", work)
-    v4, v6, everywhere, peers = Listener("127.0.0.1"), Listener("::1"), Listener("0.0.0.0"), PeerServer()
-    closed = Listener("127.0.0.1")
-    closed_port = closed.port
-    closed.sock.close()
-    targets = [f"127.0.0.1:{v4.port}", f"127.0.0.1:{closed_port}", f"[::1]:{v6.port}", f"[::1]:{closed_port}",
+    v4, v6, everywhere = Listener("127.0.0.1"), Listener("::1"), Listener("0.0.0.0")
+    peers = Server(machine_address(), "ok")
+    closed = closed_port()
+    targets = [f"127.0.0.1:{v4.port}", f"127.0.0.1:{closed}", f"[::1]:{v6.port}", f"[::1]:{closed}",
                f"gw:{v4.port}", f"gw:{everywhere.port}"]
     script = f"/probe; /netprobe {' '.join(targets)}; wget -q -O /dev/null {peers.url} && echo fetched=ok"
     (ctx / "Dockerfile").write_text("FROM localhost/busybox:bench\nCOPY probe netprobe /\n")
@@ -155,13 +101,13 @@ def main() -> None:
     keys = [k for k in results["distill run"]]
     print(f"docker {version}; loopback servers accepted {v4.accepted} (127.0.0.1) and {v6.accepted} (::1) "
           "connections from forged frames")
-    labels = {f"127.0.0.1:{v4.port}": "SYN 127.0.0.1 (listening)", f"127.0.0.1:{closed_port}": "SYN 127.0.0.1 (closed)",
-              f"[::1]:{v6.port}": "SYN ::1 (listening)", f"[::1]:{closed_port}": "SYN ::1 (closed)",
+    labels = {f"127.0.0.1:{v4.port}": "SYN 127.0.0.1 (listening)", f"127.0.0.1:{closed}": "SYN 127.0.0.1 (closed)",
+              f"[::1]:{v6.port}": "SYN ::1 (listening)", f"[::1]:{closed}": "SYN ::1 (closed)",
               f"gw:{v4.port}": "SYN gateway, loopback server's port", f"gw:{everywhere.port}": "SYN gateway, 0.0.0.0 server"}
     print(f"{'probe':<38}" + "".join(f"{c:>18}" for c in columns))
     for k in keys:
         print(f"{labels.get(k, k):<38}" + "".join(f"{results[c].get(k, '-'):>18}" for c in columns))
-    mine = own_addresses()
+    mine = machine_addresses()
     for who, addrs in seen.items():
         print(f"{who}: the machine saw connections from {sorted(set(addrs))}; "
               f"{'one of its own addresses' if set(addrs) & mine else 'none of its own addresses'}")

@@ -4,12 +4,9 @@ docker's), published ports, docker's capabilities, masked /proc paths and seccom
 profile, and privileged steps as docker's --privileged. Hostile Dockerfiles against the
 real runc, bridge, nftables and kernel."""
 
-import http.server
-import json
 import os
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 
 from bed.images import copy_image
 from bed.leftovers import bridge_veths, command_lines
+from bed.net import Listener, Server, closed_port, free_port, listening, machine_address, machine_addresses
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
 from distill.build.runtime import bridge
@@ -34,52 +32,6 @@ DOCKER_CAPS = 0xA80425FB  # CapEff of a process in a default `docker run` (docke
 def store(store, busybox_store):
     copy_image(busybox_store, store, BUSYBOX)
     return store
-
-
-def machine_address() -> str:
-    """This machine's address on its default route (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(("192.0.2.1", 9))
-        address = s.getsockname()[0]
-    assert not address.startswith("127."), "the machine has no address outside loopback"
-    return address
-
-
-def machine_addresses() -> set[str]:
-    """Every address of every interface of this machine (its own, loopback, the bridge's)."""
-    links = json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout)
-    return {a["local"] for link in links for a in link.get("addr_info", [])}
-
-
-class Server:
-    """An HTTP server on `address` answering `marker` to every GET; `peers` are the
-    addresses its requests came from."""
-
-    def __init__(self, address: str, marker: str):
-        body = marker.encode()
-        self.peers = peers = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                peers.append(self.client_address[0])
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer((address, 0), Handler)
-        self.url = f"http://{address}:{self.httpd.server_address[1]}/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def fetched(store, tmp_path, url: str, **kw) -> str:
@@ -233,41 +185,6 @@ def netprobe_context(tmp_path_factory):
     return ctx
 
 
-class Listener:
-    """A TCP socket listening on `address` (IPv4 or IPv6), counting the connections it accepts."""
-
-    def __init__(self, address: str):
-        self.sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-        self.sock.bind((address, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.sock.close()
-
-
-def closed_port() -> int:
-    """A port nothing on the machine listens on, for IPv4 and IPv6."""
-    while True:
-        port = free_port()
-        if port not in _listening():
-            return port
-
-
 def _frames(run_probe) -> None:
     """SYNs forged for the machine's loopback (127.0.0.1 and ::1, a listening and a closed
     port) get no answer and reach nothing; the same port at the bridge's address is not
@@ -320,12 +237,6 @@ def _get(url: str, timeout: float = 10) -> str:
             time.sleep(0.1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def web_image(store, tmp_path):
     ctx = write_context(tmp_path / "web", {"www/index.html": "served from inside\n"})
@@ -356,7 +267,7 @@ def test_run_publishes_ports(store, web_image):
     # stopped: the proxy is gone, and nothing listens on the port (binding it would race the
     # TIME_WAIT the proxy's side of the connection may be left in; connecting, a self-connect)
     assert _settles(lambda: not any(str(store.root) in a for a in _proxy_args()))
-    assert _settles(lambda: host_port not in _listening())
+    assert _settles(lambda: host_port not in listening())
     assert _settles(lambda: bridge_veths() <= before), "the container's veth outlived it"
 
 
@@ -439,18 +350,6 @@ def test_run_bad_port(store):
 def _proxy_args() -> list[str]:
     return [b" ".join(cmd).decode(errors="replace") for _, cmd in command_lines() if b"distill.build.runtime.proxy" in cmd]
 
-
-
-def _listening() -> set[int]:
-    """The TCP ports something listens on, from the kernel's tables."""
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for row in list(f)[1:]:
-                fields = row.split()
-                if fields[3] == "0A":  # LISTEN
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def _settles(predicate, timeout: float = 5.0) -> bool:
