@@ -23,6 +23,7 @@ from distill.build.runtime.spec import HOSTNAME, BindMount
 
 MODES = ("private", "host", "none")
 
+
 def hosts_file(hostname: str, address: str | None) -> str:
     """/etc/hosts as docker writes it: localhost, and the container's name at its address
     (at 127.0.0.1 without one of its own)."""
@@ -192,53 +193,18 @@ class Network:
         self.stop()
 
 
-class _Spawner:
-    """Starts processes from one thread that lives as long as this process: a child's
-    parent-death signal fires when the thread that started it ends, and a step's thread
-    ends long before the build does."""
-
-    def __init__(self):
-        import queue
-
-        self.jobs: "queue.Queue" = queue.Queue()
-        threading.Thread(target=self._serve, name="spawner", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            argv, kwargs, done = self.jobs.get()
-            try:
-                done.append(subprocess.Popen(argv, **kwargs))
-            except BaseException as e:  # handed to the caller
-                done.append(e)
-            done.append(None)
-
-    def popen(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        done: list = []
-        self.jobs.put((argv, kwargs, done))
-        while len(done) < 2:
-            time.sleep(0.0005)
-        if isinstance(done[0], BaseException):
-            raise done[0]
-        return done[0]
-
-
-_spawner: _Spawner | None = None
-_spawner_lock = threading.Lock()
 READY_TIMEOUT = 30.0
 
 
 def _start_ready(argv: list[str], pid_file: str, log: str, bound: bool) -> tuple[int, str]:
     """Starts a helper that writes `pid_file` once it is ready; (0, "") or (exit, stderr).
-    `bound`: killed (SIGKILL, by the kernel: a parent-death signal) when this process
-    ends; else in a session of its own, to outlive it."""
-    global _spawner
+    `bound`: killed (SIGKILL, by the kernel) when the thread that starts it ends, which for
+    a foreground `distill run`, the one caller, is its main thread: the process's end;
+    else in a session of its own, to outlive it."""
     with open(log, "wb") as err:
         if bound:
-            with _spawner_lock:
-                if _spawner is None:
-                    _spawner = _Spawner()
-            proc = _spawner.popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err)
         else:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                     start_new_session=True)
