@@ -471,12 +471,13 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     build cache kept within its bound after. Returns (BuildResult, manifest descriptor,
     Image)."""
     from distill.build.pipeline import build as run
-    from distill.upkeep.gc import collect_cache
     from distill.upkeep.stale import collect_stale
 
     collect_stale(store)
     result, desc, image = run(store, options, tags, outputs, iidfile)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
+        from distill.upkeep.gc import collect_cache
+
         try:
             collect_cache(store)
         except OSError:

@@ -27,7 +27,7 @@ def unloadable_records() -> list[str]:
     """runc's records of build containers it was killed creating (no state.json: no
     bundle to say which store) whose maker is gone."""
     from distill.fs.owner import alive, maker
-    from distill.build.runtime.runc import CONTAINER_PREFIX, RUNC_ROOT
+    from distill.build.runtime import CONTAINER_PREFIX, RUNC_ROOT
 
     found = []
     for name in sorted(os.listdir(RUNC_ROOT)) if os.path.isdir(RUNC_ROOT) else []:

@@ -42,7 +42,6 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     Returns (BuildResult, manifest descriptor, Image). The store's upkeep before and
     after is the caller's (api.build)."""
     from distill.build.outputs import export_local, write_archive
-    from distill.image.registry.push import push_named
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
     with store.writing():
@@ -70,6 +69,8 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
         elif out.type == "registry":
             if not names:
                 raise DistillError("--output type=registry needs at least one -t NAME")
+            from distill.image.registry.push import push_named  # httpx behind it: only when pushing
+
             for name in names:
                 push_named(store, name, None, options.insecure)
     for spec in options.cache_to:
@@ -89,7 +90,6 @@ def _build_with_caches(store, options):
     goes again, its own steps so far cached locally. Returns (BuildResult, RemoteCache)."""
     from distill.build.cache.remote import CacheBroken, load
     from distill.build.solver.scheduler import Builder
-    from distill.image.registry.pull import pull_named
 
     def warn(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
@@ -98,11 +98,19 @@ def _build_with_caches(store, options):
         if options.cache_from and not options.no_cache else None
     while True:
         try:
-            return Builder(store, options, pull=pull_named, remote=remote).build(), remote
+            return Builder(store, options, pull=_pull, remote=remote).build(), remote
         except CacheBroken as e:
             if e.layers <= remote.broken:
                 raise DistillError(str(e)) from None  # dropped already: never loop
             remote.discard(e.layers, f"{e}; building the steps that made them")
+
+
+def _pull(store, text: str, platform: str | None, insecure: tuple[str, ...]):
+    """A base the store lacks, pulled; the registry client (httpx behind it) is imported
+    only then: a build whose bases are here never loads it."""
+    from distill.image.registry.pull import pull_named
+
+    return pull_named(store, text, platform, insecure)
 
 
 def _shared_steps(result) -> dict:

@@ -16,7 +16,7 @@ import subprocess
 from distill.fs.files import list_dir, read_bytes
 from distill.fs.atomic import remove_tree
 from distill.fs.owner import alive, maker, sweep
-from distill.build.runtime.runc import CONTAINER_PREFIX, RUNC_ROOT
+from distill.build.runtime import CONTAINER_PREFIX, RUNC_ROOT  # not runc.py: a no-op build never loads it
 
 MAX_WALK = 10_000  # entries looked at for port proxies' pid files in one dead directory
 PROXY = b"distill.build.runtime.proxy"

@@ -13,11 +13,10 @@ from collections.abc import Callable
 from distill.errors import DistillError
 from distill.fs.files import write_text
 from distill.fs.atomic import remove_tree, temp_dir
+from distill.build.runtime import CONTAINER_PREFIX
 from distill.build.runtime.spec import ProcessSpec, runtime_spec
 
 RUNC = "runc"
-RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
-CONTAINER_PREFIX = "distill-"  # a build container's name: this, then owner.named()'s parts
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
