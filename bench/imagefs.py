@@ -30,7 +30,7 @@ from bed.images import DEMO_BASES, cached_base  # noqa: E402
 from distill.image.oci import mediatypes  # noqa: E402
 from distill.image.store.images import lookup  # noqa: E402
 from distill.image.imagefs import ImageFS  # noqa: E402
-from distill.image.imagefs.toc import toc_path  # noqa: E402
+from distill.image.layers.toc import toc_path  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
 BASE = "localhost/debian/python-build:bookworm"

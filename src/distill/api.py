@@ -8,7 +8,6 @@ import sys
 from distill import platform as platforms
 from distill.image.oci import reference
 from distill.errors import DistillError
-from distill.image.source import image_fs, layer_sizes
 from distill.image.store.images import from_descriptor, lookup, store_name
 from distill.record import Record
 from distill.image.store import Store
@@ -195,8 +194,7 @@ def size(store: Store, text: str, stage: str | None = None, top: int = 10, insec
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
-        sizes = layer_sizes(fs)
-        return measure(fs, who, sizes, top)
+        return measure(fs, who, top)
 
 
 def compare(store: Store, a: str, b: str, insecure: tuple[str, ...] = ()) -> dict:
@@ -349,8 +347,7 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
 
     with store.writing():
         fs, who = image_fs(store, text, None, insecure)
-        sizes = layer_sizes(fs)
-        data = {"image": text, "size": measure(fs, who, sizes, 15), "tree": tree_data(fs),
+        data = {"image": text, "size": measure(fs, who, 15), "tree": tree_data(fs),
                 "sbom": catalog(fs, who)["components"]}
     data["check"] = check(store, text, None, insecure)
     if os.path.exists(db_path(store)):
@@ -364,7 +361,15 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
 
 
 def _size_of(fs) -> int:
-    return sum(layer_sizes(fs))
+    return sum(fs.layer_sizes())
+
+
+def image_fs(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()):
+    # imported here: a build or a no-op command never loads imagefs
+    from distill.image.imagefs import image_fs as open_fs
+
+    return open_fs(store, text, stage, insecure)
+
 
 
 def existing_store(root: str | None = None) -> Store | None:

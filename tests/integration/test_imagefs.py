@@ -14,7 +14,7 @@ from distill import api
 from distill.errors import UnsafeLayer
 from distill.image.imagefs import ImageFS
 from distill.image.store.images import from_descriptor
-from distill.image.imagefs import toc as tocs
+from distill.image.layers import toc as tocs
 from imagetools import assert_view_is_unpack, image_of, tree_facts, unpacked, view_facts
 from tartools import build, entry
 
@@ -237,6 +237,67 @@ def test_archives_are_read_without_naming_anything(built, tmp_path, fmt, prefix)
     distill("export", f"{prefix}{archive}", "-o", out, root=other)
     with tarfile.open(out) as t:
         assert t.extractfile("app/again").read() == b"echo hi\n"
+
+
+def test_oci_layout_directories_are_read_in_place(built, tmp_path):
+    """`oci:DIR[:NAME]` as skopeo writes it: listed, exported and checked without a blob
+    copied into the store; a directory of two images needs the name."""
+    import subprocess
+
+    store, listing = built
+    archive = tmp_path / "img.tar"
+    distill("save", "localhost/src:1", "-o", archive, "--format", "oci", root=store.root)
+    layout = tmp_path / "layout"
+    for tag in ("one", "two"):
+        subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{archive}", f"oci:{layout}:{tag}"], check=True)
+    other = tmp_path / "other"
+    rows = json.loads(distill("ls", "-R", "--json", f"oci:{layout}:one", root=other).stdout)
+    assert without_attribution(rows) == without_attribution(listing)
+    out = tmp_path / "flat.tar"
+    distill("export", f"oci:{layout}:two", "-o", out, root=other)
+    with tarfile.open(out) as t:
+        assert t.extractfile("app/run.sh").read() == b"echo hi\n"
+    assert json.loads(distill("size", "--format", "json", f"oci:{layout}:one", root=other).stdout)["size"] == \
+        json.loads(distill("size", "--format", "json", "localhost/src:1", root=store.root).stdout)["size"]
+    blobs = other / "blobs" / "sha256"
+    assert not blobs.exists() or list(blobs.iterdir()) == []
+    r = distill("ls", f"oci:{layout}", root=other, check=False)
+    assert r.returncode == 1 and r.stderr.strip() == \
+        f"distill: error: {layout}: holds 2 images; name one as oci:{layout}:NAME"
+    r = distill("ls", f"oci:{layout}:three", root=other, check=False)
+    assert r.returncode == 1 and r.stderr.strip() == f"distill: error: {layout}: no image named 'three'"
+
+
+def test_an_oci_layout_that_lies_about_a_digest_is_refused(built, tmp_path):
+    import subprocess
+
+    store, _ = built
+    archive = tmp_path / "img.tar"
+    distill("save", "localhost/src:1", "-o", archive, "--format", "oci", root=store.root)
+    layout = tmp_path / "layout"
+    subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{archive}", f"oci:{layout}:one"], check=True)
+    index = json.loads((layout / "index.json").read_text())
+    manifest = layout / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]
+    manifest.write_bytes(manifest.read_bytes().replace(b'"layers"', b'"layers" '))
+    r = distill("ls", f"oci:{layout}", root=tmp_path / "other", check=False)
+    assert r.returncode == 1 and r.stderr.strip() == \
+        f"distill: error: blob {index['manifests'][0]['digest']} does not match its digest"
+    # indexes nested deeper than any real image's are refused, not followed
+    from distill import digest as digests
+    from distill import platform as platforms
+
+    host = platforms.host()
+    top = dict(index["manifests"][0])
+    for _ in range(4):
+        doc = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                          "manifests": [top]}).encode()
+        d = digests.of_bytes(doc)
+        (layout / "blobs" / "sha256" / d.split(":")[1]).write_bytes(doc)
+        top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": len(doc),
+               "platform": {"os": host.os, "architecture": host.architecture}}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    r = distill("ls", f"oci:{layout}", root=tmp_path / "other", check=False)
+    assert r.returncode == 1 and r.stderr.strip().endswith(": indexes nested too deep")
 
 
 def test_registry_images_are_read_from_their_blobs(built, registry, tmp_path):

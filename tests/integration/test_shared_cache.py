@@ -87,9 +87,10 @@ def test_machine_b_runs_no_step_and_gets_the_same_image(flask, tmp_path):
 
 def _cache_records(ref: str) -> list[dict]:
     """The shared cache's step records as decoded (their layers named by descriptor)."""
-    from distill.build.cache.remote import load_registry
+    from distill.build.cache.remote import load_source
+    from distill.build.cache.spec import parse_cache
 
-    return list(load_registry(ref, ()).steps.values())
+    return list(load_source(parse_cache(ref, "--cache-from"), ()).steps.values())
 
 
 def test_an_edit_on_b_reruns_only_the_step_that_depends_on_it(flask, tmp_path):
@@ -213,10 +214,7 @@ def test_a_machine_passes_on_what_it_took_without_fetching_it(small, registry, t
     distill("build", "--cache-from", first, "--cache-to", f"type=registry,ref={second},mode=max", "-t", "small:b",
             small, root=tmp_path / "B")
     shipped = set(lookup(Store(tmp_path / "A"), "small:a").diff_ids)  # not the builder's RUN layer
-    from distill.build.cache.remote import load_registry
-
-    taken = {r["layer"]["digest"] for r in load_registry(second, ()).steps.values()
-             if r["layer"] and r["diff_id"] not in shipped}
+    taken = {r["layer"]["digest"] for r in _cache_records(second) if r["layer"] and r["diff_id"] not in shipped}
     assert taken and not any(Store(tmp_path / "B").has_blob(d) for d in taken)
     c = distill("build", "--progress", "plain", "--cache-from", second, "-t", "small:c", small, root=tmp_path / "C")
     assert ran_steps(c.stderr) == [] and len(steps(c.stderr)[1]) == 3

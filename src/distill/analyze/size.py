@@ -17,7 +17,7 @@ Definitions (docs/architecture.md gives them too):
 from __future__ import annotations
 
 from distill.image.layers.tarstream import DIR, REG
-from distill.image.imagefs.toc import NAME, SIZE, TYPE
+from distill.image.layers.toc import NAME, SIZE, TYPE
 
 
 def visible_contents(tree) -> set[int]:
@@ -75,10 +75,11 @@ def largest(fs, top: int) -> tuple[list[dict], list[dict]]:
             [{"path": p, "size": n} for n, p in dirs[:top]])
 
 
-def measure(fs, attribution, layer_sizes: list[int], top: int = 10) -> dict:
+def measure(fs, attribution, top: int = 10) -> dict:
     """The report `distill size` prints: totals, each layer with who made it, the largest
     files and directories, the most wasted paths; and with a build record, what each
     COPY --from brought from its stage and the bytes of the final stage's base."""
+    layer_sizes = fs.layer_sizes()
     files, wasted, hidden = waste(fs)
     total_files, total_wasted = sum(files), sum(wasted)
     layers = []

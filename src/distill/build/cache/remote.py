@@ -28,147 +28,40 @@ class CacheBroken(DistillError):
 
 
 class Source:
-    """One --cache-from: its records, memos and where its layers come from."""
+    """One --cache-from: its records, memos, and the image source its layers come from
+    (sources.registry's or sources.layout's blobs)."""
 
-    def __init__(self, name: str, steps: dict[str, dict], memos: dict[str, str]):
-        self.name, self.steps, self.memos = name, steps, memos
+    def __init__(self, name: str, steps: dict[str, dict], memos: dict[str, str], blobs):
+        self.name, self.steps, self.memos, self.blobs = name, steps, memos, blobs
         self.unshipped = {r["layer"]["digest"] for r in steps.values() if r.pop("shipped", True) is False}
         self.layers = {r["layer"]["digest"] for r in steps.values() if r["layer"]} - self.unshipped
 
-    def present(self, digest: str) -> bool:
-        raise NotImplementedError
 
-    def fetch(self, store, desc: dict) -> None:
-        raise NotImplementedError
-
-
-class RegistrySource(Source):
-    def __init__(self, ref, insecure: tuple[str, ...], steps, memos):
-        super().__init__(str(ref), steps, memos)
-        self.ref, self.insecure = ref, insecure
-
-    def _connect(self):
-        from distill.image.registry.client import connect
-
-        return connect(self.ref.domain, self.insecure)
-
-    def present(self, digest: str) -> bool:
-        with self._connect() as reg:
-            return reg.has_blob(self.ref.path, digest)
-
-    def fetch(self, store, desc: dict) -> None:
-        from distill.image.registry.pull import fetch_blob
-
-        with self._connect() as reg:
-            fetch_blob(store, reg, self.ref.path, desc)
-
-
-class LocalSource(Source):
-    def __init__(self, root: str, steps, memos):
-        super().__init__(root, steps, memos)
-        self.root = root
-
-    def present(self, digest: str) -> bool:
-        return os.path.isfile(layout_blob(self.root, digest))
-
-    def fetch(self, store, desc: dict) -> None:
-        with open(layout_blob(self.root, desc["digest"]), "rb") as f:
-            store.ingest(f, desc["digest"], desc["size"])
-
-
-def layout_blob(root: str, digest: str) -> str:
-    algo, hexpart = digests.split(digests.validate(digest))
-    return os.path.join(root, "blobs", algo, hexpart)
-
-
-# ---- reading a cache ---------------------------------------------------------------------
-def _descriptors(manifest: dict) -> tuple[dict, list[dict]]:
+def _document(image) -> tuple[dict, dict]:
+    """(steps, memos) of a cache image: an artifact, or an image with an inline cache."""
     from distill.image.registry.pull import checked_descriptor
 
-    return checked_descriptor(manifest.get("config"), "manifest"), [checked_descriptor(d, "manifest")
-                                                            for d in manifest.get("layers") or []]
-
-
-def _document(manifest: dict, config_bytes: bytes) -> tuple[dict, dict]:
-    """(steps, memos) of a cache manifest (an artifact, or an image with an inline cache)."""
-    config, layers = _descriptors(manifest)
-    from distill.image.registry.pull import json_object
-
-    doc = json_object(config_bytes, "its config")
+    config = checked_descriptor(image.manifest.get("config"), "manifest")
+    layers = [checked_descriptor(d, "manifest") for d in image.layers]
     if config.get("mediaType") == mediatypes.BUILD_CACHE:
-        return shared.decode(doc, layers)
-    inline = doc.get(shared.INLINE_KEY)
+        return shared.decode(image.config, layers)
+    inline = image.config.get(shared.INLINE_KEY)
     if inline is None:
         raise VerificationError("it holds no distill build cache (neither an artifact nor an image with one inline)")
-    return shared.decode(inline, layers, (doc.get("rootfs") or {}).get("diff_ids"))
+    return shared.decode(inline, layers, (image.config.get("rootfs") or {}).get("diff_ids"))
 
 
-def _read_limited(f, limit: int, what: str) -> bytes:
-    data = f.read(limit + 1)
-    if len(data) > limit:
-        raise VerificationError(f"{what} is larger than {limit} bytes")
-    return data
+def load_source(spec: CacheSpec, insecure: tuple[str, ...]) -> Source:
+    if spec.type == "registry":
+        from distill.image.sources.registry import open_registry
 
+        source = open_registry(spec.ref, insecure, limit=shared.MAX_DOCUMENT)
+    else:
+        from distill.image.sources.layout import open_layout
 
-def load_registry(text: str, insecure: tuple[str, ...]) -> RegistrySource:
-    from distill.image.oci import reference
-    from distill.image.registry.client import Registry
-    from distill.image.registry.pull import json_object
-
-    ref = reference.parse(text)
-    with Registry(ref.domain, insecure=ref.domain in insecure) as reg:
-        data, _, _ = reg.get_manifest(ref.path, ref.object)
-        manifest = json_object(data, "its manifest")
-        config, _ = _descriptors(manifest)
-        if config["size"] > shared.MAX_DOCUMENT:
-            raise VerificationError(f"its config of {config['size']} bytes is larger than {shared.MAX_DOCUMENT}")
-        sink = _Bytes(config["digest"], config["size"])
-        reg.fetch_blob(ref.path, config["digest"], config["size"], sink)
-        steps, memos = _document(manifest, sink.verified())
-    return RegistrySource(ref, insecure, steps, memos)
-
-
-class _Bytes:
-    """A blob fetched into memory, checked against its size and digest."""
-
-    def __init__(self, digest: str, size: int):
-        self.digest, self.size, self.parts, self.seen = digest, size, [], 0
-
-    def write(self, chunk: bytes) -> None:
-        self.seen += len(chunk)
-        if self.seen > self.size:
-            raise VerificationError(f"blob {self.digest} is longer than its {self.size} bytes")
-        self.parts.append(chunk)
-
-    def verified(self) -> bytes:
-        data = b"".join(self.parts)
-        if len(data) != self.size or digests.of_bytes(data, digests.split(self.digest)[0]) != self.digest:
-            raise VerificationError(f"blob {self.digest} does not match its digest")
-        return data
-
-
-def load_local(root: str) -> LocalSource:
-    def blob(desc: dict) -> bytes:
-        with open(layout_blob(root, desc["digest"]), "rb") as f:
-            data = _read_limited(f, shared.MAX_DOCUMENT, desc["digest"])
-        if digests.of_bytes(data, digests.split(desc["digest"])[0]) != desc["digest"]:
-            raise VerificationError(f"blob {desc['digest']} does not match its digest")
-        return data
-
-    from distill.image.registry.pull import checked_descriptor, json_object
-
-    try:
-        with open(os.path.join(root, "index.json"), "rb") as f:
-            index = json_object(_read_limited(f, 1 << 20, "index.json"), "index.json")
-        entries = index.get("manifests") or []
-        if not isinstance(entries, list) or not entries:
-            raise VerificationError("index.json lists no manifest")
-        manifest = json_object(blob(checked_descriptor(entries[0], "index.json")), "its manifest")
-        config, _ = _descriptors(manifest)
-        steps, memos = _document(manifest, blob(config))
-    except FileNotFoundError as e:
-        raise DistillError(f"{e.filename}: no such file") from None
-    return LocalSource(root, steps, memos)
+        source = open_layout(spec.path, limit=shared.MAX_DOCUMENT)
+    steps, memos = _document(source.image)
+    return Source(spec.ref or spec.path, steps, memos, source.blobs)
 
 
 class RemoteCache:
@@ -188,7 +81,7 @@ class RemoteCache:
         for src in self.sources:
             wanted = sorted(src.layers - self.broken)
             with ThreadPoolExecutor(4) as pool:
-                there = list(pool.map(src.present, wanted))
+                there = list(pool.map(src.blobs.has, wanted))
             for digest, ok in zip(wanted, there):
                 if not ok:
                     self.discard({digest}, f"cache {src.name}: layer {digest} is missing; its steps will run")
@@ -253,7 +146,7 @@ class RemoteCache:
                 if src is None:
                     raise DistillError(f"layer {digest} is neither in the store nor in a cache")
                 try:
-                    src.fetch(store, desc)
+                    src.blobs.fetch(store, desc)
                     verify_diff_id(store, desc, diff_id)
                 except (VerificationError, NotFound, OSError, DistillError) as e:
                     if store.has_blob(digest):
@@ -270,7 +163,7 @@ def load(specs: list[CacheSpec], insecure: tuple[str, ...], warn, progress=None)
         name = spec.ref or spec.path
         step = progress.step(f"[internal] load build cache {name}") if progress is not None else None
         try:
-            sources.append(load_registry(spec.ref, insecure) if spec.type == "registry" else load_local(spec.path))
+            sources.append(load_source(spec, insecure))
             if step is not None:
                 step.done()
         except DistillError as e:
@@ -352,8 +245,9 @@ def _to_registry(store, text: str, steps, memos, layers: dict[str, dict], insecu
 def _registry_source_of(remote: RemoteCache | None, digest: str, domain: str) -> str | None:
     """The repository on `domain` a --cache-from source holds `digest` in, if any."""
     for src in remote.sources if remote else ():
-        if isinstance(src, RegistrySource) and src.ref.domain == domain and digest in src.layers:
-            return src.ref.path
+        ref = getattr(src.blobs, "ref", None)  # a registry's
+        if ref is not None and ref.domain == domain and digest in src.layers:
+            return ref.path
     return None
 
 
@@ -361,10 +255,11 @@ def _to_directory(store, root: str, steps, memos, layers: dict[str, dict], remot
     """An OCI layout: blobs as stored (linked when on one filesystem), index.json last."""
     from distill.fs.files import write_text
     from distill.fs.atomic import write_file
+    from distill.image.sources.layout import blob_path
 
     pairs = sorted(layers.items())
     for diff_id, desc in pairs:
-        dest = layout_blob(root, desc["digest"])
+        dest = blob_path(root, desc["digest"])
         if os.path.exists(dest):
             continue
         if not store.has_blob(desc["digest"]):
@@ -379,9 +274,9 @@ def _to_directory(store, root: str, steps, memos, layers: dict[str, dict], remot
             os.replace(dest + ".part", dest)
     config = _document_bytes(steps, memos, [d for d, _ in pairs])
     manifest = _manifest(config, [desc for _, desc in pairs])
-    os.makedirs(os.path.dirname(layout_blob(root, digests.of_bytes(config))), exist_ok=True)
+    os.makedirs(os.path.dirname(blob_path(root, digests.of_bytes(config))), exist_ok=True)
     for data in (config, manifest):
-        write_file(layout_blob(root, digests.of_bytes(data)), data)
+        write_file(blob_path(root, digests.of_bytes(data)), data)
     write_text(os.path.join(root, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}')
     index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
              "manifests": [{"mediaType": mediatypes.OCI_MANIFEST, "artifactType": mediatypes.BUILD_CACHE,

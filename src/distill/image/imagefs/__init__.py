@@ -7,21 +7,34 @@ from distill.errors import DistillError, NotFound
 from distill.image.imagefs.fs import TYPES, ImageFS
 from distill.image.imagefs.tree import Node
 
-__all__ = ["ImageFS", "Node", "TYPES", "open_image", "stage_image", "recorded_stage_image", "build_record_of",
-           "Attribution"]
+__all__ = ["ImageFS", "Node", "TYPES", "image_fs", "open_image", "stage_image", "recorded_stage_image",
+           "build_record_of", "Attribution"]
 
 
-def open_image(store, image, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
-    """The filesystem of `image` (image.Image), or of one of its build's stages (by name or
-    index, through its build record), and who wrote each layer."""
-    try:
-        record = build_record_of(store, image)
-    except DistillError:
-        record = None  # a record only adds attribution: the files are read without one
+def image_fs(store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> tuple[ImageFS, "Attribution"]:
+    """The filesystem of the image `text` names (sources.open_source), or of one of its
+    build's stages, and who wrote each layer."""
+    from distill.image.sources import open_source
+
+    return open_image(store, open_source(store, text, insecure, in_place=stage is None), stage)
+
+
+def open_image(store, source, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
+    """The filesystem of an ImageSource, or of one of its build's stages (by name or
+    index, through its build record: an image the store holds), and who wrote each layer."""
+    from distill.image.sources import StoreBlobs
+
+    image, record = source.image, None
+    if isinstance(source.blobs, StoreBlobs):
+        try:
+            record = build_record_of(store, image)
+        except DistillError:
+            pass  # a record only adds attribution: the files are read without one
+    blobs, name = source.blobs, image.name or source.name
     if stage is not None:
         image = stage_image(store, image, record, stage)
-    fs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name or image.manifest_digest)
-    return fs, Attribution(image, record)
+        name = image.name or image.manifest_digest
+    return ImageFS(store, image.layers, image.diff_ids, image.config, name, blobs), Attribution(image, record)
 
 
 def stage_image(store, image, record: dict | None, stage: str):

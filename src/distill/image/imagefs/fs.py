@@ -10,44 +10,17 @@ import os
 from distill.image.oci import mediatypes
 from distill.errors import DistillError, NotFound
 from distill.image.layers.tarstream import DIR, HARDLINK, REG, SYMLINK
-from distill.image.layers.unpack import is_unpacked
-from distill.image.imagefs.toc import layer_toc
+from distill.image.sources.source import StoreBlobs
 from distill.image.imagefs.tree import Node, Tree
 
 READ_MAX = 64 << 20  # read() refuses a file larger than this: stream it with open_file()
 TEXT_MAX = 4 << 20  # read_text()'s default bound: config files (/etc/passwd, ld.so paths)
 
 
-class StoreBlobs:
-    """Layers as the store keeps them: tables of contents cached by diffID, the blobs,
-    and the unpacked snapshots of layers a build or run used."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def rows(self, desc: dict, diff_id: str) -> list[list]:
-        return layer_toc(self.store, desc, diff_id)
-
-    def open(self, desc: dict):
-        return self.store.open_blob(desc["digest"])
-
-    def uncompressed_size(self, desc: dict, diff_id: str) -> int:
-        from distill.image.layers.blob import uncompressed_size
-
-        return uncompressed_size(self.store, desc, diff_id)
-
-    def unpacked(self, diff_id: str) -> bool:
-        return is_unpacked(self.store, diff_id)
-
-    def snapshot_file(self, diff_id: str, entry: str) -> str | None:
-        return _snapshot_file(self.store, diff_id, entry)
-
-
 class ImageFS:
     def __init__(self, store, layers: list[dict], diff_ids: list[str], config: dict | None = None,
                  name: str | None = None, blobs=None):
-        """`blobs`: where the layers are read (StoreBlobs, or imagefs.archive's
-        ArchiveBlobs for an archive read in place)."""
+        """`blobs`: where the layers are read (sources.blobs: the store's by default)."""
         if len(layers) != len(diff_ids):
             raise DistillError(f"{name or 'image'}: {len(layers)} layers but {len(diff_ids)} diffIDs in its config")
         self.store = store
@@ -62,6 +35,10 @@ class ImageFS:
             rows = self.blobs.rows(desc, diff_id)
             self.layer_rows.append(rows)
             self.tree.apply(i, rows)
+
+    def layer_sizes(self) -> list[int]:
+        """Each layer's uncompressed tar size, as docker counts an image's size."""
+        return [self.blobs.uncompressed_size(d, i) for d, i in zip(self.layers, self.diff_ids)]
 
     # ---- the tree ------------------------------------------------------------------------
     def stat(self, path: str, follow: bool = False) -> Node | None:
@@ -219,23 +196,6 @@ def _skip(stream, n: int) -> None:
         if not data:
             raise DistillError("layer blob ended before an entry's content")
         n -= len(data)
-
-
-def _snapshot_file(store, diff_id: str, entry: str) -> str | None:
-    """The file an entry became in the layer's unpacked snapshot, if the store has one.
-    The entry's own path inside the snapshot: each layer is unpacked into a directory of
-    its own, where no lower layer's symlink redirects it."""
-    if not is_unpacked(store, diff_id):
-        return None
-    from distill.fs.confined import resolve
-    from distill.image.layers.unpack import snapshot_id, snapshots_dir
-
-    try:
-        host, _ = resolve(os.path.join(snapshots_dir(store), snapshot_id(diff_id)), entry, follow_final=False,
-                          clamp=True)
-    except DistillError:
-        return None
-    return host if os.path.isfile(host) and not os.path.islink(host) else None
 
 
 TYPES = {REG: "file", DIR: "dir", SYMLINK: "symlink", HARDLINK: "hardlink", "3": "char", "4": "block", "6": "fifo"}

@@ -12,7 +12,7 @@ from distill.errors import UnsafeLayer
 from distill.image.layers.apply import split_name, whiteout_victim
 from distill.image.layers.create import OPAQUE, WHITEOUT_PREFIX
 from distill.image.layers.tarstream import DIR, HARDLINK, SYMLINK
-from distill.image.imagefs.toc import (
+from distill.image.layers.toc import (
     DEVMAJOR,
     DEVMINOR,
     GID,

@@ -73,22 +73,51 @@ def fetch_blob(store, reg: Registry, repo: str, d: dict) -> None:
             time.sleep(reg.backoff * 2 ** attempt)
 
 
-def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) -> tuple[dict, int, int]:
-    """The blobs of the image `ref` names (for `platform`), fetched into the store, not
-    named: (manifest descriptor, blobs fetched, blobs already there). The caller holds
-    store.writing() while it needs them."""
-    want = platform or platforms.host()
-    repo = ref.path
-    data, media, digest = reg.get_manifest(repo, ref.object)
+def manifest_of(reg: Registry, ref: Reference, platform=None) -> tuple[bytes, str, str, dict]:
+    """(bytes, media type, digest, parsed) of the manifest `ref` names, an index resolved
+    to `platform`'s (the machine's by default)."""
+    data, media, digest = reg.get_manifest(ref.path, ref.object)
     doc = json_object(data, f"manifest {ref}")
     media = doc.get("mediaType") or media
     if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
-        chosen = checked_descriptor(platforms.choose(doc.get("manifests") or [], want), f"index of {ref}")
-        data, media, digest = reg.get_manifest(repo, chosen["digest"])
+        chosen = checked_descriptor(platforms.choose(doc.get("manifests") or [], platform or platforms.host()),
+                                    f"index of {ref}")
+        data, media, digest = reg.get_manifest(ref.path, chosen["digest"])
         doc = json_object(data, f"manifest {ref}")
         media = doc.get("mediaType") or chosen.get("mediaType") or media
     if doc.get("schemaVersion") == 1 or media not in mediatypes.MANIFESTS:
         raise RegistryError(f"{ref.familiar}: unsupported manifest type {media or 'unknown'!r}")
+    return data, media, digest, doc
+
+
+class Verifying:
+    """A blob fetched into `sink` (memory, a spool file), checked against its size and
+    digest when finished."""
+
+    def __init__(self, sink, digest: str, size: int):
+        self.sink, self.digest, self.size, self.seen = sink, digest, size, 0
+        self.hasher = digests.hasher(digest)
+
+    def write(self, chunk: bytes) -> None:
+        self.seen += len(chunk)
+        if self.seen > self.size:
+            raise VerificationError(f"blob {self.digest} is longer than its {self.size} bytes")
+        self.hasher.update(chunk)
+        self.sink.write(chunk)
+
+    def finish(self):
+        if self.seen != self.size or digests.split(self.digest)[0] + ":" + self.hasher.hexdigest() != self.digest:
+            raise VerificationError(f"blob {self.digest} does not match its digest")
+        self.sink.seek(0)
+        return self.sink
+
+
+def fetch(store, reg: Registry, ref: Reference, platform=None, progress=None) -> tuple[dict, int, int]:
+    """The blobs of the image `ref` names (for `platform`), fetched into the store, not
+    named: (manifest descriptor, blobs fetched, blobs already there). The caller holds
+    store.writing() while it needs them."""
+    repo = ref.path
+    data, media, digest, doc = manifest_of(reg, ref, platform)
     config = checked_descriptor(doc.get("config"), f"manifest {ref}")
     layers = [checked_descriptor(l, f"manifest {ref}") for l in doc.get("layers") or []]
     todo = [config] + layers

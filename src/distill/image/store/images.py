@@ -53,20 +53,28 @@ def store_name(text: str) -> str:
     return str(reference.parse(text))
 
 
-def _platform_manifest(store, descriptor: dict, platform) -> tuple[str, dict]:
-    doc = store.read_json(descriptor["digest"])
+def _platform_manifest(read_json, descriptor: dict, platform, depth: int = 0) -> tuple[str, dict]:
+    doc = read_json(descriptor["digest"])
     media = doc.get("mediaType") or descriptor.get("mediaType")
     if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
+        if depth >= 2:  # an index of indexes of indexes is a loop or a trap
+            raise DistillError(f"{descriptor['digest']}: indexes nested too deep")
         chosen = platforms.choose(doc.get("manifests") or [], platform or platforms.host())
-        return _platform_manifest(store, chosen, platform)
+        return _platform_manifest(read_json, chosen, platform, depth + 1)
     return descriptor["digest"], doc
 
 
-def from_descriptor(store, descriptor: dict, name: str | None = None, platform=None) -> Image:
-    manifest_digest, manifest = _platform_manifest(store, descriptor, platform)
+def image_from(read_json, descriptor: dict, name: str | None = None, platform=None) -> Image:
+    """The Image a descriptor names (an index resolved to `platform`'s manifest), its
+    manifest and config read by `read_json(digest)`: the store's, or any source's."""
+    manifest_digest, manifest = _platform_manifest(read_json, descriptor, platform)
     config_desc = manifest.get("config") or {}
     config_digest = digests.validate(config_desc.get("digest", ""))
-    return Image(name, descriptor, manifest_digest, manifest, config_digest, store.read_json(config_digest))
+    return Image(name, descriptor, manifest_digest, manifest, config_digest, read_json(config_digest))
+
+
+def from_descriptor(store, descriptor: dict, name: str | None = None, platform=None) -> Image:
+    return image_from(store.read_json, descriptor, name, platform)
 
 
 def lookup(store, text: str, platform=None) -> Image:

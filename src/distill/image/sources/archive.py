@@ -14,11 +14,11 @@ from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill.errors import DistillError
 from distill.image.store.images import Image, canonical_json, oci_manifest
-from distill.image.layers.compress import decompressed, sniff
+from distill.image.layers.compress import sniff
 from distill.image.layers.tarstream import REG, TarReader
-from distill.image.imagefs.toc import MAX_ENTRIES, rows_of
-
-JSON_MAX = 64 << 20
+from distill.image.layers.toc import MAX_ENTRIES
+from distill.image.sources.layout import JSON_MAX, blob_name, indexed_image
+from distill.image.sources.source import Blobs, ImageSource
 
 
 class _Window:
@@ -66,50 +66,21 @@ class _Window:
         self.close()
 
 
-class _Counting:
-    def __init__(self, stream):
-        self.stream, self.count = stream, 0
+class ArchiveBlobs(Blobs):
+    """The layers of an archive, by digest, each a window of the archive file."""
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.count += len(data)
-        return data
-
-
-class ArchiveBlobs:
-    """The layers of an archive, by digest, for ImageFS."""
+    name = "archive"
 
     def __init__(self, path: str, members: dict[str, tuple[int, int]], by_digest: dict[str, str]):
+        super().__init__()
         self.path, self.members, self.by_digest = path, members, by_digest
-        self.sizes: dict[str, int] = {}  # digest → uncompressed size, of the layers read
+
+    def has(self, digest: str) -> bool:
+        return digest in self.by_digest
 
     def open(self, desc: dict) -> _Window:
         start, size = self.members[self.by_digest[desc["digest"]]]
         return _Window(open(self.path, "rb"), start, size)
-
-    def rows(self, desc: dict, diff_id: str) -> list[list]:
-        kind = mediatypes.compression(desc["mediaType"])
-        with self.open(desc) as f:
-            if kind == "none":
-                self.sizes[desc["digest"]] = f.size
-                return rows_of(TarReader(f, f.size))
-            stream = _Counting(decompressed(f, kind))
-            rows = rows_of(TarReader(stream))
-            while stream.read(1 << 20):
-                pass
-            self.sizes[desc["digest"]] = stream.count
-            return rows
-
-    def uncompressed_size(self, desc: dict, diff_id: str) -> int:
-        if desc["digest"] not in self.sizes:
-            self.rows(desc, diff_id)
-        return self.sizes[desc["digest"]]
-
-    def unpacked(self, diff_id: str) -> bool:
-        return False
-
-    def snapshot_file(self, diff_id: str, entry: str) -> None:
-        return None  # the store's snapshots are of verified layers, not of this archive's
 
 
 def members(path: str) -> dict[str, tuple[int, int]]:
@@ -124,12 +95,12 @@ def members(path: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _read(path: str, found: dict, name: str) -> bytes:
+def _read(path: str, found: dict, name: str, limit: int = JSON_MAX) -> bytes:
     if name not in found:
         raise DistillError(f"{path}: the archive has no {name!r}")
     start, size = found[name]
-    if size > JSON_MAX:
-        raise DistillError(f"{path}: {name!r} is larger than {JSON_MAX} bytes")
+    if size > limit:
+        raise DistillError(f"{path}: {name!r} is larger than {limit} bytes")
     with open(path, "rb") as f:
         f.seek(start)
         return f.read(size)
@@ -145,7 +116,7 @@ def _json(path: str, found: dict, name: str, kind: type = dict):
     return doc
 
 
-def open_archive(path: str) -> tuple[Image, ArchiveBlobs] | None:
+def open_archive(path: str) -> ImageSource | None:
     try:
         found = members(path)
     except OSError as e:
@@ -157,7 +128,7 @@ def open_archive(path: str) -> tuple[Image, ArchiveBlobs] | None:
     raise DistillError(f"{path} is neither a docker nor an OCI archive")
 
 
-def _docker(path: str, found: dict) -> tuple[Image, ArchiveBlobs] | None:
+def _docker(path: str, found: dict) -> ImageSource | None:
     entries = _json(path, found, "manifest.json", list)
     if len(entries) != 1 or not isinstance(entries[0], dict):
         return None  # several images: load() says which
@@ -185,36 +156,22 @@ def _docker(path: str, found: dict) -> tuple[Image, ArchiveBlobs] | None:
     descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": digests.of_bytes(data), "size": len(data)}
     tags = entry.get("RepoTags") or []
     image = Image(tags[0] if tags else None, descriptor, descriptor["digest"], manifest, config_digest, config)
-    return image, ArchiveBlobs(path, found, by_digest)
+    return ImageSource(path, image, ArchiveBlobs(path, found, by_digest))
 
 
-def _blob(digest: str) -> str:
-    alg, hexpart = digests.split(digests.validate(digest))
-    return f"blobs/{alg}/{hexpart}"
-
-
-def _oci(path: str, found: dict) -> tuple[Image, ArchiveBlobs] | None:
-    index = _json(path, found, "index.json")
-    manifests = index.get("manifests")
-    if not isinstance(manifests, list) or len(manifests) != 1 or \
-            manifests[0].get("mediaType") not in mediatypes.MANIFESTS:
-        return None  # several images, or an index of platforms: load() chooses
-    descriptor = {k: manifests[0][k] for k in ("mediaType", "digest", "size") if k in manifests[0]}
-    manifest = _json(path, found, _blob(descriptor.get("digest", "")))
-    config_digest = digests.validate((manifest.get("config") or {}).get("digest", ""))
-    config = _json(path, found, _blob(config_digest))
-    layers = manifest.get("layers") or []
+def _oci(path: str, found: dict) -> ImageSource | None:
+    manifests = _json(path, found, "index.json").get("manifests")
+    if not isinstance(manifests, list) or len(manifests) != 1:
+        return None  # several images: load() says which
+    image = indexed_image(lambda name, limit: _read(path, found, name, limit), path)
     by_digest = {}
-    for desc in layers:
+    for desc in image.layers:
         try:
             mediatypes.compression(desc.get("mediaType") or "")
         except ValueError:
             return None  # load() says what it is
-        name = _blob(desc.get("digest", ""))
+        name = blob_name(desc.get("digest", ""))
         if name not in found:
             raise DistillError(f"{path}: the archive lacks blob {desc.get('digest')}")
         by_digest[desc["digest"]] = name
-    ann = manifests[0].get("annotations") or {}
-    image = Image(ann.get("io.containerd.image.name"), descriptor, descriptor["digest"], manifest, config_digest,
-                  config)
-    return image, ArchiveBlobs(path, found, by_digest)
+    return ImageSource(path, image, ArchiveBlobs(path, found, by_digest))

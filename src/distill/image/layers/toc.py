@@ -40,7 +40,8 @@ def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
             return doc["entries"]
     except (OSError, ValueError, EOFError, TypeError):
         pass
-    rows, size = scan(store, descriptor, diff_id)
+    with store.open_blob(descriptor["digest"]) as f:
+        rows, size = scan(f, descriptor, diff_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     data = marshal.dumps({"version": VERSION, "diff_id": diff_id, "size": size, "entries": rows})
     write_file(path, data, durable=False)  # a lost or torn file is made again
@@ -52,26 +53,24 @@ def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
     return rows
 
 
-def scan(store, descriptor: dict, diff_id: str) -> tuple[list[list], int]:
-    """(rows, uncompressed size) of a stored layer, in one pass: a plain blob is skipped
-    through by seeking (its digest is its diffID, checked when stored); a compressed one
-    is decompressed once and its content checked against the diffID."""
+def scan(f, descriptor: dict, diff_id: str) -> tuple[list[list], int]:
+    """(rows, uncompressed size) of a layer blob open as `f` (a file, or a window with a
+    `size`), in one pass: a plain blob is skipped through by seeking (its digest is its
+    diffID); a compressed one is decompressed once and its content checked against the
+    diffID."""
     from distill.image.layers.compress import HashingReader, decompressed
     from distill.image.layers.tarstream import TarReader
 
     kind = mediatypes.compression(descriptor["mediaType"])
-    with store.open_blob(descriptor["digest"]) as f:
-        if kind == "none":
-            if descriptor["digest"] != diff_id:
-                raise VerificationError(f"layer {descriptor['digest']}: an uncompressed blob's digest must be "
-                                        f"its diffID ({diff_id})")
-            size = os.fstat(f.fileno()).st_size
-            reader = TarReader(f, size)
-            rows = rows_of(reader)
-            return rows, size
-        stream = HashingReader(decompressed(f, kind))
-        rows = rows_of(TarReader(stream))
-        stream.drain()
+    if kind == "none":
+        if descriptor["digest"] != diff_id:
+            raise VerificationError(f"layer {descriptor['digest']}: an uncompressed blob's digest must be "
+                                    f"its diffID ({diff_id})")
+        size = f.size if hasattr(f, "size") else os.fstat(f.fileno()).st_size
+        return rows_of(TarReader(f, size)), size
+    stream = HashingReader(decompressed(f, kind))
+    rows = rows_of(TarReader(stream))
+    stream.drain()
     if stream.digest != diff_id:
         raise VerificationError(f"layer {descriptor['digest']}: content has diffID {stream.digest}, image says {diff_id}")
     return rows, stream.size
