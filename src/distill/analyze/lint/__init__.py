@@ -7,29 +7,25 @@ the line before, BuildKit's `# check=skip=JSONArgsRecommended` directive."""
 from __future__ import annotations
 
 from distill.analyze.lint.checks import CHECKS
-from distill.analyze.lint.model import Line, Stage
+from distill.analyze.lint.model import Facts, Line, Options, Stage
 from distill.analyze.lint.shellcheck import POSIX_SHELLS
 from distill.analyze.lint.rules import RULES, SEVERITIES
 
-__all__ = ["RULES", "SEVERITIES", "lint", "shellcheck_available"]
+__all__ = ["RULES", "SEVERITIES", "Options", "lint", "shellcheck_available"]
 
 
-def lint(text: bytes | str, path: str = "Dockerfile", target: str | None = None,
-         ignore: tuple[str, ...] = (), shellcheck: bool = True, context: dict | None = None,
-         override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False,
-         bases: dict | None = None, platform: str | None = None, labels: dict | None = None,
-         strict_labels: bool = False, pragmas: bool = True) -> list[dict]:
+def lint(text: bytes | str, path: str = "Dockerfile", shellcheck: bool = True, **options) -> list[dict]:
     """Findings, by line: {rule, aliases, severity, line, column, message, file}; with
     `shellcheck`, ShellCheck's on the RUN scripts too (SC codes) when the program is here.
-    `context`: what context_facts() found in the build context, for the rules about it;
-    `override`: rule or alias → severity; `trusted`: the registries FROM may name;
-    `built_only`: only what concerns the stages a build of `target` runs (as BuildKit's
-    warnings); `bases`: {FROM reference: {"env": names, "platform": "os/arch"}} for the
-    base images known here, `platform` the build's; `labels`: the label schema (label →
-    type, lint/labels.py), `strict_labels` refuses others; `pragmas`: honour inline
+    `options` (model.Options): `target`, the stage built; `ignore`, rule ids or aliases;
+    `context`, what context_facts() found in the build context, for the rules about it;
+    `override`, rule or alias → severity; `trusted`, the registries FROM may name;
+    `built_only`, only what concerns the stages a build of `target` runs (as BuildKit's
+    warnings); `bases`, {FROM reference: {"env": names, "platform": "os/arch"}} for the
+    base images known here, `platform` the build's; `labels`, the label schema (label →
+    type, lint/labels.py), `strict_labels` refuses others; `pragmas`, honour inline
     ignore comments."""
-    return finish(prepare(text, path, shellcheck), target, ignore, context, override, trusted, built_only, bases,
-                  platform, labels, strict_labels, pragmas)
+    return finish(prepare(text, path, shellcheck), Options(**options))
 
 
 class Prepared:
@@ -42,9 +38,8 @@ class Prepared:
 
         self.path = path
         self.result = parsed if parsed is not None else parse(text, path)
-        self.stages, self.global_args, self.ctx = _stages(self.result.nodes)
         source = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        self.ctx["lines"] = source.splitlines()
+        self.stages, self.facts = _stages(self.result.nodes, source.splitlines())
         self.pending = None
         if shellcheck:
             from distill.analyze.lint.shellcheck import start
@@ -57,28 +52,24 @@ def prepare(text: bytes | str, path: str = "Dockerfile", shellcheck: bool = True
     return Prepared(text, path, shellcheck, parsed)
 
 
-def finish(p: Prepared, target: str | None = None, ignore: tuple[str, ...] = (), context: dict | None = None,
-           override: dict | None = None, trusted: list[str] | None = None, built_only: bool = False,
-           bases: dict | None = None, platform: str | None = None, labels: dict | None = None,
-           strict_labels: bool = False, pragmas: bool = True) -> list[dict]:
-    """lint()'s findings of a prepared Dockerfile (lint() says what each argument is)."""
-    result, stages, ctx, path = p.result, p.stages, p.ctx, p.path
-    ctx["context"] = context
-    ctx["trusted"] = trusted
-    ctx["bases"], ctx["platform"] = bases, platform
-    ctx["labels"], ctx["strict_labels"] = labels, strict_labels
+def finish(p: Prepared, options: Options = Options()) -> list[dict]:
+    """lint()'s findings of a prepared Dockerfile."""
+    result, stages, path = p.result, p.stages, p.path
+    facts = p.facts
+    facts.options = options
+    target, ignore, override, pragmas = options.target, options.ignore, options.override, options.pragmas
     final = next((s for s in stages if target and s.name == target.lower()), stages[-1] if stages else None)
     skipped = set(ignore) | _skips(result.directives.get("check", ""))
     findings = []
     for rule, node, message in _warnings(result, path):
         findings.append(_finding(rule, node, message, path))
     for check in CHECKS:
-        for rule, node, message in check(stages, final, ctx):
+        for rule, node, message in check(stages, final, facts):
             findings.append(_finding(rule, node, message, path))
     if p.pending is not None:
         findings += p.pending.findings(path)
     by_line = {n.start_line: n for n in result.nodes}
-    if built_only:
+    if options.built_only:
         from distill.analyze.lint.model import reachable
 
         built = reachable(stages, final)
@@ -112,7 +103,7 @@ def _finding(rule: str, node, message: str, path: str) -> dict:
             "column": 1, "message": message, "file": path}
 
 
-def _stages(nodes):
+def _stages(nodes, lines: list[str]) -> tuple[list[Stage], Facts]:
     stages: list[Stage] = []
     global_args = []
     pipefail: dict[int, bool] = {}
@@ -139,8 +130,7 @@ def _stages(nodes):
                 pip_no_cache[s.index] = True
             pipefail[id(node)] = shell_pipefail
             posix_shell[id(node)] = posix
-    return stages, global_args, {"global_args": global_args, "pipefail": pipefail, "pip_no_cache": pip_no_cache,
-                                 "before_from": before_from, "posix_shell": posix_shell}
+    return stages, Facts(lines, global_args, before_from, pipefail, posix_shell, pip_no_cache)
 
 
 def _warnings(result, path):

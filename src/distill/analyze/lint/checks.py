@@ -19,7 +19,7 @@ _SECRET = re.compile(r"(^|_)(password|passwd|secret|token|api_?key|private_?key|
 
 
 # ---- BuildKit's checks ----------------------------------------------------------------------
-def stage_names(stages, final, ctx):
+def stage_names(stages, final, facts):
     seen = {}
     for s in stages:
         if s.name is None:
@@ -41,7 +41,7 @@ def stage_names(stages, final, ctx):
 
 
 
-def casing(stages, final, ctx):
+def casing(stages, final, facts):
     nodes = [n for s in stages for n in [s.node] + s.nodes]
     keywords = [_KEYWORD.match(n.original).group(1) for n in nodes]
     upper = sum(1 for k in keywords if k.isupper())
@@ -54,7 +54,7 @@ def casing(stages, final, ctx):
 
 
 
-def json_args(stages, final, ctx):
+def json_args(stages, final, facts):
     for s in stages:
         for n in s.nodes:
             if n.value in ("cmd", "entrypoint") and not n.json:
@@ -63,7 +63,7 @@ def json_args(stages, final, ctx):
 
 
 
-def maintainer(stages, final, ctx):
+def maintainer(stages, final, facts):
     for s in stages:
         for n in s.nodes:
             if n.value == "maintainer":
@@ -71,7 +71,7 @@ def maintainer(stages, final, ctx):
 
 
 
-def workdirs(stages, final, ctx):
+def workdirs(stages, final, facts):
     for s in stages:  # every relative one, as hadolint (BuildKit: only before an absolute one)
         for n in s.nodes:
             if n.value != "workdir" or not n.args:
@@ -83,7 +83,7 @@ def workdirs(stages, final, ctx):
 
 
 
-def multiple(stages, final, ctx):
+def multiple(stages, final, facts):
     for s in stages:
         for kind in ("cmd", "entrypoint", "healthcheck"):
             found = [n for n in s.nodes if n.value == kind]
@@ -93,7 +93,7 @@ def multiple(stages, final, ctx):
 
 
 
-def key_values(stages, final, ctx):
+def key_values(stages, final, facts):
     for s in stages:
         for n in s.nodes:
             if n.value in ("env", "label") and len(n.args) >= 3 and n.args[2] == "":
@@ -102,7 +102,7 @@ def key_values(stages, final, ctx):
 
 
 
-def expose(stages, final, ctx):
+def expose(stages, final, facts):
     for s in stages:
         for n in s.nodes:
             if n.value != "expose":
@@ -120,9 +120,9 @@ def expose(stages, final, ctx):
 
 
 
-def secrets(stages, final, ctx):
+def secrets(stages, final, facts):
     for s in [None] + list(stages):
-        for n in (ctx["global_args"] if s is None else s.nodes):
+        for n in (facts.global_args if s is None else s.nodes):
             if n.value not in ("arg", "env"):
                 continue
             keys = n.args[0::3] if n.value == "env" else [a.split("=", 1)[0] for a in n.args]
@@ -133,8 +133,8 @@ def secrets(stages, final, ctx):
 
 
 
-def from_args(stages, final, ctx):
-    declared = {a.split("=", 1)[0] for n in ctx["global_args"] for a in n.args}
+def from_args(stages, final, facts):
+    declared = {a.split("=", 1)[0] for n in facts.global_args for a in n.args}
     builtin = {"TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS",
                "BUILDARCH", "BUILDVARIANT"}
     for s in stages:
@@ -144,7 +144,7 @@ def from_args(stages, final, ctx):
 
 
 
-def images(stages, final, ctx):
+def images(stages, final, facts):
     names = {s.name.lower() for s in stages if s.name}
     for s in stages:
         base = s.base
@@ -161,7 +161,7 @@ def images(stages, final, ctx):
 
 
 
-def copies(stages, final, ctx):
+def copies(stages, final, facts):
     for s in stages:
         workdir = False
         for n in s.nodes:
@@ -195,8 +195,8 @@ def copies(stages, final, ctx):
 
 
 
-def ignore_pragmas(stages, final, ctx):
-    for i, line in enumerate(ctx.get("lines") or []):
+def ignore_pragmas(stages, final, facts):
+    for i, line in enumerate(facts.lines):
         words = line.strip().lstrip("#").split()
         if line.lstrip().startswith("#") and len(words) >= 2 and words[0] == "hadolint" and \
                 words[1].startswith("ignore="):
@@ -214,11 +214,11 @@ _LABEL_MESSAGES = {
 
 
 
-def label_schema(stages, final, ctx):
+def label_schema(stages, final, facts):
     """The configuration's label schema: each LABEL's values by their type, and the labels
     the stage that ships lacks (at its FROM: a builder stage's labels never reach the
     image, where hadolint asks every stage for them)."""
-    schema, strict = ctx.get("labels") or {}, ctx.get("strict_labels")
+    schema, strict = facts.options.labels or {}, facts.options.strict_labels
     if not schema and not strict:
         return
     from distill.analyze.lint.labels import TYPES
@@ -248,7 +248,7 @@ def label_schema(stages, final, ctx):
 
 
 
-def final_stage(stages, final, ctx):
+def final_stage(stages, final, facts):
     """Rules about the running image: the stage built, never a builder stage."""
     if final is None:
         return
@@ -264,8 +264,8 @@ _LABEL_KEY = re.compile(r"[a-z0-9]([a-z0-9]|[.-](?=[a-z0-9]))*")
 
 
 
-def instructions(stages, final, ctx):
-    for n in ctx["before_from"]:
+def instructions(stages, final, facts):
+    for n in facts.before_from:
         yield "instruction-order", n, "Invalid instruction order. Dockerfile must begin with `FROM`, `ARG` or comment."
         break
     for s in stages:
@@ -295,14 +295,14 @@ def instructions(stages, final, ctx):
 
 
 
-def buildkit_more(stages, final, ctx):
+def buildkit_more(stages, final, facts):
     defaults = {}
-    for n in ctx["global_args"]:
+    for n in facts.global_args:
         for a in n.args:
             key, eq, value = a.partition("=")
             defaults[key] = value if eq else None
         if n.comments and len(n.args) == 1:
-            yield from _description(n, n.args[0].split("=", 1)[0], ctx["lines"])
+            yield from _description(n, n.args[0].split("=", 1)[0], facts.lines)
     for s in stages:
         platform = flag_value(s.node, "platform")
         if platform in ("$TARGETPLATFORM", "${TARGETPLATFORM}"):
@@ -316,11 +316,11 @@ def buildkit_more(stages, final, ctx):
                 yield "invalid-default-arg-in-from", s.node, f"Default value for ARG {s.base} results in empty or " \
                                                              "invalid base image name"
         if s.name and s.node.comments:
-            yield from _description(s.node, s.name, ctx["lines"])
+            yield from _description(s.node, s.name, facts.lines)
         for n in s.nodes:
             if n.value == "arg" and n.comments and len(n.args) == 1:
-                yield from _description(n, n.args[0].split("=", 1)[0], ctx["lines"])
-    ignore = (ctx.get("context") or {}).get("dockerignore_text")
+                yield from _description(n, n.args[0].split("=", 1)[0], facts.lines)
+    ignore = (facts.options.context or {}).get("dockerignore_text")
     if ignore:
         from distill.build.context.ignore import Matcher
 
@@ -363,10 +363,10 @@ _REFERENCE = re.compile(r"(?<!\\)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(:?[-+?][^}]*)?\
 
 
 
-def variables(stages, final, ctx):
+def variables(stages, final, facts):
     """BuildKit's UndefinedVar (where the base image's ENV is known: a stage, scratch, or
     an image in the store) and InvalidBaseImagePlatform."""
-    bases = ctx.get("bases") or {}
+    bases = facts.options.bases or {}
     env_of: dict[int, set] = {}
     for s in stages:
         parent = stage_named(stages, s.base) if s.base else None
@@ -377,7 +377,7 @@ def variables(stages, final, ctx):
         elif s.base in bases:
             known = set(bases[s.base]["env"])
             platform = bases[s.base].get("platform")
-            wanted = ctx.get("platform")
+            wanted = facts.options.platform
             if platform and wanted and platform != wanted and flag_value(s.node, "platform") is None:
                 yield "base-image-platform", s.node, f"Base image {s.base} was pulled with platform " \
                                                      f"\"{platform}\", expected \"{wanted}\" for current build"
@@ -406,8 +406,8 @@ def variables(stages, final, ctx):
 
 
 
-def registries(stages, final, ctx):
-    trusted = ctx.get("trusted")
+def registries(stages, final, facts):
+    trusted = facts.options.trusted
     if not trusted:
         return
     names = {s.name for s in stages if s.name}

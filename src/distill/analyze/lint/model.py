@@ -6,9 +6,38 @@ from __future__ import annotations
 import re
 import shlex
 
+from distill.record import Record
+
 
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "\n"}
 
+
+
+class Options(Record):
+    """What a lint is told besides the Dockerfile (lint() says what each is)."""
+    target: str | None = None
+    ignore: tuple = ()
+    context: dict | None = None
+    override: dict | None = None
+    trusted: list | None = None
+    built_only: bool = False
+    bases: dict | None = None
+    platform: str | None = None
+    labels: dict | None = None
+    strict_labels: bool = False
+    pragmas: bool = True
+
+
+class Facts:
+    """What every check reads beside the stages: the source's lines, the ARGs and other
+    instructions before the first FROM, each RUN's shell (pipefail set, sh-like) by node
+    id, the stages that set PIP_NO_CACHE_DIR, and the lint's Options."""
+
+    def __init__(self, lines: list[str], global_args: list, before_from: list, pipefail: dict[int, bool],
+                 posix_shell: dict[int, bool], pip_no_cache: dict[int, bool], options: Options = Options()):
+        self.lines, self.global_args, self.before_from = lines, global_args, before_from
+        self.pipefail, self.posix_shell, self.pip_no_cache = pipefail, posix_shell, pip_no_cache
+        self.options = options
 
 
 class Line:

@@ -20,7 +20,7 @@ _INSTALLS = re.compile(r"\b(pip[\d.]* install|poetry install|pipenv install|uv (
 
 
 
-def practices(stages, final, ctx):
+def practices(stages, final, facts):
     """What the multi-stage guides ask: dependencies before sources, a non-root final
     stage, no dead stages, no files crossing between base families."""
     for s in stages:
@@ -85,13 +85,13 @@ def _family_text(f) -> str:
 
 
 
-def context_checks(stages, final, ctx):
-    facts = ctx.get("context")
-    if not facts or facts.get("dockerignore"):
+def context_checks(stages, final, facts):
+    held = facts.options.context
+    if not held or held.get("dockerignore"):
         return
     node = next((n for s in stages for n in s.nodes if copies_context(n)), None)
-    found = facts.get("unwanted") or []
-    big = facts.get("biggest")
+    found = held.get("unwanted") or []
+    big = held.get("biggest")
     if node is not None and (found or big):
         what = ", ".join(found) + (f"; the biggest file is {big[0]} ({big[1] // (1 << 20)} MiB)" if big else "")
         yield "no-dockerignore", node, f"No .dockerignore, and the context holds {what}"

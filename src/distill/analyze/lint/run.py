@@ -15,16 +15,16 @@ def lint_text(text: bytes, path: str, context: str | None, target: str | None = 
     given, adds the context's rules, `store` tells the base images' ENV and platform;
     `parsed`, the text's syntax tree when the caller has it. ShellCheck starts first: the
     configuration, the context and the store are read while it runs."""
-    from distill.analyze.lint import base_facts, context_facts, finish, prepare
+    from distill.analyze.lint import Options, base_facts, context_facts, finish, prepare
     from distill.platform import host
 
     prepared = prepare(text, path, shellcheck, parsed)
     config = lint_config(path, context)
     facts = context_facts(context) if context and os.path.isdir(context) else None
     bases = base_facts(store, prepared.result.nodes) if store is not None else None
-    return finish(prepared, target, tuple(ignore) + tuple(config["ignore"]), facts, config["override"],
-                  config["trusted"], built_only, bases, f"linux/{host().architecture}", config["labels"],
-                  config["strict_labels"], config["pragmas"])
+    return finish(prepared, Options(target, tuple(ignore) + tuple(config["ignore"]), facts, config["override"],
+                                    config["trusted"], built_only, bases, f"linux/{host().architecture}",
+                                    config["labels"], config["strict_labels"], config["pragmas"]))
 
 
 def build_lint(options, store=None) -> list[dict]:

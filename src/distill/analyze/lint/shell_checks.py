@@ -10,7 +10,7 @@ from distill.analyze.lint.model import shipped, run_script, runs, flag_value, un
 
 
 # ---- hadolint's checks ----------------------------------------------------------------------
-def shell_commands(stages, final, ctx):
+def shell_commands(stages, final, facts):
     for s, n, cmds in runs(stages):
         words = [c[0] for c in cmds if c]
         if "cd" in words:
@@ -23,9 +23,9 @@ def shell_commands(stages, final, ctx):
                                         "apt-cache instead"
         for c in cmds:
             yield from _apt(n, c)
-            yield from _pip(n, c, s, ctx)
-        if any(len(c) > 0 for c in cmds) and "|" in run_script(n) and not ctx["pipefail"].get(id(n)) and \
-                ctx["posix_shell"].get(id(n), True) and \
+            yield from _pip(n, c, s, facts)
+        if any(len(c) > 0 for c in cmds) and "|" in run_script(n) and not facts.pipefail.get(id(n)) and \
+                facts.posix_shell.get(id(n), True) and \
                 re.search(r"[^|]\|[^|]", run_script(n)):
             yield "pipefail", n, "Set the SHELL option -o pipefail before RUN with a pipe in it. If you are using " \
                                  "/bin/sh in an alpine image or if your shell is symlinked to busybox then consider " \
@@ -65,12 +65,12 @@ def _pip_words(c: list[str]) -> list[str] | None:
 
 
 
-def _pip(n, c, stage, ctx):
+def _pip(n, c, stage, facts):
     words = _pip_words(c)
     if not words or words[0] != "install":
         return
     args = words[1:]
-    if "--no-cache-dir" not in args and not ctx["pip_no_cache"].get(stage.index) and "--mount=type=cache" not in \
+    if "--no-cache-dir" not in args and not facts.pip_no_cache.get(stage.index) and "--mount=type=cache" not in \
             " ".join(n.flags):
         yield "pip-cache", n, "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`"
     if any(a in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable") or a.startswith(("-r", "-c"))
@@ -98,7 +98,7 @@ def _pip(n, c, stage, ctx):
 
 
 
-def consecutive_runs(stages, final, ctx):
+def consecutive_runs(stages, final, facts):
     """Two RUNs in a row, each one simple command with the same flags (several commands
     chained with && look deliberate, as to hadolint)."""
     for s in stages:
@@ -135,7 +135,7 @@ def _args_after(c: list[str], sub: str, taking_value: set[str] = frozenset()) ->
 
 
 
-def more_commands(stages, final, ctx):
+def more_commands(stages, final, facts):
     tools_seen: dict[str, int] = {}
     for s, n, cmds in runs(stages):
         script = run_script(n)
@@ -237,7 +237,7 @@ def _extracts(c: list[str]) -> bool:
 
 
 
-def archives(stages, final, ctx):
+def archives(stages, final, facts):
     """A local archive COPYed, then extracted by a RUN of the same stage: ADD does it in
     one layer, without the archive."""
     for s in stages:
