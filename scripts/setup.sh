@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what distill and its tests need on a Debian machine, as root: the Debian parts
-# (runc, iproute2 and nftables for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo)
-# and a virtual environment.
+# (runc, iproute2 and nftables for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo;
+# uidmap and passt for a user other than root) and a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc iproute2 nftables mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
+PACKAGES=(runc iproute2 nftables uidmap passt mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +17,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # docker-registry's package starts a service on :5000; distill never uses it.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+# A user other than root reaches its private network through pasta, which opens
+# /dev/net/tun: 0666 as Debian's udev rules make it, where a machine made it root's alone.
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 666 /dev/net/tun; fi
 
 # Debian's own python3 (python3-venv above brings it): built with PGO and LTO, it starts and
 # runs distill ~15% faster than a python built without them (pyenv's default), which may

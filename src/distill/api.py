@@ -31,6 +31,8 @@ _ELSEWHERE = {
     "parse_output": ("distill.build.outputs", "parse_output"),
     "progress": ("distill.progress", "Progress"),
     "isolate": ("distill.build.runtime.isolation", "isolate"),
+    "become_root": ("distill.build.runtime.userns", "become_root"),
+    "in_user_namespace": ("distill.fs", "in_user_namespace"),
     "stop": ("distill.build.runtime.container", "stop"),
     "logs": ("distill.build.runtime.container", "logs"),
     # analysing

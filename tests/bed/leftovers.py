@@ -23,16 +23,16 @@ def leftovers(roots: list[Path]) -> dict:
     return {"mounts": mounts, "containers": containers, "processes": processes}
 
 
-def unloadable_records() -> list[str]:
+def unloadable_records(runc_root: str = "/run/runc") -> list[str]:
     """runc's records of build containers it was killed creating (no state.json: no
     bundle to say which store) whose maker is gone."""
     from distill.fs.owner import alive, maker
-    from distill.build.runtime import CONTAINER_PREFIX, RUNC_ROOT
+    from distill.build.runtime import CONTAINER_PREFIX
 
     found = []
-    for name in sorted(os.listdir(RUNC_ROOT)) if os.path.isdir(RUNC_ROOT) else []:
+    for name in sorted(os.listdir(runc_root)) if os.path.isdir(runc_root) else []:
         token = maker(name, CONTAINER_PREFIX)
-        if token and not os.path.exists(os.path.join(RUNC_ROOT, name, "state.json")) and not alive(token):
+        if token and not os.path.exists(os.path.join(runc_root, name, "state.json")) and not alive(token):
             found.append(name)
     return found
 

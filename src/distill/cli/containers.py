@@ -31,11 +31,14 @@ from distill.cli.commands import argparse, arg, command, repeatable, store_of
 )
 def run(a):
     """Run a command in a new container from IMAGE (with runc)."""
-    from distill.api import isolate, parse_size, published_ports
+    from distill.api import in_user_namespace, isolate, parse_size, published_ports
     from distill.api import run as do_run
 
     if not a.detach:  # a detached container's mount outlives this process, until `distill stop`
         isolate()
+    elif in_user_namespace():
+        raise DistillError("run -d needs root: a user other than root runs containers in the foreground "
+                           "(their mounts live in its namespaces, which end with the command)")
     network = "private" if a.network in ("default", "bridge") else a.network
     ports = published_ports(store_of(a), a.image, a.publish, a.publish_all, network)
     for p in ports:

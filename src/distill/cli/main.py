@@ -25,6 +25,9 @@ GROUPS = {
     "containers": ("run", "stop", "logs"),
 }
 NAMES = [name for names in GROUPS.values() for name in names]
+# commands that never touch the store: the others run, for a user other than root, as
+# root of its own user namespace (build/runtime/userns.py)
+OUTSIDE_THE_STORE = {"lint", "parse"}
 
 
 def load_groups(names) -> None:
@@ -114,6 +117,18 @@ def parse_command(argv: list[str]):
         p.add_argument(*names, **kw)
     a = p.parse_args(top.args)
     a.root = top.root
+    if os.geteuid() != 0 and top.command not in OUTSIDE_THE_STORE:
+        from distill.api import become_root
+
+        try:
+            if become_root(a.root) == "single" and top.command in ("build", "run"):
+                sys.stderr.write("distill: note: no subordinate ids for this user (in /etc/subuid and /etc/subgid, "
+                                 "mapped by newuidmap from Debian's uidmap): only root maps in its user namespace, "
+                                 "so a RUN cannot make files owned by another id\n")
+        except DistillError as e:
+            sys.stderr.write(f"distill: error: {e}\n")
+            sys.exit(1)
+        a.root = os.environ["DISTILL_ROOT"]
     return handler, a
 
 

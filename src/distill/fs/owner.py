@@ -13,13 +13,19 @@ import re
 _TOKEN = re.compile(r"([0-9a-f]{12})-[0-9a-f]{12}$")
 NAMED_PARTS = 25  # what named() adds to its prefix: token, dash, random part
 OWNERS = ("/run/distill/owners", "/tmp/distill-owners")
+OWNERS_ENV = "DISTILL_OWNERS"  # a user other than root keeps its own (build/runtime/userns.py)
 SWEEP = 200  # lock files of dead makers removed at most per sweep
 
 _mine: tuple[int, str, int] | None = None  # (pid, token, locked fd)
 
 
+def _owners() -> tuple[str, ...]:
+    own = os.environ.get(OWNERS_ENV)
+    return (own,) if own else OWNERS
+
+
 def _directory() -> str:
-    for d in OWNERS:
+    for d in _owners():
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
             return d
@@ -61,7 +67,7 @@ def alive(maker_token: str) -> bool:
 
     if _mine is not None and _mine[1] == maker_token and _mine[0] == os.getpid():
         return True
-    for d in OWNERS:
+    for d in _owners():
         path = os.path.join(d, f"{maker_token}.lock")
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -80,7 +86,7 @@ def alive(maker_token: str) -> bool:
 
 def sweep() -> None:
     """Removes the lock files of makers that are gone (each process leaves one)."""
-    for d in OWNERS:
+    for d in _owners():
         try:
             names = os.listdir(d)
         except OSError:

@@ -16,7 +16,7 @@ import subprocess
 from distill.fs.files import list_dir, read_bytes
 from distill.fs.atomic import remove_tree
 from distill.fs.owner import alive, maker, sweep
-from distill.build.runtime import CONTAINER_PREFIX, RUNC_ROOT  # not runc.py: a no-op build never loads it
+from distill.build.runtime import CONTAINER_PREFIX, runc_argv, runc_root  # not runc.py: a no-op build never loads it
 
 MAX_WALK = 10_000  # entries looked at for port proxies' pid files in one dead directory
 PROXY = b"distill.build.runtime.proxy"
@@ -69,21 +69,21 @@ def _inside(path: str, roots: list[str]) -> bool:
 
 def _stop_containers(roots: list[str]) -> None:
     try:
-        r = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(runc_argv("list", "--format", "json"), capture_output=True, text=True, timeout=30)
         listed = json.loads(r.stdout or "null") or []
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return
     for c in listed if isinstance(listed, list) else []:
         if isinstance(c, dict) and isinstance(c.get("bundle"), str) and _inside(c["bundle"], roots):
-            subprocess.run(["runc", "kill", str(c.get("id")), "KILL"], capture_output=True, timeout=30)
-            subprocess.run(["runc", "delete", "--force", str(c.get("id"))], capture_output=True, timeout=30)
+            subprocess.run(runc_argv("kill", str(c.get("id")), "KILL"), capture_output=True, timeout=30)
+            subprocess.run(runc_argv("delete", "--force", str(c.get("id"))), capture_output=True, timeout=30)
 
 
 def _forget_records() -> None:
     """runc's records of build containers whose maker is gone (runtime/runc.py names them);
     one runc was killed creating has no state runc can load, only its directory."""
     try:
-        records = list_dir(RUNC_ROOT)
+        records = list_dir(runc_root())
     except OSError:
         return
     for record in records:
@@ -91,8 +91,8 @@ def _forget_records() -> None:
         if not _gone(maker(cid, CONTAINER_PREFIX)):
             continue
         try:
-            subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, timeout=30)
-            subprocess.run(["runc", "delete", "--force", cid], capture_output=True, timeout=30)
+            subprocess.run(runc_argv("kill", cid, "KILL"), capture_output=True, timeout=30)
+            subprocess.run(runc_argv("delete", "--force", cid), capture_output=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return
         if os.path.isdir(record) and not os.path.exists(os.path.join(record, "state.json")):

@@ -1,4 +1,15 @@
 """Running processes in image filesystems with runc."""
 
-RUNC_ROOT = "/run/runc"  # runc's records when it runs as root
+import os
+
 CONTAINER_PREFIX = "distill-"  # a build container's name: this, then owner.named()'s parts
+RUNC_ROOT_ENV = "DISTILL_RUNC_ROOT"  # set for a user other than root: its runc records live in its store
+
+
+def runc_root() -> str:
+    """Where runc keeps its records of containers: its own default as root."""
+    return os.environ.get(RUNC_ROOT_ENV) or "/run/runc"
+
+
+def runc_argv(*args: str) -> list[str]:
+    return ["runc", "--root", runc_root(), *args]

@@ -34,6 +34,9 @@ FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # docker's, when the machine names only l
 SUBNETS = ("10.88.2", "10.0.2", "172.30.2", "192.168.233")
 _made: str | None = None
 _made_lock = threading.Lock()
+# The machine side's network namespace: None, this process's (root's builds); for a user
+# other than root, its router's (router.py), where the bridge is made instead.
+_machine: str | None = None
 
 
 def routed_prefixes(route_table: str) -> set[str]:
@@ -99,9 +102,15 @@ def container_nameservers(host_resolv: str, systemd_resolv: str = "") -> list[st
     return usable(host_resolv) or usable(systemd_resolv) or list(FALLBACK_DNS)
 
 
-def _ip(*args: str, stdin: str | None = None, netns: str | None = None) -> subprocess.CompletedProcess:
-    argv = (["nsenter", f"--net={netns}"] if netns else []) + ["ip", *args]
+def _in(netns: str | None, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`argv` run in the network namespace at `netns` (None: this process's)."""
+    argv = (["nsenter", f"--net={netns}"] if netns else []) + argv
     return subprocess.run(argv, input=stdin, capture_output=True, text=True)
+
+
+def _ip(*args: str, stdin: str | None = None, netns: str | None = None) -> subprocess.CompletedProcess:
+    """`ip` in the container's namespace at `netns`, else on the machine side."""
+    return _in(netns or _machine, ["ip", *args], stdin)
 
 
 def _require(r: subprocess.CompletedProcess, what: str) -> None:
@@ -124,10 +133,11 @@ def _bridge_prefix() -> str | None:
     return None
 
 
-def ensure() -> str:
+def ensure(ports: list = ()) -> str:
     """The bridge's /24 prefix (e.g. "10.88.2"), making the bridge, its rules and IPv4
-    forwarding first when this machine has none yet."""
-    global _made
+    forwarding first when the machine side has none yet (for a user other than root, the
+    router first, taking in `ports`)."""
+    global _made, _machine
     with _made_lock:
         if _made:
             return _made
@@ -135,24 +145,53 @@ def ensure() -> str:
             if not which(tool):
                 raise DistillError(f"the private network needs {tool} (apt-get install {package}); "
                                    "or choose --network host or --network none")
+        from distill.fs import in_user_namespace
         from distill.fs.lock import locked
 
-        os.makedirs(os.path.dirname(LOCK), exist_ok=True)
-        with locked(LOCK):
+        if in_user_namespace():
+            from distill.build.runtime.router import router
+
+            taken = routed_prefixes(read_bytes("/proc/net/route").decode())
+            free = [p for p in SUBNETS if p not in taken]
+            if len(free) < 2:
+                raise DistillError("no two free private subnets for the router and its bridge: the machine routes "
+                                   + ", ".join(f"{p}.0/24" for p in taken))
+            _machine = router(ports, free[-1]).netns
+            lock = os.path.join(os.path.dirname(_machine), "network.lock")
+        else:
+            lock = LOCK
+            os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+        with locked(lock):
             prefix = _bridge_prefix()
             if prefix is None:
-                prefix = subnet(read_bytes("/proc/net/route").decode())
+                prefix = subnet(_in(_machine, ["cat", "/proc/net/route"]).stdout)
                 _ip("link", "del", BRIDGE)  # one left without its address
                 _require(_ip("-batch", "-", stdin=f"link add {BRIDGE} type bridge\n"
                                                   f"addr add {prefix}.1/24 dev {BRIDGE}\n"
                                                   f"link set {BRIDGE} up\n"), f"make the bridge {BRIDGE}")
-            _require(subprocess.run(["nft", "-f", "-"], input=nft_script(prefix), capture_output=True, text=True),
+            _require(_in(_machine, ["nft", "-f", "-"], nft_script(prefix)),
                      "set the private network's nftables rules")
-            _accept_past_a_drop_policy()
-            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-                f.write("1")
+            if _machine is None:
+                _accept_past_a_drop_policy()
+            _require(_in(_machine, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]),
+                     "forward the private network's traffic")
         _made = prefix
         return prefix
+
+
+def machine_netns() -> str | None:
+    """The machine side's network namespace when it is a router, else None."""
+    return _machine
+
+
+def machine_nameservers() -> list[str] | None:
+    """The resolvers a container reaches when the machine side is a router: pasta's
+    forwarder (None when it is the machine itself)."""
+    if _machine is None:
+        return None
+    from distill.build.runtime.router import router
+
+    return [router().nameserver]
 
 
 def _accept_past_a_drop_policy() -> None:

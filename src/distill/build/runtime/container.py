@@ -16,7 +16,7 @@ from distill.fs.confined import read_text
 from distill.build.snapshot.overlay import lower_stack, mount_overlay, umount
 from distill.image.layers.unpack import empty_dir, snapshots_dir, unpacked
 from distill.fs.owner import token
-from distill.build.runtime import runc
+from distill.build.runtime import runc, runc_argv
 from distill.build.runtime.network import Network, Port
 from distill.build.runtime.spec import BindMount, ProcessSpec
 from distill.build.runtime.users import resolve as resolve_user
@@ -117,7 +117,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
         rid = f"distill-run-{cid}"
         if detach:
             log = open(log_path, "wb")
-            r = subprocess.run([runc.RUNC, "run", "--detach", "--bundle", d, rid], stdin=subprocess.DEVNULL,
+            r = subprocess.run(runc_argv("run", "--detach", "--bundle", d, rid), stdin=subprocess.DEVNULL,
                                stdout=log, stderr=log)
             log.close()
             if r.returncode != 0:
@@ -126,7 +126,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
             write_text(state_path, json.dumps({"id": cid, "runc": rid, "image": image.config_digest,
                                                "started": time.time()}))
             return cid
-        proc = subprocess.Popen([runc.RUNC, "run", "--bundle", d, rid],
+        proc = subprocess.Popen(runc_argv("run", "--bundle", d, rid),
                                 stdin=None if interactive or tty else subprocess.DEVNULL)
         try:
             return proc.wait()
@@ -135,7 +135,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
             proc.wait()
             return 130
         finally:
-            subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
+            subprocess.run(runc_argv("delete", "--force", rid), capture_output=True)
     except BaseException:
         if not detach or not os.path.exists(state_path):
             _teardown(d, net)
@@ -164,15 +164,15 @@ def stop(store, cid: str, timeout: float = 10) -> None:
     except (FileNotFoundError, ValueError):
         raise NotFound(f"no such container: {cid}") from None
     rid = state["runc"]
-    subprocess.run([runc.RUNC, "kill", rid, "TERM"], capture_output=True)
+    subprocess.run(runc_argv("kill", rid, "TERM"), capture_output=True)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        r = subprocess.run([runc.RUNC, "state", rid], capture_output=True, text=True)
+        r = subprocess.run(runc_argv("state", rid), capture_output=True, text=True)
         if r.returncode != 0 or json.loads(r.stdout or "{}").get("status") == "stopped":
             break
         time.sleep(0.1)
-    subprocess.run([runc.RUNC, "kill", rid, "KILL"], capture_output=True)
-    subprocess.run([runc.RUNC, "delete", "--force", rid], capture_output=True)
+    subprocess.run(runc_argv("kill", rid, "KILL"), capture_output=True)
+    subprocess.run(runc_argv("delete", "--force", rid), capture_output=True)
     _teardown(d)
 
 

@@ -13,12 +13,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 from distill.errors import DistillError
 from distill.fs.files import read_bytes, touch, unlink, write_text
 from distill.record import Record
 from distill.build.runtime.isolation import detach
+from distill.build.runtime.ready import start_ready
 from distill.build.runtime.spec import HOSTNAME, BindMount
 
 MODES = ("private", "host", "none")
@@ -122,8 +122,9 @@ class Network:
             from distill.build.runtime import bridge
 
             try:
-                self.address = bridge.attach(self.netns, bridge.ensure())
-                nameservers = bridge.container_nameservers(host_resolv, _read("/run/systemd/resolve/resolv.conf"))
+                self.address = bridge.attach(self.netns, bridge.ensure(self.ports))
+                nameservers = bridge.machine_nameservers() or \
+                    bridge.container_nameservers(host_resolv, _read("/run/systemd/resolve/resolv.conf"))
                 if self.ports:
                     self._start_proxy()
             except BaseException:
@@ -153,9 +154,16 @@ class Network:
 
     def _start_proxy(self) -> None:
         pid_file = os.path.join(self.directory, "proxy.pid")
-        argv = [sys.executable, "-m", "distill.build.runtime.proxy", pid_file,
-                *(f"{p.proto},{p.host_ip},{p.host},{self.address},{p.container}" for p in self.ports)]
-        code, said = _start_ready(argv, pid_file, os.path.join(self.directory, "proxy.log"), bound=not self.outlives)
+        from distill.build.runtime import bridge
+
+        # behind a router (a user other than root), pasta brings each port in to the router,
+        # where the proxy listens on every address
+        router = bridge.machine_netns()
+        listen = (lambda p: "") if router else (lambda p: p.host_ip)
+        argv = [*(["nsenter", f"--net={router}"] if router else []), sys.executable, "-m",
+                "distill.build.runtime.proxy", pid_file,
+                *(f"{p.proto},{listen(p)},{p.host},{self.address},{p.container}" for p in self.ports)]
+        code, said = start_ready(argv, pid_file, os.path.join(self.directory, "proxy.log"), bound=not self.outlives)
         try:
             self.proxy_pid = int(read_bytes(pid_file))
         except (OSError, ValueError):
@@ -191,36 +199,6 @@ class Network:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-READY_TIMEOUT = 30.0
-
-
-def _start_ready(argv: list[str], pid_file: str, log: str, bound: bool) -> tuple[int, str]:
-    """Starts a helper that writes `pid_file` once it is ready; (0, "") or (exit, stderr).
-    `bound`: killed (SIGKILL, by the kernel) when the thread that starts it ends, which for
-    a foreground `distill run`, the one caller, is its main thread: the process's end;
-    else in a session of its own, to outlive it."""
-    with open(log, "wb") as err:
-        if bound:
-            proc = subprocess.Popen(["setpriv", "--pdeathsig", "KILL", "--", *argv], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=err)
-        else:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return proc.returncode or 1, read_bytes(log).decode(errors="replace")
-        try:
-            if read_bytes(pid_file).strip():
-                return 0, ""
-        except OSError:
-            pass
-        time.sleep(0.002)
-    proc.kill()
-    proc.wait()
-    return 1, f"not ready in {READY_TIMEOUT:.0f} s"
 
 
 def assign_host_ports(ports: list[Port]) -> list[Port]:

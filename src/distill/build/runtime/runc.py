@@ -13,14 +13,14 @@ from collections.abc import Callable
 from distill.errors import DistillError
 from distill.fs.files import write_text
 from distill.fs.atomic import remove_tree, temp_dir
-from distill.build.runtime import CONTAINER_PREFIX
+from distill.build.runtime import CONTAINER_PREFIX, runc_argv
 from distill.build.runtime.spec import ProcessSpec, runtime_spec
 
 RUNC = "runc"
 
 
 def _runc(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([RUNC, *args], capture_output=True, text=True, **kw)
+    return subprocess.run(runc_argv(*args), capture_output=True, text=True, **kw)
 
 
 def container_name() -> str:
@@ -72,10 +72,12 @@ def bounding_set() -> int:
 
 def bundle_spec(rootfs: str, process: ProcessSpec) -> dict:
     """runtime_spec with what it needs from the machine (a privileged container's devices
-    and capabilities)."""
+    and capabilities; whether runc runs in a user namespace)."""
+    from distill.fs import user_namespace_ids
+
     if process.insecure:
-        return runtime_spec(rootfs, process, host_devices(), bounding_set())
-    return runtime_spec(rootfs, process)
+        return runtime_spec(rootfs, process, host_devices(), bounding_set(), user_namespace_ids())
+    return runtime_spec(rootfs, process, userns=user_namespace_ids())
 
 
 def cleanup(container_id: str) -> None:
@@ -96,7 +98,10 @@ def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[b
         write_text(os.path.join(bundle, "config.json"), json.dumps(bundle_spec(rootfs, process)))
         if cancel.is_set():
             raise DistillError("interrupted")
-        proc = subprocess.Popen([RUNC, "run", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+        # runc's warnings (a cgroup it cannot read in a user namespace) apart from the step's
+        # output; its error, if it fails, still comes on its standard error
+        log = os.path.join(bundle, "runc.log")
+        proc = subprocess.Popen(runc_argv("--log", log, "run", "--bundle", bundle, cid), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while True:

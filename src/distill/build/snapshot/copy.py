@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from distill.image.layers.blob import apply_layer
 from distill.fs.atomic import remove_tree, temp_dir
 from distill.build.snapshot.overlay import Mounted
+from distill.image.layers import opaque_xattr
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
@@ -83,7 +84,7 @@ def diff_into(base: str, merged: str, upper: str) -> None:
             if stat.S_ISDIR(m.st_mode):
                 _copy_tree(os.path.join(mdir, name), target)
                 if b is not None:  # a directory replaced something: hide what was below
-                    os.setxattr(target, "trusted.overlay.opaque", b"y")
+                    os.setxattr(target, opaque_xattr(), b"y")
             else:
                 _copy_entry(os.path.join(mdir, name), target)
 

@@ -8,13 +8,20 @@ import subprocess
 from contextlib import contextmanager
 
 from distill.errors import DistillError
+from distill.fs import in_user_namespace
 from distill.record import Record
 from distill.fs.atomic import remove_tree, temp_dir
 from distill.image.layers.unpack import empty_dir, snapshots_dir, unpacked
 
 # redirect_dir and metacopy off: a renamed directory or a chmod'ed file must be copied up
-# whole, so the upper dir alone is a complete layer.
+# whole, so the upper dir alone is a complete layer. In a user namespace overlayfs keeps
+# its marks in user.* xattrs (userxattr), where it may not follow redirects it did not make.
 _OPTIONS = "index=off,redirect_dir=off,metacopy=off"
+_USERNS_OPTIONS = "index=off,redirect_dir=nofollow,metacopy=off,userxattr"
+
+
+def _options() -> str:
+    return _USERNS_OPTIONS if in_user_namespace() else _OPTIONS
 
 
 class Mounted(Record, frozen=False):
@@ -32,7 +39,7 @@ def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: st
     named relative to `cwd` (the snapshots dir) to keep the option string short; mount(8)
     resolves them against its own working directory."""
     names = [os.path.relpath(l, cwd) for l in lowers]
-    opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_OPTIONS}"
+    opts = f"lowerdir={':'.join(names)},upperdir={upper},workdir={work},{_options()}"
     r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, merged], cwd=cwd,
                        capture_output=True, text=True)
     if r.returncode != 0:

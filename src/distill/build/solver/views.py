@@ -11,6 +11,7 @@ import os
 import stat
 
 from distill.image.layers.create import xattrs_of
+from distill.image.layers import opaque_xattr
 
 _TEXT_MAX = 4 << 20
 
@@ -137,7 +138,7 @@ def _merged_below(below: list[str], rel: str, host: str) -> list[str]:
 
 def _opaque(host: str) -> bool:
     try:
-        return os.getxattr(host, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+        return os.getxattr(host, opaque_xattr(), follow_symlinks=False) == b"y"
     except OSError:
         return False
 

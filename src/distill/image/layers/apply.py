@@ -22,6 +22,7 @@ from distill.errors import UnsafeLayer
 from distill.record import Record
 from distill.image.layers.create import OPAQUE, WHITEOUT_PREFIX
 from distill.image.layers.tarstream import BLK, CHR, DIR, FIFO, HARDLINK, REG, SYMLINK, Entry, TarReader
+from distill.image.layers import opaque_xattr
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
@@ -359,7 +360,7 @@ class Applier:
         fd = self.root.open_dir(dir_comps, create=True, name_for_errors=e.name)
         try:
             if self.whiteouts == "overlay":
-                os.setxattr(fd, "trusted.overlay.opaque", b"y")
+                os.setxattr(fd, opaque_xattr(), b"y")
                 return
             prefix = "/".join(dir_comps)
             for child in os.listdir(fd):

@@ -1,0 +1,112 @@
+"""A user other than root works as root of a user namespace of its own, as rootless
+podman and BuildKit do. Inside, id 0 is the user and ids 1..N are the subordinate ids
+/etc/subuid and /etc/subgid grant it (mapped by Debian's setuid newuidmap/newgidmap), so a
+layer's owners are the image's own ids (a `chown 1000` in RUN gives 1000 in the layer) and
+an image built so has the ID a root build gives. With no subordinate ids, only root maps
+(to the user): files owned by any other id cannot be made, which a build says once.
+
+Every command that touches the store enters it first, so the store's files, some owned by
+subordinate ids, are read, written and removed by the same ids that made them."""
+
+from __future__ import annotations
+
+import os
+
+from distill.fs import USERNS_ENV
+
+CLONE_NEWUSER = 0x10000000
+SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
+
+
+def subordinate(path: str, user: str, uid: int) -> tuple[int, int] | None:
+    """(first id, count) of the first range `path` grants the user (by name or number)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read(1 << 20).splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[0] in (user, str(uid)) and parts[1].isdigit() and parts[2].isdigit():
+            if int(parts[2]) > 0:
+                return int(parts[1]), int(parts[2])
+    return None
+
+
+def mapping(own: int, granted: tuple[int, int] | None) -> list[str]:
+    """newuidmap's arguments after the PID: 0 → own id, 1.. → the granted range."""
+    out = ["0", str(own), "1"]
+    if granted is not None:
+        out += ["1", str(granted[0]), str(granted[1])]
+    return out
+
+
+def needed() -> bool:
+    return os.geteuid() != 0 and USERNS_ENV not in os.environ
+
+
+def enter() -> str:
+    """Makes this process root of a new user namespace ("full": the subordinate ids map
+    too; "single": only root). Call before any thread starts."""
+    import ctypes
+    import pwd
+    import shutil
+    import subprocess
+
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    ranges = subordinate(SUBUID, user, uid), subordinate(SUBGID, user, uid)
+    tools = shutil.which("newuidmap"), shutil.which("newgidmap")
+    full = all(ranges) and all(tools)
+    libc = ctypes.CDLL(None, use_errno=True)
+    go_r, go_w = os.pipe()
+    helper = os.fork() if full else None
+    if helper == 0:  # maps the parent once it has unshared, then ends
+        os.close(go_w)
+        os.read(go_r, 1)
+        parent = str(os.getppid())
+        ok = all(subprocess.run([tool, parent, *mapping(own, granted)], capture_output=True).returncode == 0
+                 for tool, own, granted in ((tools[0], uid, ranges[0]), (tools[1], gid, ranges[1])))
+        os._exit(0 if ok else 1)
+    os.close(go_r)
+    unshared = libc.unshare(CLONE_NEWUSER) == 0
+    err = ctypes.get_errno()
+    if helper:
+        os.write(go_w, b"x")
+        _, status = os.waitpid(helper, 0)
+        full = unshared and os.waitstatus_to_exitcode(status) == 0
+    os.close(go_w)
+    if not unshared:
+        from distill.errors import DistillError
+
+        raise DistillError(f"cannot make a user namespace ({os.strerror(err)}): this machine or container does not "
+                           "allow unprivileged user namespaces")
+    if not full:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    kind = "full" if full else "single"
+    os.environ[USERNS_ENV] = kind
+    return kind
+
+
+def become_root(store_root: str | None) -> str | None:
+    """For a user other than root: enter() with the store and runc's records where that
+    user keeps them (its store, default ~/.local/share/distill), decided before the ids
+    change. None when this process is root already."""
+    if not needed():
+        return None
+    from distill.build.runtime import RUNC_ROOT_ENV
+    from distill.fs.owner import OWNERS_ENV
+    from distill.image.store.layout import default_root
+
+    store = os.path.abspath(store_root or default_root())
+    os.environ["DISTILL_ROOT"] = store
+    os.environ.setdefault(RUNC_ROOT_ENV, os.path.join(store, "runc"))
+    os.environ.setdefault(OWNERS_ENV, os.path.join(store, "owners"))
+    return enter()
