@@ -67,7 +67,7 @@ def test_flask_demo(demo):
     for stage in (builder, final):
         for step in stage["steps"]:  # each step names its own line of the Dockerfile
             assert dockerfile[step["line"] - 1].startswith(step["instruction"].split()[0]), step
-    assert [s["line"] for s in final["steps"]] == [14, 15, 16, 17, 18, 19]
+    assert [s["line"] for s in final["steps"]] == [16, 17, 18, 19, 20, 21]
     venv = final["steps"][1]
     assert venv["instruction"] == "COPY --from=builder /opt/venv /opt/venv"
     assert venv["copies"] == {"from": {"stage": 0, "name": "builder"}, "paths": [["/opt/venv", "/opt/venv"]],
@@ -162,7 +162,7 @@ def test_the_sbom_lists_what_the_image_itself_reports(demo):
     assert sorted((p["name"].lower(), p["version"]) for p in pip) == \
         sorted((c["name"].lower(), c["version"]) for c in venv)
     flask = next(c for c in venv if c["name"] == "Flask")
-    assert flask["purl"] == "pkg:pypi/flask@2.3.3" and (flask["stage"], flask["line"]) == ("stage-1", 15)
+    assert flask["purl"] == "pkg:pypi/flask@2.3.3" and (flask["stage"], flask["line"]) == ("stage-1", 17)
     assert "/opt/venv/lib/python3.11/site-packages/flask/app.py" in flask["files"]
     # licences from each package's machine-readable debian/copyright, as SPDX where Debian's name has one
     dash = next(c for c in by_type["dpkg"] if c["name"] == "dash")

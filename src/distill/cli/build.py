@@ -21,6 +21,10 @@ from distill.cli.commands import (
 
 def _build_args(values: list[str]) -> dict[str, str]:
     out = {}
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        # as buildx passes it: a stage that declares `ARG SOURCE_DATE_EPOCH` hands it to its
+        # RUN steps, where tools honour it (pip's bytecode, for one, then records no mtime)
+        out["SOURCE_DATE_EPOCH"] = os.environ["SOURCE_DATE_EPOCH"]
     for item in values:
         key, eq, value = item.partition("=")
         if not eq:  # docker: `--build-arg KEY` takes the value from the environment

@@ -13,7 +13,7 @@ from distill.build.dockerfile.ast import Result
 from distill.build.dockerfile.parser import parse
 from distill.build.dockerfile.shell import Lexer, ShellError
 from distill.errors import DistillError, DockerfileError
-from distill.build.plan.args import PROXY_ARGS, platform_args
+from distill.build.plan.args import PREDEFINED, platform_args
 from distill.build.plan import steps as args
 from distill.build.plan.model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
 from distill.build.plan.ports import exposed_ports
@@ -132,7 +132,7 @@ class _Planner:
         order = self.closure(stages, target_idx)
         warnings = list(self.result.warnings)
         unused = sorted(k for k in self.build_args
-                        if k not in self.declared and k not in PROXY_ARGS and k not in self.platform_args)
+                        if k not in self.declared and k not in PREDEFINED and k not in self.platform_args)
         if unused:
             warnings.append(f"build-args were not consumed: {', '.join(unused)}")
         return Plan(tuple(stages), target_idx, order,

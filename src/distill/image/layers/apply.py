@@ -22,6 +22,7 @@ from distill.errors import UnsafeLayer
 from distill.record import Record
 from distill.image.layers.create import OPAQUE, WHITEOUT_PREFIX
 from distill.image.layers.tarstream import BLK, CHR, DIR, FIFO, HARDLINK, REG, SYMLINK, Entry, TarReader
+from distill.fs import in_user_namespace
 from distill.image.layers import opaque_xattr
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
@@ -307,8 +308,11 @@ class Applier:
         if e.type == SYMLINK:
             os.symlink(e.linkname, base, dir_fd=parent)
         elif e.type in (CHR, BLK):
-            if not self.same_owner:
-                return  # device nodes need root; unprivileged extraction skips them
+            if not self.same_owner or in_user_namespace():
+                # device nodes need root of the machine (a user namespace's root may make
+                # only whiteouts): extraction without it skips them, as rootless BuildKit
+                # and podman do; a container's /dev is a tmpfs of runc's anyway
+                return
             kind = stat.S_IFCHR if e.type == CHR else stat.S_IFBLK
             os.mknod(base, kind | 0o600, os.makedev(e.devmajor, e.devminor), dir_fd=parent)
         elif e.type == FIFO:
