@@ -65,3 +65,24 @@ def distill_as(user: pwd.struct_passwd, *args, check: bool = True, env: dict | N
         raise AssertionError(f"distill {' '.join(map(str, args))} as {user.pw_name} failed ({r.returncode}): "
                              f"{r.stderr}")
     return r
+
+
+def served_by(user: pwd.struct_passwd, port: int, *run_args, timeout: float = 30) -> str:
+    """What `distill run -p PORT:… ARGS` as `user`, in the foreground, serves at
+    http://127.0.0.1:PORT/ once it answers; the run is ended before this returns."""
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen(command_as(user, "run", "--rm", "-p", *run_args), cwd=user.pw_dir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+            except OSError:
+                assert time.time() < deadline and proc.poll() is None, proc.stderr.read().decode()
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=timeout)

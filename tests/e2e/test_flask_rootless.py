@@ -6,15 +6,13 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bed.images import DEMO_BASES, cached_base, example_context
 from bed.net import free_port
-from bed.users import command_as, distill_as, ensure_user, reachable_by_all
+from bed.users import distill_as, ensure_user, reachable_by_all, served_by
 from clirun import distill
 from distill.image.store import Store
 
@@ -54,20 +52,7 @@ def test_a_user_builds_serves_and_reads_the_flask_example(shared):
         json.loads(distill("inspect", "flask-demo:multi", root=root).stdout)["Id"]
 
     port = free_port()
-    proc = subprocess.Popen(command_as(user, "run", "--rm", "-p", f"{port}:5000", "flask-demo:multi"),
-                            cwd=user.pw_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline, body = time.time() + 30, None
-        while body is None:
-            try:
-                body = httpx.get(f"http://127.0.0.1:{port}/", timeout=2).text
-            except httpx.HTTPError:
-                assert time.time() < deadline and proc.poll() is None, proc.stderr.read().decode()
-                time.sleep(0.2)
-        assert body == "Hello, World!"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    assert served_by(user, port, f"{port}:5000", "flask-demo:multi") == "Hello, World!"
 
     assert json.loads(distill_as(user, "check", "--format", "json", "flask-demo:multi").stdout)["verdict"] == "ok"
     sbom = json.loads(distill_as(user, "sbom", "--format", "json", "flask-demo:multi").stdout)

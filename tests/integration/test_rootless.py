@@ -153,11 +153,9 @@ def test_a_users_private_network_reaches_the_machine_but_not_its_loopback(shared
 
 def test_a_user_publishes_a_port_in_the_foreground(shared):
     import subprocess
-    import time
-    import urllib.request
 
     from bed.net import free_port
-    from bed.users import command_as, distill_as
+    from bed.users import distill_as, served_by
 
     user, store = user_with_busybox(USER, True, shared)
     web = shared / "web"
@@ -169,20 +167,7 @@ def test_a_user_publishes_a_port_in_the_foreground(shared):
         p.chmod(0o755)
     distill_as(user, "build", "-t", "web:1", web)
     port = free_port()
-    proc = subprocess.Popen(command_as(user, "run", "--rm", "-p", f"{port}:8000", "web:1"), cwd=user.pw_dir,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline, body = time.time() + 20, None
-        while body is None:
-            try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
-            except OSError:
-                assert time.time() < deadline and proc.poll() is None, proc.stderr.read().decode()
-                time.sleep(0.1)
-        assert body == "served from inside\n"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    assert served_by(user, port, f"{port}:8000", "web:1") == "served from inside\n"
     # the router, pasta and the proxy went with the command
     left = subprocess.run(["pgrep", "-u", str(user.pw_uid), "-f", "pasta|distill"], capture_output=True, text=True)
     assert left.stdout == ""
