@@ -4,6 +4,8 @@ answers) and Buildah (when installed). Prints medians and the ratio to BuildKit.
 
 Scenarios: the Flask example cold, no-op and after an app.py edit; three independent
 2-second stages; a 20,000-file, 280 MB context, no-op and after a one-file edit.
+"distill-user" is distill run by a user other than root (bench/users: made here, its
+store in its home, the same bases loaded), beside root's distill in the same run.
 
     .venv/bin/python bench/build.py [--runs 3] [--only flask,parallel,context]
 
@@ -82,6 +84,32 @@ class Distill(Tool):
 
     def load(self, archive: Path) -> None:
         pass  # the store already holds the bases
+
+
+class DistillAsUser(Tool):
+    """distill as a user other than root: its own user namespace, store and network."""
+    name = "distill-user"
+
+    def __init__(self, user_name: str = "distill-bench"):
+        from bed.users import ensure_user
+
+        self.user = ensure_user(user_name, subordinate=True)
+        # an empty store, as root's in a new work directory
+        shutil.rmtree(Path(self.user.pw_dir) / ".local/share/distill", ignore_errors=True)
+
+    @property
+    def command(self) -> list[str]:
+        from bed.users import command_as
+
+        return command_as(self.user, "build", "-q", program=[DISTILL])
+
+    def available(self) -> bool:
+        return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+    def load(self, archive: Path) -> None:
+        from bed.users import command_as
+
+        sh(command_as(self.user, "load", "-i", str(archive), program=[DISTILL]))
 
 
 # Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
@@ -185,7 +213,12 @@ def main() -> None:
             sh([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--platform",
                 "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
                 "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
-    tools = [t for t in (Distill(store.root), BuildKit(), Buildah()) if t.available()]
+    tools = [t for t in (Distill(store.root), DistillAsUser(), BuildKit(), Buildah()) if t.available()]
+    if any(isinstance(t, DistillAsUser) for t in tools):
+        from bed.users import reachable_by_all
+
+        reachable_by_all(work)
+        subprocess.run(["chmod", "-R", "o+rX", str(work)], check=True)
     archives = []
     env = dict(os.environ, DISTILL_ROOT=str(store.root))
     for ref in [BUSYBOX] + (list(DEMO_BASES) if "flask" in chosen else []):
@@ -202,9 +235,9 @@ def main() -> None:
             for scenario, seconds in SCENARIOS[name](t, work, args.runs).items():
                 results.setdefault(scenario, {})[t.name] = seconds
     names = [t.name for t in tools]
-    print(f"{'scenario':<32}" + "".join(f"{n:>11}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
+    print(f"{'scenario':<32}" + "".join(f"{n:>14}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
     for scenario, row in results.items():
-        line = f"{scenario:<32}" + "".join(f"{row.get(n, float('nan')):>10.2f}s" for n in names)
+        line = f"{scenario:<32}" + "".join(f"{row.get(n, float('nan')):>13.2f}s" for n in names)
         if "buildkit" in row:
             line += f"   {row['distill'] / row['buildkit']:.2f}"
         print(line)
