@@ -45,13 +45,28 @@ def needed() -> bool:
     return os.geteuid() != 0 and USERNS_ENV not in os.environ
 
 
+def _unshare_user() -> int:
+    """unshare(CLONE_NEWUSER): 0, or the errno. os.unshare where Python has it (3.12);
+    ctypes (~3 ms to import) only where it does not."""
+    if hasattr(os, "unshare"):
+        try:
+            os.unshare(CLONE_NEWUSER)
+            return 0
+        except OSError as e:
+            return e.errno
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return 0 if libc.unshare(CLONE_NEWUSER) == 0 else ctypes.get_errno()
+
+
 def enter() -> str:
     """Makes this process root of a new user namespace ("full": the subordinate ids map
-    too; "single": only root). Call before any thread starts."""
-    import ctypes
+    too; "single": only root). Call before any thread starts. Every command of a user
+    other than root pays this, so it imports nothing heavy (no subprocess, no shutil)."""
     import pwd
-    import shutil
-    import subprocess
+
+    from distill.fs.files import which
 
     uid, gid = os.getuid(), os.getgid()
     try:
@@ -59,27 +74,31 @@ def enter() -> str:
     except KeyError:
         user = str(uid)
     ranges = subordinate(SUBUID, user, uid), subordinate(SUBGID, user, uid)
-    tools = shutil.which("newuidmap"), shutil.which("newgidmap")
+    tools = which("newuidmap"), which("newgidmap")
     full = all(ranges) and all(tools)
-    libc = ctypes.CDLL(None, use_errno=True)
     go_r, go_w = os.pipe()
     helper = os.fork() if full else None
     if helper == 0:  # maps the parent once it has unshared, then ends
         os.close(go_w)
         os.read(go_r, 1)
         parent = str(os.getppid())
-        ok = all(subprocess.run([tool, parent, *mapping(own, granted)], capture_output=True).returncode == 0
-                 for tool, own, granted in ((tools[0], uid, ranges[0]), (tools[1], gid, ranges[1])))
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            both = [os.posix_spawn(tool, [tool, parent, *mapping(own, granted)], os.environ,
+                                   file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+                    for tool, own, granted in ((tools[0], uid, ranges[0]), (tools[1], gid, ranges[1]))]
+            ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in both)
+        except OSError:
+            ok = False
         os._exit(0 if ok else 1)
     os.close(go_r)
-    unshared = libc.unshare(CLONE_NEWUSER) == 0
-    err = ctypes.get_errno()
+    err = _unshare_user()
     if helper:
         os.write(go_w, b"x")
         _, status = os.waitpid(helper, 0)
-        full = unshared and os.waitstatus_to_exitcode(status) == 0
+        full = err == 0 and os.waitstatus_to_exitcode(status) == 0
     os.close(go_w)
-    if not unshared:
+    if err:
         from distill.errors import DistillError
 
         raise DistillError(f"cannot make a user namespace ({os.strerror(err)}): this machine or container does not "
