@@ -112,6 +112,40 @@ class DistillAsUser(Tool):
         sh(command_as(self.user, "load", "-i", str(archive), program=[DISTILL]))
 
 
+class DistillInDocker(Tool):
+    """distill's image under docker (seccomp and apparmor unconfined, nothing else)."""
+    name = "distill-docker"
+
+    def __init__(self, work: Path, store: Store):
+        from bed.docker import Docker
+
+        self.work = work
+        env = dict(os.environ, DISTILL_ROOT=str(store.root))
+        packages = (REPO / "scripts" / "image-packages.txt").read_text().split()
+        cached_base(store, "localhost/debian/distill-run:bookworm", packages)
+        sh(["bash", "scripts/image.sh", "distill:bench"], cwd=REPO, env=env)
+        (work / "docker").mkdir(exist_ok=True)
+        self.engine = Docker(work / "docker")
+        sh([DISTILL, "save", "distill:bench", "-o", str(work / "distill-bench.tar"), "--format", "docker"], env=env)
+        self.engine.client("load", "-i", work / "distill-bench.tar")
+        self.store = work / "docker-store"
+        shutil.rmtree(self.store, ignore_errors=True)
+        self.store.mkdir()
+
+    @property
+    def command(self) -> list[str]:
+        return ["docker", "-H", f"unix://{self.engine.sock}", "run", "--rm", "--network", "host",
+                "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+                "-v", f"{self.work}:{self.work}", "-v", f"{self.store}:/var/lib/distill", "distill:bench",
+                "build", "-q"]
+
+    def available(self) -> bool:
+        return True
+
+    def load(self, archive: Path) -> None:
+        sh(self.command[:-2] + ["load", "-i", str(archive)])
+
+
 # Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
 DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
@@ -198,6 +232,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="flask,parallel,context")
     ap.add_argument("--work", help="keep the work directory here (reused between runs)")
+    ap.add_argument("--docker", action="store_true", help="also distill's own image under docker (distill-docker)")
     args = ap.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="distill-bench-build-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -214,6 +249,8 @@ def main() -> None:
                 "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
                 "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
     tools = [t for t in (Distill(store.root), DistillAsUser(), BuildKit(), Buildah()) if t.available()]
+    if args.docker:
+        tools.insert(2, DistillInDocker(work, store))
     if any(isinstance(t, DistillAsUser) for t in tools):
         from bed.users import reachable_by_all
 
@@ -230,10 +267,12 @@ def main() -> None:
         for a in archives:
             t.load(a)
     results: dict[str, dict[str, float]] = {}
-    for name in chosen:
+    try:
+        _measure(chosen, tools, work, args.runs, results)
+    finally:
         for t in tools:
-            for scenario, seconds in SCENARIOS[name](t, work, args.runs).items():
-                results.setdefault(scenario, {})[t.name] = seconds
+            if isinstance(t, DistillInDocker):
+                t.engine.stop()
     names = [t.name for t in tools]
     print(f"{'scenario':<32}" + "".join(f"{n:>14}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
     for scenario, row in results.items():
@@ -244,6 +283,13 @@ def main() -> None:
     if "buildkit" not in names:
         print("(BuildKit not measured: no docker engine answers; Buildah " +
               ("measured)" if "buildah" in names else "not installed)"))
+
+
+def _measure(chosen: list[str], tools: list[Tool], work: Path, runs: int, results: dict) -> None:
+    for name in chosen:
+        for t in tools:
+            for scenario, seconds in SCENARIOS[name](t, work, runs).items():
+                results.setdefault(scenario, {})[t.name] = seconds
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what distill and its tests need on a Debian machine, as root: the Debian parts
 # (runc, iproute2 and nftables for the private network of RUN steps, mmdebstrap, a registry, busybox, skopeo;
-# uidmap and passt for a user other than root) and a virtual environment.
+# uidmap and passt for a user other than root; docker.io, the engine distill's own image is
+# tested under) and a virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc iproute2 nftables uidmap passt mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
+PACKAGES=(runc iproute2 nftables uidmap passt docker.io mmdebstrap docker-registry busybox-static skopeo python3-venv ca-certificates gcc libc6-dev python3-dev musl musl-tools shellcheck chromium rpm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,8 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# docker-registry's package starts a service on :5000; distill never uses it.
+# docker-registry's package starts a service on :5000; distill never uses it. Nor docker's:
+# the tests start an engine of their own (tests/bed/docker.py).
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
 # A user other than root reaches its private network through pasta, which opens
 # /dev/net/tun: 0666 as Debian's udev rules make it, where a machine made it root's alone.
 if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then chmod 666 /dev/net/tun; fi

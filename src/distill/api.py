@@ -33,6 +33,7 @@ _ELSEWHERE = {
     "isolate": ("distill.build.runtime.isolation", "isolate"),
     "become_root": ("distill.build.runtime.userns", "become_root"),
     "in_user_namespace": ("distill.fs", "in_user_namespace"),
+    "needs_user_namespace": ("distill.fs", "needs_user_namespace"),
     "stop": ("distill.build.runtime.container", "stop"),
     "logs": ("distill.build.runtime.container", "logs"),
     # analysing
@@ -237,7 +238,7 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
          insecure: tuple[str, ...] = ()) -> str:
     """The packages the image holds (sbom.py) as `fmt`: json, table, cyclonedx-json or
     spdx-json."""
-    from distill.analyze.sbom import catalog, cyclonedx, spdx
+    from distill.analyze.sbom import catalog, cyclonedx, spdx, table
 
     with store.writing():
         fs, who = image_fs(store, text, stage, insecure)
@@ -247,12 +248,7 @@ def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, f
     if fmt == "spdx-json":
         return spdx(text, who.image.config_digest, doc)
     if fmt == "table":
-        rows = [f"{'NAME':<40}{'VERSION':<32}{'TYPE':<8}{'LAYER':>6}  STAGE:LINE"]
-        for c in doc["components"]:
-            where = f"{c['stage']}:{c['line']}" if c.get("stage") else ("base" if c.get("layer") is not None else "")
-            rows.append(f"{c['name']:<40}{c['version']:<32}{c['type']:<8}{c['layer'] if c['layer'] is not None else '-':>6}"
-                        f"  {where}")
-        return "\n".join(rows) + "\n"
+        return table(doc)
     import json
 
     return json.dumps({"image": text, **doc}, indent=2) + "\n"

@@ -108,3 +108,18 @@ def listening() -> set[int]:
                 if fields[3] == "0A":  # LISTEN
                     ports.add(int(fields[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+def answer(url: str, timeout: float = 20) -> str:
+    """The body `url` answers with once it does (a server still starting is waited for)."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().decode()
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)

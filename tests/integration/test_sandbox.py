@@ -15,7 +15,7 @@ import pytest
 
 from bed.images import copy_image
 from bed.leftovers import bridge_veths, command_lines
-from bed.net import Listener, Server, closed_port, free_port, listening, machine_address, machine_addresses
+from bed.net import Listener, Server, answer, closed_port, free_port, listening, machine_address, machine_addresses
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
 from distill.build.runtime import bridge
@@ -226,17 +226,6 @@ def test_forged_frames_from_distill_run(store, netprobe_context):
 
 # ---- distill run ------------------------------------------------------------------------
 
-def _get(url: str, timeout: float = 10) -> str:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            return urllib.request.urlopen(url, timeout=2).read().decode()
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def web_image(store, tmp_path):
     ctx = write_context(tmp_path / "web", {"www/index.html": "served from inside\n"})
@@ -252,7 +241,7 @@ def test_run_publishes_ports(store, web_image):
     r = distill("run", "-d", "-p", f"{host_port}:8000", web_image, root=store.root)
     cid = r.stdout.strip()
     try:
-        assert _get(f"http://127.0.0.1:{host_port}/") == "served from inside\n"
+        assert answer(f"http://127.0.0.1:{host_port}/") == "served from inside\n"
         with pytest.raises(OSError):  # nothing listens on the container's own port on the machine
             urllib.request.urlopen("http://127.0.0.1:8000/", timeout=2)
         # the proxy gave up root once it had bound the port: it only relays bytes
@@ -325,7 +314,7 @@ def test_run_publish_all(store, web_image):
         line = [l for l in r.stderr.splitlines() if l.startswith("published 8000/tcp -> ")]
         assert line, r.stderr
         port = int(line[0].rsplit(":", 1)[1])
-        assert _get(f"http://127.0.0.1:{port}/") == "served from inside\n"
+        assert answer(f"http://127.0.0.1:{port}/") == "served from inside\n"
     finally:
         distill("stop", "-t", "1", cid, root=store.root)
 

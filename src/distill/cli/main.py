@@ -117,7 +117,9 @@ def parse_command(argv: list[str]):
         p.add_argument(*names, **kw)
     a = p.parse_args(top.args)
     a.root = top.root
-    if os.geteuid() != 0 and top.command not in OUTSIDE_THE_STORE:
+    from distill.api import needs_user_namespace
+
+    if top.command not in OUTSIDE_THE_STORE and needs_user_namespace():
         from distill.api import become_root
 
         try:
@@ -126,8 +128,9 @@ def parse_command(argv: list[str]):
                                  "mapped by newuidmap from Debian's uidmap): only root maps in its user namespace, "
                                  "so a RUN cannot make files owned by another id\n")
         except DistillError as e:
-            sys.stderr.write(f"distill: error: {e}\n")
-            sys.exit(1)
+            if top.command in ("build", "run"):  # the others read and write the store as they are
+                sys.stderr.write(f"distill: error: {e}\n")
+                sys.exit(1)
         a.root = os.environ["DISTILL_ROOT"]
     return handler, a
 

@@ -16,3 +16,24 @@ def user_namespace_ids() -> str:
     """"full" (the user's subordinate ids map too), "single" (only root maps), or "" (not
     in a user namespace of distill's)."""
     return os.environ.get(USERNS_ENV, "")
+
+
+CAP_SYS_ADMIN = 21
+
+
+def needs_user_namespace() -> bool:
+    """This process cannot mount or make namespaces as it is: a user other than root, or
+    root without CAP_SYS_ADMIN (a container's under docker's default confinement), and
+    not yet in a user namespace of distill's."""
+    if USERNS_ENV in os.environ:
+        return False
+    if os.geteuid() != 0:
+        return True
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return not int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1
+    except (OSError, ValueError):
+        pass
+    return False

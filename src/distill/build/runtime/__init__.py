@@ -12,4 +12,9 @@ def runc_root() -> str:
 
 
 def runc_argv(*args: str) -> list[str]:
-    return ["runc", "--root", runc_root(), *args]
+    """runc with its records' place; in a user namespace of distill's, told it is rootless
+    (cgroups it cannot write are then skipped): with every id mapped to itself, as root
+    without CAP_SYS_ADMIN maps them, runc would take the namespace for the machine's."""
+    from distill.fs import in_user_namespace
+
+    return ["runc", "--root", runc_root(), *(["--rootless", "true"] if in_user_namespace() else []), *args]

@@ -173,8 +173,11 @@ def ensure(ports: list = ()) -> str:
                      "set the private network's nftables rules")
             if _machine is None:
                 _accept_past_a_drop_policy()
-            _require(_in(_machine, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]),
-                     "forward the private network's traffic")
+            r = _in(_machine, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+            if r.returncode != 0 and "Read-only" in r.stderr:
+                raise DistillError("the private network cannot forward: /proc/sys is read-only here (a container's); "
+                                   "choose --network host (the container's own network) or --network none")
+            _require(r, "forward the private network's traffic")
         _made = prefix
         return prefix
 

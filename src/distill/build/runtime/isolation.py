@@ -23,6 +23,8 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 SI_KERNEL = 0x80  # a signal the terminal sent (to the whole foreground group)
 
+PROC_ENV = "DISTILL_PROC"  # "bind": containers get this process's /proc bound, not a new one
+
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 _libc = None
@@ -40,12 +42,23 @@ def _c():
 def isolate() -> bool:
     """From here on, this process is the first of new mount and PID namespaces (the one
     that called it waits outside and never returns). Must come before any thread starts.
-    False when it cannot be done (not root): the build then runs as before."""
+    False when it cannot be done (not root): the build then runs as before. Where a new
+    PID namespace could not have a /proc of its own (a container's /proc, with docker's
+    masked paths), only the mount namespace is made: containers then see this /proc,
+    bound (PROC_ENV), as BuildKit's without its process sandbox."""
+    from distill.fs import in_user_namespace
+
     libc = _c()
-    if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
+    if libc.unshare(CLONE_NEWNS) != 0:
         return False
     if libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None) != 0:
         return False  # mounts would still reach the machine's namespace: as before, no worse
+    # root of the machine always can; in a user namespace, the /proc it sees decides
+    if in_user_namespace() and not _proc_for_new_pid_namespace(libc):
+        os.environ[PROC_ENV] = "bind"
+        return True
+    if libc.unshare(CLONE_NEWPID) != 0:
+        return True
     watch_r, watch_w = os.pipe()
     mask = set(FORWARDED) | {signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, mask)  # before the fork: no SIGCHLD is missed
@@ -68,6 +81,32 @@ def isolate() -> bool:
             # their default would end it (a hang-up, a quit, a CI runner's TERM)
             signal.signal(signum, _interrupt)
     return True
+
+
+def _proc_for_new_pid_namespace(libc) -> bool:
+    """Whether the first process of a new PID namespace could mount its /proc, tried by a
+    child (this process must not make the namespace to find out: after unshare it could
+    start no thread). The kernel refuses where the visible /proc has paths mounted over,
+    as docker masks a container's."""
+    probe = f"/tmp/distill-proc-{os.urandom(6).hex()}"  # not tempfile: it imports shutil (~3 ms)
+    os.mkdir(probe, 0o700)
+    try:
+        child = os.fork()
+        if child == 0:
+            ok = libc.unshare(CLONE_NEWPID) == 0
+            if ok:
+                first = os.fork()
+                if first == 0:
+                    mounted = libc.mount(b"proc", os.fsencode(probe), b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                                         None) == 0
+                    if mounted:
+                        libc.umount2(os.fsencode(probe), MNT_DETACH)
+                    os._exit(0 if mounted else 1)
+                ok = os.waitstatus_to_exitcode(os.waitpid(first, 0)[1]) == 0
+            os._exit(0 if ok else 1)
+        return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    finally:
+        os.rmdir(probe)
 
 
 def _interrupt(signum, frame):

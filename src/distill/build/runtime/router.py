@@ -79,11 +79,12 @@ def router(ports: list = (), tap_prefix: str = "") -> Router:
             raise DistillError("ports can be published only by the process's first private network")
         if _router is None:
             if not which(PASTA):
-                raise DistillError("the private network of a user other than root needs pasta "
+                raise DistillError("the private network in a user namespace needs pasta "
                                    "(apt-get install passt); or choose --network host or --network none")
             if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
-                raise DistillError("the private network of a user other than root needs /dev/net/tun open to it "
-                                   "(mode 0666, as Debian makes it); or choose --network host or --network none")
+                raise DistillError("the private network in a user namespace needs /dev/net/tun open to this user "
+                                   "(mode 0666, as Debian makes it; in a container, --device /dev/net/tun); "
+                                   "or choose --network host or --network none")
             from distill.fs.atomic import temp_dir
             from distill.image.store.layout import default_root
 

@@ -73,11 +73,13 @@ def bounding_set() -> int:
 def bundle_spec(rootfs: str, process: ProcessSpec) -> dict:
     """runtime_spec with what it needs from the machine (a privileged container's devices
     and capabilities; whether runc runs in a user namespace)."""
+    from distill.build.runtime.isolation import PROC_ENV
     from distill.fs import user_namespace_ids
 
+    proc_bind = os.environ.get(PROC_ENV) == "bind"
     if process.insecure:
-        return runtime_spec(rootfs, process, host_devices(), bounding_set(), user_namespace_ids())
-    return runtime_spec(rootfs, process, userns=user_namespace_ids())
+        return runtime_spec(rootfs, process, host_devices(), bounding_set(), user_namespace_ids(), proc_bind)
+    return runtime_spec(rootfs, process, userns=user_namespace_ids(), proc_bind=proc_bind)
 
 
 def cleanup(container_id: str) -> None:

@@ -46,7 +46,7 @@ class ProcessSpec(Record, frozen=False):
 
 
 def runtime_spec(rootfs: str, p: ProcessSpec, host_devices: list[dict] = (), held: int = (1 << 41) - 1,
-                 userns: str = "") -> dict:
+                 userns: str = "", proc_bind: bool = False) -> dict:
     """`p.insecure` is docker's --privileged, as BuildKit's insecure mode: every capability
     there is to give (`held`: the builder's own bounding set, as a mask), no seccomp
     filter, no masked or read-only paths, /sys and the cgroup tree writable, and the
@@ -54,11 +54,15 @@ def runtime_spec(rootfs: str, p: ProcessSpec, host_devices: list[dict] = (), hel
     (a user other than root builds) with its subordinate ids mapped ("full") or only
     root ("single"). The machine's network namespace is not its own there: /sys is bound
     from the machine's for the host network, as rootless podman does, since sysfs cannot
-    be mounted; and with only root mapped, /dev/pts cannot belong to group tty (5)."""
+    be mounted; and with only root mapped, /dev/pts cannot belong to group tty (5).
+    `proc_bind`: the builder's /proc and /sys are bound where new ones cannot be mounted
+    (isolation.PROC_ENV: a container's, docker masking paths in both)."""
     caps = DEFAULT_CAPS if not p.insecure else caps_in(held)
     ro = [] if p.insecure else ["ro"]
     mounts = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}
+        if not proc_bind else
+        {"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620",
@@ -66,7 +70,7 @@ def runtime_spec(rootfs: str, p: ProcessSpec, host_devices: list[dict] = (), hel
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", *ro]}
-        if not (userns and p.network is None) else
+        if not (userns and p.network is None or proc_bind) else
         {"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]},
         # the container's own cgroup, read-only (runtimes read their memory and CPU limits there)
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from distill.fs import USERNS_ENV
+from distill.fs import USERNS_ENV, needs_user_namespace
 
 CLONE_NEWUSER = 0x10000000
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
@@ -41,8 +41,33 @@ def mapping(own: int, granted: tuple[int, int] | None) -> list[str]:
     return out
 
 
-def needed() -> bool:
-    return os.geteuid() != 0 and USERNS_ENV not in os.environ
+def _map_subordinate(pid: int, uid: int, gid: int, ranges, tools) -> bool:
+    """newuidmap and newgidmap (setuid root) give `pid` the user's own id and its range."""
+    null = os.open(os.devnull, os.O_RDWR)
+    both = [os.posix_spawn(tool, [tool, str(pid), *mapping(own, granted)], os.environ,
+                           file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+            for tool, own, granted in ((tools[0], uid, ranges[0]), (tools[1], gid, ranges[1]))]
+    return all(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) == 0 for p in both)  # at once: setuid starts
+
+
+def identity_map(own_map: str) -> str:
+    """A child namespace's map giving each id of this namespace's map to itself."""
+    lines = []
+    for line in own_map.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and all(f.isdigit() for f in fields):
+            lines.append(f"{fields[0]} {fields[0]} {fields[2]}")
+    return "\n".join(lines) + "\n"
+
+
+def _map_identity(pid: int) -> bool:
+    """Root (CAP_SETUID and CAP_SETGID, no CAP_SYS_ADMIN) writes `pid`'s maps itself."""
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/self/{name}") as f:
+            own = f.read()
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(identity_map(own))
+    return True
 
 
 def _unshare_user() -> int:
@@ -69,25 +94,23 @@ def enter() -> str:
     from distill.fs.files import which
 
     uid, gid = os.getuid(), os.getgid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    ranges = subordinate(SUBUID, user, uid), subordinate(SUBGID, user, uid)
-    tools = which("newuidmap"), which("newgidmap")
-    full = all(ranges) and all(tools)
+    if uid == 0:  # root without CAP_SYS_ADMIN: every id it has maps to itself
+        full = True
+    else:
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)
+        ranges = subordinate(SUBUID, user, uid), subordinate(SUBGID, user, uid)
+        tools = which("newuidmap"), which("newgidmap")
+        full = all(ranges) and all(tools)
     go_r, go_w = os.pipe()
     helper = os.fork() if full else None
     if helper == 0:  # maps the parent once it has unshared, then ends
         os.close(go_w)
         os.read(go_r, 1)
-        parent = str(os.getppid())
         try:
-            null = os.open(os.devnull, os.O_RDWR)
-            both = [os.posix_spawn(tool, [tool, parent, *mapping(own, granted)], os.environ,
-                                   file_actions=[(os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
-                    for tool, own, granted in ((tools[0], uid, ranges[0]), (tools[1], gid, ranges[1]))]
-            ok = all(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in both)
+            ok = _map_identity(os.getppid()) if uid == 0 else _map_subordinate(os.getppid(), uid, gid, ranges, tools)
         except OSError:
             ok = False
         os._exit(0 if ok else 1)
@@ -101,8 +124,9 @@ def enter() -> str:
     if err:
         from distill.errors import DistillError
 
-        raise DistillError(f"cannot make a user namespace ({os.strerror(err)}): this machine or container does not "
-                           "allow unprivileged user namespaces")
+        raise DistillError(f"cannot make a user namespace ({os.strerror(err)}): this machine or container refuses "
+                           "them (in docker, run with --security-opt seccomp=unconfined --security-opt "
+                           "apparmor=unconfined, as rootless BuildKit asks)")
     if not full:
         for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
@@ -118,7 +142,7 @@ def become_root(store_root: str | None) -> str | None:
     """For a user other than root: enter() with the store and runc's records where that
     user keeps them (its store, default ~/.local/share/distill), decided before the ids
     change. None when this process is root already."""
-    if not needed():
+    if not needs_user_namespace():
         return None
     from distill.build.runtime import RUNC_ROOT_ENV
     from distill.fs.owner import OWNERS_ENV
