@@ -76,7 +76,10 @@ def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, d
     r = docker.client("run", "--rm", "--network", "host", *UNCONFINED, "-v", f"{inputs}:/in:ro",
                       "--entrypoint", "sh", "distill:test", "-c", script, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
-    assert "(6 steps run, 0 cached)" in r.stderr + r.stdout
+    said = r.stderr + r.stdout
+    assert "(6 steps run, 0 cached)" in said
+    assert "isolation: runc in a user namespace mapping every id of the container as itself; no process sandbox" \
+        in said
 
     pulled = tmp_path / "pulled"
     distill("pull", ref, root=pulled)

@@ -59,8 +59,13 @@ def test_a_user_builds_the_image_root_builds_with_the_owners_it_names(shared, bu
 
     user, store = user_with_busybox(USER, True, shared)
     ctx = context(shared, "chown", CHOWN)
-    built = distill_as(user, "build", "--network", "none", "-t", "owners:1", ctx, env={"SOURCE_DATE_EPOCH": "0"})
+    built = distill_as(user, "build", "--progress", "plain", "--network", "none", "-t", "owners:1", ctx,
+                       env={"SOURCE_DATE_EPOCH": "0"})
     assert "note:" not in built.stderr
+    assert "isolation: runc in a user namespace mapping the user and its subordinate ids\n" in built.stderr
+    record = json.loads(distill_as(user, "inspect", "--build-record", "owners:1").stdout)
+    assert record["isolation"] == {"runtime": "runc", "user_namespace": "full", "process_sandbox": True,
+                                   "default_network": "private"}
     root = tmp_path / "root"
     from bed.images import copy_image
     from distill.image.store import Store

@@ -44,6 +44,11 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     from distill.build.outputs import export_local, write_archive
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
+    from distill.build.runtime.isolation import describe, summary
+
+    said = summary(describe())
+    if said and options.progress is not None:
+        options.progress.message(said)
     with store.writing():
         result, remote = _build_with_caches(store, options)
         config = result.state.image_config(options.labels)
@@ -154,6 +159,9 @@ def _keep_build_record(store, options, result, image) -> None:
     if context is not None:
         context = os.path.abspath(context)
         path = os.path.abspath(path) if os.path.isfile(path) else path
+    from distill.build.runtime.isolation import describe
+
     record = build_record(result.plan, options.replace(dockerfile_path=path, context=context), result.facts,
                           result.bases, stage_images, str(result.state.platform))
+    record["isolation"] = describe()
     attach(store, image.descriptor, BUILD_RECORD, encode(record), refers_to)

@@ -13,8 +13,9 @@ def in_user_namespace() -> bool:
 
 
 def user_namespace_ids() -> str:
-    """"full" (the user's subordinate ids map too), "single" (only root maps), or "" (not
-    in a user namespace of distill's)."""
+    """"full" (the user's subordinate ids map too), "single" (only root maps), "identity"
+    (root without CAP_SYS_ADMIN: every id as itself), or "" (not in a user namespace of
+    distill's)."""
     return os.environ.get(USERNS_ENV, "")
 
 

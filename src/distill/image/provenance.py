@@ -4,6 +4,7 @@ what the solver reports; api.build stores it beside the image (store/records.py)
 
 {"version": 1,
  "dockerfile": {"path", "digest"}, "context", "target", "build_args", "platform",
+ "isolation": {"runtime", "user_namespace", "process_sandbox", "default_network"} (runtime/isolation.py),
  "stages": [{"index", "name", "line", "target": bool,
              "base": {"ref", "kind": image|stage|scratch, "digest" (image), "stage" (stage)},
              "image": {"id", "manifest"},

@@ -109,6 +109,30 @@ def _proc_for_new_pid_namespace(libc) -> bool:
         os.rmdir(probe)
 
 
+def describe() -> dict:
+    """How this process isolates RUN steps, as the build record keeps it: runc, in a user
+    namespace of distill's or not (its ids: "full", "single", "identity"), with a PID
+    namespace and /proc of the build's own (the process sandbox) or the builder's /proc
+    bound, and the network a RUN gets by default."""
+    from distill.fs import user_namespace_ids
+
+    sandbox = os.environ.get(PROC_ENV) != "bind"
+    return {"runtime": "runc", "user_namespace": user_namespace_ids() or None, "process_sandbox": sandbox,
+            "default_network": "private" if sandbox else "host"}
+
+
+def summary(isolation: dict) -> str | None:
+    """The line a build's progress says when it is not root's plain runc."""
+    if not isolation["user_namespace"]:
+        return None
+    ids = {"full": "the user and its subordinate ids", "single": "only the user's id",
+           "identity": "every id of the container as itself"}[isolation["user_namespace"]]
+    text = f"isolation: runc in a user namespace mapping {ids}"
+    if not isolation["process_sandbox"]:
+        text += "; no process sandbox (the container's /proc bound); RUN's default network: the container's"
+    return text
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 

@@ -87,7 +87,7 @@ def _unshare_user() -> int:
 
 def enter() -> str:
     """Makes this process root of a new user namespace ("full": the subordinate ids map
-    too; "single": only root). Call before any thread starts. Every command of a user
+    too; "single": only root; "identity": root's every id, as itself). Call before any thread starts. Every command of a user
     other than root pays this, so it imports nothing heavy (no subprocess, no shutil)."""
     import pwd
 
@@ -133,7 +133,7 @@ def enter() -> str:
                 f.write(text)
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
-    kind = "full" if full else "single"
+    kind = "identity" if uid == 0 else "full" if full else "single"
     os.environ[USERNS_ENV] = kind
     return kind
 
