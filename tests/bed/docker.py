@@ -12,6 +12,11 @@ import time
 from pathlib import Path
 
 
+# what rootless BuildKit asks of docker, and all distill's image is given: no --privileged,
+# no added capability (docs/ci/ recipes say the same)
+UNCONFINED = ("--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined")
+
+
 class Docker:
     def __init__(self, work: Path):
         if not shutil.which("dockerd"):

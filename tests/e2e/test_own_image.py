@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bed.docker import UNCONFINED
 from bed.images import DEMO_BASES, cached_base, example_context
 from bed.net import answer, free_port
 from clirun import distill
 from distill.image.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
-UNCONFINED = ("--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined")
 
 
 @pytest.fixture(scope="module")
