@@ -12,7 +12,7 @@ distill inspect localhost/debian/python-build:bookworm >/dev/null 2>&1 ||
 distill inspect localhost/debian/distill-run:bookworm >/dev/null 2>&1 ||
   distill bootstrap localhost/debian/distill-run:bookworm --include "$(cat scripts/image-packages.txt | tr '\n' ',' | sed 's/,$//')"
 
-rm -rf wheels
+rm -rf wheels build  # build/: setuptools keeps copies of the sources there between wheels
 .venv/bin/pip wheel -q --disable-pip-version-check --no-deps -w wheels .
 # what the image installs: distill at this version (the wheel just made: never an index's
 # package of that name), and its dependencies for Python 3.11 on x86-64
