@@ -118,7 +118,19 @@ def describe() -> dict:
 
     sandbox = os.environ.get(PROC_ENV) != "bind"
     return {"runtime": "runc", "user_namespace": user_namespace_ids() or None, "process_sandbox": sandbox,
-            "default_network": "private" if sandbox else "host"}
+            "default_network": default_network()}
+
+
+def default_network() -> str:
+    """The network a RUN gets by default: the private one, or, in a user namespace where
+    /proc/sys is read-only (a container's: nothing could forward), the container's own,
+    as rootless BuildKit's there. A machine's user without /dev/net/tun gets an error
+    instead (bridge.py, router.py): its machine's network is not a sandbox."""
+    from distill.fs import in_user_namespace
+
+    if in_user_namespace() and os.statvfs("/proc/sys").f_flag & os.ST_RDONLY:
+        return "host"
+    return "private"
 
 
 def summary(isolation: dict) -> str | None:
@@ -129,7 +141,9 @@ def summary(isolation: dict) -> str | None:
            "identity": "every id of the container as itself"}[isolation["user_namespace"]]
     text = f"isolation: runc in a user namespace mapping {ids}"
     if not isolation["process_sandbox"]:
-        text += "; no process sandbox (the container's /proc bound); RUN's default network: the container's"
+        text += "; no process sandbox (the container's /proc bound)"
+    if isolation["default_network"] == "host":
+        text += "; RUN's default network: the container's"
     return text
 
 

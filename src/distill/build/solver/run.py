@@ -13,7 +13,7 @@ from distill.build.dockerfile import instructions as ins
 from distill.fs.confined import make_dirs, read_text, resolve
 from distill.build.plan.args import PROXY_ARGS
 from distill.build.plan.model import Stage, Step
-from distill.build.runtime.isolation import PROC_ENV
+from distill.build.runtime.isolation import default_network
 from distill.build.solver.metadata import go_list
 from distill.build.solver.mounts import mount_keys, run_mounts
 from distill.build.solver.options import BuildError
@@ -75,13 +75,12 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
 
 def run_network(flag: str | None, build: str) -> str:
     """A RUN step's network: its own --network, else the build's; `default` is the private
-    network (runtime/network.py), as BuildKit's default is its sandbox's; inside a
-    container whose /proc and /sys are masked (isolation.PROC_ENV), where no private
-    network can forward, it is the container's own network, as rootless BuildKit's there."""
+    network (runtime/network.py), as BuildKit's default is its sandbox's, but in a
+    container where none can forward (isolation.default_network)."""
     mode = flag if flag not in (None, "default") else build
-    if mode == "default" and os.environ.get(PROC_ENV) == "bind":
-        return "host"
-    return "private" if mode in ("default", "private") else mode
+    if mode == "default":
+        return default_network()
+    return mode
 
 
 def heredoc_script(instr: ins.Run) -> str:
