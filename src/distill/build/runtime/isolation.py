@@ -122,13 +122,15 @@ def describe() -> dict:
 
 
 def default_network() -> str:
-    """The network a RUN gets by default: the private one, or, in a user namespace where
-    /proc/sys is read-only (a container's: nothing could forward), the container's own,
-    as rootless BuildKit's there. A machine's user without /dev/net/tun gets an error
-    instead (bridge.py, router.py): its machine's network is not a sandbox."""
-    from distill.fs import in_user_namespace
+    """The network a RUN gets by default: the private one, or, for root confined without
+    CAP_SYS_ADMIN (a container's: its "identity" user namespace) where no private network
+    can be made (no /dev/net/tun open to it, or /proc/sys read-only: nothing could
+    forward), the container's own, as rootless BuildKit's there. A machine's user gets
+    the error instead (router.py, bridge.py): the machine's network is no sandbox."""
+    from distill.fs import user_namespace_ids
 
-    if in_user_namespace() and os.statvfs("/proc/sys").f_flag & os.ST_RDONLY:
+    if user_namespace_ids() == "identity" and not (
+            os.access("/dev/net/tun", os.R_OK | os.W_OK) and not os.statvfs("/proc/sys").f_flag & os.ST_RDONLY):
         return "host"
     return "private"
 
