@@ -274,9 +274,9 @@ def main() -> None:
             if isinstance(t, DistillInDocker):
                 t.engine.stop()
     names = [t.name for t in tools]
-    print(f"{'scenario':<32}" + "".join(f"{n:>14}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
+    print(f"{'scenario':<32}" + "".join(f"{n:>16}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
     for scenario, row in results.items():
-        line = f"{scenario:<32}" + "".join(f"{row.get(n, float('nan')):>13.2f}s" for n in names)
+        line = f"{scenario:<32}" + "".join(f"{row.get(n, float('nan')):>15.2f}s" for n in names)
         if "buildkit" in row:
             line += f"   {row['distill'] / row['buildkit']:.2f}"
         print(line)

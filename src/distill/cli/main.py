@@ -117,22 +117,29 @@ def parse_command(argv: list[str]):
         p.add_argument(*names, **kw)
     a = p.parse_args(top.args)
     a.root = top.root
-    from distill.api import needs_user_namespace
-
-    if top.command not in OUTSIDE_THE_STORE and needs_user_namespace():
-        from distill.api import become_root
-
-        try:
-            if become_root(a.root) == "single" and top.command in ("build", "run"):
-                sys.stderr.write("distill: note: no subordinate ids for this user (in /etc/subuid and /etc/subgid, "
-                                 "mapped by newuidmap from Debian's uidmap): only root maps in its user namespace, "
-                                 "so a RUN cannot make files owned by another id\n")
-        except DistillError as e:
-            if top.command in ("build", "run"):  # the others read and write the store as they are
-                sys.stderr.write(f"distill: error: {e}\n")
-                sys.exit(1)
-        a.root = os.environ["DISTILL_ROOT"]
+    if top.command not in OUTSIDE_THE_STORE:
+        _enter_user_namespace(top.command, a)
     return handler, a
+
+
+def _enter_user_namespace(command: str, a) -> None:
+    """A user other than root, or root without CAP_SYS_ADMIN, works as root of a user
+    namespace of its own (build/runtime/userns.py). Where none can be made, only build
+    and run stop: the other commands read and write the store as they are."""
+    from distill.api import become_root, needs_user_namespace
+
+    if not needs_user_namespace():
+        return
+    try:
+        if become_root(a.root) == "single" and command in ("build", "run"):
+            sys.stderr.write("distill: note: no subordinate ids for this user (in /etc/subuid and /etc/subgid, "
+                             "mapped by newuidmap from Debian's uidmap): only root maps in its user namespace, "
+                             "so a RUN cannot make files owned by another id\n")
+    except DistillError as e:
+        if command in ("build", "run"):
+            sys.stderr.write(f"distill: error: {e}\n")
+            sys.exit(1)
+    a.root = os.environ["DISTILL_ROOT"]
 
 
 def main(argv: list[str] | None = None) -> None:
