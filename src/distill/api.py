@@ -34,6 +34,7 @@ _ELSEWHERE = {
     "become_root": ("distill.build.runtime.userns", "become_root"),
     "in_user_namespace": ("distill.fs", "in_user_namespace"),
     "needs_user_namespace": ("distill.fs", "needs_user_namespace"),
+    "CHROOT_ENV": ("distill.fs", "CHROOT_ENV"),
     "stop": ("distill.build.runtime.container", "stop"),
     "logs": ("distill.build.runtime.container", "logs"),
     # analysing

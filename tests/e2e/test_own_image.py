@@ -58,29 +58,35 @@ def docker(tmp_path_factory, own_image):
     engine.stop()
 
 
-def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, docker, registry, tmp_path):
-    """`docker run` of distill's image with the two options rootless BuildKit asks for
-    (no --privileged, no added capability): distill takes a user namespace of its own,
-    binds the container's masked /proc and /sys into its RUN steps and gives them the
-    container's network. Under docker's defaults alone the analysers work and a build
-    says, in one line, what it needs."""
+@pytest.mark.parametrize("confinement", ["defaults", "unconfined"])
+def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, docker, registry, tmp_path,
+                                                                     confinement):
+    """`docker run` of distill's image, no --privileged, no added capability. Under
+    docker's defaults (no user namespaces, no mounts) RUN is chrooted, as Kaniko's; with
+    the two options rootless BuildKit asks for, distill takes a user namespace of its
+    own. Either way the Flask example builds, pushes to the machine's registry, and the
+    image, pulled back, answers."""
     inputs = tmp_path / "in"
     example_context("flask", inputs / "flask")
     (inputs / "bases").mkdir()
     for name in DEMO_BASES:
         distill("save", name, "-o", inputs / "bases" / (name.replace("/", "_").replace(":", "_") + ".tar"),
                 root=own_image.root)
-    ref = f"{registry.host}/ci/flask:1"
+    ref = f"{registry.host}/ci/flask:{confinement}"
     script = ("for b in /in/bases/*.tar; do distill load -i $b >/dev/null; done && "
               f"distill build --progress plain -t {ref} /in/flask && distill push {ref}")
-    r = docker.client("run", "--rm", "--network", "host", *UNCONFINED, "-v", f"{inputs}:/in:ro",
+    options = UNCONFINED if confinement == "unconfined" else ()
+    r = docker.client("run", "--rm", "--network", "host", *options, "-v", f"{inputs}:/in:ro",
                       "--entrypoint", "sh", "distill:test", "-c", script, check=False)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     said = r.stderr + r.stdout
     assert "(6 steps run, 0 cached)" in said
     isolation = next(line for line in said.splitlines() if line.startswith("isolation: "))
-    assert isolation.startswith("isolation: runc in a user namespace mapping every id of the container as itself")
-    assert isolation.endswith("; RUN's default network: the container's")
+    if confinement == "unconfined":
+        assert isolation.startswith("isolation: runc in a user namespace mapping every id of the container as itself")
+        assert isolation.endswith("; RUN's default network: the container's")
+    else:
+        assert isolation.startswith("isolation: chroot (this container refuses namespaces)")
 
     pulled = tmp_path / "pulled"
     distill("pull", ref, root=pulled)
@@ -91,11 +97,31 @@ def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, d
     finally:
         distill("stop", "-t", "1", cid, root=pulled)
 
-    # docker's defaults alone: reading works, a build says what it needs
-    script = "distill load -i /in/bases/localhost_debian_python_bookworm.tar >/dev/null && " \
-             "distill check localhost/debian/python:bookworm && distill build /in/flask"
-    r = docker.client("run", "--rm", "-v", f"{inputs}:/in:ro", "--entrypoint", "sh", "distill:test", "-c", script,
-                      check=False)
-    assert r.returncode == 1 and "will start" in r.stdout
-    assert r.stderr.strip().splitlines()[-1].startswith("distill: error: cannot make a user namespace")
 
+def test_chrooted_steps_leave_only_their_own_changes_and_refuse_what_needs_namespaces(own_image, docker, tmp_path):
+    """Under docker's defaults: what was placed for a chrooted RUN (device nodes, hosts,
+    resolv.conf, the cache directory) is not in its layer, the cache keeps what the step
+    wrote for the next build, and a RUN --network=none says in one line, with its
+    Dockerfile line, that it cannot be honoured."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM localhost/debian/python:bookworm\n"
+        "RUN --mount=type=cache,target=/cache echo kept >> /cache/log && cat /cache/log && ls /dev/null "
+        "&& echo made > /made\n")
+    (ctx / "Dockerfile.none").write_text("FROM localhost/debian/python:bookworm\nRUN --network=none true\n")
+    distill("save", "localhost/debian/python:bookworm", "-o", tmp_path / "base.tar", root=own_image.root)
+    script = ("distill load -i /in/base.tar >/dev/null && distill build --progress plain -t a /in/ctx && "
+              "distill ls -R --json a / > /in/a.json && "
+              "distill build --progress plain --no-cache -t a /in/ctx && "
+              "distill build -f /in/ctx/Dockerfile.none /in/ctx")
+    r = docker.client("run", "--rm", "-v", f"{tmp_path}:/in", "--entrypoint", "sh", "distill:test", "-c", script,
+                      check=False)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out[-3000:]
+    rows = json.loads((tmp_path / "a.json").read_text())
+    last = max(row["layer"] for row in rows if row["layer"] is not None)
+    assert {row["path"] for row in rows if row["layer"] == last} == {"/made"}
+    assert "kept\nkept" in "\n".join(line.split(" ", 2)[-1] for line in out.splitlines() if line.startswith("#1 "))
+    assert out.strip().splitlines()[-1] == ("distill: error: /in/ctx/Dockerfile.none:2: RUN --network=none needs "
+                                             "namespaces, which this container refuses (its RUN steps are chrooted)")

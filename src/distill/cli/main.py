@@ -124,8 +124,9 @@ def parse_command(argv: list[str]):
 
 def _enter_user_namespace(command: str, a) -> None:
     """A user other than root, or root without CAP_SYS_ADMIN, works as root of a user
-    namespace of its own (build/runtime/userns.py). Where none can be made, only build
-    and run stop: the other commands read and write the store as they are."""
+    namespace of its own (build/runtime/userns.py). Where none can be made, root builds
+    with RUN chrooted; a user's build and run stop; the other commands read and write
+    the store as they are."""
     from distill.api import become_root, needs_user_namespace
 
     if not needs_user_namespace():
@@ -136,7 +137,11 @@ def _enter_user_namespace(command: str, a) -> None:
                              "mapped by newuidmap from Debian's uidmap): only root maps in its user namespace, "
                              "so a RUN cannot make files owned by another id\n")
     except DistillError as e:
-        if command in ("build", "run"):
+        if command == "build" and os.geteuid() == 0:
+            from distill.api import CHROOT_ENV
+
+            os.environ[CHROOT_ENV] = "1"  # RUN chrooted, as Kaniko's (build/runtime/chroot.py)
+        elif command in ("build", "run"):
             sys.stderr.write(f"distill: error: {e}\n")
             sys.exit(1)
     a.root = os.environ["DISTILL_ROOT"]

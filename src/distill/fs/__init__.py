@@ -4,12 +4,18 @@ locks (lock), who made a temp entry (owner), paths confined to a root (confined)
 import os
 
 USERNS_ENV = "DISTILL_USERNS"  # set inside the user namespace a user other than root works in
+CHROOT_ENV = "DISTILL_CHROOT"  # set where RUN is chrooted: a container that refuses namespaces
 
 
 def in_user_namespace() -> bool:
     """This process works as root of a user namespace of its own (build/runtime/userns.py):
     what it writes as root is owned by a user, and overlayfs marks go in user.* xattrs."""
     return USERNS_ENV in os.environ
+
+
+def in_chroot_isolation() -> bool:
+    """RUN steps run chrooted, without namespaces (build/runtime/chroot.py)."""
+    return CHROOT_ENV in os.environ
 
 
 def user_namespace_ids() -> str:

@@ -114,8 +114,10 @@ def describe() -> dict:
     namespace of distill's or not (its ids: "full", "single", "identity"), with a PID
     namespace and /proc of the build's own (the process sandbox) or the builder's /proc
     bound, and the network a RUN gets by default."""
-    from distill.fs import user_namespace_ids
+    from distill.fs import in_chroot_isolation, user_namespace_ids
 
+    if in_chroot_isolation():
+        return {"runtime": "chroot", "user_namespace": None, "process_sandbox": False, "default_network": "host"}
     sandbox = os.environ.get(PROC_ENV) != "bind"
     return {"runtime": "runc", "user_namespace": user_namespace_ids() or None, "process_sandbox": sandbox,
             "default_network": default_network()}
@@ -127,8 +129,10 @@ def default_network() -> str:
     can be made (no /dev/net/tun open to it, or /proc/sys read-only: nothing could
     forward), the container's own, as rootless BuildKit's there. A machine's user gets
     the error instead (router.py, bridge.py): the machine's network is no sandbox."""
-    from distill.fs import user_namespace_ids
+    from distill.fs import in_chroot_isolation, user_namespace_ids
 
+    if in_chroot_isolation():
+        return "host"
     if user_namespace_ids() == "identity" and not (
             os.access("/dev/net/tun", os.R_OK | os.W_OK) and not os.statvfs("/proc/sys").f_flag & os.ST_RDONLY):
         return "host"
@@ -137,6 +141,9 @@ def default_network() -> str:
 
 def summary(isolation: dict) -> str | None:
     """The line a build's progress says when it is not root's plain runc."""
+    if isolation["runtime"] == "chroot":
+        return ("isolation: chroot (this container refuses namespaces): RUN shares the container's network, "
+                "processes and capabilities")
     if not isolation["user_namespace"]:
         return None
     ids = {"full": "the user and its subordinate ids", "single": "only the user's id",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import subprocess
 import threading
@@ -14,6 +13,7 @@ from distill.errors import DistillError
 from distill.fs.files import write_text
 from distill.fs.atomic import remove_tree, temp_dir
 from distill.build.runtime import CONTAINER_PREFIX, runc_argv
+from distill.build.runtime.relay import relay
 from distill.build.runtime.spec import ProcessSpec, runtime_spec
 
 RUNC = "runc"
@@ -106,23 +106,7 @@ def run(rootfs: str, process: ProcessSpec, work_dir: str, on_output: Callable[[b
         proc = subprocess.Popen(runc_argv("--log", log, "run", "--bundle", bundle, cid), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            while True:
-                # wake up now and then: a stop may come before runc has created the
-                # container, when killing it could not yet work
-                ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-                if cancel.is_set():
-                    cleanup(cid)
-                if not ready:
-                    continue
-                chunk = proc.stdout.read1(65536)
-                if not chunk:
-                    break
-                if on_output:
-                    on_output(chunk)
-            code = proc.wait()
-            if cancel.is_set():
-                raise DistillError("interrupted")
-            return code
+            return relay(proc, on_output, cancel, lambda: cleanup(cid))
         except BaseException:
             cleanup(cid)
             proc.kill()

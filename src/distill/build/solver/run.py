@@ -43,7 +43,17 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
     if s.cached(state, key, created_by, stage, step, progress):
         return
     # only a step that runs needs the runtime: a cached rebuild never imports it
-    from distill.build.runtime import runc
+    from distill.fs import in_chroot_isolation
+
+    if in_chroot_isolation():
+        from distill.build.runtime import chroot as runtime
+
+        if network != "host" or a.security == "insecure":
+            what = f"--network={network}" if network != "host" else "--security=insecure"
+            raise BuildError(f"{s.o.dockerfile_path}:{step.line}: RUN {what} needs namespaces, which this "
+                             "container refuses (its RUN steps are chrooted)")
+    else:
+        from distill.build.runtime import runc as runtime
     from distill.build.runtime.spec import ProcessSpec
     from distill.build.runtime.users import resolve as resolve_user
 
@@ -62,7 +72,7 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
         spec = ProcessSpec(argv, [f"{k}={v}" for k, v in env.items()], state.workdir, ident.uid, ident.gid,
                            list(ident.member_gids), net.namespace(), binds=binds, tmpfs=tmpfs,  # as BuildKit
                            insecure=a.security == "insecure")
-        code = runc.run(root, spec, work, progress.output, cancel=s.cancelled)
+        code = runtime.run(root, spec, work, progress.output, cancel=s.cancelled)
         _remove_stubs(root, m.upper, missing, parents)
         if code != 0:
             tail = "\n".join(progress.tail()[-10:])
