@@ -113,10 +113,14 @@ class DistillAsUser(Tool):
 
 
 class DistillInDocker(Tool):
-    """distill's image under docker (seccomp and apparmor unconfined, nothing else)."""
+    """distill's image under docker: with seccomp and apparmor unconfined and nothing
+    else (runc in a user namespace), or with docker's defaults (`chroot`: RUN chrooted)."""
     name = "distill-docker"
 
-    def __init__(self, work: Path, store: Store):
+    def __init__(self, work: Path, store: Store, chroot: bool = False):
+        self.options = [] if chroot else ["--security-opt", "seccomp=unconfined", "--security-opt",
+                                          "apparmor=unconfined"]
+        self.name = "docker-chroot" if chroot else "distill-docker"
         from bed.docker import Docker
 
         self.work = work
@@ -124,18 +128,17 @@ class DistillInDocker(Tool):
         packages = (REPO / "scripts" / "image-packages.txt").read_text().split()
         cached_base(store, "localhost/debian/distill-run:bookworm", packages)
         sh(["bash", "scripts/image.sh", "distill:bench"], cwd=REPO, env=env)
-        (work / "docker").mkdir(exist_ok=True)
-        self.engine = Docker(work / "docker")
+        (work / self.name).mkdir(exist_ok=True)
+        self.engine = Docker(work / self.name)
         sh([DISTILL, "save", "distill:bench", "-o", str(work / "distill-bench.tar"), "--format", "docker"], env=env)
         self.engine.client("load", "-i", work / "distill-bench.tar")
-        self.store = work / "docker-store"
+        self.store = work / f"{self.name}-store"
         shutil.rmtree(self.store, ignore_errors=True)
         self.store.mkdir()
 
     @property
     def command(self) -> list[str]:
-        return ["docker", "-H", f"unix://{self.engine.sock}", "run", "--rm", "--network", "host",
-                "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+        return ["docker", "-H", f"unix://{self.engine.sock}", "run", "--rm", "--network", "host", *self.options,
                 "-v", f"{self.work}:{self.work}", "-v", f"{self.store}:/var/lib/distill", "distill:bench",
                 "build", "-q"]
 
@@ -250,7 +253,7 @@ def main() -> None:
                 "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
     tools = [t for t in (Distill(store.root), DistillAsUser(), BuildKit(), Buildah()) if t.available()]
     if args.docker:
-        tools.insert(2, DistillInDocker(work, store))
+        tools[2:2] = [DistillInDocker(work, store), DistillInDocker(work, store, chroot=True)]
     if any(isinstance(t, DistillAsUser) for t in tools):
         from bed.users import reachable_by_all
 
