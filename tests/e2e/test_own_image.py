@@ -58,20 +58,27 @@ def docker(tmp_path_factory, own_image):
     engine.stop()
 
 
-@pytest.mark.parametrize("confinement", ["defaults", "unconfined"])
-def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, docker, registry, tmp_path,
-                                                                     confinement):
-    """`docker run` of distill's image, no --privileged, no added capability. Under
-    docker's defaults (no user namespaces, no mounts) RUN is chrooted, as Kaniko's; with
-    the two options rootless BuildKit asks for, distill takes a user namespace of its
-    own. Either way the Flask example builds, pushes to the machine's registry, and the
-    image, pulled back, answers."""
-    inputs = tmp_path / "in"
+@pytest.fixture(scope="module")
+def flask_inputs(tmp_path_factory, own_image):
+    """The Flask example's context and its bases as archives, for a container to read."""
+    inputs = tmp_path_factory.mktemp("in")
     example_context("flask", inputs / "flask")
     (inputs / "bases").mkdir()
     for name in DEMO_BASES:
         distill("save", name, "-o", inputs / "bases" / (name.replace("/", "_").replace(":", "_") + ".tar"),
                 root=own_image.root)
+    return inputs
+
+
+@pytest.mark.parametrize("confinement", ["defaults", "unconfined"])
+def test_in_a_container_the_flask_example_builds_pushes_and_answers(own_image, docker, registry, flask_inputs,
+                                                                     tmp_path, confinement):
+    """`docker run` of distill's image, no --privileged, no added capability. Under
+    docker's defaults (no user namespaces, no mounts) RUN is chrooted, as Kaniko's; with
+    the two options rootless BuildKit asks for, distill takes a user namespace of its
+    own. Either way the Flask example builds, pushes to the machine's registry, and the
+    image, pulled back, answers."""
+    inputs = flask_inputs
     ref = f"{registry.host}/ci/flask:{confinement}"
     script = ("for b in /in/bases/*.tar; do distill load -i $b >/dev/null; done && "
               f"distill build --progress plain -t {ref} /in/flask && distill push {ref}")
