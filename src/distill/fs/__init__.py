@@ -36,11 +36,19 @@ def needs_user_namespace() -> bool:
         return False
     if os.geteuid() != 0:
         return True
+    held = capability_mask("CapEff")
+    return held is not None and not held >> CAP_SYS_ADMIN & 1
+
+
+def capability_mask(field: str) -> int | None:
+    """One of this process's capability sets as /proc/self/status gives it (CapEff,
+    CapBnd, ...), a mask by capability number; None when it cannot be read."""
+    prefix = field.encode() + b":"
     try:
         with open("/proc/self/status", "rb") as f:
             for line in f:
-                if line.startswith(b"CapEff:"):
-                    return not int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1
+                if line.startswith(prefix):
+                    return int(line.split()[1], 16)
     except (OSError, ValueError):
         pass
-    return False
+    return None

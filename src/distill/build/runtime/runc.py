@@ -60,14 +60,9 @@ def host_devices(root: str = "/dev") -> list[dict]:
 def bounding_set() -> int:
     """This process's bounding set: what a privileged container can be given (a machine
     may hold some back, and runc fails on a capability it cannot grant)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapBnd:"):
-                    return int(line.split()[1], 16)
-    except (OSError, ValueError):
-        pass
-    return 0
+    from distill.fs import capability_mask
+
+    return capability_mask("CapBnd") or 0
 
 
 def bundle_spec(rootfs: str, process: ProcessSpec) -> dict:
