@@ -23,16 +23,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from commands import DISTILL, DOCKER, DOCKERD  # noqa: E402
 
 from bed.images import busybox_image  # noqa: E402
+from bed.programs import static_program  # noqa: E402
 from bed.net import Listener, Server, closed_port, machine_address, machine_addresses  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
-_SCRIPT = Path(sys.executable).parent / "distill"
-DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
-# Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 IMAGE = "localhost/sandbox-probe:bench"
 
 
@@ -49,7 +46,7 @@ def main() -> None:
     ctx = work / "ctx"
     ctx.mkdir()
     for name in ("probe", "netprobe"):
-        sh("gcc", "-static", "-O1", "-o", ctx / name, REPO / "tests/bed" / f"{name}.c", check=True)
+        static_program(name, ctx)
     store = work / "store"
     busybox_image(Store(store), "localhost/busybox:bench", work)
     v4, v6, everywhere = Listener("127.0.0.1"), Listener("::1"), Listener("0.0.0.0")

@@ -121,12 +121,11 @@ def test_without_subordinate_ids_only_root_maps_and_a_build_says_so(shared):
 
 @pytest.fixture(scope="module")
 def netprobe(shared):
-    import subprocess
+    from bed.programs import static_program
 
     ctx = shared / "netprobe"
     ctx.mkdir()
-    probe = Path(__file__).parent.parent / "bed" / "netprobe.c"
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "netprobe"), str(probe)], check=True)
+    static_program("netprobe", ctx)
     (ctx / "Dockerfile").write_text("FROM localhost/busybox:test\nCOPY netprobe /netprobe\n")
     for p in (ctx, ctx / "netprobe", ctx / "Dockerfile"):
         p.chmod(0o755)

@@ -6,7 +6,6 @@ real runc, bridge, nftables and kernel."""
 
 import os
 import socket
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from bed.images import copy_image
 from bed.leftovers import bridge_veths, command_lines
+from bed.programs import static_program
 from bed.net import Listener, Server, answer, closed_port, free_port, listening, machine_address, machine_addresses
 from buildtools import BUSYBOX, build, tree, write_context
 from clirun import distill
@@ -22,9 +22,6 @@ from distill.build.runtime import bridge
 from distill.build.solver.options import BuildError
 
 FROM = f"FROM {BUSYBOX}"
-PROBE = Path(__file__).parent.parent / "bed" / "probe.c"
-NETPROBE = Path(__file__).parent.parent / "bed" / "netprobe.c"
-UDPECHO = Path(__file__).parent.parent / "bed" / "udpecho.c"
 DOCKER_CAPS = 0xA80425FB  # CapEff of a process in a default `docker run` (docker's 14 capabilities)
 
 
@@ -129,7 +126,7 @@ def test_private_network_reaches_dns(store, tmp_path):
 @pytest.fixture(scope="module")
 def probe_context(tmp_path_factory):
     ctx = tmp_path_factory.mktemp("probe")
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "probe"), str(PROBE)], check=True)
+    static_program("probe", ctx)
     return ctx
 
 
@@ -181,7 +178,7 @@ def test_insecure_run_is_privileged(store, probe_context, tmp_path):
 @pytest.fixture(scope="module")
 def netprobe_context(tmp_path_factory):
     ctx = tmp_path_factory.mktemp("netprobe")
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "netprobe"), str(NETPROBE)], check=True)
+    static_program("netprobe", ctx)
     return ctx
 
 
@@ -264,7 +261,7 @@ def test_run_publishes_udp(store, tmp_path):
     """A UDP port: each datagram relayed to the container, the answer relayed back."""
     ctx = tmp_path / "udp"
     ctx.mkdir()
-    subprocess.run(["gcc", "-static", "-O1", "-o", str(ctx / "udpecho"), str(UDPECHO)], check=True)
+    static_program("udpecho", ctx)
     build(store, ctx, f"{FROM}\nCOPY udpecho /udpecho\n", tags=["localhost/udpecho:test"])
     host_port = free_port()
     r = distill("run", "-d", "-p", f"{host_port}:9999/udp", "localhost/udpecho:test", "/udpecho", "9999",
