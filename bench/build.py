@@ -28,14 +28,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from commands import DISTILL, DOCKER  # noqa: E402
 
 from bed.images import DEMO_BASES, busybox_image, cached_base  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
 BUSYBOX = "localhost/busybox:test"
-# the command users run (the console script), not `python -m distill`, which adds runpy
-_SCRIPT = Path(sys.executable).parent / "distill"
-DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
 
 
 def sh(cmd, **kw) -> subprocess.CompletedProcess:
@@ -149,8 +147,6 @@ class DistillInDocker(Tool):
         sh(self.command[:-2] + ["load", "-i", str(archive)])
 
 
-# Debian's docker.io client builds with its built-in BuildKit; newer clients need buildx.
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
 
 class BuildKit(Tool):

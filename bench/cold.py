@@ -27,16 +27,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from commands import DISTILL, DOCKER, DOCKERD  # noqa: E402
 
 from bed.images import DEMO_BASES, cached_base, example_context  # noqa: E402
 from bed.registry import RegistryProcess  # noqa: E402
 from distill import api  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
-_SCRIPT = Path(sys.executable).parent / "distill"
-DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
-DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
-DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 
 
 def quiet(cmd, **kw):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+from commands import DISTILL  # noqa: E402
 
 from bed.images import DEMO_BASES, cached_base  # noqa: E402
 from distill.image.oci import mediatypes  # noqa: E402
@@ -34,8 +35,6 @@ from distill.image.layers.toc import toc_path  # noqa: E402
 from distill.image.store import Store  # noqa: E402
 
 BASE = "localhost/debian/python-build:bookworm"
-_SCRIPT = Path(sys.executable).parent / "distill"
-DISTILL = str(_SCRIPT) if _SCRIPT.exists() else "distill"
 
 
 def timed(fn) -> float:

@@ -14,13 +14,12 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from commands import BIN, DISTILL  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DISTILL = str(BIN / "distill")
 HADOLINT = str(BIN / "hadolint")
 
 

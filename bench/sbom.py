@@ -19,12 +19,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-DISTILL = str(Path(sys.executable).parent / "distill")
+from commands import DISTILL  # noqa: E402
+
 IMAGE = "flask-demo:multi"
 
 

@@ -18,13 +18,13 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
 
-DISTILL = str(Path(sys.executable).parent / "distill")
+from commands import DISTILL  # noqa: E402
+
 IMAGE = "flask-demo:multi"
 
 

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from commands import BIN, DISTILL  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DISTILL = str(BIN / "distill")
 DIVE = shutil.which("dive", path=str(BIN)) or shutil.which("dive")
 IMAGES = ("flask-demo:multi", "localhost/debian/python:bookworm", "localhost/bench/waste:1")
 
