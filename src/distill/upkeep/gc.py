@@ -25,7 +25,14 @@ def prune(store, cache: bool = False, keep_storage: int | None = None) -> tuple[
         steps.clear()
     # snapshots go under the same lock as blobs: a concurrent build holds it shared
     return store.prune(keep_blobs=_kept_by_cache(steps, keep_storage),
-                       also=lambda: _drop_unused_snapshots(store, steps, store.tags()), release=release)
+                       also=lambda: _drop_unused(store, steps), release=release)
+
+
+def _drop_unused(store, steps) -> None:
+    from distill.build.snapshot.trees import drop_all
+
+    _drop_unused_snapshots(store, steps, store.tags())
+    drop_all(store)  # the copy snapshotter's trees: made again from the snapshots when needed
 
 
 def collect_cache(store, limit: int | None = None) -> tuple[int, int] | None:

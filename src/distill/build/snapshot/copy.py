@@ -1,107 +1,43 @@
-"""A snapshotter for machines without overlayfs: the layers are applied into a plain tree,
-the step works on a copy of it, and the difference is written back in overlay form
-(0/0 character devices for deletions, the opaque xattr for replaced directories) so the
-rest of the builder cannot tell. Slower, and it spots a changed file by its size, mtime,
-mode and owner (a rewrite keeping all four goes unseen)."""
+"""A snapshotter for where overlayfs cannot be mounted (a container that refuses mounts):
+a step works in a plain tree of its layers, kept in the store and moved from chain to
+chain (trees.py), and what it changed is found by comparing the tree with a survey taken
+before it (tree_diff.py), written in overlay form so the rest of the builder cannot
+tell. After a step its tree holds the step's layer on top, as Kaniko's root does, and
+the stage's next step, or a COPY --from of the stage, takes it as it is."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-import subprocess
 from contextlib import contextmanager
 
-from distill.image.layers.blob import apply_layer
-from distill.fs.atomic import remove_tree, temp_dir
+from distill.build.snapshot import trees
 from distill.build.snapshot.overlay import Mounted
-from distill.image.layers import opaque_xattr
+from distill.build.snapshot.tree_diff import Survey, diff
+from distill.errors import DistillError
+from distill.fs.atomic import remove_tree, temp_dir
 
 
-def _same(a: os.stat_result, b: os.stat_result) -> bool:
-    return (stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode) and a.st_mode == b.st_mode and a.st_uid == b.st_uid
-            and a.st_gid == b.st_gid and a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
-            and a.st_rdev == b.st_rdev)
+class CopyMounted(Mounted, frozen=False):
+    """A step's tree; its changes found on demand, what the tree holds after the step
+    settled by the commit (session.commit)."""
 
-
-def _copy_entry(src: str, dst: str) -> None:
-    st = os.lstat(src)
-    if stat.S_ISDIR(st.st_mode):
-        os.mkdir(dst)
-        shutil.copystat(src, dst, follow_symlinks=False)
-    else:
-        subprocess.run(["cp", "-a", "--reflink=auto", src, dst], check=True)
-        return
-    os.lchown(dst, st.st_uid, st.st_gid)
-
-
-def _copy_tree(src: str, dst: str) -> None:
-    subprocess.run(["cp", "-a", "--reflink=auto", src, dst], check=True)
-
-
-def _ensure_parents(merged: str, upper: str, rel: str) -> None:
-    """Parent directories in the upper dir carry the merged tree's metadata (like copy-up)."""
-    parts = rel.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        sub = "/".join(parts[:i])
-        target = os.path.join(upper, sub)
-        if not os.path.lexists(target):
-            _copy_entry(os.path.join(merged, sub), target)
-
-
-def diff_into(base: str, merged: str, upper: str) -> None:
-    """Write what changed from `base` to `merged` into `upper`, in overlay form."""
-
-    def walk(rel: str) -> None:
-        bdir, mdir = os.path.join(base, rel), os.path.join(merged, rel)
-        mnames = set(os.listdir(mdir))
-        bnames = set(os.listdir(bdir)) if os.path.isdir(bdir) and not os.path.islink(bdir) else set()
-        for name in sorted(bnames - mnames):
-            sub = f"{rel}/{name}" if rel else name
-            _ensure_parents(merged, upper, sub)
-            os.mknod(os.path.join(upper, sub), stat.S_IFCHR | 0o000, os.makedev(0, 0))
-        for name in sorted(mnames):
-            sub = f"{rel}/{name}" if rel else name
-            m = os.lstat(os.path.join(mdir, name))
-            try:
-                b = os.lstat(os.path.join(bdir, name))
-            except FileNotFoundError:
-                b = None
-            if b is not None and stat.S_ISDIR(m.st_mode) and stat.S_ISDIR(b.st_mode):
-                if not _same(m, b) or m.st_mtime_ns != b.st_mtime_ns:
-                    _ensure_parents(merged, upper, sub)
-                    if not os.path.lexists(os.path.join(upper, sub)):
-                        _copy_entry(os.path.join(mdir, name), os.path.join(upper, sub))
-                walk(sub)
-                continue
-            if b is not None and _same(m, b) and (not stat.S_ISLNK(m.st_mode) or
-                                                  os.readlink(os.path.join(mdir, name)) == os.readlink(os.path.join(bdir, name))):
-                continue
-            _ensure_parents(merged, upper, sub)
-            target = os.path.join(upper, sub)
-            if os.path.lexists(target) and os.path.isdir(target):
-                shutil.rmtree(target)
-            if stat.S_ISDIR(m.st_mode):
-                _copy_tree(os.path.join(mdir, name), target)
-                if b is not None:  # a directory replaced something: hide what was below
-                    os.setxattr(target, opaque_xattr(), b"y")
-            else:
-                _copy_entry(os.path.join(mdir, name), target)
-
-    walk("")
-
-
-class CopyMounted(Mounted):
-    def __init__(self, merged: str, base: str, upper: str):
-        super().__init__(merged, upper, upper)
-        self.base = base
-        self._diffed = False
+    def __init__(self, tree: trees.Tree, upper: str):
+        super().__init__(tree.root, upper, upper)
+        self.tree = tree
+        self.after: Survey | None = None
+        self.settled = False
 
     def changes(self) -> str:
-        if not self._diffed:
-            diff_into(self.base, self.merged, self.upper)
-            self._diffed = True
+        if self.after is None:
+            self.after = diff(self.tree.root, self.tree.survey, self.upper)
         return self.upper
+
+    def settle(self, layer) -> None:
+        self.changes()
+        self.tree.survey = self.after
+        if layer is not None:
+            self.tree.layers.append((layer.descriptor, layer.diff_id))
+        self.settled = True
 
 
 class CopySnapshotter:
@@ -112,14 +48,52 @@ class CopySnapshotter:
 
     @contextmanager
     def mount(self, layers: list[tuple[dict, str]]):
-        tmp = temp_dir(self.store.tmp_dir, "copy-")
-        base, merged, upper = (os.path.join(tmp, d) for d in ("base", "merged", "upper"))
+        """A writable tree of the layers (descriptor, diffID; bottom first); yields a
+        CopyMounted. The tree is kept when the step settled it, or changed nothing; else
+        it is dropped."""
+        tree = trees.take(self.store, layers)
+        if tree is not None:
+            try:
+                trees.roll(self.store, tree, layers)
+            except (OSError, DistillError):  # a layer it held is gone from the store: start anew
+                trees.drop(tree)
+                tree = None
+        if tree is None:
+            tree = trees.new_tree(self.store)
+            try:
+                trees.roll(self.store, tree, layers)
+            except BaseException:
+                trees.drop(tree)
+                raise
+        upper = temp_dir(self.store.tmp_dir, "upper-")
+        m = CopyMounted(tree, upper)
+        kept = False
         try:
-            os.mkdir(base)
-            os.mkdir(upper)
-            for descriptor, _ in layers:
-                apply_layer(self.store, descriptor, base, whiteouts="delete")
-            _copy_tree(base, merged)
-            yield CopyMounted(merged, base, upper)
+            yield m
+            if not m.settled:  # a step that only looked: kept if it left the tree as it was
+                m.changes()
+                if not os.listdir(upper):
+                    m.settle(None)
+            kept = m.settled
         finally:
-            remove_tree(tmp)
+            remove_tree(upper)
+            if kept:
+                trees.give_back(self.store, tree)
+            else:
+                trees.drop(tree)
+
+    @contextmanager
+    def view(self, layers: list[tuple[dict, str]]):
+        """The kept tree of exactly these layers, to read only (the stage a COPY --from
+        names has just left its tree there); else None."""
+        tree = trees.take(self.store, layers, exact=True)
+        if tree is None:
+            yield None
+            return
+        try:
+            yield tree.root
+        finally:
+            trees.give_back(self.store, tree)
+
+    def close(self) -> None:
+        pass

@@ -33,6 +33,9 @@ class Mounted(Record, frozen=False):
         """The step's changes, in overlay form (whiteouts as 0/0 devices)."""
         return self.upper
 
+    def settle(self, layer) -> None:
+        """The step's changes became `layer` (None: there were none)."""
+
 
 def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: str) -> None:
     """Mounts an overlay of `lowers` (top first) and `upper` on `merged`. Lower dirs are
@@ -89,6 +92,20 @@ class OverlaySnapshotter:
                 umount(merged)
         finally:
             remove_tree(tmp)
+
+    @contextmanager
+    def view(self, layers: list[tuple[dict, str]]):
+        """A tree of the layers to read only, when they are unpacked already; else None."""
+        from distill.image.layers.unpack import is_unpacked
+
+        if not all(is_unpacked(self.store, i) for _, i in layers):
+            yield None
+            return
+        with self.mount(layers) as m:
+            yield m.merged
+
+    def close(self) -> None:
+        pass
 
 
 def overlay_works(store) -> bool:

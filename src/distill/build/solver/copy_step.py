@@ -88,14 +88,13 @@ class CopyStep:
                     else copying.Selection([]))
 
     def _source_root(self) -> str:
-        """Where the --from image or stage is read: a mount when its layers are unpacked,
-        else only the paths the copy names, written from its layers (solver/extract.py)."""
-        from distill.image.layers.unpack import is_unpacked
-
+        """Where the --from image or stage is read: its tree when the snapshotter has one
+        at hand, else only the paths the copy names, written from its layers
+        (solver/extract.py)."""
         src = self.src_state
-        self.s.materialize(src)
-        if all(is_unpacked(self.s.store, d) for d in src.diff_ids):
-            return self.stack.enter_context(self.s.mounted(src)).merged
+        root = self.stack.enter_context(self.s.viewed(src))
+        if root is not None:
+            return root
         from distill.image.imagefs import ImageFS
         from distill.build.solver.extract import extracted
 
@@ -193,7 +192,7 @@ class CopyStep:
         Applier(root, whiteouts="delete", clamp=True).apply_entries(items)
         if self.is_add and self.a.unpack is not False and self.tree is not None and self.tree is self.s.context_tree:
             add.extract(self.tree, self.sel, copying.dest_path(self.a.dest, self.state.workdir), root)
-        return self.s.commit_upper(m.changes())
+        return self.s.commit(m)
 
     def _copies(self) -> dict | None:
         """Where the sources came from and where they went, for the build record."""

@@ -79,7 +79,7 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
             progress.error(f"exit code {code}")
             raise BuildError(f"{s.o.dockerfile_path}:{step.line}: RUN {instr.text or go_list(a.args)} "
                              f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
-        layer = s.commit_upper(m.changes())
+        layer = s.commit(m)
     s.finish(state, key, layer, created_by, stage, step, progress)
 
 

@@ -146,15 +146,25 @@ class Session:
         with self.snap.mount(list(zip(state.layers, state.diff_ids))) as m:
             yield m
 
-    def commit_upper(self, upper: str) -> "Layer | None":
-        """A mount's upper dir as a layer (None when nothing changed), kept as its snapshot."""
+    @contextmanager
+    def viewed(self, state: StageState):
+        """The state's tree to read only, where the snapshotter has it at hand; else None."""
+        self.materialize(state)
+        with self.snap.view(list(zip(state.layers, state.diff_ids))) as root:
+            yield root
+
+    def commit(self, m) -> "Layer | None":
+        """A mount's changes as a layer (None when nothing changed), kept as its snapshot."""
         from distill.image.layers.blob import write_layer
         from distill.image.layers.unpack import adopt
 
+        upper = m.changes()
         if not os.listdir(upper):
+            m.settle(None)
             return None
         layer = write_layer(self.store, upper, overlay_upper=True)
         adopt(self.store, layer.diff_id, upper)  # the upper dir is the layer in overlay form already
+        m.settle(layer)
         return layer
 
     def layer_from_items(self, items) -> "Layer | None":
@@ -182,7 +192,9 @@ class Session:
         return net
 
     def close(self) -> None:
-        """Ends what the build started for its steps (the pool's networks)."""
+        """Ends what the build started for its steps (the pool's networks, the trees kept)."""
+        if self._snap is not None:
+            self._snap.close()
         if self._networks is not None:
             from distill.fs.atomic import remove_tree
 

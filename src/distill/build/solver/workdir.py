@@ -60,4 +60,4 @@ def _through_mount(s: Session, state: StageState, path: str):
 
         ident = resolve_user(state.user, read_text(root, "/etc/passwd"), read_text(root, "/etc/group"))
         make_dirs(root, path, ident.uid, ident.gid)
-        return True, s.commit_upper(m.changes())
+        return True, s.commit(m)
