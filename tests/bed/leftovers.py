@@ -9,18 +9,32 @@ import subprocess
 from pathlib import Path
 
 
-def leftovers(roots: list[Path]) -> dict:
-    """Mounts seen from here, runc containers and processes that point into the stores."""
+def leftovers(roots: list[Path], user=None) -> dict:
+    """Mounts seen from here, runc containers and processes that point into the stores;
+    for stores of `user` (a pwd entry), runc's records in each store and every process
+    the user runs (its mounts are in namespaces of its own, gone with them)."""
     names = [os.path.realpath(r) + "/" for r in roots]
     with open("/proc/self/mountinfo") as f:
         mounts = [row.split()[4] for row in f if any(row.split()[4].startswith(n) for n in names)]
-    listed = subprocess.run(["runc", "list", "--format", "json"], capture_output=True, text=True).stdout
-    containers = [c["id"] for c in json.loads(listed or "null") or []
-                  if any(c.get("bundle", "").startswith(n) for n in names)]
-    containers += unloadable_records()
-    processes = [b" ".join(argv).decode(errors="replace")[:160] for _, argv in command_lines()
-                 if any(n.encode() in a for n in names for a in argv)]
+    runc_roots = [os.path.join(r, "runc") for r in roots] if user is not None else ["/run/runc"]
+    containers = []
+    for runc_root in filter(os.path.isdir, runc_roots):  # (runc list would make it, as root)
+        listed = subprocess.run(["runc", "--root", runc_root, "list", "--format", "json"], capture_output=True,
+                                text=True).stdout
+        containers += [c["id"] for c in json.loads(listed or "null") or []
+                       if any(c.get("bundle", "").startswith(n) for n in names)]
+        containers += unloadable_records(runc_root)
+    processes = [b" ".join(argv).decode(errors="replace")[:160] for pid, argv in command_lines()
+                 if any(n.encode() in a for n in names for a in argv) or (user is not None and _uid(pid) == user.pw_uid)]
     return {"mounts": mounts, "containers": containers, "processes": processes}
+
+
+def _uid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+    except (OSError, StopIteration, ValueError):
+        return None
 
 
 def unloadable_records(runc_root: str = "/run/runc") -> list[str]:

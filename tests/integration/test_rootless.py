@@ -214,3 +214,16 @@ def test_a_users_build_killed_leaves_nothing(shared):
     assert not (store / "runc").exists() or list((store / "runc").iterdir()) == []
     distill_as(user, "fsck")
     distill_as(user, "build", "--network", "none", context(shared, "after", "FROM localhost/busybox:test\nRUN true\n"))
+
+
+def test_soak_as_a_user(shared):
+    """bench/soak.py's loop as the user, 6 SIGKILLs at moments spread over a build: none
+    leaves a process, a container record or a mount; prune, fsck and the next build hold."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    import soak
+
+    user, store = user_with_busybox(USER, True, shared)
+    report = soak.soak(store, shared / "soak", "localhost/busybox:test", kills=6, seed=11, user=user)
+    assert report["mounts_after_kill"] == 0 and report["kills_leaving_a_process"] == 0, report
+    assert report["final"] == {"mounts": [], "containers": [], "processes": []}, report
+    assert report["fsck"] == 0 and report["next_build"] == 0, report
