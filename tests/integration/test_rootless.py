@@ -92,6 +92,28 @@ def test_a_user_builds_the_image_root_builds_with_the_owners_it_names(shared, bu
     assert not snapshots.exists() or sorted(p.name for p in snapshots.iterdir()) in ([], ["empty"])
 
 
+def test_where_overlayfs_is_refused_a_users_build_copies_and_gives_the_same_image(shared, busybox_store, tmp_path):
+    """A kernel that refuses overlayfs in a user namespace (before 5.11; here
+    DISTILL_SNAPSHOTTER=copy stands in for it): the copy snapshotter's trees, made by the
+    user's subordinate ids, give the image a root build with overlayfs gives."""
+    from bed.images import copy_image
+    from bed.users import distill_as
+    from distill.image.store import Store
+
+    user, store = user_with_busybox(USER, True, shared)
+    ctx = context(shared, "chown-copied", CHOWN + "RUN rm -rf /d/app && echo again > /d/f2\n")
+    env = {"SOURCE_DATE_EPOCH": "0", "DISTILL_SNAPSHOTTER": "copy"}
+    distill_as(user, "build", "--network", "none", "-t", "copied:1", ctx, env=env)
+    assert [p.name for p in (store / "trees").iterdir()]  # the snapshotter's, kept for the next build
+    root = tmp_path / "root"
+    copy_image(busybox_store, Store(root), "localhost/busybox:test")
+    distill("build", "--network", "none", "-t", "copied:1", ctx, root=root, env={"SOURCE_DATE_EPOCH": "0"})
+    assert json.loads(distill_as(user, "inspect", "copied:1").stdout)["Id"] == \
+        json.loads(distill("inspect", "copied:1", root=root).stdout)["Id"]
+    distill_as(user, "prune")
+    assert list((store / "trees").iterdir()) == []
+
+
 def test_a_user_runs_with_the_machines_network_or_none(shared):
     from bed.users import distill_as
 

@@ -112,8 +112,9 @@ def heredoc_script(instr: ins.Run) -> str:
     return "\n".join(p for p in parts if p is not None)
 
 
-def _parent_metadata(root: str, stubs: list[str]) -> dict[str, tuple[int, int, int]]:
-    """(mode, uid, gid) of the existing directories above the mount points runc will create."""
+def _parent_metadata(root: str, stubs: list[str]) -> dict[str, tuple]:
+    """(mode, uid, gid, atime, mtime, names) of the existing directories above the mount
+    points runc will create."""
     out = {}
     for p in stubs:
         parent = posixpath.dirname(p)
@@ -121,14 +122,17 @@ def _parent_metadata(root: str, stubs: list[str]) -> dict[str, tuple[int, int, i
             host = os.path.join(root, parent.lstrip("/"))
             if os.path.isdir(host) and not os.path.islink(host):
                 st = os.stat(host)
-                out[parent] = (st.st_mode, st.st_uid, st.st_gid)
+                out[parent] = (st.st_mode, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns,
+                               sorted(os.listdir(host)))
             parent = posixpath.dirname(parent)
     return out
 
 
-def _remove_stubs(root: str, upper: str, paths: list[str], parents: dict[str, tuple[int, int, int]]) -> None:
+def _remove_stubs(root: str, upper: str, paths: list[str], parents: dict[str, tuple]) -> None:
     """Mount points runc had to create for a RUN, removed again when left empty, with the
-    directories overlayfs copied up only to hold them (so `RUN true` leaves no layer)."""
+    directories overlayfs copied up only to hold them (so `RUN true` leaves no layer); a
+    directory that holds what it held before gets its times back (a tree compared
+    after the step, the copy snapshotter's, would see it changed)."""
     for p in sorted(set(paths), key=lambda s: -s.count("/")):
         host = os.path.join(root, p.lstrip("/"))
         try:
@@ -145,7 +149,7 @@ def _remove_stubs(root: str, upper: str, paths: list[str], parents: dict[str, tu
                 up = os.path.join(upper, parent.lstrip("/"))
                 try:
                     st = os.stat(up)
-                    untouched = (st.st_mode, st.st_uid, st.st_gid) == parents[parent] and not os.listdir(up)
+                    untouched = (st.st_mode, st.st_uid, st.st_gid) == parents[parent][:3] and not os.listdir(up)
                     opaque = any(x.endswith("overlay.opaque") for x in os.listxattr(up))
                     if untouched and not opaque:
                         os.rmdir(up)
@@ -159,3 +163,11 @@ def _remove_stubs(root: str, upper: str, paths: list[str], parents: dict[str, tu
             except OSError:
                 break
             parent = posixpath.dirname(parent)
+    for parent, (*_, atime, mtime, names) in parents.items():
+        host = os.path.join(root, parent.lstrip("/"))
+        try:
+            # (where the time shows through already, overlayfs would copy the directory up)
+            if os.stat(host).st_mtime_ns != mtime and sorted(os.listdir(host)) == names:
+                os.utime(host, ns=(atime, mtime))
+        except OSError:
+            continue
