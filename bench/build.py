@@ -112,12 +112,13 @@ class DistillAsUser(Tool):
 
 class DistillInDocker(Tool):
     """distill's image under docker: with seccomp and apparmor unconfined and nothing
-    else (runc in a user namespace), or with docker's defaults (`chroot`: RUN chrooted)."""
+    else (runc in a user namespace), or with docker's defaults (`chroot`: RUN chrooted).
+    One container per tool, each build a `docker exec` in it, as a CI job's steps run in
+    the job's container (GitHub Actions' container jobs exec each step)."""
     name = "distill-docker"
 
     def __init__(self, work: Path, store: Store, chroot: bool = False):
-        self.options = [] if chroot else ["--security-opt", "seccomp=unconfined", "--security-opt",
-                                          "apparmor=unconfined"]
+        options = [] if chroot else ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"]
         self.name = "docker-chroot" if chroot else "distill-docker"
         from bed.docker import Docker
 
@@ -133,12 +134,15 @@ class DistillInDocker(Tool):
         self.store = work / f"{self.name}-store"
         shutil.rmtree(self.store, ignore_errors=True)
         self.store.mkdir()
+        self.docker = ["docker", "-H", f"unix://{self.engine.sock}"]
+        self.container = subprocess.run(
+            self.docker + ["run", "-d", "--rm", "--network", "host", *options, "-v", f"{self.work}:{self.work}",
+                           "-v", f"{self.store}:/var/lib/distill", "--entrypoint", "python3", "distill:bench", "-c",
+                           "import time; time.sleep(1e9)"], check=True, capture_output=True, text=True).stdout.strip()
 
     @property
     def command(self) -> list[str]:
-        return ["docker", "-H", f"unix://{self.engine.sock}", "run", "--rm", "--network", "host", *self.options,
-                "-v", f"{self.work}:{self.work}", "-v", f"{self.store}:/var/lib/distill", "distill:bench",
-                "build", "-q"]
+        return self.docker + ["exec", self.container, "distill", "build", "-q"]
 
     def available(self) -> bool:
         return True
@@ -146,7 +150,9 @@ class DistillInDocker(Tool):
     def load(self, archive: Path) -> None:
         sh(self.command[:-2] + ["load", "-i", str(archive)])
 
-
+    def stop(self) -> None:
+        subprocess.run(self.docker + ["rm", "-f", self.container], capture_output=True)
+        self.engine.stop()
 
 
 class BuildKit(Tool):
@@ -191,7 +197,11 @@ def flask(tool: Tool, work: Path, runs: int) -> dict[str, float]:
         app.write_text(original.replace("Hello, World!", f"Hello {i} {time.time()}"))
         edits.append(tool.build(ctx))
     app.write_text(original)
-    return {"flask cold": cold, "flask no-op": noop, "flask app.py edit": statistics.median(edits)}
+    out = {"flask cold": cold, "flask no-op": noop, "flask app.py edit": statistics.median(edits)}
+    if isinstance(tool, DistillInDocker):  # what entering the container costs any command
+        out["docker exec python3 -c pass"] = median(lambda: timed(tool.docker + ["exec", tool.container, "python3",
+                                                                                  "-c", "pass"]), runs)
+    return out
 
 
 def parallel(tool: Tool, work: Path, runs: int) -> dict[str, float]:
@@ -248,13 +258,13 @@ def main() -> None:
                 "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
                 "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
     tools = [t for t in (Distill(store.root), DistillAsUser(), BuildKit(), Buildah()) if t.available()]
-    if args.docker:
-        tools[2:2] = [DistillInDocker(work, store), DistillInDocker(work, store, chroot=True)]
     if any(isinstance(t, DistillAsUser) for t in tools):
         from bed.users import reachable_by_all
 
         reachable_by_all(work)
         subprocess.run(["chmod", "-R", "o+rX", str(work)], check=True)
+    if args.docker:  # after the chmod: their engines' mounts are in the work directory
+        tools[2:2] = [DistillInDocker(work, store), DistillInDocker(work, store, chroot=True)]
     archives = []
     env = dict(os.environ, DISTILL_ROOT=str(store.root))
     for ref in [BUSYBOX] + (list(DEMO_BASES) if "flask" in chosen else []):
@@ -271,7 +281,7 @@ def main() -> None:
     finally:
         for t in tools:
             if isinstance(t, DistillInDocker):
-                t.engine.stop()
+                t.stop()
     names = [t.name for t in tools]
     print(f"{'scenario':<32}" + "".join(f"{n:>16}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
     for scenario, row in results.items():
