@@ -36,6 +36,7 @@ _ELSEWHERE = {
     "needs_user_namespace": ("distill.fs", "needs_user_namespace"),
     "CHROOT_ENV": ("distill.fs", "CHROOT_ENV"),
     "stop": ("distill.build.runtime.container", "stop"),
+    "binfmt": ("distill.build.runtime.binfmt", "command"),
     "logs": ("distill.build.runtime.container", "logs"),
     # analysing
     "lint_text": ("distill.analyze.lint.run", "lint_text"),

@@ -27,13 +27,14 @@ DEMO_BASES = {
 }
 
 
-def busybox_rootfs(dest: Path) -> Path:
-    """A root filesystem of busybox-static with every applet linked, and /etc basics."""
+def busybox_rootfs(dest: Path, binary: str = BUSYBOX) -> Path:
+    """A root filesystem of busybox-static (this machine's, or `binary`: another
+    architecture's build of the same package) with every applet linked, and /etc basics."""
     if not os.path.exists(BUSYBOX):
         raise RuntimeError("busybox-static is not installed: run the README's test setup")
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "proc", "sys", "dev"):
         (dest / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, dest / "bin/busybox")
+    shutil.copy2(binary, dest / "bin/busybox")
     listing = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True, check=True).stdout
     for path in listing.split():
         target = dest / path
@@ -47,13 +48,36 @@ def busybox_rootfs(dest: Path) -> Path:
     return dest
 
 
-def busybox_image(store: Store, name: str, workdir: Path) -> str:
-    root = busybox_rootfs(workdir / "busybox-rootfs")
+def busybox_image(store: Store, name: str, workdir: Path, architecture: str | None = None) -> str:
+    """busybox as an image of this machine's platform, or of linux/`architecture` (its
+    busybox-static from the Debian archive, cached)."""
+    binary = foreign_busybox(architecture) if architecture else BUSYBOX
+    root = busybox_rootfs(workdir / f"busybox-rootfs{'-' + architecture if architecture else ''}", binary)
     buf = io.BytesIO()
     write_tree(root, buf)
     buf.seek(0)
-    import_rootfs(store, buf, name, created_by="busybox-static rootfs", cmd=["sh"])
+    import_rootfs(store, buf, name, f"linux/{architecture}" if architecture else None,
+                  created_by="busybox-static rootfs", cmd=["sh"])
     return name
+
+
+def foreign_busybox(architecture: str) -> str:
+    """Debian's busybox-static for another architecture, unpacked from the archive by
+    mmdebstrap's extract variant (no emulator needed), once per machine."""
+    binary = CACHE / f"busybox-{architecture}"
+    if not binary.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tar = CACHE / f"busybox-{architecture}.tar"
+        subprocess.run(["mmdebstrap", "--quiet", "--variant=extract", f"--architectures={architecture}",
+                        "--include=busybox-static", "--skip=check/empty", "bookworm", str(tar)], check=True,
+                       capture_output=True)
+        data = subprocess.run(["tar", "-xOf", str(tar), "./bin/busybox"], check=True, capture_output=True).stdout
+        tmp = binary.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(0o755)
+        tmp.rename(binary)
+        tar.unlink()
+    return str(binary)
 
 
 def cached_base(store: Store, name: str, packages: list[str]) -> str:

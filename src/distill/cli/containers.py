@@ -1,4 +1,4 @@
-"""Containers: run, stop, logs."""
+"""Containers: run, stop, logs; binfmt (emulators to run other architectures' programs)."""
 
 from __future__ import annotations
 
@@ -72,3 +72,24 @@ def logs(a):
     from distill.api import logs as do_logs
 
     sys.stdout.buffer.write(do_logs(store_of(a), a.cid))
+
+
+@command(
+    arg("--install", action="store_true", help="Register QEMU emulators (Debian's qemu-user-static) with binfmt_misc, "
+                                                "mounting it first where it is not: needs root on the machine."),
+    arg("--uninstall", action="store_true", help="Remove the emulators' registrations."),
+    arg("architectures", nargs="*", metavar="ARCH", help="arm64, arm, riscv64, ppc64le, s390x, ... (default: "
+                                                          "every one qemu-user-static has but this machine's)"),
+)
+def binfmt(a):
+    """Show, install or remove the emulators that run other platforms' programs (RUN for a
+    foreign --platform)."""
+    from distill.api import binfmt as do_binfmt
+
+    changed, rows = do_binfmt(a.install, a.uninstall, a.architectures or None)
+    for name in changed:
+        print(f"{'installed' if a.install else 'removed'} {name}", file=sys.stderr)
+    if not rows:
+        print("no QEMU emulators on this machine: install Debian's qemu-user-static", file=sys.stderr)
+    for arch, state, flags in rows:
+        print(f"{arch:<10} {state:<15} {flags}".rstrip())

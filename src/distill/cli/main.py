@@ -22,12 +22,12 @@ GROUPS = {
     "files": ("ls", "export"),
     "analyze": ("lint", "check", "size", "compare", "sbom", "fsck", "db", "scan", "report"),
     "build": ("parse", "build"),
-    "containers": ("run", "stop", "logs"),
+    "containers": ("run", "stop", "logs", "binfmt"),
 }
 NAMES = [name for names in GROUPS.values() for name in names]
 # commands that never touch the store: the others run, for a user other than root, as
 # root of its own user namespace (build/runtime/userns.py)
-OUTSIDE_THE_STORE = {"lint", "parse"}
+OUTSIDE_THE_STORE = {"lint", "parse", "binfmt"}
 
 
 def load_groups(names) -> None:

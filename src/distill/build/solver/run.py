@@ -43,7 +43,12 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
     if s.cached(state, key, created_by, stage, step, progress):
         return
     # only a step that runs needs the runtime: a cached rebuild never imports it
+    from distill.build.runtime.binfmt import can_run, INSTALL_HINT
     from distill.fs import in_chroot_isolation
+
+    if not can_run(state.platform):
+        raise BuildError(f"{s.o.dockerfile_path}:{step.line}: RUN for {state.platform} needs an emulator, which this "
+                         f"machine has not registered: {INSTALL_HINT}")
 
     if in_chroot_isolation():
         from distill.build.runtime import chroot as runtime
