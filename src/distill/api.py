@@ -490,9 +490,9 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     return result, desc, image
 
 
-def build_record(store: Store, text: str) -> dict | None:
-    """How the image `text` names was built (provenance.py), or None for an image built
-    elsewhere (pulled, loaded, imported)."""
+def build_record(store: Store, text: str, platform: str | None = None) -> dict | None:
+    """How the image `text` names (for `platform`, of several) was built (provenance.py),
+    or None for an image built elsewhere (pulled, loaded, imported)."""
     from distill.image.imagefs import build_record_of
 
-    return build_record_of(store, lookup(store, text))
+    return build_record_of(store, lookup(store, text, platforms.parse(platform) if platform else None))

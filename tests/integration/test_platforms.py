@@ -3,6 +3,7 @@ emulation (Debian's qemu-user-static), registered with binfmt_misc by `distill b
 --install`; without an emulator a RUN stops with one line naming the command to run."""
 
 import json
+import os
 
 import pytest
 
@@ -11,7 +12,7 @@ from buildtools import build, tree, write_context
 from clirun import distill
 from distill.build.runtime import binfmt
 from distill.errors import DistillError
-from distill.platform import parse
+from distill.platform import host, parse
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,64 @@ def test_registration_lines_come_from_debians_definitions():
         ":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46:\\xff\\xff\\xff\\xff:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:FP"
     with pytest.raises(DistillError):
         binfmt.registration("qemu-x", {"magic": "\\x7f"})
+
+
+def test_a_stage_from_the_build_platform_runs_natively_and_knows_the_target(arm_store, busybox_store, tmp_path):
+    """The cross-compiling pattern's shape: a builder FROM --platform=$BUILDPLATFORM runs
+    on this machine with TARGETARCH telling it what to make; the final stage is the
+    target's, and its RUN is emulated."""
+    from bed.images import copy_image
+
+    copy_image(busybox_store, arm_store, "localhost/busybox:test")
+    ctx = write_context(tmp_path / "ctx", {})
+    _, _, image = build(arm_store, ctx, f"""FROM --platform=$BUILDPLATFORM localhost/busybox:test AS build
+ARG TARGETARCH TARGETPLATFORM BUILDPLATFORM
+RUN uname -m > /build-machine && echo $TARGETARCH $TARGETPLATFORM $BUILDPLATFORM > /args
+FROM {ARM64}
+COPY --from=build /build-machine /args /
+RUN uname -m > /run-machine
+""", platform="linux/arm64")
+    root = tree(arm_store, image, tmp_path / "out")
+    assert (root / "build-machine").read_text() == os.uname().machine + "\n"
+    assert (root / "args").read_text() == f"arm64 linux/arm64 {host()}\n"
+    assert (root / "run-machine").read_text() == "aarch64\n"
+    assert image.config["architecture"] == "arm64"
+
+
+def test_two_platforms_make_an_index_that_is_pushed_and_pulled_back_by_platform(arm_store, busybox_store, registry,
+                                                                               tmp_path):
+    from bed.images import copy_image
+    from distill.image.store import Store
+    from distill.image.store.images import lookup, write_index
+    from test_registry import skopeo_inspect
+
+    copy_image(busybox_store, arm_store, "localhost/busybox:test")
+    base = write_index(arm_store, [(arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
+                                   (arm_store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})])
+    arm_store.set_tag("localhost/busybox:both", base)  # a base of both platforms, as a registry gives one
+    ref = f"{registry.host}/multi/app:1"
+    ctx = write_context(tmp_path / "ctx", {})
+    result, desc, image = build(arm_store, ctx, "FROM localhost/busybox:both\nARG TARGETARCH\n"
+                                "RUN uname -m > /arch && echo $TARGETARCH > /target\n",
+                                tags=[ref], platform=f"{host()},linux/arm64")
+    index = arm_store.read_json(desc["digest"])
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == [host().architecture, "arm64"]
+    for arch, machine in ((host().architecture, os.uname().machine), ("arm64", "aarch64")):
+        img = lookup(arm_store, ref, parse(f"linux/{arch}"))
+        root = tree(arm_store, img, tmp_path / f"out-{arch}")
+        assert (root / "arch").read_text() == machine + "\n" and (root / "target").read_text() == arch + "\n"
+        record = json.loads(distill("inspect", "--build-record", "--platform", f"linux/{arch}", ref,
+                                    root=arm_store.root).stdout)
+        assert record["platform"] == f"linux/{arch}"
+    r = distill("push", ref, root=arm_store.root)
+    assert r.returncode == 0, r.stderr
+    raw = skopeo_inspect(f"docker://{ref}", "--raw")
+    assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == sorted([host().architecture, "arm64"])
+    assert skopeo_inspect(f"docker://{ref}", "--override-arch", "arm64")["Architecture"] == "arm64"
+    other = Store(tmp_path / "other")
+    r = distill("pull", "--platform", "linux/arm64", ref, root=other.root)
+    assert r.returncode == 0, r.stderr
+    pulled = lookup(other, ref, parse("linux/arm64"))
+    assert pulled.config["architecture"] == "arm64"
+    assert (tree(other, pulled, tmp_path / "pulled") / "arch").read_text() == "aarch64\n"

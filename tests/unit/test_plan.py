@@ -233,7 +233,7 @@ def test_expose_names_each_port_once():
 
 def test_base_env_callback_feeds_expansion():
     p = make_plan(b"FROM python\nWORKDIR $PYTHON_HOME/x\n", target_platform=AMD64, build_platform=AMD64,
-                  base_env=lambda ref: ["PYTHON_HOME=/usr/local"] if ref.endswith("python:latest") else None)
+                  base_env=lambda ref, platform: ["PYTHON_HOME=/usr/local"] if ref.endswith("python:latest") else None)
     assert p.stages[0].steps[0].args.path == "/usr/local/x"
 
 

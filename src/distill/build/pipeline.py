@@ -9,7 +9,7 @@ import sys
 
 from distill.errors import DistillError
 from distill.fs.files import write_text
-from distill.image.store.images import from_descriptor, store_name, write_image
+from distill.image.store.images import from_descriptor, store_name, write_image, write_index
 
 
 def build_options(dockerfile: bytes, **fields):
@@ -37,40 +37,59 @@ def entitlements(given: list[str]) -> tuple[str, ...]:
     return names
 
 
+def platform_list(text: str | None) -> list[str | None]:
+    """--platform's platforms (comma-separated), each once; [None] for the machine's."""
+    from distill import platform as platforms
+
+    out = []
+    for part in (text or "").split(","):
+        if part.strip() and str(platforms.parse(part)) not in out:
+            out.append(str(platforms.parse(part)))
+    return out or [None]
+
+
 def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
     """Build per `options` (build_options()); tag, record how it was built, export, push.
-    Returns (BuildResult, manifest descriptor, Image). The store's upkeep before and
-    after is the caller's (api.build)."""
+    Several platforms give an image each, in one OCI index. Returns (BuildResult,
+    descriptor tagged, Image: the first platform's). The store's upkeep before and after
+    is the caller's (api.build)."""
     from distill.build.outputs import export_local, write_archive
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
+    targets = platform_list(options.platform)
+    several = len(targets) > 1
+    for out in outputs:
+        if several and out.type in ("oci", "docker"):
+            raise DistillError(f"--output type={out.type} of several platforms: not yet (type=local or "
+                               "type=registry write them)")
+    if several and options.cache_to:
+        raise DistillError("--cache-to with several platforms: not yet")
     from distill.build.runtime.isolation import describe, summary
 
     said = summary(describe())
     if said and options.progress is not None:
         options.progress.message(said)
     with store.writing():
-        result, remote = _build_with_caches(store, options)
-        config = result.state.image_config(options.labels)
-        if any(spec.type == "inline" for spec in options.cache_to):
-            from distill.build.cache.remote import inline_document
-            from distill.build.cache.shared import INLINE_KEY
-
-            config[INLINE_KEY] = inline_document(_shared_steps(result), result.memos, result.state.diff_ids)
-        desc = write_image(store, config, result.state.layers)
+        built = [_image_of(store, options.replace(platform=p) if several else options) for p in targets]
+        desc = write_index(store, [(d, r.state.platform.as_dict()) for r, _, d in built]) if several else built[0][2]
         for name in names:
             current = store.get_tag(name)
             if current is None or current["digest"] != desc["digest"]:
                 store.set_tag(name, desc)
         if not names:
             store.add_untagged(desc)
-        image = from_descriptor(store, desc, names[0] if names else None)
-        _keep_build_record(store, options, result, image)
+        images = [from_descriptor(store, d, names[0] if names else None) for _, _, d in built]
+        for (result, _, _), image, target in zip(built, images, targets):
+            _keep_build_record(store, options.replace(platform=target) if several else options, result, image)
+    result, remote, _ = built[0]
+    image = images[0]
     for out in outputs:
         if out.type in ("oci", "docker"):
             write_archive(store, image, names, out.type, out.dest)
         elif out.type == "local":
-            export_local(store, image, out.dest)
+            for img, (r, _, _) in zip(images, built):  # a directory per platform, as BuildKit's
+                export_local(store, img, os.path.join(out.dest, str(r.state.platform).replace("/", "_"))
+                             if several else out.dest)
         elif out.type == "registry":
             if not names:
                 raise DistillError("--output type=registry needs at least one -t NAME")
@@ -85,8 +104,21 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
             export(store, spec, _shared_steps(result), result.memos, _shipped(result, spec.mode), options.insecure,
                    remote)
     if iidfile:
-        write_text(iidfile, image.config_digest)
+        write_text(iidfile, desc["digest"] if several else image.config_digest)
     return result, desc, image
+
+
+def _image_of(store, options):
+    """One platform's build, its image written (not yet tagged): (BuildResult,
+    RemoteCache, manifest descriptor)."""
+    result, remote = _build_with_caches(store, options)
+    config = result.state.image_config(options.labels)
+    if any(spec.type == "inline" for spec in options.cache_to):
+        from distill.build.cache.remote import inline_document
+        from distill.build.cache.shared import INLINE_KEY
+
+        config[INLINE_KEY] = inline_document(_shared_steps(result), result.memos, result.state.diff_ids)
+    return result, remote, write_image(store, config, result.state.layers)
 
 
 def _build_with_caches(store, options):

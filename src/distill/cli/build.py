@@ -168,11 +168,13 @@ def build(a):
             for f in found:
                 alias = f" ({', '.join(f['aliases'])})" if f["aliases"] else ""
                 print(f" - {f['rule']}{alias}: {f['message']} ({f['file']}:{f['line']})", file=sys.stderr)
+    several = desc["digest"] != image.manifest_digest  # an index of the platforms' images
     if a.quiet:
-        print(image.config_digest)
+        print(desc["digest"] if several else image.config_digest)
     else:
         steps = "1 step" if result.executed == 1 else f"{result.executed} steps"
-        print(f"built {image.config_digest[7:19]} ({steps} run, {result.cached} cached)"
+        what = f"index {desc['digest'][7:19]} of {a.platform}" if several else image.config_digest[7:19]
+        print(f"built {what} ({steps} run, {result.cached} cached)"
               + (f", tagged {', '.join(a.tags)}" if a.tags else ""), file=sys.stderr)
     if a.report:
         from distill.api import report as make_report

@@ -66,7 +66,7 @@ def inspect(a):
     if a.build_record:
         from distill.api import build_record
 
-        record = build_record(store_of(a), a.ref)
+        record = build_record(store_of(a), a.ref, a.platform)
         if record is None:
             raise DistillError(f"{a.ref} has no build record: it was not built by this store (pulled, loaded or "
                                "imported)")

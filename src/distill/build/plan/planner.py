@@ -19,7 +19,7 @@ from distill.build.plan.model import IMAGE, SCRATCH, STAGE, Plan, Stage, Step
 from distill.build.plan.ports import exposed_ports
 from distill.build.plan.signals import valid_signal
 
-BaseEnv = Callable[[str], "list[str] | None"]
+BaseEnv = Callable[[str, "str | None"], "list[str] | None"]  # (reference, FROM --platform)
 
 
 def make_plan(source: str | bytes | Result, build_args: Mapping[str, str] | None = None, target: str | None = None,
@@ -204,7 +204,7 @@ class _Planner:
                 kind = IMAGE
                 base = self.image_ref(base, frm)
                 if self.base_env:
-                    env = _split_env(self.base_env(base))
+                    env = _split_env(self.base_env(base, platform))
                 scope = dict(env)
         steps = []
         for instr in body:

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     Pull = Callable[[object, str, str, tuple], object]
 
 
+def stage_platform(stage):
+    """The platform a stage's FROM --platform names (None: the build's)."""
+    return platforms.parse(stage.platform) if stage.platform else None
+
+
 class Bases:
     def __init__(self, store, options: BuildOptions, platform, pull: "Pull | None", progress):
         self.store = store
@@ -35,64 +40,70 @@ class Bases:
         self.images: dict[str, Image] = {}
         self.lock = threading.Lock()
 
-    def image(self, ref: str) -> Image:
-        """The image `ref` names: from the store, else (or with --pull) from its registry."""
+    def image(self, ref: str, platform=None) -> Image:
+        """The image `ref` names for `platform` (the build's by default: a stage's FROM
+        --platform names another): from the store, else (or with --pull) from its registry."""
+        platform = platform or self.platform
+        key = (ref, str(platform))
         with self.lock:
-            if ref in self.images:
-                return self.images[ref]
+            if key in self.images:
+                return self.images[key]
         img = None
         if not self.o.pull:
             try:
-                img = lookup(self.store, ref, self.platform)
+                img = lookup(self.store, ref, platform)
             except DistillError:
                 img = None
         if img is None:
-            img = self._pulled(ref)
+            img = self._pulled(ref, platform)
         with self.lock:
-            self.images[ref] = img
+            self.images[key] = img
         return img
 
-    def _pulled(self, ref: str) -> Image:
+    def _pulled(self, ref: str, platform) -> Image:
         if self.pull is None:
             raise DistillError(f"base image {ref}: not in the store, and this build may not pull")
-        step = self.progress.step(f"[internal] pull {ref}")
+        step = self.progress.step(f"[internal] pull {ref}" + ("" if platform == self.platform else f" ({platform})"))
         try:
-            self.pull(self.store, ref, str(self.platform), self.o.insecure)
+            self.pull(self.store, ref, str(platform), self.o.insecure)
         except DistillError as e:
             hint = ""
             if ref.startswith("docker.io/") and "ConnectError" in str(e):
                 hint = " (Docker Hub unreachable? `distill bootstrap` makes Debian bases offline)"
             raise DistillError(f"base image {ref}: {e}{hint}") from None
         step.done()
-        return lookup(self.store, ref, self.platform)
+        return lookup(self.store, ref, platform)
 
-    def fetch_all(self, refs: list[str]) -> None:
-        """Every base the target needs, found or pulled at the start, at once: a stage
-        that starts later finds its base ready."""
+    def fetch_all(self, refs: list[tuple]) -> None:
+        """Every base the target needs ((reference, platform or None)), found or pulled at
+        the start, at once: a stage that starts later finds its base ready."""
         if len(refs) < 2:
-            for ref in refs:
-                self.image(ref)
+            for ref, platform in refs:
+                self.image(ref, platform)
             return
         from distill.threads import Worker
 
         workers = []
         try:
-            for ref in refs:
-                workers.append(Worker(self.image, ref).start())
+            for ref, platform in refs:
+                workers.append(Worker(self.image, ref, platform).start())
         finally:
             for w in workers:
                 w.wait()
         for w in workers:
             w.result()
 
-    def env(self, ref: str):
-        img = self.images.get(ref)
+    def env(self, ref: str, platform: str | None = None):
+        """A base's ENV (the planner's base_env); `platform` as FROM --platform wrote it."""
+        img = self.images.get((ref, str(platforms.parse(platform) if platform else self.platform)))
         return with_default_path((img.config.get("config") or {}).get("Env")) if img else None
 
     def digests(self) -> dict[str, str]:
-        """Each base reference and the manifest it resolved to."""
+        """Each base reference (and platform, when not the build's) and the manifest it
+        resolved to."""
         with self.lock:
-            return {ref: img.manifest_digest for ref, img in self.images.items()}
+            return {ref if plat == str(self.platform) else f"{ref} ({plat})": img.manifest_digest
+                    for (ref, plat), img in self.images.items()}
 
     def plan(self) -> tuple[Plan, str]:
         """The plan, made twice: once to learn the base images, again with their ENV and
@@ -103,19 +114,19 @@ class Bases:
         args = dict(self.o.build_args)
         host = platforms.host()
         first = make_plan(result, args, self.o.target, self.platform, host, path=self.o.dockerfile_path)
-        needed = set()
+        needed: set[tuple] = set()
         for i in first.build_order:
             s = first.stages[i]
             if s.base_kind == IMAGE:
-                needed.add(s.base)
+                needed.add((s.base, stage_platform(s)))
             for st in s.steps:
-                needed.update(st.image_deps)
+                needed.update((d, None) for d in st.image_deps)
         self.fetch_all(sorted(needed))
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:
             s = first.stages[i]
             if s.base_kind == IMAGE:
-                triggers = (self.images[s.base].config.get("config") or {}).get("OnBuild") or []
+                triggers = (self.image(s.base, stage_platform(s)).config.get("config") or {}).get("OnBuild") or []
             elif s.base_kind == STAGE:
                 triggers = [st.instruction.trigger for st in first.stages[s.base_stage].steps
                             if isinstance(st.instruction, ins.Onbuild)]

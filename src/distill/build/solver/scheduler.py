@@ -16,7 +16,7 @@ from distill.build.plan import Plan
 from distill.build.plan.model import SCRATCH, STAGE, Stage, Step, progress_labels
 from distill.threads import Worker
 from distill.build.solver import entitlements, metadata
-from distill.build.solver.bases import Bases
+from distill.build.solver.bases import Bases, stage_platform
 from distill.build.solver.copy_step import copy_step
 from distill.build.solver.options import BuildError, BuildOptions, BuildResult
 from distill.build.solver.run import run_step
@@ -95,12 +95,13 @@ class Builder:
     def _run_stage_steps(self, plan: Plan, stage: Stage) -> StageState:
         s = self.s
         start = time.time()
+        platform = stage_platform(stage) or s.platform
         if stage.base_kind == SCRATCH:
-            state = StageState.scratch(s.platform)
+            state = StageState.scratch(platform)
         elif stage.base_kind == STAGE:
             state = s.stage_state(stage.base_stage).clone()
         else:
-            state = StageState.from_image(self.bases.image(stage.base), s.platform)
+            state = StageState.from_image(self.bases.image(stage.base, platform), platform)
         state.config.pop("OnBuild", None)  # the triggers run in this stage, not handed on
         s.facts[stage.index] = []
         from_label, labels = progress_labels(stage, alone=len(plan.stages) == 1)

@@ -21,6 +21,8 @@ class Pushed(Record):
     uploaded: int
     mounted: int
     existing: int
+    size: int = 0
+    media_type: str = ""
 
 
 def _mount_sources(store, domain: str, exclude: str) -> dict[str, str]:
@@ -101,9 +103,10 @@ class Sender:
 
 
 def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
-         progress=None) -> Pushed:
+         progress=None, by_digest: bool = False) -> Pushed:
     """Layers stored uncompressed go up as gzip (the manifest pushed then names the gzip
-    forms, so its digest is not the local one, as with `docker push`)."""
+    forms, so its digest is not the local one, as with `docker push`). `by_digest`: the
+    manifest goes up under its own digest (an index's member), not dest's tag."""
     sender = Sender(store, reg, dest.path, chunk_size, progress)
     with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
         config = pool.submit(sender.stored, image.manifest["config"])
@@ -111,8 +114,28 @@ def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = 
         config.result()
     data = shipped_manifest(store, image, layers)
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
-    reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, media)
-    return Pushed(digests.of_bytes(data), *sender.counts())
+    digest = digests.of_bytes(data)
+    reg.put_manifest(dest.path, digest if by_digest else dest.tag or dest.digest or "latest", data, media)
+    return Pushed(digest, *sender.counts(), len(data), media)
+
+
+def push_index(store, reg: Registry, index: dict, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
+               progress=None) -> Pushed:
+    """A multi-platform image: each platform's manifest pushed by digest, then the index,
+    naming them as they went up, under dest's tag."""
+    from distill.image.oci.mediatypes import OCI_INDEX
+    from distill.image.store.images import canonical_json
+
+    doc = store.read_json(index["digest"])
+    entries, counts = [], [0, 0, 0]
+    for m in doc.get("manifests") or []:
+        sent = push(store, reg, from_descriptor(store, m), dest, chunk_size, progress, by_digest=True)
+        entries.append({"mediaType": sent.media_type, "digest": sent.digest, "size": sent.size,
+                        **({"platform": m["platform"]} if isinstance(m.get("platform"), dict) else {})})
+        counts = [a + b for a, b in zip(counts, (sent.uploaded, sent.mounted, sent.existing))]
+    data = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+    reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, OCI_INDEX)
+    return Pushed(digests.of_bytes(data), *counts, len(data), OCI_INDEX)
 
 
 def push_named(store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (),
@@ -123,7 +146,12 @@ def push_named(store, src: str, dest: str | None = None, insecure: tuple[str, ..
     from distill.image.registry.client import connect
     from distill.image.store.images import lookup
 
+    from distill.image.oci.mediatypes import INDEXES
+
     image = lookup(store, src)
     dest_ref = reference.parse(dest or src)
     with connect(dest_ref.domain, insecure) as reg:
+        if image.descriptor.get("mediaType") in INDEXES and all(
+                store.has_blob(m["digest"]) for m in store.read_json(image.descriptor["digest"]).get("manifests") or []):
+            return push_index(store, reg, image.descriptor, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)
         return push(store, reg, image, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)

@@ -124,3 +124,13 @@ def write_image(store, config: dict, layers: list[dict], annotations: dict | Non
     manifest_bytes = canonical_json(manifest)
     digest = store.write_blob(manifest_bytes)
     return {"mediaType": mediatypes.OCI_MANIFEST, "digest": digest, "size": len(manifest_bytes)}
+
+
+def write_index(store, images: list[tuple[dict, dict]]) -> dict:
+    """Store an OCI image index of manifests (descriptor, platform as a dict); returns its
+    descriptor (not yet tagged)."""
+    doc = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+           "manifests": [{**{k: d[k] for k in ("mediaType", "digest", "size")}, "platform": plat}
+                         for d, plat in images]}
+    data = canonical_json(doc)
+    return {"mediaType": mediatypes.OCI_INDEX, "digest": store.write_blob(data), "size": len(data)}

@@ -23,7 +23,7 @@ from distill.errors import DistillError, NotFound, VerificationError
 from distill.fs.files import list_dir, read_bytes, read_text, unlink
 from distill.fs.atomic import fsync_dir, remove_tree, temp_file, write_file
 from distill.fs.lock import locked
-from distill.image.store.records import is_artifact, orphans
+from distill.image.store.records import is_artifact, members, orphans
 
 TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ class Store:
             index = self.read_index()
             before = list(index["manifests"])
             yield index
-            gone = orphans(index["manifests"])
+            gone = orphans(index["manifests"], lambda d: members(self.read_json, d))
             if gone:
                 index["manifests"] = [d for d in index["manifests"] if d not in gone]
             self._write_index(index)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from distill.image.oci import mediatypes
 from distill.digest import validate
+from distill.errors import DistillError
 
 SUBJECT = "vnd.distill.subject"  # index.json annotation: the digest of the subject's manifest
 
@@ -63,7 +64,18 @@ def find(store, subject_digest: str, artifact_type: str) -> tuple[dict, bytes] |
     return manifest, store.read_blob(validate(config.get("digest", "")))
 
 
-def orphans(entries: list[dict]) -> list[dict]:
-    """The artifacts among `entries` whose subject is not one of them."""
+def members(read_json, index: dict) -> list[str]:
+    """The manifests an index lists (read only when artifacts need them)."""
+    try:
+        return [m.get("digest") for m in read_json(index["digest"]).get("manifests") or [] if isinstance(m, dict)]
+    except (DistillError, OSError, AttributeError):
+        return []
+
+
+def orphans(entries: list[dict], members=lambda index: ()) -> list[dict]:
+    """The artifacts among `entries` whose subject is not one of them, nor one of the
+    manifests `members(descriptor)` lists for an index among them (a multi-platform
+    image's per-platform build records)."""
     present = {d.get("digest") for d in entries if not is_artifact(d)}
+    present |= {m for d in entries if d.get("mediaType") in mediatypes.INDEXES and not is_artifact(d) for m in members(d)}
     return [d for d in entries if is_artifact(d) and (d.get("annotations") or {}).get(SUBJECT) not in present]
