@@ -35,6 +35,7 @@ _ELSEWHERE = {
     "in_user_namespace": ("distill.fs", "in_user_namespace"),
     "needs_user_namespace": ("distill.fs", "needs_user_namespace"),
     "CHROOT_ENV": ("distill.fs", "CHROOT_ENV"),
+    "Reach": ("distill.image.sources", "Reach"),
     "stop": ("distill.build.runtime.container", "stop"),
     "binfmt": ("distill.build.runtime.binfmt", "command"),
     "logs": ("distill.build.runtime.container", "logs"),
@@ -180,37 +181,37 @@ def dockerfile_plan(data: bytes, name: str = "Dockerfile", build_args: dict | No
 
 
 # ---- reading images ------------------------------------------------------------------
-def check(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> dict:
+def check(store: Store, text: str, stage: str | None = None, reach=None) -> dict:
     """Will the image start? {"verdict": "ok"|"fail", "findings": [{rule, severity,
     message, path, stage, line, ...}]} (check/), read from its layers, never run."""
     from distill.analyze.check import check as check_image
 
     with store.writing():
-        fs, who = image_fs(store, text, stage, insecure)
+        fs, who = image_fs(store, text, stage, reach)
         # a stage is checked on its own: the record's other stages are the final image's
         return check_image(store, fs, who.image, who.record if stage is None else None)
 
 
-def size(store: Store, text: str, stage: str | None = None, top: int = 10, insecure: tuple[str, ...] = ()) -> dict:
+def size(store: Store, text: str, stage: str | None = None, top: int = 10, reach=None) -> dict:
     """Where the image's bytes are and which are wasted (size.py): totals, each layer with
     the stage and Dockerfile line (or history entry) that made it, the largest files and
     directories, and for a build, what each COPY --from brought."""
     from distill.analyze.size import measure
 
     with store.writing():
-        fs, who = image_fs(store, text, stage, insecure)
+        fs, who = image_fs(store, text, stage, reach)
         return measure(fs, who, top)
 
 
-def compare(store: Store, a: str, b: str, insecure: tuple[str, ...] = ()) -> dict:
+def compare(store: Store, a: str, b: str, reach=None) -> dict:
     """Two images side by side (compare.py): sizes, layers, files only in one or changed,
     by directory, and packages only in one (dpkg, apk, Python)."""
     from distill.analyze.compare import compare as compare_images
     from distill.analyze.packages import installed
 
     with store.writing():
-        fa, _ = image_fs(store, a, None, insecure)
-        fb, _ = image_fs(store, b, None, insecure)
+        fa, _ = image_fs(store, a, None, reach)
+        fb, _ = image_fs(store, b, None, reach)
         return compare_images(fa, fb, _size_of(fa), _size_of(fb), installed(fa), installed(fb))
 
 
@@ -237,13 +238,13 @@ def compare_stages(store: Store, text: str) -> dict:
 
 
 def sbom(store: Store, text: str, fmt: str = "json", stage: str | None = None, files: bool = False,
-         insecure: tuple[str, ...] = ()) -> str:
+         reach=None) -> str:
     """The packages the image holds (sbom.py) as `fmt`: json, table, cyclonedx-json or
     spdx-json."""
     from distill.analyze.sbom import catalog, cyclonedx, spdx, table
 
     with store.writing():
-        fs, who = image_fs(store, text, stage, insecure)
+        fs, who = image_fs(store, text, stage, reach)
         doc = catalog(fs, who, files or fmt == "json")
     if fmt == "cyclonedx-json":
         return cyclonedx(text, who.image.config_digest, doc)
@@ -274,7 +275,7 @@ def db_status(store: Store) -> dict:
 
 
 def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = frozenset(),
-         ignore_unfixed: bool = False, insecure: tuple[str, ...] = (), stages: bool = False) -> dict:
+         ignore_unfixed: bool = False, reach=None, stages: bool = False) -> dict:
     """The image's packages matched against the local OSV database (vuln/): {"image",
     "distro", "findings": [{id, aliases, package, installed, fixed, severity, summary,
     ecosystem, source, layer, stage, line}], "packages": N}. With `stages` (a build's
@@ -293,7 +294,7 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
 
     try:
         with store.writing():
-            fs, who = image_fs(store, text, stage, insecure)
+            fs, who = image_fs(store, text, stage, reach)
             doc, findings = scan_fs(fs, who)
             out = {"image": text, "distro": doc["distro"], "packages": len(doc["components"]), "findings": findings,
                    "dockerfile": ((who.record or {}).get("dockerfile") or {}).get("path"),
@@ -335,7 +336,7 @@ def scan_ignores(path: str) -> set[str]:
         raise DistillError(f"{path}: {e.strerror}") from None
 
 
-def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
+def report(store: Store, text: str, reach=None) -> str:
     """The HTML report of an image (report/): its filesystem's treemap, layers and waste,
     what its build kept out of it, the start check, its packages, the vulnerabilities the
     local database knows of (when there is one), and the lint findings of its build's
@@ -346,12 +347,12 @@ def report(store: Store, text: str, insecure: tuple[str, ...] = ()) -> str:
     from distill.analyze.vuln.db import db_path
 
     with store.writing():
-        fs, who = image_fs(store, text, None, insecure)
+        fs, who = image_fs(store, text, None, reach)
         data = {"image": text, "size": measure(fs, who, 15), "tree": tree_data(fs),
                 "sbom": catalog(fs, who)["components"]}
-    data["check"] = check(store, text, None, insecure)
+    data["check"] = check(store, text, None, reach)
     if os.path.exists(db_path(store)):
-        data["scan"] = scan(store, text, insecure=insecure)["findings"]
+        data["scan"] = scan(store, text, reach=reach)["findings"]
     if who.record is not None:
         data["stages"] = compare_stages(store, text)
         from distill.analyze.lint.run import record_lint
@@ -364,11 +365,11 @@ def _size_of(fs) -> int:
     return sum(fs.layer_sizes())
 
 
-def image_fs(store: Store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()):
+def image_fs(store: Store, text: str, stage: str | None = None, reach=None):
     # imported here: a build or a no-op command never loads imagefs
     from distill.image.imagefs import image_fs as open_fs
 
-    return open_fs(store, text, stage, insecure)
+    return open_fs(store, text, stage, reach)
 
 
 
@@ -381,14 +382,14 @@ def existing_store(root: str | None = None) -> Store | None:
 
 
 def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None,
-       insecure: tuple[str, ...] = ()) -> list[dict]:
+       reach=None) -> list[dict]:
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):
     one dict per entry with path, type, mode, uid, gid, size, target, layer, and the
     stage, line and instruction that wrote it where the build record knows them."""
     from distill.image.imagefs import TYPES
 
     with store.writing():  # what a registry or an archive brought stays until this ends
-        fs, who = image_fs(store, text, stage, insecure)
+        fs, who = image_fs(store, text, stage, reach)
     node = fs.stat(path, follow=True)
     if node is None:
         raise DistillError(f"{path}: no such file or directory in {text}")
@@ -411,17 +412,17 @@ def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage:
     return rows
 
 
-def export(store: Store, text: str, out_path: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> int:
+def export(store: Store, text: str, out_path: str, stage: str | None = None, reach=None) -> int:
     """The image's flattened filesystem as one tar at `out_path` ('-': standard output);
     returns the number of entries."""
     with store.writing():  # what a registry or an archive brought stays until this ends
-        return _export(store, text, out_path, stage, insecure)
+        return _export(store, text, out_path, stage, reach)
 
 
-def _export(store: Store, text: str, out_path: str, stage: str | None, insecure: tuple[str, ...]) -> int:
+def _export(store: Store, text: str, out_path: str, stage: str | None, reach) -> int:
     from distill.image.imagefs.export import export as write_tar
 
-    fs, _ = image_fs(store, text, stage, insecure)
+    fs, _ = image_fs(store, text, stage, reach)
     if out_path == "-":
         return write_tar(fs, sys.stdout.buffer)
     from distill.fs.atomic import temp_file
@@ -442,16 +443,16 @@ def _export(store: Store, text: str, out_path: str, stage: str | None, insecure:
 # ---- containers ------------------------------------------------------------------
 def run(store: Store, text: str, command: list[str], env: list[str], workdir: str | None, user: str | None,
         entrypoint: str | None, network: str, detach: bool, interactive: bool, name: str | None, tty: bool,
-        ports: list = (), memory: int = 0, pids_limit: int = 0):
-    """Runs the image `text` names with runc: the exit code, or with `detach` the
-    container's ID. `ports` come from published_ports(); `memory` (bytes) and `pids_limit`
-    bound the container's cgroup (0: no limit)."""
+        ports: list = (), memory: int = 0, pids_limit: int = 0, platform: str | None = None):
+    """Runs the image `text` names (for `platform`, of several) with runc: the exit code,
+    or with `detach` the container's ID. `ports` come from published_ports(); `memory`
+    (bytes) and `pids_limit` bound the container's cgroup (0: no limit)."""
     from distill.build.runtime.container import run as run_container
     from distill.upkeep.stale import collect_stale
 
     collect_stale(store)
-    return run_container(store, lookup(store, text), command, env, workdir, user, entrypoint, network, detach,
-                         interactive, name, tty, ports, memory, pids_limit)
+    return run_container(store, lookup(store, text, platforms.parse(platform) if platform else None), command, env,
+                         workdir, user, entrypoint, network, detach, interactive, name, tty, ports, memory, pids_limit)
 
 
 def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:

@@ -19,6 +19,9 @@ PYTHON_BASE = "localhost/distill-test/python:bookworm"
 PYTHON_PACKAGES = ["python3", "python3-venv", "python3-pip", "ca-certificates"]
 NODE_BASE = "localhost/distill-test/node:bookworm"
 JAVA_BASE = "localhost/distill-test/java:bookworm"
+# a builder that compiles C for this machine and for arm64 (Debian's cross toolchain)
+CROSS_BASE = "localhost/distill-test/cross:bookworm"
+CROSS_PACKAGES = ["gcc", "libc6-dev", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"]
 # the bases scripts/demo.sh makes for the Flask example
 DEMO_BASES = {
     "localhost/debian/python:bookworm": ["python3"],

@@ -126,3 +126,48 @@ def test_two_platforms_make_an_index_that_is_pushed_and_pulled_back_by_platform(
     pulled = lookup(other, ref, parse("linux/arm64"))
     assert pulled.config["architecture"] == "arm64"
     assert (tree(other, pulled, tmp_path / "pulled") / "arch").read_text() == "aarch64\n"
+
+
+HELLO_C = r"""#include <stdio.h>
+#include <sys/utsname.h>
+int main(void) {
+    struct utsname u;
+    uname(&u);
+    printf("hello from %s\n", u.machine);
+    return 0;
+}
+"""
+
+CROSS = """FROM --platform=$BUILDPLATFORM {cross} AS build
+ARG TARGETARCH
+COPY hello.c /src/
+RUN case "$TARGETARCH" in arm64) cc=aarch64-linux-gnu-gcc;; *) cc=gcc;; esac \\
+ && $cc -static -O2 -o /hello /src/hello.c
+FROM localhost/busybox:both
+COPY --from=build /hello /hello
+CMD ["/hello"]
+"""
+
+
+def test_the_cross_compiling_pattern_builds_both_platforms_and_each_runs(arm_store, busybox_store, tmp_path):
+    """A builder on this machine's platform compiles with Debian's gcc-aarch64-linux-gnu
+    for $TARGETARCH; the final stage is per platform. The arm64 image runs under the
+    emulator and prints its machine; check finds both will start."""
+    from bed.images import CROSS_BASE, CROSS_PACKAGES, cached_base, copy_image
+    from distill.image.store.images import write_index
+
+    cached_base(arm_store, CROSS_BASE, CROSS_PACKAGES)
+    copy_image(busybox_store, arm_store, "localhost/busybox:test")
+    arm_store.set_tag("localhost/busybox:both", write_index(arm_store, [
+        (arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
+        (arm_store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})]))
+    ctx = write_context(tmp_path / "ctx", {"hello.c": HELLO_C, "Dockerfile": CROSS.format(cross=CROSS_BASE)})
+    r = distill("build", "-q", "-t", "hello:multi", "--platform", f"{host()},linux/arm64", ctx, root=arm_store.root)
+    assert r.returncode == 0, r.stderr
+    for arch, machine in ((host().architecture, os.uname().machine), ("arm64", "aarch64")):
+        ran = distill("run", "--rm", "--network", "none", "--platform", f"linux/{arch}", "hello:multi",
+                      root=arm_store.root)
+        assert (ran.returncode, ran.stdout) == (0, f"hello from {machine}\n"), ran.stderr
+        checked = distill("check", "--format", "json", "--platform", f"linux/{arch}", "hello:multi",
+                          root=arm_store.root)
+        assert json.loads(checked.stdout)["verdict"] == "ok", checked.stdout + checked.stderr

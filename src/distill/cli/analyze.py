@@ -16,6 +16,8 @@ from distill.cli.commands import (
     positive_int,
     store_of,
     INSECURE,
+    PLATFORM,
+    reach_of,
     read_file,
     STAGE,
     write_report,
@@ -85,13 +87,14 @@ def lint(a):
              "depend on it."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def check(a):
     """Will the image start? Exit 0: it will; 1: it will not; 2: it could not be checked."""
     from distill.api import check as do_check
 
     try:
-        report = do_check(store_of(a), a.image, a.stage, tuple(a.insecure))
+        report = do_check(store_of(a), a.image, a.stage, reach_of(a))
         if a.run is not None:
             from distill.api import try_start
 
@@ -159,6 +162,7 @@ def _ratio(text: str) -> float:
     arg("--min-efficiency", type=_ratio, metavar="RATIO", help="Fail below this efficiency (0.95, or 95%%)."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def size(a):
     """Where an image's bytes are, layer by layer, and which of them later layers hide
@@ -167,7 +171,7 @@ def size(a):
     from distill.cli.format import size as human
 
     try:
-        report = measure(store_of(a), a.image, a.stage, a.top, tuple(a.insecure))
+        report = measure(store_of(a), a.image, a.stage, a.top, reach_of(a))
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
@@ -222,6 +226,7 @@ def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
                                               "multi-stage build kept out."),
     arg("--format", dest="fmt", choices=["text", "json"], default="text"),
     INSECURE,
+    PLATFORM,
 )
 def compare(a):
     """Two images side by side: sizes, files only in one or changed by directory, packages
@@ -233,7 +238,7 @@ def compare(a):
     if a.stages != (len(a.images) == 1) or len(a.images) > 2:
         raise DistillError("compare takes two images, or one with --stages")
     report = compare_stages(store_of(a), a.images[0]) if a.stages else \
-        compare_images(store_of(a), a.images[0], a.images[1], tuple(a.insecure))
+        compare_images(store_of(a), a.images[0], a.images[1], reach_of(a))
     if a.fmt == "json":
         print(json.dumps(report, indent=2))
     elif a.stages:
@@ -249,13 +254,14 @@ def compare(a):
     arg("--files", action="store_true", help="List the files each package owns (json: always)."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def sbom(a):
     """The packages an image holds (dpkg, apk, Python, npm), with package URLs, licences
     and the layer, stage and Dockerfile line that brought each."""
     from distill.api import sbom as make_sbom
 
-    text = make_sbom(store_of(a), a.image, a.fmt, a.stage, a.files, tuple(a.insecure))
+    text = make_sbom(store_of(a), a.image, a.fmt, a.stage, a.files, reach_of(a))
     if a.output:
         write_report(a.output, text)
     else:
@@ -326,6 +332,7 @@ def db(a):
                                               "build kept out of the image."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def scan(a):
     """Match the image's packages against the local OSV database (distill db), offline."""
@@ -333,7 +340,7 @@ def scan(a):
     from distill.api import scan_ignores
 
     ignore = scan_ignores(a.ignore_file) if a.ignore_file else set()
-    result = do_scan(store_of(a), a.image, a.stage, ignore, a.ignore_unfixed, tuple(a.insecure), a.stages)
+    result = do_scan(store_of(a), a.image, a.stage, ignore, a.ignore_unfixed, reach_of(a), a.stages)
     found = result["findings"]
     if a.fmt == "json":
         print(json.dumps({k: v for k, v in result.items() if k != "components"}, indent=2))
@@ -370,13 +377,14 @@ def scan(a):
     arg("image"),
     arg("-o", "--output", required=True, metavar="FILE", help="Where to write the HTML page."),
     INSECURE,
+    PLATFORM,
 )
 def report(a):
     """One HTML page about an image, readable offline: a treemap of its files by size and
     layer, its layers and waste, what its build kept out, whether it will start, lint."""
     from distill.api import report as make_report
 
-    write_report(a.output, make_report(store_of(a), a.image, tuple(a.insecure)))
+    write_report(a.output, make_report(store_of(a), a.image, reach_of(a)))
     print(f"wrote {a.output}", file=sys.stderr)
 
 

@@ -79,6 +79,14 @@ def store_of(a):
 
 INSECURE = arg("--insecure-registry", metavar="HOST", help="Use plain HTTP for this registry (loopback hosts always do).",
                **repeatable("insecure"))
+PLATFORM = arg("--platform", help="os/arch[/variant] of an image of several platforms (default: this machine's).")
+
+
+def reach_of(a):
+    """How the analysers reach the image a command names (INSECURE, PLATFORM)."""
+    from distill.api import Reach
+
+    return Reach(tuple(a.insecure), getattr(a, "platform", None))
 
 
 def read_file(path: str, what: str) -> bytes:

@@ -26,6 +26,8 @@ from distill.cli.commands import argparse, arg, command, repeatable, store_of
     arg("--name", help="Container ID to use."),
     arg("-m", "--memory", metavar="SIZE", help="Memory limit (e.g. 512m, 2g), as the container's cgroup sets it."),
     arg("--pids-limit", type=int, default=0, help="How many processes the container may have (0: no limit)."),
+    arg("--platform", help="os/arch[/variant] of an image of several (default: this machine's); another "
+                           "architecture's runs under an emulator (distill binfmt)."),
     arg("image"),
     arg("command", nargs=argparse.REMAINDER, help="The command and its arguments (default: the image's)."),
 )
@@ -48,7 +50,7 @@ def run(a):
     except ValueError:
         raise DistillError(f"invalid memory size {a.memory!r}: expected a number with an optional unit (512m, 2g)")
     result = do_run(store_of(a), a.image, a.command, a.env, a.workdir, a.user, a.entrypoint, network, a.detach,
-                    a.interactive, a.name, a.tty, ports, memory, a.pids_limit)
+                    a.interactive, a.name, a.tty, ports, memory, a.pids_limit, a.platform)
     if a.detach:
         print(result)
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from distill.cli.commands import arg, command, store_of, INSECURE, STAGE
+from distill.cli.commands import arg, command, reach_of, store_of, INSECURE, PLATFORM, STAGE
 
 
 @command(
@@ -16,6 +16,7 @@ from distill.cli.commands import arg, command, store_of, INSECURE, STAGE
     arg("--json", action="store_true", help="One JSON array of entries."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def ls(a):
     """List files inside an image, read from its layers (nothing is unpacked). IMAGE: in the
@@ -23,7 +24,7 @@ def ls(a):
     (docker://REF)."""
     from distill.api import ls as list_files
 
-    rows = list_files(store_of(a), a.image, a.path, a.recursive, a.stage, tuple(a.insecure))
+    rows = list_files(store_of(a), a.image, a.path, a.recursive, a.stage, reach_of(a))
     if a.json:
         keys = ("path", "type", "mode", "uid", "gid", "size", "target", "layer", "stage", "line")
         print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
@@ -58,9 +59,10 @@ def _filemode(kind: str, mode: int) -> str:
     arg("-o", "--output", required=True, help="The tar file ('-' for stdout)."),
     STAGE,
     INSECURE,
+    PLATFORM,
 )
 def export(a):
     """Write an image's flattened filesystem as one tar (as crane export)."""
     from distill.api import export as do_export
 
-    do_export(store_of(a), a.image, a.output, a.stage, tuple(a.insecure))
+    do_export(store_of(a), a.image, a.output, a.stage, reach_of(a))

@@ -56,8 +56,22 @@ def available() -> dict[str, str]:
     return out
 
 
+_REMEMBERED: dict | None = None  # the entries seen before this process's /proc was replaced
+
+
+def remember() -> None:
+    """Read the emulators' entries while binfmt_misc is visible: a build's or run's own
+    PID namespace gets a new /proc (runtime/isolation.py) without it, though the kernel
+    still runs what is registered."""
+    global _REMEMBERED
+    if _mounted():
+        _REMEMBERED = {n: status(n) for n in os.listdir(BINFMT_DIR) if n.startswith("qemu-")}
+
+
 def status(name: str) -> dict[str, str] | None:
     """What binfmt_misc holds for an entry (enabled, interpreter, flags), or None."""
+    if _REMEMBERED is not None and not _mounted():
+        return _REMEMBERED.get(name)
     try:
         with open(os.path.join(BINFMT_DIR, name), encoding="utf-8", errors="replace") as f:
             text = f.read(1 << 16)
@@ -85,6 +99,18 @@ def require(platform: Platform) -> None:
     if not can_run(platform):
         raise DistillError(f"running programs of {platform} needs an emulator, which this machine has not "
                            f"registered: {INSTALL_HINT}")
+
+
+def require_for(config: dict) -> None:
+    """require() for the platform an image config names (this machine's when it names none)."""
+    from distill.platform import host
+
+    arch = config.get("architecture")
+    if isinstance(arch, str) and arch:
+        require(Platform(config.get("os") if isinstance(config.get("os"), str) else "linux", arch,
+                         config.get("variant") if isinstance(config.get("variant"), str) else None))
+    else:
+        require(host())
 
 
 def _mounted() -> bool:

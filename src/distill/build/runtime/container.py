@@ -100,6 +100,9 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     --pids-limit set them."""
     if tty and (detach or not os.isatty(0)):
         raise DistillError("-t needs a terminal: " + ("not with -d" if detach else "the input device is not a TTY"))
+    from distill.build.runtime.binfmt import require_for
+
+    require_for(image.config)  # another architecture's image runs under an emulator, or not at all
     cid = name or os.urandom(6).hex()
     if os.path.exists(_container_dir(store, cid)):
         raise DistillError(f"container {cid} already exists")

@@ -75,6 +75,9 @@ def isolate() -> bool:
     if select.select([watch_r], [], [], 0)[0]:  # the supervisor died before the line above
         os._exit(1)
     # this namespace's own /proc: runc reads /proc/PID of the processes it starts
+    from distill.build.runtime.binfmt import remember
+
+    remember()  # binfmt_misc is not in the new /proc: which emulators there are is read first
     libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     for signum in FORWARDED:
         if signal.getsignal(signum) == signal.SIG_DFL:

@@ -11,12 +11,12 @@ __all__ = ["ImageFS", "Node", "TYPES", "image_fs", "open_image", "stage_image", 
            "build_record_of", "Attribution"]
 
 
-def image_fs(store, text: str, stage: str | None = None, insecure: tuple[str, ...] = ()) -> tuple[ImageFS, "Attribution"]:
-    """The filesystem of the image `text` names (sources.open_source), or of one of its
-    build's stages, and who wrote each layer."""
-    from distill.image.sources import open_source
+def image_fs(store, text: str, stage: str | None = None, reach=None) -> tuple[ImageFS, "Attribution"]:
+    """The filesystem of the image `text` names (sources.open_source, reached as `reach`
+    says), or of one of its build's stages, and who wrote each layer."""
+    from distill.image.sources import Reach, open_source
 
-    return open_image(store, open_source(store, text, insecure, in_place=stage is None), stage)
+    return open_image(store, open_source(store, text, reach or Reach(), in_place=stage is None), stage)
 
 
 def open_image(store, source, stage: str | None = None) -> tuple[ImageFS, "Attribution"]:
