@@ -83,13 +83,14 @@ def foreign_busybox(architecture: str) -> str:
     return str(binary)
 
 
-def cached_base(store: Store, name: str, packages: list[str]) -> str:
-    """A bootstrapped Debian base, made once per machine and copied from the cache store."""
+def cached_base(store: Store, name: str, packages: list[str], arch: str | None = None) -> str:
+    """A bootstrapped Debian base (of the Debian architecture `arch`, this machine's by
+    default), made once per machine and copied from the cache store."""
     cache = Store(CACHE / "store")
     try:
         lookup(cache, name)
     except Exception:
-        bootstrap(cache, name, "bookworm", "minbase", packages)
+        bootstrap(cache, name, "bookworm", "minbase", packages, arch=arch)
     copy_image(cache, store, name)
     return name
 

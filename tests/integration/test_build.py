@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from distill.platform import host
+
 from bed.images import copy_image
 from buildtools import BUSYBOX, build, listing, tree, write_context
 from clirun import distill
@@ -577,9 +579,12 @@ def test_runtime_stubs_do_not_leak_into_layers(store, tmp_path):
     assert listing(tree(store, image, tmp_path / "out")) == {"bin", "bin/sh", "ok"}
 
 
-def test_platform_other_than_native_is_a_clear_error(store):
-    with pytest.raises(DistillError, match="only the native platform"):
-        build(store, None, f"{FROM}\n", platform="linux/s390x")
+def test_a_base_of_another_platform_than_asked_is_used_with_buildkits_warning(store):
+    result, _, image = build(store, None, f"{FROM}\nENV A=1\n", platform="linux/s390x")
+    assert [w for w in result.plan.warnings if w.startswith("InvalidBaseImagePlatform: ")] == [
+        f"InvalidBaseImagePlatform: base image {FROM.split()[1]} is for linux/{host().architecture}, not linux/s390x "
+        "as this build asks"]
+    assert image.config["architecture"] == "s390x"
 
 
 def test_bad_dockerfile_error_has_its_line(store):

@@ -171,3 +171,29 @@ def test_the_cross_compiling_pattern_builds_both_platforms_and_each_runs(arm_sto
         checked = distill("check", "--format", "json", "--platform", f"linux/{arch}", "hello:multi",
                           root=arm_store.root)
         assert json.loads(checked.stdout)["verdict"] == "ok", checked.stdout + checked.stderr
+
+
+def test_bootstrap_of_another_architecture_configures_its_packages_under_the_emulator(store, emulated, tmp_path):
+    from bed.images import cached_base
+
+    name = cached_base(store, "localhost/distill-test/debian-arm64:bookworm", [], arch="arm64")
+    r = distill("run", "--rm", "--network", "none", "--platform", "linux/arm64", name, "sh", "-c",
+                "dpkg --print-architecture && uname -m", root=store.root)
+    assert (r.returncode, r.stdout) == (0, "arm64\naarch64\n"), r.stderr
+    sbom = json.loads(distill("sbom", "--format", "json", "--platform", "linux/arm64", name, root=store.root).stdout)
+    libc = [c for c in sbom["components"] if c["name"] == "libc6"]
+    assert libc and "arch=arm64" in libc[0]["purl"]
+
+
+def test_a_name_bootstrapped_for_a_second_platform_holds_an_index_of_both(arm_store, busybox_store):
+    from bed.images import copy_image
+    from distill.image.rootfs import debian_arch, platform_of_debian_arch, with_other_platforms
+
+    copy_image(busybox_store, arm_store, "localhost/busybox:test")
+    arm = arm_store.get_tag(ARM64)
+    index = with_other_platforms(arm_store, "localhost/busybox:test", arm, parse("linux/arm64"))
+    members = arm_store.read_json(index["digest"])["manifests"]
+    assert [m["platform"]["architecture"] for m in members] == [host().architecture, "arm64"]
+    assert with_other_platforms(arm_store, ARM64, arm, parse("linux/arm64")) == arm  # the same platform: replaced
+    assert [debian_arch(parse(platform_of_debian_arch(a))) for a in ("armhf", "i386", "ppc64el", "arm64")] == \
+        ["armhf", "i386", "ppc64el", "arm64"]

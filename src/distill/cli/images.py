@@ -181,13 +181,18 @@ def prune(a):
     arg("--variant", default="minbase", help="(default: minbase)"),
     arg("--include", help="Comma-separated extra packages."),
     arg("--mirror", help="Debian mirror URL (default: mmdebstrap's)."),
-    arg("--platform"),
+    arg("--platform", help="os/arch[/variant] (default: this machine's)"),
+    arg("--arch", help="A Debian architecture (arm64, armhf, riscv64, ...), instead of --platform: another "
+                       "architecture's packages are configured under its emulator (distill binfmt). A name that "
+                       "holds another platform's image becomes an index of both."),
 )
 def bootstrap(a):
     """Make a Debian base image from the Debian archive with mmdebstrap."""
     from distill.api import bootstrap as do_bootstrap
 
     pkgs = [p.strip() for p in a.include.split(",") if p.strip()] if a.include else None
+    if a.arch and a.platform:
+        raise DistillError("--arch and --platform: give one")
     print(f"bootstrapping {a.suite} ({a.variant}) …", file=sys.stderr)
-    desc = do_bootstrap(store_of(a), a.ref, a.suite, a.variant, pkgs, a.mirror, a.platform)
+    desc = do_bootstrap(store_of(a), a.ref, a.suite, a.variant, pkgs, a.mirror, a.platform, arch=a.arch)
     print(desc["digest"])

@@ -40,12 +40,13 @@ def _read_some(stream, n: int) -> bytes:
 
 def bootstrap(store, name: str, suite: str = "bookworm", variant: str = "minbase",
               include: list[str] | None = None, mirror: str | None = None, platform: str | None = None,
-              log=None) -> dict:
-    """A Debian base image from the Debian archive, made by mmdebstrap."""
-    plat = platforms.parse(platform)
+              log=None, arch: str | None = None) -> dict:
+    """A Debian base image from the Debian archive, made by mmdebstrap, for `platform` or
+    the Debian architecture `arch`. A name that holds images of other platforms comes to
+    hold an index of them and this one."""
+    plat = platforms.parse(platform_of_debian_arch(arch) if arch else platform)
     ref = reference.parse(name)  # fail on a bad name before spending half a minute
-    cmd = ["mmdebstrap", f"--variant={variant}", "--format=tar", f"--architectures={plat.architecture}",
-           "--quiet"]
+    cmd = ["mmdebstrap", f"--variant={variant}", "--format=tar", f"--architectures={debian_arch(plat)}", "--quiet"]
     if include:
         cmd.append("--include=" + ",".join(include))
     cmd += [suite, "-"]
@@ -65,7 +66,7 @@ def bootstrap(store, name: str, suite: str = "bookworm", variant: str = "minbase
     t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
     t.start()
     try:
-        desc = import_rootfs(store, proc.stdout, None, platform, created_by=created_by, cmd=["bash"],
+        desc = import_rootfs(store, proc.stdout, None, str(plat), created_by=created_by, cmd=["bash"],
                              comment=f"debian {suite} {variant}")
     except BaseException:
         proc.kill()
@@ -76,5 +77,38 @@ def bootstrap(store, name: str, suite: str = "bookworm", variant: str = "minbase
     if rc != 0:
         tail = (err[0] if err else b"").decode(errors="replace").strip().splitlines()[-3:]
         raise DistillError(f"mmdebstrap failed (exit {rc}): {' | '.join(tail)}")
-    store.set_tag(str(ref), desc)
+    store.set_tag(str(ref), with_other_platforms(store, str(ref), desc, plat))
     return desc
+
+
+# OCI platform (architecture[/variant]) <-> Debian architecture, where the names differ
+DEBIAN_ARCH = {"arm/v7": "armhf", "arm/v5": "armel", "386": "i386", "ppc64le": "ppc64el", "mips64le": "mips64el"}
+
+
+def debian_arch(plat) -> str:
+    key = f"{plat.architecture}/{plat.variant}" if plat.variant and plat.architecture == "arm" else plat.architecture
+    return DEBIAN_ARCH.get(key, DEBIAN_ARCH.get(plat.architecture, plat.architecture))
+
+
+def platform_of_debian_arch(arch: str) -> str:
+    """`linux/…` for a Debian architecture name (arm64, armhf, i386, ...)."""
+    oci = {v: k for k, v in DEBIAN_ARCH.items()}.get(arch, arch)
+    return f"linux/{oci}"
+
+
+def with_other_platforms(store, name: str, desc: dict, plat) -> dict:
+    """What `name` should hold once `desc` (an image of `plat`) is made for it: an index
+    of it and the images of other platforms the name held, or `desc` alone."""
+    from distill.image.oci.mediatypes import INDEXES
+    from distill.image.store.images import from_descriptor, write_index
+
+    held = store.get_tag(name)
+    if held is None:
+        return desc
+    members = store.read_json(held["digest"]).get("manifests") if held.get("mediaType") in INDEXES else None
+    if members is None:
+        config = from_descriptor(store, held).config
+        members = [{**held, "platform": {k: config[k] for k in ("os", "architecture", "variant") if config.get(k)}}]
+    others = [(m, m["platform"]) for m in members if isinstance(m.get("platform"), dict) and not plat.matches(
+        m["platform"]) and store.has_blob(m["digest"])]
+    return write_index(store, others + [(desc, plat.as_dict())]) if others else desc

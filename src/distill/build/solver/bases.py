@@ -140,4 +140,13 @@ class Bases:
                     result.nodes.insert(at, node)
         plan = make_plan(result, args, self.o.target, self.platform, host, base_env=self.env,
                          path=self.o.dockerfile_path)
-        return plan, result.escape
+        return plan.replace(warnings=plan.warnings + tuple(self._platform_warnings())), result.escape
+
+    def _platform_warnings(self):
+        """A base that is one image of another platform than asked for is used, as
+        BuildKit does, with its warning (InvalidBaseImagePlatform)."""
+        for (ref, asked), img in sorted(self.images.items()):
+            conf = img.config
+            have = platforms.Platform(str(conf.get("os") or "linux"), str(conf.get("architecture") or "?"))
+            if not platforms.parse(asked).matches(have.as_dict()):
+                yield f"InvalidBaseImagePlatform: base image {ref} is for {have}, not {asked} as this build asks"
