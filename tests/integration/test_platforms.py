@@ -120,6 +120,13 @@ def test_two_platforms_make_an_index_that_is_pushed_and_pulled_back_by_platform(
     assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert sorted(m["platform"]["architecture"] for m in raw["manifests"]) == sorted([host().architecture, "arm64"])
     assert skopeo_inspect(f"docker://{ref}", "--override-arch", "arm64")["Architecture"] == "arm64"
+    archive = tmp_path / "both.tar"  # saved as an OCI archive: the index, each platform's image in it
+    assert distill("save", "--format", "oci", "-o", archive, ref, root=arm_store.root).returncode == 0
+    assert skopeo_inspect(f"oci-archive:{archive}", "--override-arch", "arm64")["Architecture"] == "arm64"
+    loaded = Store(tmp_path / "loaded")
+    assert distill("load", "-i", archive, root=loaded.root).returncode == 0
+    assert (tree(loaded, lookup(loaded, ref, parse("linux/arm64")), tmp_path / "loaded-tree") / "arch").read_text() \
+        == "aarch64\n"
     other = Store(tmp_path / "other")
     r = distill("pull", "--platform", "linux/arm64", ref, root=other.root)
     assert r.returncode == 0, r.stderr

@@ -59,9 +59,8 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     targets = platform_list(options.platform)
     several = len(targets) > 1
     for out in outputs:
-        if several and out.type in ("oci", "docker"):
-            raise DistillError(f"--output type={out.type} of several platforms: not yet (type=local or "
-                               "type=registry write them)")
+        if several and out.type == "docker":
+            raise DistillError("--output type=docker holds one platform's image: type=oci writes an index of them")
     if several and options.cache_to:
         raise DistillError("--cache-to with several platforms: not yet")
     from distill.build.runtime.isolation import describe, summary
@@ -85,7 +84,8 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     image = images[0]
     for out in outputs:
         if out.type in ("oci", "docker"):
-            write_archive(store, image, names, out.type, out.dest)
+            whole = from_descriptor(store, desc, image.name, result.state.platform) if several else image
+            write_archive(store, whole, names, out.type, out.dest)
         elif out.type == "local":
             for img, (r, _, _) in zip(images, built):  # a directory per platform, as BuildKit's
                 export_local(store, img, os.path.join(out.dest, str(r.state.platform).replace("/", "_"))

@@ -16,7 +16,7 @@ import tarfile
 from distill import digest as digests
 from distill.image.oci import mediatypes, reference
 from distill.errors import DistillError, VerificationError
-from distill.image.store.images import Image, canonical_json, oci_manifest
+from distill.image.store.images import Image, canonical_json, from_descriptor, oci_manifest
 from distill.image.layers.blob import import_tar
 from distill.image.layers.distribute import gzip_form, shipped_manifest
 from distill.image.layers.compress import HashingReader, decompressed, sniff
@@ -123,37 +123,66 @@ def _save_docker(store, images, t: _TarOut) -> None:
 
 
 def _save_oci(store, images, t: _TarOut) -> None:
+    """An OCI layout archive; an image of several platforms goes in as its index (each
+    member's manifest naming its layers as shipped)."""
     t.add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
     entries, written = [], set()
     t.add_dir("blobs/")
     t.add_dir("blobs/sha256/")
+
+    def blob(digest: str, data: bytes) -> None:
+        if digest not in written:
+            t.add_bytes(_blob_name(digest), data)
+            written.add(digest)
+
     for image, name in images:
-        # layers go in compressed, as they would to a registry
-        layers = []
-        for desc, diff_id in zip(image.layers, image.diff_ids):
-            with gzip_form(store, desc, diff_id) as (gz, opener):
-                if gz["digest"] not in written:
-                    with opener() as f:
-                        t.add_stream(_blob_name(gz["digest"]), gz["size"], f)
-                    written.add(gz["digest"])
-            layers.append(gz)
-        if image.config_digest not in written:
-            with store.open_blob(image.config_digest) as f:
-                t.add_stream(_blob_name(image.config_digest), store.blob_size(image.config_digest), f)
-            written.add(image.config_digest)
-        manifest = shipped_manifest(store, image, layers)
-        manifest_digest = digests.of_bytes(manifest)
-        if manifest_digest not in written:
-            t.add_bytes(_blob_name(manifest_digest), manifest)
-            written.add(manifest_digest)
-        entry = {"mediaType": image.manifest.get("mediaType") or mediatypes.OCI_MANIFEST,
-                 "digest": manifest_digest, "size": len(manifest)}
+        members = _members(store, image)
+        if members is None:
+            entry = _write_image(store, image, t, written, blob)
+        else:
+            doc = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
+                   "manifests": [{**_write_image(store, from_descriptor(store, m), t, written, blob),
+                                  "platform": m["platform"]} for m in members]}
+            data = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+            blob(digests.of_bytes(data), data)
+            entry = {"mediaType": mediatypes.OCI_INDEX, "digest": digests.of_bytes(data), "size": len(data)}
         if name:
             ref = reference.parse(name)
             entry["annotations"] = {CONTAINERD_NAME: str(ref), REF_NAME: ref.tag or ref.digest}
         entries.append(entry)
     index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": entries}
     t.add_bytes("index.json", json.dumps(index).encode())
+
+
+def _members(store, image) -> list[dict] | None:
+    """The platforms' manifests of an image tagged as an index whose members the store
+    holds (None for one image)."""
+    if image.descriptor.get("mediaType") not in mediatypes.INDEXES:
+        return None
+    members = [m for m in store.read_json(image.descriptor["digest"]).get("manifests") or []
+               if isinstance(m, dict) and isinstance(m.get("platform"), dict)]
+    return members if members and all(store.has_blob(m.get("digest", "")) for m in members) else None
+
+
+def _write_image(store, image, t: _TarOut, written: set, blob) -> dict:
+    """One image's blobs into the archive (layers compressed, as a registry gets them);
+    returns its manifest's descriptor."""
+    layers = []
+    for desc, diff_id in zip(image.layers, image.diff_ids):
+        with gzip_form(store, desc, diff_id) as (gz, opener):
+            if gz["digest"] not in written:
+                with opener() as f:
+                    t.add_stream(_blob_name(gz["digest"]), gz["size"], f)
+                written.add(gz["digest"])
+        layers.append(gz)
+    if image.config_digest not in written:
+        with store.open_blob(image.config_digest) as f:
+            t.add_stream(_blob_name(image.config_digest), store.blob_size(image.config_digest), f)
+        written.add(image.config_digest)
+    manifest = shipped_manifest(store, image, layers)
+    blob(digests.of_bytes(manifest), manifest)
+    return {"mediaType": image.manifest.get("mediaType") or mediatypes.OCI_MANIFEST,
+            "digest": digests.of_bytes(manifest), "size": len(manifest)}
 
 
 def _blob_name(digest: str) -> str:
