@@ -49,6 +49,9 @@ class Worker:
             except KeyboardInterrupt:
                 continue
 
+    def failed(self) -> bool:
+        return self.done.is_set() and self._error is not None
+
     def result(self):
         """fn's return value, once it has ended; its exception is raised here."""
         self.done.wait()

@@ -204,3 +204,49 @@ def test_a_name_bootstrapped_for_a_second_platform_holds_an_index_of_both(arm_st
     assert with_other_platforms(arm_store, ARM64, arm, parse("linux/arm64")) == arm  # the same platform: replaced
     assert [debian_arch(parse(platform_of_debian_arch(a))) for a in ("armhf", "i386", "ppc64el", "arm64")] == \
         ["armhf", "i386", "ppc64el", "arm64"]
+
+
+def _both(store, busybox_store):
+    from bed.images import copy_image
+    from distill.image.store.images import write_index
+
+    copy_image(busybox_store, store, "localhost/busybox:test")
+    store.set_tag("localhost/busybox:both", write_index(store, [
+        (store.get_tag("localhost/busybox:test"), host().as_dict()),
+        (store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})]))
+
+
+def test_the_platforms_build_side_by_side_and_a_step_they_share_runs_once(arm_store, busybox_store, tmp_path):
+    from distill.image.store.images import lookup
+
+    _both(arm_store, busybox_store)
+    ctx = write_context(tmp_path / "ctx", {})
+    build(arm_store, ctx, """FROM --platform=$BUILDPLATFORM localhost/busybox:test AS gen
+RUN head -c 16 /dev/urandom | od -x > /out && sleep 1
+FROM localhost/busybox:both
+COPY --from=gen /out /
+""", tags=["shared:1"], platform=f"{host()},linux/arm64")
+    outs = {(tree(arm_store, lookup(arm_store, "shared:1", parse(f"linux/{a}")), tmp_path / a) / "out").read_text()
+            for a in (host().architecture, "arm64")}
+    assert len(outs) == 1  # one run of the shared step, both images hold what it wrote
+
+
+def test_a_platform_that_fails_stops_the_other_and_its_error_is_the_builds(arm_store, busybox_store, tmp_path):
+    import time
+
+    if binfmt.can_run(parse("linux/s390x")):
+        binfmt.uninstall(["s390x"])
+    busybox_image(arm_store, "localhost/busybox:s390x", tmp_path, architecture="s390x")
+    copy = __import__("bed.images", fromlist=["copy_image"]).copy_image
+    copy(busybox_store, arm_store, "localhost/busybox:test")
+    from distill.image.store.images import write_index
+
+    arm_store.set_tag("localhost/busybox:two", write_index(arm_store, [
+        (arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
+        (arm_store.get_tag("localhost/busybox:s390x"), {"os": "linux", "architecture": "s390x"})]))
+    ctx = write_context(tmp_path / "ctx", {})
+    started = time.monotonic()
+    with pytest.raises(DistillError) as e:
+        build(arm_store, ctx, "FROM localhost/busybox:two\nRUN sleep 60\n", platform=f"{host()},linux/s390x")
+    assert "RUN for linux/s390x needs an emulator" in str(e.value)
+    assert time.monotonic() - started < 30  # the other platform's RUN was stopped, not waited for

@@ -69,7 +69,7 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     if said and options.progress is not None:
         options.progress.message(said)
     with store.writing():
-        built = [_image_of(store, options.replace(platform=p) if several else options) for p in targets]
+        built = _images_of(store, options, targets) if several else [_image_of(store, options)]
         desc = write_index(store, [(d, r.state.platform.as_dict()) for r, _, d in built]) if several else built[0][2]
         for name in names:
             current = store.get_tag(name)
@@ -108,10 +108,40 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     return result, desc, image
 
 
-def _image_of(store, options):
+def _images_of(store, options, targets: list[str]) -> list:
+    """The platforms' builds side by side, each one's stages as independent work (a step
+    they share runs once: solver/claims.py); an interrupt or a failure stops them all."""
+    import threading
+
+    from distill.threads import Worker
+
+    cancelled, ended = threading.Event(), threading.Event()
+    workers = [Worker(_image_of, store, options.replace(platform=p), cancelled, ended=ended) for p in targets]
+    first = None  # the platform that failed first: its error is the build's
+    try:
+        for w in workers:
+            w.start()
+        while not all(w.done.is_set() for w in workers):
+            ended.wait(0.2)  # short waits: only this thread runs the signal handlers
+            ended.clear()
+            first = first or next((w for w in workers if w.failed()), None)
+            if first is not None:
+                cancelled.set()
+        first = first or next((w for w in workers if w.failed()), None)
+        if first is not None:
+            first.result()  # raises its error
+        return [w.result() for w in workers]
+    except BaseException:
+        cancelled.set()
+        for w in workers:
+            w.wait()
+        raise
+
+
+def _image_of(store, options, cancelled=None):
     """One platform's build, its image written (not yet tagged): (BuildResult,
     RemoteCache, manifest descriptor)."""
-    result, remote = _build_with_caches(store, options)
+    result, remote = _build_with_caches(store, options, cancelled)
     config = result.state.image_config(options.labels)
     if any(spec.type == "inline" for spec in options.cache_to):
         from distill.build.cache.remote import inline_document
@@ -121,7 +151,7 @@ def _image_of(store, options):
     return result, remote, write_image(store, config, result.state.layers)
 
 
-def _build_with_caches(store, options):
+def _build_with_caches(store, options, cancelled=None):
     """Builder.build() consulting the --cache-from caches: a layer one of them names that
     cannot be had as named (missing, tampered) drops the records naming it, and the build
     goes again, its own steps so far cached locally. Returns (BuildResult, RemoteCache)."""
@@ -135,7 +165,7 @@ def _build_with_caches(store, options):
         if options.cache_from and not options.no_cache else None
     while True:
         try:
-            return Builder(store, options, pull=_pull, remote=remote).build(), remote
+            return Builder(store, options, pull=_pull, remote=remote, cancelled=cancelled).build(), remote
         except CacheBroken as e:
             if e.layers <= remote.broken:
                 raise DistillError(str(e)) from None  # dropped already: never loop

@@ -30,15 +30,16 @@ EXECUTORS = ((ins.Run, run_step), (ins.Copy, copy_step), (ins.Workdir, workdir_s
 
 
 class Builder:
-    def __init__(self, store, options: BuildOptions, pull=None, remote=None):
+    def __init__(self, store, options: BuildOptions, pull=None, remote=None, cancelled=None):
         """`pull(store, reference, platform, insecure)` fetches a base image the store
         lacks; without it, such a build fails with a clear error. `remote`: the shared
-        caches to consult (cache/remote.py)."""
+        caches to consult (cache/remote.py). `cancelled`: an event that stops it (shared
+        by the platforms of one build)."""
         from distill.progress import Progress
 
         progress = options.progress or Progress("quiet")
         self.s = Session(store, options, Bases(store, options, platform_of(options), pull, progress), progress,
-                         remote)
+                         remote, cancelled)
         self.bases = self.s.bases
         self.timings: dict[str, tuple[float, float]] = {}
 
@@ -115,6 +116,8 @@ class Builder:
                 raise
             except DistillError as e:
                 raise BuildError(f"{s.o.dockerfile_path}:{step.line}: {e}") from None
+            finally:
+                s.release_claims()
         self.timings[stage.ref] = (start, time.time())
         return state
 

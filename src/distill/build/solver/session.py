@@ -15,6 +15,7 @@ from distill.build.context.ignore import Matcher
 from distill.build.context.source import SourceTree, StatCache
 from distill.digest import Sha256
 from distill.errors import DistillError
+from distill.build.solver.claims import claim, release
 from distill.fs.files import read_bytes
 from distill.build.plan.model import Stage, Step, progress_title
 from distill.build.snapshot import snapshotter
@@ -38,7 +39,8 @@ def comment(stage: Stage, line: int) -> str:
 
 
 class Session:
-    def __init__(self, store, options: BuildOptions, bases: "Bases", progress: "Progress", remote=None):
+    def __init__(self, store, options: BuildOptions, bases: "Bases", progress: "Progress", remote=None,
+                 cancelled: threading.Event | None = None):
         self.store = store
         self.o = options
         self.bases = bases
@@ -46,7 +48,7 @@ class Session:
         self.progress = progress
         self.cache = StepCache(store, enabled=not options.no_cache, remote=remote)
         self.records: dict[int, dict[str, dict]] = {}  # stage index → step key → record, for --cache-to
-        self.cancelled = threading.Event()
+        self.cancelled = cancelled or threading.Event()  # shared by the platforms of one build
         self.lock = threading.Lock()
         self.counts = {"executed": 0, "cached": 0}
         self.workers: dict[int, "Worker"] = {}        # stage index → the thread building it
@@ -96,6 +98,12 @@ class Session:
         if not self.slots.acquire(self.cancelled):
             raise DistillError("build cancelled")
         self.turn.held = True
+
+    def release_claims(self) -> None:
+        """The steps this thread claimed (claims.py): their records are written, or they failed."""
+        for key in getattr(self.turn, "claims", ()):
+            release(key)
+        self.turn.claims = []
 
     def end_turn(self) -> None:
         if getattr(self.turn, "held", False):
@@ -217,9 +225,12 @@ class Session:
     def cached(self, state: StageState, key: str, created_by: str, stage: Stage, step: Step, progress) -> bool:
         """Takes the step from the cache when its key is there."""
         record = self.cache.get(key)
-        if record is None:
-            self.materialize(state)  # the step runs, on the layers so far
-            return False
+        while record is None:
+            if claim(key, self.cancelled):  # this thread runs it (released after the step: release_claims)
+                self.turn.claims = getattr(self.turn, "claims", []) + [key]
+                self.materialize(state)  # the step runs, on the layers so far
+                return False
+            record = self.cache.get(key)  # another build of this process ran it meanwhile
         self._apply(state, key, record, created_by, stage, step, cached=True)
         progress.cached()
         with self.lock:
