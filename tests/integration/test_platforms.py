@@ -250,3 +250,23 @@ def test_a_platform_that_fails_stops_the_other_and_its_error_is_the_builds(arm_s
         build(arm_store, ctx, "FROM localhost/busybox:two\nRUN sleep 60\n", platform=f"{host()},linux/s390x")
     assert "RUN for linux/s390x needs an emulator" in str(e.value)
     assert time.monotonic() - started < 30  # the other platform's RUN was stopped, not waited for
+
+
+def test_a_docker_manifest_list_where_asked(arm_store, busybox_store, registry, tmp_path):
+    from distill.build.outputs import parse_output
+    from test_registry import skopeo_inspect
+
+    _both(arm_store, busybox_store)
+    ref = f"{registry.host}/multi/docker:1"
+    build(arm_store, write_context(tmp_path / "ctx", {}), "FROM localhost/busybox:both\nENV A=1\n", tags=[ref],
+          outputs=[parse_output("type=registry,oci-mediatypes=false")], platform=f"{host()},linux/arm64")
+    raw = skopeo_inspect(f"docker://{ref}", "--raw")
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    arm = [m for m in raw["manifests"] if m["platform"]["architecture"] == "arm64"][0]
+    assert arm["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    member = skopeo_inspect(f"docker://{ref.rsplit(':', 1)[0]}@{arm['digest']}", "--raw")
+    assert member["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
+    assert {l["mediaType"] for l in member["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    assert skopeo_inspect(f"docker://{ref}", "--override-arch", "arm64")["Architecture"] == "arm64"
+    with pytest.raises(DistillError):
+        parse_output("type=oci,dest=x.tar,oci-mediatypes=false")

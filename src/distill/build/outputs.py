@@ -12,6 +12,7 @@ TYPES = ("image", "oci", "docker", "local", "registry")
 class Output(Record):
     type: str
     dest: str | None = None
+    oci_mediatypes: bool = True  # type=registry,oci-mediatypes=false: docker's (a manifest list for several)
 
 
 def parse_output(text: str) -> Output:
@@ -30,7 +31,10 @@ def parse_output(text: str) -> Output:
     dest = fields.get("dest")
     if kind in ("oci", "docker", "local") and not dest:
         raise DistillError(f"--output type={kind} needs dest=PATH")
-    return Output(kind, dest)
+    oci = fields.get("oci-mediatypes", "true").lower()
+    if oci not in ("true", "false") or (oci == "false" and kind != "registry"):
+        raise DistillError(f"--output {text!r}: oci-mediatypes=true|false, and false for type=registry only")
+    return Output(kind, dest, oci == "true")
 
 
 def export_local(store, image, dest: str) -> None:

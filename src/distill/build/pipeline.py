@@ -96,7 +96,7 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
             from distill.image.registry.push import push_named  # httpx behind it: only when pushing
 
             for name in names:
-                push_named(store, name, None, options.insecure)
+                push_named(store, name, None, options.insecure, docker=not out.oci_mediatypes)
     for spec in options.cache_to:
         if spec.type != "inline":
             from distill.build.cache.remote import export

@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from distill import digest as digests
+from distill.errors import DistillError
+from distill.image.oci import mediatypes
 from distill.image.store.images import Image, from_descriptor
 from distill.image.layers.distribute import gzip_form, needs_compressing, remembered, shipped_manifest
 from distill.record import Record
@@ -13,6 +15,11 @@ from distill.image.oci.reference import Reference
 from distill.image.registry.client import Registry
 
 PARALLEL_BLOBS = 4
+DOCKER_TYPES = {mediatypes.OCI_MANIFEST: mediatypes.DOCKER_MANIFEST, mediatypes.DOCKER_MANIFEST: mediatypes.DOCKER_MANIFEST,
+                mediatypes.OCI_CONFIG: mediatypes.DOCKER_CONFIG, mediatypes.DOCKER_CONFIG: mediatypes.DOCKER_CONFIG,
+                mediatypes.OCI_LAYER_GZIP: mediatypes.DOCKER_LAYER_GZIP,
+                mediatypes.DOCKER_LAYER_GZIP: mediatypes.DOCKER_LAYER_GZIP,
+                mediatypes.OCI_INDEX: mediatypes.DOCKER_LIST, mediatypes.DOCKER_LIST: mediatypes.DOCKER_LIST}
 CHUNK_THRESHOLD = 64 << 20  # larger blobs go up in PATCH chunks of this size
 
 
@@ -102,11 +109,30 @@ class Sender:
         return tuple(self.kinds.count(k) for k in ("uploaded", "mounted", "existing"))
 
 
+def docker_form(doc: dict) -> dict:
+    """A manifest or index in docker's media types (BuildKit's oci-mediatypes=false);
+    what docker's have no name for (zstd layers) is refused."""
+    def convert(d: dict) -> dict:
+        media = d.get("mediaType")
+        if media not in DOCKER_TYPES:
+            raise DistillError(f"{d.get('digest', 'a manifest')}: {media} has no docker media type")
+        return {**d, "mediaType": DOCKER_TYPES[media]}
+
+    out = convert(doc)
+    for key in ("layers", "manifests"):
+        if key in doc:
+            out[key] = [convert(d) for d in doc[key]]
+    if "config" in doc:
+        out["config"] = convert(doc["config"])
+    return out
+
+
 def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
-         progress=None, by_digest: bool = False) -> Pushed:
+         progress=None, by_digest: bool = False, docker: bool = False) -> Pushed:
     """Layers stored uncompressed go up as gzip (the manifest pushed then names the gzip
     forms, so its digest is not the local one, as with `docker push`). `by_digest`: the
-    manifest goes up under its own digest (an index's member), not dest's tag."""
+    manifest goes up under its own digest (an index's member), not dest's tag. `docker`:
+    in docker's media types."""
     sender = Sender(store, reg, dest.path, chunk_size, progress)
     with ThreadPoolExecutor(PARALLEL_BLOBS) as pool:
         config = pool.submit(sender.stored, image.manifest["config"])
@@ -114,34 +140,42 @@ def push(store, reg: Registry, image: Image, dest: Reference, chunk_size: int = 
         config.result()
     data = shipped_manifest(store, image, layers)
     media = image.manifest.get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+    if docker:
+        import json
+
+        from distill.image.store.images import canonical_json
+
+        data = canonical_json(docker_form({"mediaType": media, **json.loads(data)}))
+        media = DOCKER_TYPES[media]
     digest = digests.of_bytes(data)
     reg.put_manifest(dest.path, digest if by_digest else dest.tag or dest.digest or "latest", data, media)
     return Pushed(digest, *sender.counts(), len(data), media)
 
 
 def push_index(store, reg: Registry, index: dict, dest: Reference, chunk_size: int = CHUNK_THRESHOLD,
-               progress=None) -> Pushed:
-    """A multi-platform image: each platform's manifest pushed by digest, then the index,
-    naming them as they went up, under dest's tag."""
+               progress=None, docker: bool = False) -> Pushed:
+    """A multi-platform image: each platform's manifest pushed by digest, then the index
+    (`docker`: a manifest list), naming them as they went up, under dest's tag."""
     from distill.image.oci.mediatypes import OCI_INDEX
     from distill.image.store.images import canonical_json
 
     doc = store.read_json(index["digest"])
     entries, counts = [], [0, 0, 0]
     for m in doc.get("manifests") or []:
-        sent = push(store, reg, from_descriptor(store, m), dest, chunk_size, progress, by_digest=True)
+        sent = push(store, reg, from_descriptor(store, m), dest, chunk_size, progress, by_digest=True, docker=docker)
         entries.append({"mediaType": sent.media_type, "digest": sent.digest, "size": sent.size,
                         **({"platform": m["platform"]} if isinstance(m.get("platform"), dict) else {})})
         counts = [a + b for a, b in zip(counts, (sent.uploaded, sent.mounted, sent.existing))]
-    data = canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
-    reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, OCI_INDEX)
-    return Pushed(digests.of_bytes(data), *counts, len(data), OCI_INDEX)
+    media = DOCKER_TYPES[OCI_INDEX] if docker else OCI_INDEX
+    data = canonical_json({"schemaVersion": 2, "mediaType": media, "manifests": entries})
+    reg.put_manifest(dest.path, dest.tag or dest.digest or "latest", data, media)
+    return Pushed(digests.of_bytes(data), *counts, len(data), media)
 
 
 def push_named(store, src: str, dest: str | None = None, insecure: tuple[str, ...] = (),
-               chunk_size: int | None = None, progress=None):
+               chunk_size: int | None = None, progress=None, docker: bool = False):
     """`distill push SRC [DEST]`: the store's image `src` pushed to `dest` (default: the
-    registry `src` names)."""
+    registry `src` names); `docker`: in docker's media types."""
     from distill.image.oci import reference
     from distill.image.registry.client import connect
     from distill.image.store.images import lookup
@@ -153,5 +187,5 @@ def push_named(store, src: str, dest: str | None = None, insecure: tuple[str, ..
     with connect(dest_ref.domain, insecure) as reg:
         if image.descriptor.get("mediaType") in INDEXES and all(
                 store.has_blob(m["digest"]) for m in store.read_json(image.descriptor["digest"]).get("manifests") or []):
-            return push_index(store, reg, image.descriptor, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)
-        return push(store, reg, image, dest_ref, chunk_size or CHUNK_THRESHOLD, progress)
+            return push_index(store, reg, image.descriptor, dest_ref, chunk_size or CHUNK_THRESHOLD, progress, docker)
+        return push(store, reg, image, dest_ref, chunk_size or CHUNK_THRESHOLD, progress, docker=docker)
