@@ -270,3 +270,41 @@ def test_a_docker_manifest_list_where_asked(arm_store, busybox_store, registry, 
     assert skopeo_inspect(f"docker://{ref}", "--override-arch", "arm64")["Architecture"] == "arm64"
     with pytest.raises(DistillError):
         parse_output("type=oci,dest=x.tar,oci-mediatypes=false")
+
+
+def test_a_cache_of_both_platforms_serves_another_store(arm_store, busybox_store, registry, tmp_path):
+    from bed.images import copy_image
+    from distill.build.cache.spec import parse_cache
+    from distill.image.store import Store
+
+    _both(arm_store, busybox_store)
+    cache = f"{registry.host}/multi/cache:1"
+    dockerfile = "FROM localhost/busybox:both\nARG TARGETARCH\nRUN echo $TARGETARCH > /t\n"
+    first, _, _ = build(arm_store, write_context(tmp_path / "a", {}), dockerfile, platform=f"{host()},linux/arm64",
+                        cache_to=(parse_cache(f"type=registry,ref={cache},mode=max", "--cache-to"),))
+    assert (first.executed, first.cached) == (2, 0)  # a RUN per platform
+    other = Store(tmp_path / "other")
+    copy_image(arm_store, other, ARM64)
+    _both(other, busybox_store)
+    again, _, image = build(other, write_context(tmp_path / "b", {}), dockerfile, platform=f"{host()},linux/arm64",
+                            cache_from=(parse_cache(f"type=registry,ref={cache}", "--cache-from"),))
+    assert (again.executed, again.cached) == (0, 2)
+
+
+def test_inline_caches_of_an_index_serve_each_platform(arm_store, busybox_store, registry, tmp_path):
+    from bed.images import copy_image
+    from distill.build.cache.spec import parse_cache
+    from distill.build.outputs import parse_output
+    from distill.image.store import Store
+
+    _both(arm_store, busybox_store)
+    ref = f"{registry.host}/multi/inline:1"
+    dockerfile = "FROM localhost/busybox:both\nARG TARGETARCH\nRUN echo $TARGETARCH > /t\n"
+    build(arm_store, write_context(tmp_path / "a", {}), dockerfile, tags=[ref], platform=f"{host()},linux/arm64",
+          outputs=[parse_output("type=registry")], cache_to=(parse_cache("type=inline", "--cache-to"),))
+    other = Store(tmp_path / "other")
+    copy_image(arm_store, other, ARM64)
+    _both(other, busybox_store)
+    again, _, _ = build(other, write_context(tmp_path / "b", {}), dockerfile, platform=f"{host()},linux/arm64",
+                        cache_from=(parse_cache(ref, "--cache-from"),))
+    assert (again.executed, again.cached) == (0, 2)  # each platform read its own image's inline cache

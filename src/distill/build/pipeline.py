@@ -61,8 +61,6 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     for out in outputs:
         if several and out.type == "docker":
             raise DistillError("--output type=docker holds one platform's image: type=oci writes an index of them")
-    if several and options.cache_to:
-        raise DistillError("--cache-to with several platforms: not yet")
     from distill.build.runtime.isolation import describe, summary
 
     said = summary(describe())
@@ -82,6 +80,8 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
             _keep_build_record(store, options.replace(platform=target) if several else options, result, image)
     result, remote, _ = built[0]
     image = images[0]
+    if several:  # the counts are the build's: every platform's steps
+        result.executed, result.cached = (sum(r.executed for r, _, _ in built), sum(r.cached for r, _, _ in built))
     for out in outputs:
         if out.type in ("oci", "docker"):
             whole = from_descriptor(store, desc, image.name, result.state.platform) if several else image
@@ -98,11 +98,13 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
             for name in names:
                 push_named(store, name, None, options.insecure, docker=not out.oci_mediatypes)
     for spec in options.cache_to:
-        if spec.type != "inline":
+        if spec.type != "inline":  # one document for every platform's steps (their keys differ)
             from distill.build.cache.remote import export
 
-            export(store, spec, _shared_steps(result), result.memos, _shipped(result, spec.mode), options.insecure,
-                   remote)
+            results = [r for r, _, _ in built]
+            export(store, spec, {k: v for r in results for k, v in _shared_steps(r).items()},
+                   {k: v for r in results for k, v in r.memos.items()},
+                   set().union(*(_shipped(r, spec.mode) for r in results)), options.insecure, remote)
     if iidfile:
         write_text(iidfile, desc["digest"] if several else image.config_digest)
     return result, desc, image
@@ -161,7 +163,10 @@ def _build_with_caches(store, options, cancelled=None):
     def warn(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
-    remote = load(list(options.cache_from), options.insecure, warn, options.progress) \
+    from distill import platform as platforms
+
+    remote = load(list(options.cache_from), options.insecure, warn, options.progress,
+                  platforms.parse(options.platform) if options.platform else None) \
         if options.cache_from and not options.no_cache else None
     while True:
         try:

@@ -51,15 +51,16 @@ def _document(image) -> tuple[dict, dict]:
     return shared.decode(inline, layers, (image.config.get("rootfs") or {}).get("diff_ids"))
 
 
-def load_source(spec: CacheSpec, insecure: tuple[str, ...]) -> Source:
+def load_source(spec: CacheSpec, insecure: tuple[str, ...], platform=None) -> Source:
+    """A cache source; of an image of several platforms (inline caches), `platform`'s."""
     if spec.type == "registry":
         from distill.image.sources.registry import open_registry
 
-        source = open_registry(spec.ref, insecure, limit=shared.MAX_DOCUMENT)
+        source = open_registry(spec.ref, insecure, platform, limit=shared.MAX_DOCUMENT)
     else:
         from distill.image.sources.layout import open_layout
 
-        source = open_layout(spec.path, limit=shared.MAX_DOCUMENT)
+        source = open_layout(spec.path, None, platform, limit=shared.MAX_DOCUMENT)
     steps, memos = _document(source.image)
     return Source(spec.ref or spec.path, steps, memos, source.blobs)
 
@@ -156,14 +157,14 @@ class RemoteCache:
                     raise CacheBroken({digest}, f"cache {src.name}: layer {digest}: {e}") from None
 
 
-def load(specs: list[CacheSpec], insecure: tuple[str, ...], warn, progress=None) -> RemoteCache | None:
+def load(specs: list[CacheSpec], insecure: tuple[str, ...], warn, progress=None, platform=None) -> RemoteCache | None:
     """The sources that can be read; one that cannot is a warning, as in BuildKit."""
     sources = []
     for spec in specs:
         name = spec.ref or spec.path
         step = progress.step(f"[internal] load build cache {name}") if progress is not None else None
         try:
-            sources.append(load_source(spec, insecure))
+            sources.append(load_source(spec, insecure, platform))
             if step is not None:
                 step.done()
         except DistillError as e:
