@@ -44,3 +44,17 @@ class DockerfileError(DistillError):
 
     def at(self, path: str) -> "DockerfileError":
         return DockerfileError(self.message, self.line, self.end_line, path)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that ends the command (SIGTERM, SIGHUP, ...): it exits 128 + signum, as
+    shells report a process that signal ended."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupt(signum, frame):
+    """A signal handler: the command unwinds (stopping what it started), then exits."""
+    raise Interrupted(signum)

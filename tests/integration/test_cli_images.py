@@ -133,3 +133,22 @@ def test_bootstrap_round_trip_through_registries(python_store, registry, token_r
         distill("pull", dest, root=fresh, env=env)
         assert manifest_digest(fresh, dest) == digest
     assert len(pushed) == 1  # the gzip form is made the same way each time
+
+
+@pytest.mark.parametrize("args", [("inspect", SRC), ("inspect", "--build-record", "built:1"),
+                                  ("ls", "-R", "--json", SRC), ("compare", "--format", "json", SRC, "built:1")])
+def test_a_reader_that_goes_away_ends_the_command_quietly(root, tmp_path, args):
+    """`distill inspect X | head -1`: the pipe closed before the output, as coreutils'
+    commands do: nothing on stderr, the exit status of a SIGPIPE (141)."""
+    import os
+    import sys
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {SRC}\nRUN echo x > /x\n")
+    distill("build", "-q", "-t", "built:1", ctx, root=root)
+    p = subprocess.Popen([sys.executable, "-m", "distill", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=dict(os.environ, DISTILL_ROOT=str(root)))
+    p.stdout.close()  # the reader is gone before a byte is written
+    err = p.stderr.read().decode()
+    assert (p.wait(), err) == (141, "")

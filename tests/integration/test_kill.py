@@ -112,7 +112,34 @@ def test_signals_that_end_a_process_end_the_build_and_what_it_started(store, tmp
     build = start(store.root, "build", ctx)
     wait_for(lambda: container_processes(marker))
     build.send_signal(signum)
-    assert build.wait(30) != 0
+    assert build.wait(30) == 128 + signum  # as a shell reports a process the signal ended
     wait_for(lambda: not container_processes(marker), timeout=5)
     assert leftovers([store.root]) == {"mounts": [], "containers": [], "processes": []}
     assert os.listdir(store.tmp_dir) == []  # it ended cleanly: nothing for the next build to collect
+
+
+def test_a_hang_up_soon_after_the_start_is_not_lost(store, tmp_path):
+    """The build becomes its PID namespace's first process, and a signal its supervisor
+    forwards before the build's handlers are in place would be dropped (a first process
+    ignores what it has no handler for): 20 hang-ups, each sent the moment the first
+    process exists, each end the build."""
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BUSYBOX}\nRUN sleep 30\n"})
+    for _ in range(20):
+        build = start(store.root, "build", "--no-cache", ctx)
+        children = f"/proc/{build.pid}/task/{build.pid}/children"
+        deadline = time.monotonic() + 10
+        while build.poll() is None and time.monotonic() < deadline:
+            try:
+                with open(children) as f:
+                    if f.read().strip():
+                        break
+            except OSError:
+                pass
+        build.send_signal(signal.SIGHUP)
+        try:
+            code = build.wait(10)
+        except subprocess.TimeoutExpired:
+            build.kill()
+            build.wait()
+            raise AssertionError("a hang-up early in the build was lost: it ran on")
+        assert code == 128 + signal.SIGHUP, code

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from distill.errors import DistillError
+from distill.errors import DistillError, interrupt
 from distill.cli.commands import (
     arg,
     command,
@@ -115,11 +115,7 @@ def build(a):
     from distill.api import build_options, entitlements, isolate, parse_output, progress as make_progress
 
     isolate()  # first: no thread may run yet
-
-    def terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, interrupt)
     if a.context == "-":
         data, ctx_dir, df_path = sys.stdin.buffer.read(), None, "-"
     else:

@@ -158,9 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C (SIGINT), or errors.Interrupted by another signal
         print("distill: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + getattr(e, "signum", 2))
+    except BrokenPipeError:  # the reader went (`distill inspect X | head -1`): end quietly, as coreutils
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        sys.exit(128 + 13)
     except OSError as e:
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
         print(f"distill: error: {e.strerror or e}{where}", file=sys.stderr)

@@ -68,6 +68,14 @@ def isolate() -> bool:
         os.close(watch_r)
         _supervise(child, mask)  # never returns
     os.close(watch_w)
+    # the namespace's first process ignores the signals it has no handler for, where their
+    # default would end it (a hang-up, a quit, a CI runner's TERM): handlers before the
+    # signals the supervisor forwarded meanwhile are unblocked, or those are lost
+    from distill.errors import interrupt
+
+    for signum in FORWARDED:
+        if signal.getsignal(signum) == signal.SIG_DFL:
+            signal.signal(signum, interrupt)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, mask)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     import select
@@ -79,11 +87,6 @@ def isolate() -> bool:
 
     remember()  # binfmt_misc is not in the new /proc: which emulators there are is read first
     libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
-    for signum in FORWARDED:
-        if signal.getsignal(signum) == signal.SIG_DFL:
-            # a namespace's first process ignores the signals it has no handler for, where
-            # their default would end it (a hang-up, a quit, a CI runner's TERM)
-            signal.signal(signum, _interrupt)
     return True
 
 
@@ -158,10 +161,6 @@ def summary(isolation: dict) -> str | None:
     if isolation["default_network"] == "host":
         text += "; RUN's default network: the container's"
     return text
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _supervise(child: int, mask: set) -> None:
