@@ -152,3 +152,14 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(root, tmp_path, args):
     p.stdout.close()  # the reader is gone before a byte is written
     err = p.stderr.read().decode()
     assert (p.wait(), err) == (141, "")
+
+
+@pytest.mark.parametrize("command, code, message", [
+    (["nosuchcmd"], 127, 'distill: error: exec: "nosuchcmd": executable file not found in $PATH\n'),
+    (["/etc/passwd"], 126, 'distill: error: exec: "/etc/passwd": permission denied\n'),
+    (["./nope"], 127, 'distill: error: exec: "./nope": executable file not found\n')])
+def test_a_command_the_image_lacks_is_one_line_and_dockers_status(root, command, code, message):
+    r = distill("run", "--rm", "--network", "none", SRC, *command, root=root, check=False)
+    assert (r.returncode, r.stderr) == (code, message)
+    ok = distill("run", "--rm", "--network", "none", SRC, "echo", "found", root=root)
+    assert ok.stdout == "found\n"

@@ -116,6 +116,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
         write_text(os.path.join(d, "network.json"), json.dumps(net.state()))  # stop() and prune find it
         spec = _process(image, merged, args, env, workdir, user, entrypoint, net.namespace(), files, tty, hostname)
         spec.memory, spec.pids_limit = memory, pids_limit
+        require_command(merged, spec)
         write_text(os.path.join(d, "config.json"), json.dumps(runc.bundle_spec(merged, spec)))
         rid = f"distill-run-{cid}"
         if detach:
@@ -146,6 +147,48 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
     finally:
         if not detach:
             _teardown(d, net)
+
+
+class CommandError(DistillError):
+    """The container's command cannot be run: docker's exit statuses, 127 (not found) and
+    126 (not executable)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def require_command(root: str, spec) -> None:
+    """The command is found, as runc's exec would look for it (PATH from the process's
+    environment, a relative path from its working directory), and is executable."""
+    import posixpath
+    import stat as st
+
+    from distill.fs.confined import resolve
+
+    if not spec.args:
+        raise CommandError("no command: the image has none, and none was given", 127)
+    name = spec.args[0]
+    env = dict(e.split("=", 1) for e in spec.env if "=" in e)
+    if "/" in name:
+        candidates = [posixpath.join(spec.cwd or "/", name)]
+    else:
+        from distill.config import DEFAULT_PATH
+
+        search = env.get("PATH", DEFAULT_PATH.partition("=")[2])
+        candidates = [posixpath.join(d or ".", name) for d in search.split(":")]
+    for path in candidates:
+        host, _ = resolve(root, path if path.startswith("/") else posixpath.join(spec.cwd or "/", path))
+        try:
+            info = os.stat(host)
+        except OSError:
+            continue
+        if st.S_ISREG(info.st_mode) and info.st_mode & 0o111:
+            return
+        if "/" in name:
+            raise CommandError(f'exec: "{name}": permission denied', 126)
+    where = "" if "/" in name else " in $PATH"
+    raise CommandError(f'exec: "{name}": executable file not found{where}', 127)
 
 
 def in_use_diff_ids(store) -> set[str]:
