@@ -219,7 +219,7 @@ def compare_stages(store: Store, text: str) -> dict:
     """The final image against each builder stage of the build that made it: what the
     multi-stage build kept out, in bytes and packages. Needs the build record."""
     from distill.analyze.compare import kept_out
-    from distill.image.imagefs import ImageFS, recorded_stage_image
+    from distill.image.imagefs import ImageFS, recorded_stage_image, stage_label
     from distill.analyze.packages import installed
 
     with store.writing():
@@ -232,7 +232,7 @@ def compare_stages(store: Store, text: str) -> dict:
                 continue
             image = recorded_stage_image(store, stage, text)
             sfs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name)
-            builders.append((stage.get("name") or f"stage-{stage.get('index')}", sfs, _size_of(sfs)))
+            builders.append((stage_label(stage), sfs, _size_of(sfs)))
         return {"image": text, "size": _size_of(fs), "layers": len(fs.layers),
                 "stages": kept_out(fs, builders, installed(fs), [installed(b[1]) for b in builders])}
 
@@ -281,7 +281,7 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
     ecosystem, source, layer, stage, line}], "packages": N}. With `stages` (a build's
     image), each builder stage is scanned too: "builder_only" lists what its stages hold
     and the image does not ship, {"stage": [...findings]}."""
-    from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image
+    from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image, stage_label
     from distill.analyze.sbom import catalog, os_release
     from distill.analyze.vuln.db import Database
     from distill.analyze.vuln.scan import keep, match
@@ -310,7 +310,7 @@ def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = f
                     image = recorded_stage_image(store, st, text)
                     sfs = ImageFS(store, image.layers, image.diff_ids, image.config, image.name)
                     _, found = scan_fs(sfs, Attribution(image, who.record))
-                    name = st.get("name") or f"stage-{st.get('index')}"
+                    name = stage_label(st)
                     out["builder_only"][name] = [f for f in found
                                                  if (f["id"], f["package"], f["installed"]) not in shipped]
     finally:

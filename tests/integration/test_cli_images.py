@@ -163,3 +163,17 @@ def test_a_command_the_image_lacks_is_one_line_and_dockers_status(root, command,
     assert (r.returncode, r.stderr) == (code, message)
     ok = distill("run", "--rm", "--network", "none", SRC, "echo", "found", root=root)
     assert ok.stdout == "found\n"
+
+
+def test_an_unnamed_stage_is_stage_n_as_progress_shows_it(root, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {SRC}\nRUN echo one > /one\nFROM {SRC} AS final\n"
+                                    "COPY --from=0 /one /one\n")
+    r = distill("build", "--progress", "plain", "-t", "staged:1", ctx, root=root)
+    assert "[stage-0 2/2] RUN echo one > /one" in r.stderr
+    for name in ("stage-0", "0"):
+        listed = distill("ls", "--stage", name, "staged:1", "/one", root=root)
+        assert "/one" in listed.stdout
+    r = distill("ls", "--stage", "stage-7", "staged:1", root=root, check=False)
+    assert r.returncode != 0 and "(its stages: stage-0, final)" in r.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from distill.image.layers.tarstream import DIR, REG
 from distill.image.layers.toc import NAME, SIZE, TYPE
+from distill.image.imagefs import stage_label
 
 
 def visible_contents(tree) -> set[int]:
@@ -130,7 +131,7 @@ def stage_bytes(record: dict, layers: list[dict]) -> dict:
     for c in copies:
         by_stage[c["stage"]] = by_stage.get(c["stage"], 0) + c["size"]
     return {
-        "final": final.get("name") or f"stage-{final.get('index')}",
+        "final": stage_label(final),
         "base": {"ref": (final.get("base") or {}).get("ref"), "size": sum(l["size"] for l in base),
                  "layers": len(base)},
         "copies_from": copies,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image
+from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image, stage_label
 from distill.analyze.check.start import DEFAULT_PATH
 
 
@@ -22,7 +22,7 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                          if st.get("instruction", "").split(" ", 1)[0].upper() in ("CMD", "ENTRYPOINT")), None)
     opened: dict[int, tuple] = {}
     for f in findings:
-        f["stage"] = _ref(target)
+        f["stage"] = stage_label(target)
         if command_line is not None and f.get("line") is None:
             f["line"] = command_line
         kind = _kind(f)
@@ -44,7 +44,7 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                 continue
             node = fs.stat(path, follow=False)  # the layer that wrote this name (a link, maybe)
             made = who.of(node.layer)
-            f["found_in"] = {"stage": _ref(s), "path": path, "line": made.get("line"),
+            f["found_in"] = {"stage": stage_label(s), "path": path, "line": made.get("line"),
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
@@ -73,10 +73,6 @@ def _kind(finding: dict) -> str | None:
 def _from(stage: dict) -> str:
     """How COPY --from names the stage: its name, else its index."""
     return stage.get("name") or str(stage["index"])
-
-
-def _ref(stage: dict) -> str:
-    return stage.get("name") or f"stage-{stage['index']}"
 
 
 def _find(fs: ImageFS, config: dict, name: str) -> str | None:
@@ -115,7 +111,7 @@ def _find_library(fs: ImageFS, name: str) -> str | None:
 
 
 def _library_story(stage: dict, path: str, made: dict, carried: list) -> str:
-    ref, frm = _ref(stage), _from(stage)
+    ref, frm = stage_label(stage), _from(stage)
     return (f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: install the package that "
             f"provides it in the final stage (the runtime package, not -dev), or COPY --from={frm} {path} {path} "
             "with the libraries it needs in turn")
@@ -146,14 +142,14 @@ def _find_node_module(fs: ImageFS, spec: str) -> str | None:
 
 
 def _node_story(stage: dict, path: str, made: dict, carried: list, importer: str) -> str:
-    ref, frm = _ref(stage), _from(stage)
+    ref, frm = stage_label(stage), _from(stage)
     modules = path[:path.rindex("/node_modules/") + len("/node_modules")]
     dest = posixpath.join(posixpath.dirname(importer), "node_modules")
     return f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: COPY --from={frm} {modules} {dest}"
 
 
 def _module_story(stage: dict, path: str, made: dict, carried: list, version: str | None) -> str:
-    ref, frm = _ref(stage), _from(stage)
+    ref, frm = stage_label(stage), _from(stage)
     site = posixpath.dirname(path)
     text = f"{_has(ref, path, made)}; {_copies(ref, carried)}"
     m = re.search(r"/python(\d+\.\d+)/", path)
@@ -183,7 +179,7 @@ def _is_console_script(fs: ImageFS, path: str) -> bool:
 
 
 def _story(stage: dict, path: str, made: dict, carried: list, console_script: bool) -> str:
-    ref, frm = _ref(stage), _from(stage)
+    ref, frm = stage_label(stage), _from(stage)
     text = _has(ref, path, made)
     moved = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
              if src != dest and (path == src or path.startswith(src.rstrip("/") + "/"))]

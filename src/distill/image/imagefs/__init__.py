@@ -42,11 +42,17 @@ def stage_image(store, image, record: dict | None, stage: str):
     text = image.name or image.manifest_digest
     if record is None:
         raise DistillError(f"{text} has no build record, so its stages cannot be found")
-    chosen = [s for s in record["stages"] if s.get("name") == stage.lower() or str(s.get("index")) == stage]
+    chosen = [s for s in record["stages"] if stage.lower() in (s.get("name"), stage_label(s)) or str(s.get("index")) == stage]
     if not chosen or not chosen[0].get("image"):
-        names = ", ".join(s.get("name") or str(s.get("index")) for s in record["stages"])
+        names = ", ".join(stage_label(s) for s in record["stages"])
         raise NotFound(f"{text} has no built stage {stage!r} (its stages: {names})")
     return recorded_stage_image(store, chosen[0], text)
+
+
+def stage_label(stage: dict) -> str:
+    """A recorded stage as progress and the analysers show it: its name, or BuildKit's
+    `stage-N` for an unnamed one (either, or its index, is accepted by --stage)."""
+    return stage.get("name") or f"stage-{stage.get('index')}"
 
 
 def recorded_stage_image(store, stage: dict, name: str | None = None):
@@ -88,7 +94,7 @@ class Attribution:
             for s in record["stages"]:
                 for step in s.get("steps") or []:
                     if step.get("layer"):
-                        ref = s.get("name") or f"stage-{s.get('index')}"  # as BuildKit names it
+                        ref = stage_label(s)  # as BuildKit names it
                         by_digest.setdefault(step["layer"], (ref, step.get("line"), step.get("instruction")))
         history = [h for h in image.config.get("history") or [] if not h.get("empty_layer")]
         self.layers = []
