@@ -916,3 +916,18 @@ def test_a_build_parses_its_dockerfile_once(store, tmp_path):
     assert "triggered" in r.stderr  # the base stage's ONBUILD fired in the stage built on it
     assert "lint warning" in r.stderr  # and lint ran on the build's stages (CMD in shell form)
     assert counter.read_text() == "x"
+
+
+def test_a_base_nobody_has_names_its_line_and_what_was_tried(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {})
+    with pytest.raises(DistillError) as e:
+        build(store, ctx, f"{FROM}\nRUN true\nFROM localhost:1/debian/nosuch:1\nRUN true\n")
+    assert str(e.value).startswith(f"{ctx / 'Dockerfile'}:3: base image localhost:1/debian/nosuch:1: not in the "
+                                   "store, and its registry did not give it: ")
+
+
+def test_a_misspelt_stage_in_copy_from_says_which_stage_was_meant(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {})
+    with pytest.raises(DistillError) as e:
+        build(store, ctx, f"{FROM} AS build\nRUN echo x > /x\n{FROM}\nCOPY --from=biuld /x /x\n")
+    assert str(e.value).startswith(f"{ctx / 'Dockerfile'}:4: no stage named biuld; did you mean build?")

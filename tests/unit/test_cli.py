@@ -43,6 +43,9 @@ def test_run_leaves_everything_after_the_image_to_the_command():
 @pytest.mark.parametrize("argv, says", [
     (["build", "--bogus"], "distill build: error: unrecognized arguments: --bogus (see 'distill build --help')"),
     (["build", "--no-c"], "distill build: error: unrecognized arguments: --no-c"),
+    (["build", "--no-cahce"], "distill build: error: unrecognized arguments: --no-cahce; did you mean --no-cache? "),
+    (["build", "--platfrom=linux/arm64"], "distill build: error: unrecognized arguments: --platfrom=linux/arm64; did "
+                                          "you mean --platform? "),
     (["build", "--jobs", "0"], "distill build: error: argument --jobs: 0 is below 1"),
     (["build", "--jobs", "two"], "distill build: error: argument --jobs: 'two' is not a whole number"),
     (["build", "--progress", "fancy"], "distill build: error: argument --progress: invalid choice: 'fancy'"),

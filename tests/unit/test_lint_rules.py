@@ -14,6 +14,7 @@ CASES = {
     "from-as-casing": ("FROM debian:12.5 as build\n", 1, B),
     "empty-continuation": (F + "RUN echo a \\\n\n    b\n", 2, F + "RUN echo a \\\n    b\n"),
     "instruction-casing": (F + "RUN true\nrun true\nRUN true\n", 3, F + "RUN true\n"),
+    "unknown-instruction": (F + "COPPY a.c .\n", 2, F + "COPY a.c .\n"),
     "duplicate-stage-name": (B + "RUN true\n" + B, 3, B + "FROM debian:12.5 AS final\n"),
     "reserved-stage-name": ("FROM debian:12.5 AS scratch\n", 1, B),
     "json-args-recommended": (F + "CMD python3 app.py\n", 2, F + 'CMD ["python3", "app.py"]\n'),
@@ -251,3 +252,20 @@ def test_label_value_types(kind, good, bad):
     test = TYPES[kind][0]
     assert [v for v in good if not test(v)] == []
     assert [v for v in bad if test(v)] == []
+
+
+def test_an_unknown_instruction_is_an_error_with_the_closest_one():
+    found = [f for f in lint("FROM scratch\nCOPPY hello.c .\n") if f["rule"] == "unknown-instruction"]
+    assert [(f["line"], f["severity"], f["message"]) for f in found] == [
+        (2, "error", "unknown instruction: COPPY; did you mean COPY?")]
+    assert RULES["unknown-instruction"].aliases == ("DL1000",)
+
+
+def test_the_build_refuses_it_the_same_way():
+    from distill.build.dockerfile.instructions import from_node
+    from distill.build.dockerfile.parser import parse
+    from distill.errors import DockerfileError
+
+    node = parse(b"FROM scratch\nWROKDIR /app\n").nodes[1]
+    with pytest.raises(DockerfileError, match=r"Dockerfile:2: unknown instruction: WROKDIR; did you mean WORKDIR\?"):
+        from_node(node)

@@ -72,8 +72,21 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         # one line, as every other error; the usage is a --help away
-        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(f"{self.prog}: error: {message}{self._suggestion(message)} (see '{self.prog} --help')\n")
         sys.exit(2)
+
+    def _suggestion(self, message: str) -> str:
+        """'; did you mean --no-cache?' for a misspelt flag."""
+        import difflib
+
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        flags = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        for word in message.split(": ", 1)[1].split():
+            close = difflib.get_close_matches(word.split("=")[0], flags, n=1, cutoff=0.7)
+            if word.startswith("-") and close:
+                return f"; did you mean {close[0]}?"
+        return ""
 
 
 class _Version(argparse.Action):

@@ -54,6 +54,17 @@ def casing(stages, final, facts):
 
 
 
+def unknown_instructions(stages, final, facts):
+    """What the build would refuse as no instruction at all, as hadolint's parse error."""
+    from distill.build.dockerfile.instructions import did_you_mean
+    from distill.build.dockerfile.parser import INSTRUCTIONS
+
+    for n in list(facts.before_from) + [n for s in stages for n in s.nodes]:
+        if n.value not in INSTRUCTIONS:
+            yield "unknown-instruction", n, f"unknown instruction: {n.value.upper()}" + \
+                did_you_mean(n.value, INSTRUCTIONS, str.upper)
+
+
 def json_args(stages, final, facts):
     for s in stages:
         for n in s.nodes:
@@ -423,6 +434,6 @@ def registries(stages, final, facts):
 
 
 
-CHECKS = (stage_names, casing, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
+CHECKS = (stage_names, casing, unknown_instructions, json_args, maintainer, workdirs, multiple, key_values, expose, secrets, from_args,
           shell_commands, images, copies, consecutive_runs, final_stage, more_commands, instructions, practices,
           context_checks, registries, buildkit_more, variables, archives, ignore_pragmas, label_schema)

@@ -27,6 +27,9 @@ RULES = {
     "empty-continuation": Rule("warning", "Empty continuation lines are deprecated",
                                "An empty line inside a \\-continued instruction will be an error in a future "
                                "Dockerfile syntax: remove it, or make it a comment.", ("NoEmptyContinuation",)),
+    "unknown-instruction": Rule("error", "Unknown instruction",
+                                "Not an instruction the Dockerfile syntax has: the build stops here. Check its "
+                                "spelling.", ("DL1000",)),
     "instruction-casing": Rule("warning", "Instructions should be in consistent casing",
                                "Write every instruction in uppercase (or every one in lowercase).",
                                ("ConsistentInstructionCasing",)),

@@ -252,7 +252,7 @@ def extract_flags(line: str) -> tuple[str, list[str]]:
 
 def node_from_line(line: str, escape: str, comments: list[str] | None = None) -> Node:
     cmd, flags, rest = split_command(line)
-    parser = _DISPATCH.get(cmd)
+    parser = INSTRUCTIONS.get(cmd)
     if parser is None:
         args, child, is_json = [""], None, False  # unknown: kept, judged later
     else:
@@ -478,7 +478,7 @@ def _onbuild(rest: str, escape: str):
     return [], node_from_line(rest, escape), False
 
 
-_DISPATCH = {
+INSTRUCTIONS = {  # every instruction, and how its arguments are parsed
     "add": _maybe_json_list,
     "arg": _name_or_name_val,
     "cmd": _maybe_json,

@@ -11,7 +11,7 @@ from distill.config import with_default_path
 from distill.build.dockerfile import instructions as ins
 from distill.build.dockerfile.ast import Result
 from distill.build.dockerfile.parser import node_from_line
-from distill.errors import DistillError
+from distill.errors import DistillError, DockerfileError
 from distill.image.store.images import Image, lookup
 from distill.build.plan import Plan, make_plan
 from distill.build.plan.model import IMAGE, STAGE
@@ -23,6 +23,18 @@ if TYPE_CHECKING:
 
     # pull(store, reference, platform text, insecure registries): stores the image
     Pull = Callable[[object, str, str, tuple], object]
+
+
+def _near_stage(ref: str, stages) -> str | None:
+    """The stage a `--from` naming no stage may have meant: a bare name (docker.io/library/
+    NAME:latest once expanded) close to a stage's."""
+    import difflib
+
+    if not (ref.startswith("docker.io/library/") and ref.endswith(":latest")):
+        return None
+    name = ref[len("docker.io/library/"):-len(":latest")]
+    close = difflib.get_close_matches(name, [s.name for s in stages if s.name], n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def stage_platform(stage):
@@ -38,6 +50,7 @@ class Bases:
         self.pull = pull
         self.progress = progress
         self.images: dict[str, Image] = {}
+        self.named_at: dict[str, tuple] = {}  # reference -> (Dockerfile line, the stage it may mean)
         self.lock = threading.Lock()
 
     def image(self, ref: str, platform=None) -> Image:
@@ -67,10 +80,17 @@ class Bases:
         try:
             self.pull(self.store, ref, str(platform), self.o.insecure)
         except DistillError as e:
+            line, stage = self.named_at.get(ref, (None, None))
+            where = f"{self.o.dockerfile_path}:{line}: " if line else ""
+            if stage is not None:  # COPY --from=biuld: a stage's name misspelt, most likely
+                raise DockerfileError(f"no stage named {ref.rsplit('/', 1)[-1].split(':')[0]}; did you mean {stage}? "
+                                      f"(as an image, {ref} is not in the store and its registry did not give it)",
+                                      line, path=self.o.dockerfile_path) from None
             hint = ""
             if ref.startswith("docker.io/") and "ConnectError" in str(e):
                 hint = " (Docker Hub unreachable? `distill bootstrap` makes Debian bases offline)"
-            raise DistillError(f"base image {ref}: {e}{hint}") from None
+            raise DistillError(f"{where}base image {ref}: not in the store, and its registry did not give it: "
+                               f"{e}{hint}") from None
         step.done()
         return lookup(self.store, ref, platform)
 
@@ -119,8 +139,11 @@ class Bases:
             s = first.stages[i]
             if s.base_kind == IMAGE:
                 needed.add((s.base, stage_platform(s)))
+                self.named_at.setdefault(s.base, (s.line, None))
             for st in s.steps:
                 needed.update((d, None) for d in st.image_deps)
+                for d in st.image_deps:
+                    self.named_at.setdefault(d, (st.line, _near_stage(d, first.stages)))
         self.fetch_all(sorted(needed))
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:
