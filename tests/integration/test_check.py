@@ -344,3 +344,22 @@ def test_a_library_left_in_a_builder_stage_is_found_there(python_store, tmp_path
                                    "instruction": "COPY libfoo.so /app/lib/"}
     assert "the final stage copies only /app/bin (Dockerfile:5) from `build`" in finding["message"]
     assert report["run"]["started"] is False
+
+
+def test_a_run_that_fails_outweighs_the_reading_and_run_may_come_first(store, tmp_path):
+    build(store, context(tmp_path, {}), f'{FROM}\nCMD ["sh", "-c", "exit 2"]\n', tags=["localhost/check:exits"])
+    r = distill("check", "--run", "localhost/check:exits", root=store.root, check=False)  # --run before the image
+    assert r.returncode == 1
+    assert "localhost/check:exits: will NOT start (confirmed by running)" in r.stdout.splitlines()
+    assert "run: did not start (exited 2)" in r.stdout.splitlines()
+    report = json.loads(distill("check", "--format", "json", "--run", "2", "localhost/check:exits", root=store.root,
+                                check=False).stdout)
+    assert report["verdict"] == "fail" and report["confirmed_by_run"] is True
+
+
+def test_findings_name_the_dockerfile_the_image_was_built_from(store, tmp_path):
+    ctx = context(tmp_path, {})
+    (ctx / "Dockerfile.omp2").write_text(CASES["program left in a builder stage"][0])
+    distill("build", "-q", "-f", ctx / "Dockerfile.omp2", "-t", "localhost/check:omp2", ctx, root=store.root)
+    r = distill("check", "localhost/check:omp2", root=store.root, check=False, cwd=tmp_path)
+    assert r.returncode == 1 and ", ctx/Dockerfile.omp2:" in r.stdout and ", Dockerfile:" not in r.stdout

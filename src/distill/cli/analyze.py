@@ -80,11 +80,11 @@ def lint(a):
 
 
 @command(
-    arg("image"),
+    arg("image", nargs="?"),
     arg("--format", dest="fmt", choices=["text", "json", "sarif"], default="text"),
-    arg("--run", nargs="?", type=float, const=3.0, default=None, metavar="SECONDS",
-        help="Also start it under runc, no network, for SECONDS (default 3), to confirm; the verdict does not "
-             "depend on it."),
+    arg("--run", nargs="?", const="3", default=None, metavar="SECONDS",
+        help="Also start it under runc, no network, for SECONDS (default 3): a start that fails makes the verdict "
+             "'will NOT start (confirmed by running)'."),
     STAGE,
     INSECURE,
     PLATFORM,
@@ -94,11 +94,14 @@ def check(a):
     from distill.api import check as do_check
 
     try:
+        seconds = _run_seconds(a)
         report = do_check(store_of(a), a.image, a.stage, reach_of(a))
-        if a.run is not None:
+        if seconds is not None:
             from distill.api import try_start
 
-            report["run"] = try_start(store_of(a), a.image, a.run)
+            report["run"] = try_start(store_of(a), a.image, seconds)
+            if not report["run"]["started"] and report["verdict"] == "ok":  # what happened outweighs the reading
+                report["verdict"], report["confirmed_by_run"] = "fail", True
     except DistillError as e:
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
@@ -109,8 +112,9 @@ def check(a):
 
         print(json.dumps(check_sarif(report, a.image), indent=2))
     else:
+        dockerfile = _shown_path(report.get("dockerfile") or "Dockerfile")
         for f in report["findings"]:
-            where = f" [{f['stage']}" + (f", Dockerfile:{f['line']}" if f.get("line") else "") + "]" if f.get(
+            where = f" [{f['stage']}" + (f", {dockerfile}:{f['line']}" if f.get("line") else "") + "]" if f.get(
                 "stage") else ""
             print(f"{f['severity']}: {f['rule']}: {f['message']}{where}")
         if report.get("python"):
@@ -120,14 +124,36 @@ def check(a):
             print(f"python: {py['executable']}{real} (Python {py['version'] or '?'}{venv}); sys.path: "
                   f"{', '.join(py['sys_path']) or '-'}")
         verdict = "will start" if report["verdict"] == "ok" else "will NOT start"
-        print(f"{a.image}: {verdict}")
+        print(f"{a.image}: {verdict}" + (" (confirmed by running)" if report.get("confirmed_by_run") else ""))
         if "run" in report:
             run = report["run"]
-            said = (f"still running after {a.run:g} s" if run["exit_code"] is None else f"exited {run['exit_code']}")
+            said = (f"still running after {seconds:g} s" if run["exit_code"] is None else f"exited {run['exit_code']}")
             print(f"run: {'started' if run['started'] else 'did not start'} ({said})")
             for line in [] if run["started"] else run["stderr"]:
                 print(f"  {line}")
     sys.exit(0 if report["verdict"] == "ok" else 1)
+
+
+def _run_seconds(a) -> float | None:
+    """--run's SECONDS; `check --run IMAGE` gave --run the image (its value is optional)."""
+    if a.image is None:
+        if a.run is None or a.run == "3":
+            raise DistillError("check needs an IMAGE")
+        a.image, a.run = a.run, "3"
+    if a.run is None:
+        return None
+    try:
+        return float(a.run)
+    except ValueError:
+        raise DistillError(f"--run {a.run!r}: SECONDS is a number") from None
+
+
+def _shown_path(path: str) -> str:
+    """A recorded Dockerfile path, relative to here when it is below."""
+    import os
+
+    rel = os.path.relpath(path) if os.path.isabs(path) else path
+    return path if rel.startswith("..") else rel
 
 
 def _size_arg(text: str) -> int:

@@ -21,6 +21,7 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
     command_line = next((st["line"] for st in reversed(target.get("steps") or [])
                          if st.get("instruction", "").split(" ", 1)[0].upper() in ("CMD", "ENTRYPOINT")), None)
     opened: dict[int, tuple] = {}
+    dockerfile = posixpath.basename((record.get("dockerfile") or {}).get("path") or "Dockerfile")
     for f in findings:
         f["stage"] = stage_label(target)
         if command_line is not None and f.get("line") is None:
@@ -49,13 +50,15 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
             if kind == "node":
-                f["message"] += _node_story(s, path, made, carried, f.get("importer") or "/app/x")
+                story = _node_story(s, path, made, carried, f.get("importer") or "/app/x")
             elif kind == "module":
-                f["message"] += _module_story(s, path, made, carried, (report_python or {}).get("version"))
+                story = _module_story(s, path, made, carried, (report_python or {}).get("version"))
             elif kind == "library":
-                f["message"] += _library_story(s, path, made, carried)
+                story = _library_story(s, path, made, carried)
             else:
-                f["message"] += _story(s, path, made, carried, _is_console_script(fs, path))
+                story = _story(s, path, made, carried, _is_console_script(fs, path))
+            # the stories place lines as "Dockerfile:N": in the file the build read (-f Dockerfile.prod)
+            f["message"] += story.replace("Dockerfile:", f"{dockerfile}:")
             break
 
 
