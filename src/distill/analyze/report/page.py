@@ -21,9 +21,13 @@ def human(n: int) -> str:
     return human_size(n, " ")
 
 
+# a layer's hue stays out of the reds (330-40), which mean "wasted"
+HUE_FROM, HUE_SPAN = 40, 290
+
+
 def colour(layer: int) -> str:
     """A layer's colour, the same in the treemap (script) and the tables (here)."""
-    return "#c8c8c8" if layer < 0 else f"hsl({layer * 67 % 360},55%,62%)"
+    return "#c8c8c8" if layer < 0 else f"hsl({HUE_FROM + layer * 67 % HUE_SPAN},55%,62%)"
 
 
 CSS = """
@@ -47,7 +51,7 @@ SCRIPT = """
 (function(){
 var data=JSON.parse(document.getElementById('tree').textContent);
 var map=document.getElementById('map'),crumbs=document.getElementById('crumbs');
-function colour(l){return l<0?'#c8c8c8':'hsl('+(l*67%360)+',55%,62%)';}
+function colour(l){return l<0?'#c8c8c8':'hsl('+(HUE_FROM+l*67%HUE_SPAN)+',55%,62%)';}
 function human(n){var u=['B','kB','MB','GB','TB'],i=0;while(n>=1000&&i<4){n/=1000;i++;}
  return (i?n.toPrecision(3):n)+' '+u[i];}
 function worst(row,side){var s=0,mx=0,mn=Infinity;row.forEach(function(r){s+=r.a;mx=Math.max(mx,r.a);
@@ -84,7 +88,7 @@ function show(path){var node=data,trail=[data];
 show([]);window.addEventListener('resize',function(){show([]);});
 document.documentElement.dataset.rendered='yes';
 })();
-"""
+""".replace("HUE_FROM", str(HUE_FROM)).replace("HUE_SPAN", str(HUE_SPAN))
 
 CATCH = ("window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message));"
          "document.documentElement.dataset.errors=window.__errors.join(' | ');});")
