@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import re
+
 import pytest
 
 from distill.cli.commands import COMMANDS
@@ -60,8 +62,11 @@ def test_usage_errors_are_one_line(capsys, argv, says):
 
 def test_no_command_prints_the_commands(capsys):
     err = usage_error(capsys, [])
+    from distill.cli.main import summary
+
+    flat = " ".join(err.split())
     for name, (fn, _) in COMMANDS.items():
-        assert f"  {name:<10} {fn.__doc__.splitlines()[0]}" in err
+        assert f"{name} {summary(fn.__doc__)}" in flat
 
 
 def test_the_group_table_is_what_the_groups_register():
@@ -104,3 +109,22 @@ def test_argparse_loads_without_gettext_and_leaves_it_whole():
             "print(loaded, hasattr(gettext, 'translation'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
+
+
+def test_command_summaries_are_whole_sentences_and_help_is_not_indented(capsys):
+    from distill.cli.main import COMMANDS, NAMES, load_groups, parse_command
+
+    load_groups(NAMES)
+    with pytest.raises(SystemExit):
+        parse_command(["--help"])
+    listing = capsys.readouterr().out.split("commands:\n", 1)[1].split("\n\n", 1)[0]
+    entries = re.split(r"\n  (?=\S)", listing.strip())
+    assert len(entries) == len(NAMES)
+    for entry in entries:
+        assert " ".join(entry.split()).endswith((".", "?", "!", ")")), entry
+    for name in NAMES:
+        with pytest.raises(SystemExit):
+            parse_command([name, "--help"])
+        text = capsys.readouterr().out
+        description = text.split("\n\n", 2)[1]
+        assert not any(line.startswith("    ") for line in description.splitlines()), (name, description)

@@ -96,7 +96,7 @@ def parse(a):
         **repeatable("ssh")),
     arg("--cache-to", metavar="type=registry,ref=REF[,mode=min|max]",
         help="Share this build's step cache: in a registry, in a directory (type=local,dest=DIR) or in the image "
-             "(type=inline). mode=max shares every stage's steps, min (the default) those of the image's stages. "
+             "(type=inline). Every step's record is shared; mode=max ships every step's layer, min (the default) only the image's own. "
              "Repeatable.", **repeatable("cache_to")),
     arg("--cache-from", metavar="type=registry,ref=REF",
         help="Take steps from a shared cache (type=local,src=DIR for a directory; a bare REF is a registry). "

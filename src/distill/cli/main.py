@@ -100,8 +100,28 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+def summary(doc: str | None) -> str:
+    """A command's help, its first sentence: whole, however its docstring wraps."""
+    import re
+
+    text = " ".join((doc or "").split())
+    end = re.search(r"[.?!](\s|$)", text)
+    return text[:end.start() + 1] if end else text
+
+
+def described(doc: str | None) -> str:
+    """A docstring as help text: its lines after the first without their indentation."""
+    import textwrap
+
+    first, _, rest = (doc or "").partition("\n")
+    return (first.strip() + "\n" + textwrap.dedent(rest)).strip()
+
+
 def _top_parser() -> _Parser:
-    summaries = "\n".join(f"  {name:<10} {COMMANDS[name][0].__doc__.splitlines()[0]}"
+    import textwrap
+
+    summaries = "\n".join(textwrap.fill(summary(COMMANDS[name][0].__doc__), 100, initial_indent=f"  {name:<10} ",
+                                         subsequent_indent=" " * 13)
                           for name in NAMES if name in COMMANDS)
     p = _Parser(prog="distill",
                 description="distill: a daemonless multi-stage container image builder and analyser.",
@@ -125,7 +145,7 @@ def parse_command(argv: list[str]):
         parser.print_help(sys.stderr)
         sys.exit(2)
     handler, specs = COMMANDS[top.command]
-    p = _Parser(prog=f"distill {top.command}", description=handler.__doc__)
+    p = _Parser(prog=f"distill {top.command}", description=described(handler.__doc__))
     for names, kw in specs:
         p.add_argument(*names, **kw)
     a = p.parse_args(top.args)
