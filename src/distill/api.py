@@ -49,6 +49,7 @@ _ELSEWHERE = {
     "check_sarif": ("distill.analyze.check.sarif", "sarif"),
     "try_start": ("distill.analyze.check.trial", "try_start"),
     "db_import": ("distill.analyze.vuln.db", "import_osv"),
+    "db_status": ("distill.analyze.vuln.db", "status_of"),
     "scan_sarif": ("distill.analyze.vuln.scan", "as_sarif"),
     "scan_fails": ("distill.analyze.vuln.scan", "fails"),
     # upkeep
@@ -262,16 +263,6 @@ def db_update(store: Store, ecosystems: list[str], source: str | None = None) ->
     from distill.analyze.vuln.db import OSV_EXPORT, download, import_osv
 
     return import_osv(store, download(store, ecosystems, source or OSV_EXPORT))
-
-
-def db_status(store: Store) -> dict:
-    from distill.analyze.vuln.db import Database
-
-    db = Database(store)
-    try:
-        return db.status()
-    finally:
-        db.close()
 
 
 def scan(store: Store, text: str, stage: str | None = None, ignore: set[str] = frozenset(),

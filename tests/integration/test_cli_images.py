@@ -177,3 +177,15 @@ def test_an_unnamed_stage_is_stage_n_as_progress_shows_it(root, tmp_path):
         assert "/one" in listed.stdout
     r = distill("ls", "--stage", "stage-7", "staged:1", root=root, check=False)
     assert r.returncode != 0 and "(its stages: stage-0, final)" in r.stderr
+
+
+def test_small_messages_say_what_they_are_about(root, tmp_path):
+    r = distill("db", "status", root=root)
+    assert r.stdout.startswith("no vulnerability database yet: ")  # a state, not an error
+    r = distill("inspect", "--build-record", SRC, root=root, check=False)
+    assert "(pulled, loaded, imported or bootstrapped)" in r.stderr
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {SRC} AS builder\nRUN true\nFROM {SRC}\nCOPY --from=builder /nope /x\n")
+    r = distill("build", "-q", ctx, root=root, check=False)
+    assert r.returncode == 1 and r.stderr.endswith("Dockerfile:4: COPY: /nope: not found in stage builder\n")

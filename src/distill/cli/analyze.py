@@ -340,6 +340,9 @@ def db(a):
               ", ".join(f"{eco} {n}" for eco, n in done["ecosystems"].items()))
         return
     st = db_status(store_of(a))
+    if st is None:
+        print("no vulnerability database yet: `distill db import PATH` or `distill db update` makes one")
+        return
     age = (time.time() - st["imported"]) / 86400
     print(f"{st['records']} records, imported {age:.1f} days ago from {', '.join(st['sources'])}")
     for eco, n in sorted(st["ecosystems"].items()):

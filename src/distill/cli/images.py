@@ -68,8 +68,8 @@ def inspect(a):
 
         record = build_record(store_of(a), a.ref, a.platform)
         if record is None:
-            raise DistillError(f"{a.ref} has no build record: it was not built by this store (pulled, loaded or "
-                               "imported)")
+            raise DistillError(f"{a.ref} has no build record: it was not built by this store (pulled, loaded, "
+                               "imported or bootstrapped)")
         print(json.dumps(record, indent=2))
         return
     from distill.api import inspect as do_inspect

@@ -181,3 +181,14 @@ class Database:
 
     def close(self) -> None:
         self.con.close()
+
+
+def status_of(store) -> dict | None:
+    """`db status`: the database's records and sources; None when there is none yet."""
+    if not os.path.exists(db_path(store)):
+        return None
+    db = Database(store)
+    try:
+        return db.status()
+    finally:
+        db.close()

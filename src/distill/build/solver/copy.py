@@ -72,16 +72,18 @@ class Selection(Record):
         return sum(len(m) for _, m in self.matches)
 
 
-def select(tree: SourceTree, sources: list[str], what: str, empty_wildcard: bool = False) -> Selection:
+def select(tree: SourceTree, sources: list[str], what: str, empty_wildcard: bool = False,
+           origin: str | None = None) -> Selection:
     """What each source names. `empty_wildcard`: a wildcard may match nothing (COPY and ADD,
-    as in BuildKit); a plain name must exist."""
+    as in BuildKit); a plain name must exist. `origin`: where a --from source is read
+    ("stage builder"), for the error."""
     out = []
     for src in sources:
         found = tree.matches(src)
         if not found and empty_wildcard and has_wildcard(src):
             continue
         if not found:
-            where = "build context" if tree.is_context else "stage"
+            where = "build context" if tree.is_context else origin or "stage"
             hint = " or excluded by .dockerignore" if tree.is_context else ""
             raise DistillError(f"{what}: {src}: not found in {where}{hint}")
         out.append((src, found))

@@ -84,7 +84,11 @@ class CopyStep:
                 raise DistillError(f"{self.what} needs a build context, but none was given")
             tree = self.s.context_tree
         self.tree = tree
-        self.sel = (copying.select(tree, self.sources, self.what, empty_wildcard=True) if self.sources
+        origin = None
+        if self.a.from_ is not None:
+            frm = getattr(self.step.instruction, "from_", None) or self.a.from_.image
+            origin = f"stage {frm}" if self.a.from_.stage is not None else f"image {self.a.from_.image}"
+        self.sel = (copying.select(tree, self.sources, self.what, empty_wildcard=True, origin=origin) if self.sources
                     else copying.Selection([]))
 
     def _source_root(self) -> str:
