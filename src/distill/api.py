@@ -461,17 +461,17 @@ def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool
 
 
 # ---- building ------------------------------------------------------------------
-def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
+def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None, gate=None):
     """Build per `options` (build_options()): the image stored, tagged, its build record
     attached, written or pushed where `outputs` say (build/pipeline.py), between the
     store's upkeep: what builds killed before this one left is collected first, the
-    build cache kept within its bound after. Returns (BuildResult, manifest descriptor,
-    Image)."""
+    build cache kept within its bound after; `gate(image)` may refuse the image (raise)
+    before it is named or sent. Returns (BuildResult, manifest descriptor, Image)."""
     from distill.build.pipeline import build as run
     from distill.upkeep.stale import collect_stale
 
     collect_stale(store)
-    result, desc, image = run(store, options, tags, outputs, iidfile)
+    result, desc, image = run(store, options, tags, outputs, iidfile, gate)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
         from distill.upkeep.gc import collect_cache
 

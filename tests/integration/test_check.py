@@ -119,9 +119,11 @@ def test_build_check_fails_the_build_of_an_image_that_cannot_start(store, tmp_pa
     (ctx / "Dockerfile").write_text(CASES["program left in a builder stage"][0])
     r = distill("build", "-q", "--check", "-t", "localhost/check:2", ctx, root=store.root, check=False)
     assert r.returncode == 1 and "error: not-on-path: the command 'tool'" in r.stderr
-    assert r.stderr.strip().endswith("distill: error: the image was built, but it will not start (see above)")
+    assert r.stderr.strip().endswith("but it will not start (see above): not tagged")
+    assert distill("inspect", "localhost/check:2", root=store.root, check=False).returncode != 0  # not named
     (ctx / "Dockerfile").write_text(CASES["program copied from a builder stage"][0])
-    assert distill("build", "-q", "--check", ctx, root=store.root).returncode == 0
+    assert distill("build", "-q", "--check", "-t", "localhost/check:2", ctx, root=store.root).returncode == 0
+    assert distill("inspect", "localhost/check:2", root=store.root).returncode == 0
 
 
 @pytest.fixture

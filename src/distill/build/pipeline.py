@@ -48,11 +48,12 @@ def platform_list(text: str | None) -> list[str | None]:
     return out or [None]
 
 
-def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None):
+def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str | None = None, gate=None):
     """Build per `options` (build_options()); tag, record how it was built, export, push.
     Several platforms give an image each, in one OCI index. Returns (BuildResult,
     descriptor tagged, Image: the first platform's). The store's upkeep before and after
-    is the caller's (api.build)."""
+    is the caller's (api.build). `gate(image)`, for each platform's image, may refuse it
+    (raise): the image stays in the store unnamed, nothing is tagged or sent."""
     from distill.build.outputs import export_local, write_archive
 
     names = [store_name(t) for t in tags]  # bad tags fail before any work
@@ -69,6 +70,10 @@ def build(store, options, tags: list[str] = (), outputs: list = (), iidfile: str
     with store.writing():
         built = _images_of(store, options, targets) if several else [_image_of(store, options)]
         desc = write_index(store, [(d, r.state.platform.as_dict()) for r, _, d in built]) if several else built[0][2]
+        if gate is not None:
+            for _, _, d in built:
+                store.add_untagged(d)  # found by its ID while the gate looks
+                gate(from_descriptor(store, d))
         for name in names:
             current = store.get_tag(name)
             if current is None or current["digest"] != desc["digest"]:

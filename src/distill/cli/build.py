@@ -149,7 +149,8 @@ def build(a):
                             jobs=a.jobs, secrets=secret_map, ssh=ssh_map, progress=progress,
                             cache_from=tuple(a.cache_from), cache_to=tuple(a.cache_to))
     try:
-        result, desc, image = do_build(store_of(a), options, a.tags, [parse_output(o) for o in a.outputs], a.iidfile)
+        result, desc, image = do_build(store_of(a), options, a.tags, [parse_output(o) for o in a.outputs], a.iidfile,
+                                       _check_gate(store_of(a)) if a.check else None)
     finally:
         progress.close()
     for w in result.plan.warnings:
@@ -184,15 +185,21 @@ def build(a):
         write_report(a.sbom, make_sbom(store_of(a), a.tags[0] if a.tags else image.config_digest, "cyclonedx-json"))
         if not a.quiet:
             print(f"wrote {a.sbom}", file=sys.stderr)
-    if a.check:
+    _leave(result)
+
+
+def _check_gate(store):
+    """--check: an image that will not start is neither tagged nor sent."""
+    def gate(image) -> None:
         from distill.api import check as do_check
 
-        report = do_check(store_of(a), image.config_digest)
+        report = do_check(store, image.config_digest)
         for f in report["findings"]:
             print(f"{f['severity']}: {f['rule']}: {f['message']}", file=sys.stderr)
         if report["verdict"] != "ok":
-            raise DistillError("the image was built, but it will not start (see above)")
-    _leave(result)
+            raise DistillError(f"the image was built ({image.config_digest[7:19]}), but it will not start (see "
+                               "above): not tagged")
+    return gate
 
 
 def _leave(*alive) -> None:
