@@ -147,3 +147,16 @@ def test_dockerfiles_are_named_as_hadolint_takes_them(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().startswith("distill: error: cannot read Dockerfile ")
     r = distill("lint", "-f", tmp_path / "a.Dockerfile", tmp_path, tmp_path, check=False)
     assert r.stderr.strip() == "distill: error: -f names the Dockerfile of one context"
+
+
+def test_the_dockerfiles_own_dockerignore_is_the_one_lint_reads(tmp_path):
+    """As the build: `Dockerfile.prod.dockerignore` beside Dockerfile.prod is its ignore
+    file, before the context's .dockerignore."""
+    from distill.analyze.lint import context_facts
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "Dockerfile.prod").write_text("FROM scratch\n")
+    (tmp_path / "Dockerfile.prod.dockerignore").write_text(".git\nsecret.txt\n")
+    facts = context_facts(str(tmp_path), str(tmp_path / "Dockerfile.prod"))
+    assert facts["dockerignore"] is True and facts["dockerignore_text"] == ".git\nsecret.txt\n"
+    assert context_facts(str(tmp_path), str(tmp_path / "Dockerfile"))["dockerignore"] is False

@@ -269,3 +269,15 @@ def test_the_build_refuses_it_the_same_way():
     node = parse(b"FROM scratch\nWROKDIR /app\n").nodes[1]
     with pytest.raises(DockerfileError, match=r"Dockerfile:2: unknown instruction: WROKDIR; did you mean WORKDIR\?"):
         from_node(node)
+
+
+@pytest.mark.parametrize("text, rule", [
+    (F + "RUN DEBIAN_FRONTEND=noninteractive apt-get install -y curl\n", "apt-unpinned"),
+    (F + "RUN FOO=1 BAR=2 pip install flask\n", "pip-unpinned"),
+    (F + "HEALTHCHECK CMD curl -f http://x/ || exit 1\n", "json-args-recommended"),
+    (F + "ONBUILD RUN apt-get install -y curl\n", "apt-unpinned"),
+    (F + "ONBUILD ARG DB_PASSWORD\n", "secrets-in-arg-env"),
+    ("FROM fedora:39\nRUN microdnf install curl && microdnf clean all\n", "dnf-no-yes"),
+])
+def test_commands_behind_assignments_onbuild_and_healthcheck_are_read(text, rule):
+    assert (rule, 2) in {(f["rule"], f["line"]) for f in lint(text, shellcheck=False)}

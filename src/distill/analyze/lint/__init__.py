@@ -123,6 +123,10 @@ def _stages(nodes, lines: list[str]) -> tuple[list[Stage], Facts]:
         else:
             s = stages[-1]
             s.nodes.append(node)
+            if node.value == "onbuild" and node.child is not None:
+                trigger = node.child.replace(start_line=node.start_line, end_line=node.end_line)
+                s.triggers.append(trigger)
+                pipefail[id(trigger)], posix_shell[id(trigger)] = shell_pipefail, posix
             if node.value == "shell":
                 shell_pipefail = "pipefail" in " ".join(node.args)
                 posix = bool(node.args) and node.args[0].rsplit("/", 1)[-1] in POSIX_SHELLS
@@ -166,12 +170,14 @@ BIG = 50 << 20
 MAX_WALK = 100_000
 
 
-def context_facts(root: str) -> dict:
+def context_facts(root: str, dockerfile: str | None = None) -> dict:
     """What a build context holds that a .dockerignore should keep out: its unwanted
-    top-level names and its biggest file over 50 MiB (at most 100,000 entries walked)."""
+    top-level names and its biggest file over 50 MiB (at most 100,000 entries walked).
+    The ignore file is the build's: `<Dockerfile>.dockerignore` first, as BuildKit's."""
     import os
 
-    ignore = os.path.join(root, ".dockerignore")
+    named = f"{dockerfile}.dockerignore" if dockerfile and dockerfile != "-" else None
+    ignore = named if named and os.path.isfile(named) else os.path.join(root, ".dockerignore")
     facts = {"dockerignore": os.path.exists(ignore), "unwanted": [], "biggest": None}
     if facts["dockerignore"]:
         try:

@@ -71,6 +71,9 @@ def json_args(stages, final, facts):
             if n.value in ("cmd", "entrypoint") and not n.json:
                 yield "json-args-recommended", n, f"JSON arguments recommended for {n.value.upper()} to prevent " \
                                                   "unintended behavior related to OS signals"
+            elif n.value == "healthcheck" and n.args[:1] == ["CMD"] and not n.json:  # hadolint's DL3025 too
+                yield "json-args-recommended", n, "JSON arguments recommended for HEALTHCHECK CMD to prevent " \
+                                                  "unintended behavior related to OS signals"
 
 
 
@@ -133,7 +136,7 @@ def expose(stages, final, facts):
 
 def secrets(stages, final, facts):
     for s in [None] + list(stages):
-        for n in (facts.global_args if s is None else s.nodes):
+        for n in (facts.global_args if s is None else s.nodes + s.triggers):
             if n.value not in ("arg", "env"):
                 continue
             keys = n.args[0::3] if n.value == "env" else [a.split("=", 1)[0] for a in n.args]

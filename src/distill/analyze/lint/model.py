@@ -52,6 +52,7 @@ class Stage:
     def __init__(self, index: int, node, name: str | None):
         self.index, self.node, self.name = index, node, name
         self.nodes: list = []
+        self.triggers: list = []  # the instructions its ONBUILDs wrap, at their lines: RUN and ARG rules read them
         self._commands: dict[int, list[list[str]]] = {}
 
     def commands(self, run) -> list[list[str]]:
@@ -78,8 +79,13 @@ def shipped(stages, final) -> list:
 
 
 
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def commands(script: str) -> list[list[str]]:
-    """A shell script's simple commands, as word lists (a best effort: lint reads, never runs)."""
+    """A shell script's simple commands, as word lists, the variable assignments before a
+    command dropped (`DEBIAN_FRONTEND=noninteractive apt-get ...` is apt-get); a best
+    effort: lint reads, never runs."""
     lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
@@ -91,7 +97,7 @@ def commands(script: str) -> list[list[str]]:
                 if current:
                     out.append(current)
                 current = []
-            else:
+            elif current or not _ASSIGNMENT.match(token):
                 current.append(token)
     except ValueError:  # an unbalanced quote: what was read so far
         pass
@@ -115,7 +121,7 @@ def run_script(node) -> str:
 
 def runs(stages):
     for s in stages:
-        for n in s.nodes:
+        for n in s.nodes + s.triggers:
             if n.value == "run":
                 yield s, n, s.commands(n)
 

@@ -20,7 +20,7 @@ def lint_text(text: bytes, path: str, context: str | None, target: str | None = 
 
     prepared = prepare(text, path, shellcheck, parsed)
     config = lint_config(path, context)
-    facts = context_facts(context) if context and os.path.isdir(context) else None
+    facts = context_facts(context, path) if context and os.path.isdir(context) else None
     bases = base_facts(store, prepared.result.nodes) if store is not None else None
     return finish(prepared, Options(target, tuple(ignore) + tuple(config["ignore"]), facts, config["override"],
                                     config["trusted"], built_only, bases, f"linux/{host().architecture}",

@@ -166,7 +166,7 @@ def more_commands(stages, final, facts):
                                              "install <gem>:<version>`"
             if tool in ("yum", "dnf", "microdnf") and "install" in c:
                 name = "yum" if tool == "yum" else "dnf"
-                if not {"-y", "--assumeyes"} & set(c) and tool != "microdnf":
+                if not {"-y", "--assumeyes"} & set(c):
                     yield f"{name}-no-yes", n, f"Use the -y switch to avoid manual input `{tool} install -y <package>`"
                 if f"{tool} clean all" not in script and f"/var/cache/{name}" not in script:
                     yield f"{name}-clean", n, f"`{tool} clean all` missing after {tool} command."
