@@ -6,11 +6,12 @@ import os
 import sys
 
 from distill import platform as platforms
-from distill.image.oci import reference
 from distill.errors import DistillError
-from distill.image.store.images import from_descriptor, lookup, store_name
 from distill.record import Record
-from distill.image.store import Store
+
+TYPE_CHECKING = False  # not typing's (~2 ms): the store is imported by the commands that use it
+if TYPE_CHECKING:
+    from distill.image.store import Store
 
 
 # What the API hands on as it is, by name → (module, name there): imported on first use
@@ -58,8 +59,17 @@ _ELSEWHERE = {
     "fsck": ("distill.upkeep.fsck", "fsck"),
     # units
     "human_size": ("distill.units", "human"),
+    "did_you_mean": ("distill.suggest", "did_you_mean"),
+    "rmi": ("distill.image.store.images", "untag"),
     "parse_size": ("distill.units", "parse_size"),
 }
+
+
+def _images():
+    """The store's image lookups, imported by the commands that read images (not lint's)."""
+    from distill.image.store import images
+
+    return images
 
 
 def __getattr__(name: str):
@@ -95,10 +105,10 @@ def images(store: Store) -> list[ImageRow]:
     rows = []
     for name, desc in store.tags() + [(None, d) for d in store.untagged()]:
         try:
-            img = from_descriptor(store, desc, name)
+            img = _images().from_descriptor(store, desc, name)
         except DistillError:
             continue
-        ref = reference.parse(name) if name else None
+        ref = _images().reference.parse(name) if name else None
         rows.append(ImageRow(ref.familiar_repository if ref else "<none>", (ref.tag if ref else None) or "<none>",
                              img.config_digest, img.config.get("created", ""),
                              sum(uncompressed_size(store, d, i) for d, i in zip(img.layers, img.diff_ids)),
@@ -107,14 +117,14 @@ def images(store: Store) -> list[ImageRow]:
 
 
 def inspect(store: Store, text: str, platform: str | None = None) -> dict:
-    img = lookup(store, text, platforms.parse(platform) if platform else None)
+    img = _images().lookup(store, text, platforms.parse(platform) if platform else None)
     return {"Name": img.name, "Id": img.config_digest, "Digest": img.manifest_digest,
             "Manifest": img.manifest, "Config": img.config}
 
 
 def history(store: Store, text: str) -> list[dict]:
     """Newest first, as `docker history`: each entry with the layer it made (if any)."""
-    img = lookup(store, text)
+    img = _images().lookup(store, text)
     layers = list(img.layers)
     rows = []
     for h in img.config.get("history") or []:
@@ -126,28 +136,10 @@ def history(store: Store, text: str) -> list[dict]:
 
 
 def tag(store: Store, src: str, dst: str) -> str:
-    img = lookup(store, src)
-    name = store_name(dst)
+    img = _images().lookup(store, src)
+    name = _images().store_name(dst)
     store.set_tag(name, img.descriptor)
     return name
-
-
-def rmi(store: Store, text: str) -> list[str]:
-    """Untag `text`; given an image ID, untag every name of that image."""
-    img = lookup(store, text)
-    try:
-        by_name = store_name(text) == img.name
-    except DistillError:
-        by_name = False
-    names = [img.name] if by_name else [n for n, d in store.tags() if from_descriptor(store, d).config_digest == img.config_digest]
-    for n in names:
-        store.remove_tag(n)
-    if not by_name:
-        for d in store.untagged():
-            if from_descriptor(store, d).config_digest == img.config_digest:
-                store.remove_untagged(d["digest"])
-                names.append(f"<none>@{d['digest']}")
-    return names
 
 
 # ---- archives ----------------------------------------------------------------
@@ -155,7 +147,7 @@ def save(store: Store, names: list[str], out_path: str, fmt: str = "docker") -> 
     from distill.image.archive import save as _save
     from distill.image.archive import save_to_path
 
-    imgs = [(img, img.name) for img in (lookup(store, n) for n in names)]
+    imgs = [(img, img.name) for img in (_images().lookup(store, n) for n in names)]
     if out_path == "-":
         _save(store, imgs, sys.stdout.buffer, fmt)
     else:
@@ -368,6 +360,8 @@ def existing_store(root: str | None = None) -> Store | None:
     """The store at `root` (or the default) if there is one: reading must not make one."""
     from distill.image.store.layout import default_root
 
+    from distill.image.store import Store
+
     path = root or default_root()
     return Store(path) if os.path.isdir(path) else None
 
@@ -442,8 +436,9 @@ def run(store: Store, text: str, command: list[str], env: list[str], workdir: st
     from distill.upkeep.stale import collect_stale
 
     collect_stale(store)
-    return run_container(store, lookup(store, text, platforms.parse(platform) if platform else None), command, env,
-                         workdir, user, entrypoint, network, detach, interactive, name, tty, ports, memory, pids_limit)
+    image = _images().lookup(store, text, platforms.parse(platform) if platform else None)
+    return run_container(store, image, command, env, workdir, user, entrypoint, network, detach, interactive, name,
+                         tty, ports, memory, pids_limit)
 
 
 def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool, network: str) -> list:
@@ -456,7 +451,7 @@ def published_ports(store: Store, text: str, specs: list[str], all_exposed: bool
         raise DistillError(f"ports cannot be published with --network {network}")
     if all_exposed:
         asked = {(p.container, p.proto) for p in ports}
-        ports += [p for p in exposed_ports(lookup(store, text).config) if (p.container, p.proto) not in asked]
+        ports += [p for p in exposed_ports(_images().lookup(store, text).config) if (p.container, p.proto) not in asked]
     return assign_host_ports(ports)
 
 
@@ -487,4 +482,4 @@ def build_record(store: Store, text: str, platform: str | None = None) -> dict |
     or None for an image built elsewhere (pulled, loaded, imported)."""
     from distill.image.imagefs import build_record_of
 
-    return build_record_of(store, lookup(store, text, platforms.parse(platform) if platform else None))
+    return build_record_of(store, _images().lookup(store, text, platforms.parse(platform) if platform else None))

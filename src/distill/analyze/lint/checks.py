@@ -56,7 +56,7 @@ def casing(stages, final, facts):
 
 def unknown_instructions(stages, final, facts):
     """What the build would refuse as no instruction at all, as hadolint's parse error."""
-    from distill.build.dockerfile.instructions import did_you_mean
+    from distill.suggest import did_you_mean
     from distill.build.dockerfile.parser import INSTRUCTIONS
 
     for n in list(facts.before_from) + [n for s in stages for n in s.nodes]:

@@ -14,6 +14,7 @@ from distill.build.dockerfile.ast import Heredoc, Node
 from distill.build.dockerfile.flags import BOOL, LIST, STRING, FlagSpec, parse_flags
 from distill.build.dockerfile.mounts import Mount, parse_mount
 from distill.build.dockerfile.parser import INSTRUCTIONS
+from distill.suggest import did_you_mean
 
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 RESERVED_STAGE_NAMES = frozenset({"context", "scratch"})
@@ -328,11 +329,3 @@ def check_stage_name(name: str, node: Node | None = None) -> None:
         problem = f"invalid name for build stage: {name!r}, the name is reserved"
     if problem:
         raise _err(node, problem) if node else DockerfileError(problem)
-
-
-def did_you_mean(word: str, known, shown=str) -> str:
-    """'; did you mean X?' for the known word closest to a misspelt one, else ''."""
-    import difflib
-
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.7)
-    return f"; did you mean {shown(close[0])}?" if close else ""

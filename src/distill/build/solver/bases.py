@@ -28,13 +28,11 @@ if TYPE_CHECKING:
 def _near_stage(ref: str, stages) -> str | None:
     """The stage a `--from` naming no stage may have meant: a bare name (docker.io/library/
     NAME:latest once expanded) close to a stage's."""
-    import difflib
+    from distill.suggest import closest
 
     if not (ref.startswith("docker.io/library/") and ref.endswith(":latest")):
         return None
-    name = ref[len("docker.io/library/"):-len(":latest")]
-    close = difflib.get_close_matches(name, [s.name for s in stages if s.name], n=1, cutoff=0.7)
-    return close[0] if close else None
+    return closest(ref[len("docker.io/library/"):-len(":latest")], [s.name for s in stages if s.name])
 
 
 def stage_platform(stage):

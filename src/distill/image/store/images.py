@@ -134,3 +134,23 @@ def write_index(store, images: list[tuple[dict, dict]]) -> dict:
                          for d, plat in images]}
     data = canonical_json(doc)
     return {"mediaType": mediatypes.OCI_INDEX, "digest": store.write_blob(data), "size": len(data)}
+
+
+def untag(store, text: str) -> list[str]:
+    """`rmi`: untag `text`; given an image ID, untag every name of that image. Returns the
+    names removed."""
+    img = lookup(store, text)
+    try:
+        by_name = store_name(text) == img.name
+    except DistillError:
+        by_name = False
+    names = [img.name] if by_name else [n for n, d in store.tags()
+                                        if from_descriptor(store, d).config_digest == img.config_digest]
+    for n in names:
+        store.remove_tag(n)
+    if not by_name:
+        for d in store.untagged():
+            if from_descriptor(store, d).config_digest == img.config_digest:
+                store.remove_untagged(d["digest"])
+                names.append(f"<none>@{d['digest']}")
+    return names
