@@ -365,3 +365,22 @@ def test_findings_name_the_dockerfile_the_image_was_built_from(store, tmp_path):
     distill("build", "-q", "-f", ctx / "Dockerfile.omp2", "-t", "localhost/check:omp2", ctx, root=store.root)
     r = distill("check", "localhost/check:omp2", root=store.root, check=False, cwd=tmp_path)
     assert r.returncode == 1 and ", ctx/Dockerfile.omp2:" in r.stdout and ", Dockerfile:" not in r.stdout
+
+
+def test_a_library_left_in_the_builder_names_the_package_to_install(python_store, tmp_path):
+    """An OpenMP program built where gcc brought libgomp1, run where nothing did: the fix
+    names the package, from the builder stage's dpkg lists; and running it agrees."""
+    from bed.images import CROSS_BASE, CROSS_PACKAGES, PYTHON_BASE, cached_base
+
+    cached_base(python_store, CROSS_BASE, CROSS_PACKAGES)
+    ctx = context(tmp_path, {"omp.c": "#include <omp.h>\n#include <stdio.h>\n"
+                                      "int main(void) { printf(\"%d\\n\", omp_get_max_threads() > 0); return 0; }\n"})
+    build(python_store, ctx, f"FROM {CROSS_BASE} AS build\nCOPY omp.c /src/\nRUN gcc -fopenmp -o /omp /src/omp.c\n"
+                             f"FROM {PYTHON_BASE}\nCOPY --from=build /omp /usr/local/bin/omp\nCMD [\"omp\"]\n",
+          tags=["localhost/check:omp"])
+    r = distill("check", "--run", "3", "--format", "json", "localhost/check:omp", root=python_store.root, check=False)
+    report = json.loads(r.stdout)
+    (finding,) = [f for f in report["findings"] if f["rule"] == "library-missing"]
+    assert finding["library"] == "libgomp.so.1"
+    assert "Fix: install libgomp1 (the package that has it in `build`) in the final stage" in finding["message"]
+    assert report["run"]["started"] is False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import posixpath
 import re
 
+from distill.errors import DistillError
 from distill.image.imagefs import Attribution, ImageFS, recorded_stage_image, stage_label
 from distill.analyze.check.start import DEFAULT_PATH
 
@@ -38,7 +39,7 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                                       Attribution(image, record), image.config)
             fs, who, config = opened[s["index"]]
             path = {"program": lambda: _find(fs, config, f["program"]),
-                    "library": lambda: _find_library(fs, f["library"]),
+                    "library": lambda: _find_library(fs, f["library"], f.get("machine")),
                     "node": lambda: _find_node_module(fs, f["module"]),
                     "module": lambda: _find_module(fs, f["module"])}[kind]()
             if path is None:
@@ -54,7 +55,7 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
             elif kind == "module":
                 story = _module_story(s, path, made, carried, (report_python or {}).get("version"))
             elif kind == "library":
-                story = _library_story(s, path, made, carried)
+                story = _library_story(s, path, made, carried, _owner(fs, path))
             else:
                 story = _story(s, path, made, carried, _is_console_script(fs, path))
             # the stories place lines as "Dockerfile:N": in the file the build read (-f Dockerfile.prod)
@@ -105,19 +106,38 @@ def _find_module(fs: ImageFS, module: str) -> str | None:
     return None
 
 
-def _find_library(fs: ImageFS, name: str) -> str | None:
-    """Where a stage has a shared library of this name (in a lib directory)."""
+def _find_library(fs: ImageFS, name: str, machine: int | None = None) -> str | None:
+    """Where a stage has a shared library of this name (in a lib directory), built for
+    the `machine` (ELF e_machine) of the program that needs it: a cross toolchain's
+    libraries of another architecture are not the answer."""
+    from distill.analyze.check.elf import read as read_elf
+
     for path, node in fs.walk("/"):
         if path.endswith("/" + name) and "/lib" in path and node.type in ("0", "2"):
-            return path
+            facts = read_elf(fs, path) if machine is not None else None
+            if machine is None or (facts is not None and facts["machine"] == machine):
+                return path
     return None
 
 
-def _library_story(stage: dict, path: str, made: dict, carried: list) -> str:
+def _owner(fs: ImageFS, path: str) -> str | None:
+    """The Debian package whose file list in the stage has `path` (either side of the
+    /lib -> /usr/lib merge), from the stage's dpkg database."""
+    from distill.analyze.packages.dpkg import catalog
+
+    names = {path, "/usr" + path if not path.startswith("/usr/") else path[len("/usr"):]}
+    try:
+        return next((p["name"] for p in catalog(fs, files=True) if names & set(p.get("files") or ())), None)
+    except DistillError:
+        return None
+
+
+def _library_story(stage: dict, path: str, made: dict, carried: list, package: str | None = None) -> str:
     ref, frm = stage_label(stage), _from(stage)
-    return (f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: install the package that "
-            f"provides it in the final stage (the runtime package, not -dev), or COPY --from={frm} {path} {path} "
-            "with the libraries it needs in turn")
+    what = (f"{package} (the package that has it in `{ref}`)" if package else
+            "the package that provides it (the runtime package, not -dev)")
+    return (f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: install {what} in the final stage, "
+            f"or COPY --from={frm} {path} {path} with the libraries it needs in turn")
 
 
 def _has(ref: str, path: str, made: dict) -> str:

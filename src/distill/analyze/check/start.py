@@ -286,7 +286,7 @@ class Start:
                 if found is None:
                     self.add("library-missing", f"{needer} needs {name}, which the loader will not find "
                              f"(error while loading shared libraries: {name}: cannot open shared object file)",
-                             name, library=name, binary=needer)
+                             name, library=name, binary=needer, machine=f["machine"])
                     continue
                 lib = read_elf(self.fs, found)
                 if lib is None:
