@@ -50,7 +50,7 @@ if ! .venv/bin/python -c 'import socket; s = socket.socket(); s.setsockopt(socke
   exit 1
 fi
 id=$(distill run -d -p 5000:5000 flask-demo:multi)
-trap 'distill stop -t 2 "$id" >/dev/null 2>&1 || true' EXIT
+trap 'distill stop -t 2 "$id" >/dev/null 2>&1; distill rm "$id" >/dev/null 2>&1 || true' EXIT
 .venv/bin/python - <<'PY'
 import sys, time, httpx
 for _ in range(100):

@@ -40,6 +40,8 @@ _ELSEWHERE = {
     "stop": ("distill.build.runtime.container", "stop"),
     "binfmt": ("distill.build.runtime.binfmt", "command"),
     "logs": ("distill.build.runtime.container", "logs"),
+    "ps": ("distill.build.runtime.container", "listing"),
+    "rm": ("distill.build.runtime.container", "remove"),
     # analysing
     "lint_text": ("distill.analyze.lint.run", "lint_text"),
     "build_lint": ("distill.analyze.lint.run", "build_lint"),

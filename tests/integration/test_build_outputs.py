@@ -94,10 +94,20 @@ def test_run_foreground_and_detached(root, ctx):
             break
         time.sleep(0.1)
     assert "up" in distill("logs", cid, root=root).stdout
+    assert distill("ps", "-q", root=root).stdout.split() == [cid[:12]]
+    assert distill("rm", cid, root=root, check=False).stderr.strip().endswith("is running: stop it first, or rm -f")
+    follow = subprocess.Popen([sys.executable, "-m", "distill", "logs", "-f", cid], stdout=subprocess.PIPE,
+                              env=dict(os.environ, DISTILL_ROOT=str(root)))
     assert distill("stop", "-t", "5", cid, root=root).stdout.strip() == cid
+    assert follow.communicate(timeout=10)[0].decode().startswith("up\n")  # followed until it stopped
     mounts = open("/proc/mounts").read()
     assert str(root) not in mounts
-    r = distill("stop", cid, root=root, check=False)
+    assert distill("ps", "-q", root=root).stdout == ""
+    assert "exited" in distill("ps", "-a", root=root).stdout
+    assert "up" in distill("logs", cid, root=root).stdout  # kept after stop, as docker's, until rm
+    assert distill("stop", cid, root=root).returncode == 0
+    distill("rm", cid, root=root)
+    r = distill("logs", cid, root=root, check=False)
     assert r.returncode == 1 and "no such container" in r.stderr
 
 

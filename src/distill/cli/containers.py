@@ -1,4 +1,4 @@
-"""Containers: run, stop, logs; binfmt (emulators to run other architectures' programs)."""
+"""Containers: run, ps, stop, logs, rm; binfmt (emulators to run other architectures' programs)."""
 
 from __future__ import annotations
 
@@ -68,12 +68,46 @@ def stop(a):
         print(cid)
 
 
-@command(arg("cid"))
+@command(arg("cid"), arg("-f", "--follow", action="store_true", help="Go on printing what it writes until it stops."))
 def logs(a):
-    """Print the output of a detached container."""
+    """Print the output of a detached container (kept after stop, until rm)."""
     from distill.api import logs as do_logs
 
-    sys.stdout.buffer.write(do_logs(store_of(a), a.cid))
+    sys.stdout.buffer.write(do_logs(store_of(a), a.cid, a.follow, sys.stdout.buffer))
+
+
+@command(arg("-a", "--all", action="store_true", help="Stopped containers too."),
+         arg("-q", "--quiet", action="store_true", help="Only the IDs."))
+def ps(a):
+    """List the containers started with `distill run -d`."""
+    import time
+
+    from distill.api import ps as listing
+
+    rows = listing(store_of(a), a.all)
+    if a.quiet:
+        for r in rows:
+            print(r["id"])
+        return
+    print(f"{'CONTAINER ID':<14}{'IMAGE':<30}{'COMMAND':<28}{'CREATED':<16}STATUS")
+    for r in rows:
+        command = " ".join(r.get("command") or [])
+        image = r.get("name") or r["image"][7:19]
+        age = int(time.time() - r.get("started", time.time()))
+        created = f"{age // 3600} hours ago" if age >= 3600 else f"{age // 60} minutes ago" if age >= 60 \
+            else f"{age} seconds ago"
+        print(f"{r['id'][:12]:<14}{image[:28]:<30}{command[:26]:<28}{created:<16}{r['status']}")
+
+
+@command(arg("ids", nargs="+"), arg("-f", "--force", action="store_true", help="Stop a running one first."))
+def rm(a):
+    """Remove stopped containers (their logs go with them)."""
+    from distill.api import rm as remove
+
+    store = store_of(a)
+    for cid in a.ids:
+        remove(store, cid, a.force)
+        print(cid)
 
 
 @command(

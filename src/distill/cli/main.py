@@ -22,7 +22,7 @@ GROUPS = {
     "files": ("ls", "export"),
     "analyze": ("lint", "check", "size", "compare", "sbom", "fsck", "db", "scan", "report"),
     "build": ("parse", "build"),
-    "containers": ("run", "stop", "logs", "binfmt"),
+    "containers": ("run", "stop", "logs", "ps", "rm", "binfmt"),
 }
 NAMES = [name for names in GROUPS.values() for name in names]
 # commands that never touch the store: the others run, for a user other than root, as

@@ -74,7 +74,9 @@ def _prepare(store, image, cid: str) -> str:
     return d
 
 
-def _teardown(d: str, net: Network | None = None) -> None:
+def _teardown(d: str, net: Network | None = None, keep_record: bool = False) -> None:
+    """The container's network and mount gone; with `keep_record`, its log and state stay
+    (a stopped container's, until rm), else all of it."""
     if net is None:
         try:
             net = Network.from_state(d, json.loads(read_bytes(os.path.join(d, "network.json"))))
@@ -85,7 +87,17 @@ def _teardown(d: str, net: Network | None = None) -> None:
     merged = os.path.join(d, "merged")
     if os.path.exists(merged):
         umount(merged)
-    shutil.rmtree(d, ignore_errors=True)
+    if not keep_record:
+        shutil.rmtree(d, ignore_errors=True)
+        return
+    for name in os.listdir(d):
+        p = os.path.join(d, name)
+        if name in ("log", "state.json"):
+            continue
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            os.unlink(p)
 
 
 def run(store, image, args: list[str], env: list[str], workdir: str | None = None, user: str | None = None,
@@ -128,7 +140,7 @@ def run(store, image, args: list[str], env: list[str], workdir: str | None = Non
                 tail = read_bytes(log_path)[-500:].decode(errors="replace")
                 raise DistillError(f"runc could not start the container: {tail}")
             write_text(state_path, json.dumps({"id": cid, "runc": rid, "image": image.config_digest,
-                                               "started": time.time()}))
+                                               "name": image.name, "command": spec.args, "started": time.time()}))
             return cid
         proc = subprocess.Popen(runc_argv("run", "--bundle", d, rid),
                                 stdin=None if interactive or tty else subprocess.DEVNULL)
@@ -203,12 +215,28 @@ def in_use_diff_ids(store) -> set[str]:
     return out
 
 
-def stop(store, cid: str, timeout: float = 10) -> None:
+def _state(store, cid: str) -> tuple[str, dict]:
     d = _container_dir(store, cid)
     try:
-        state = json.loads(read_bytes(os.path.join(d, "state.json")))
+        return d, json.loads(read_bytes(os.path.join(d, "state.json")))
     except (FileNotFoundError, ValueError):
         raise NotFound(f"no such container: {cid}") from None
+
+
+def status(state: dict) -> str:
+    """running, or exited (stopped, or its process ended by itself)."""
+    if state.get("finished"):
+        return "exited"
+    r = subprocess.run(runc_argv("state", state["runc"]), capture_output=True, text=True)
+    return "running" if r.returncode == 0 and json.loads(r.stdout or "{}").get("status") == "running" else "exited"
+
+
+def stop(store, cid: str, timeout: float = 10) -> None:
+    """TERM, then KILL after `timeout` s; the container's mount and network go, its log
+    and state stay (logs, ps -a) until rm."""
+    d, state = _state(store, cid)
+    if state.get("finished"):
+        return
     rid = state["runc"]
     subprocess.run(runc_argv("kill", rid, "TERM"), capture_output=True)
     deadline = time.time() + timeout
@@ -219,11 +247,51 @@ def stop(store, cid: str, timeout: float = 10) -> None:
         time.sleep(0.1)
     subprocess.run(runc_argv("kill", rid, "KILL"), capture_output=True)
     subprocess.run(runc_argv("delete", "--force", rid), capture_output=True)
+    _teardown(d, keep_record=True)
+    write_text(os.path.join(d, "state.json"), json.dumps({**state, "finished": time.time()}))
+
+
+def remove(store, cid: str, force: bool = False) -> None:
+    """`rm`: a stopped container's record (its log); `force` stops a running one first."""
+    d, state = _state(store, cid)
+    if status(state) == "running":
+        if not force:
+            raise DistillError(f"container {cid} is running: stop it first, or rm -f")
+        stop(store, cid, 0)
+    elif not state.get("finished"):  # its process ended by itself: what it held goes now
+        subprocess.run(runc_argv("delete", "--force", state["runc"]), capture_output=True)
     _teardown(d)
 
 
-def logs(store, cid: str) -> bytes:
-    try:
-        return read_bytes(os.path.join(_container_dir(store, cid), "log"))
-    except FileNotFoundError:
-        raise NotFound(f"no such container: {cid}") from None
+def listing(store, everything: bool = False) -> list[dict]:
+    """`ps`: the detached containers (`everything`: stopped ones too), newest first."""
+    rows = []
+    for d in list_dir(containers_dir(store)):
+        try:
+            state = json.loads(read_bytes(os.path.join(d, "state.json")))
+        except (OSError, ValueError):
+            continue  # a foreground run's, or one being made
+        state["status"] = status(state)
+        if everything or state["status"] == "running":
+            rows.append(state)
+    return sorted(rows, key=lambda st: -st.get("started", 0))
+
+
+def logs(store, cid: str, follow: bool = False, out=None) -> bytes:
+    """What the container wrote; `follow`: written to `out` as it comes, until it stops."""
+    d, state = _state(store, cid)
+    path = os.path.join(d, "log")
+    if not follow:
+        return read_bytes(path) if os.path.exists(path) else b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 16)
+            if chunk:
+                out.write(chunk)
+                out.flush()
+                continue
+            if status(_state(store, cid)[1]) != "running":
+                out.write(f.read())
+                out.flush()
+                return b""
+            time.sleep(0.1)
