@@ -14,6 +14,13 @@ from clirun import distill
 SITE = "/usr/local/lib/python3.11/dist-packages"
 GUNICORN = ("#!/usr/bin/python3\nimport importlib, os, sys\nsys.path.insert(0, os.getcwd())\n"
             "importlib.import_module(sys.argv[-1].split(':')[0])\n")
+# Flask's CLI as it finds the application: --app, else FLASK_APP, else wsgi.py or app.py here
+FLASK = ("#!/usr/bin/python3\nimport importlib, os, sys\nsys.path.insert(0, os.getcwd())\na = sys.argv[1:]\n"
+         "spec = a[a.index('--app') + 1] if '--app' in a else os.environ.get('FLASK_APP')\n"
+         "names = [spec.split(':')[0].removesuffix('.py')] if spec else ['wsgi', 'app']\n"
+         "for n in names:\n    try:\n        importlib.import_module(n)\n        break\n"
+         "    except ModuleNotFoundError as e:\n        if e.name != n or spec:\n            raise\n"
+         "else:\n    sys.exit('Error: Could not locate a Flask application.')\n")
 EXTENSION_C = r"""
 #include <Python.h>
 %s
@@ -61,6 +68,15 @@ CASES = {
         "WORKDIR /app\nCOPY --chmod=755 gunicorn /usr/local/bin/gunicorn\nCOPY mysite /app/mysite\n" +
         _run(["gunicorn", "-b", "0.0.0.0:8000", "mysite.wsgi:application"]),
         {"gunicorn": GUNICORN, "mysite/__init__.py": "", "mysite/wsgi.py": "application = None\n"}, "ok", None),
+    "flask run, the application's import missing": (
+        "WORKDIR /app\nCOPY --chmod=755 flask /usr/local/bin/flask\nCOPY app.py /app/\n" + _run(["flask", "run"]),
+        {"flask": FLASK, "app.py": "import json\nimport requests\n"}, "fail", "import-missing"),
+    "flask run, FLASK_APP": (
+        "WORKDIR /app\nENV FLASK_APP=hello.py\nCOPY --chmod=755 flask /usr/local/bin/flask\nCOPY hello.py /app/\n" +
+        _run(["flask", "run"]), {"flask": FLASK, "hello.py": "import json\n"}, "ok", None),
+    "flask --app naming a missing module": (
+        "WORKDIR /app\nCOPY --chmod=755 flask /usr/local/bin/flask\n" + _run(["flask", "--app", "nosuch", "run"]),
+        {"flask": FLASK}, "fail", "import-missing"),
     "a console script without its package": (
         "COPY --chmod=755 tool /usr/local/bin/tool\n" + _run(["tool"]),
         {"tool": "#!/usr/bin/python3\nimport sys\nfrom mytool.cli import main\nsys.exit(main())\n"}, "fail",

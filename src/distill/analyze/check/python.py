@@ -22,6 +22,7 @@ from distill.analyze.check.wheels import ARCH, wheel_tags, why_not
 MAX_MODULES = 3000          # modules followed from the entry
 SOURCE_MAX = 4 << 20        # a larger source file is not read
 SERVERS = {"gunicorn", "uvicorn", "hypercorn", "daphne", "waitress-serve"}  # take an app module as an argument
+APP_FLAGS = {"flask": ("--app", "-A"), "celery": ("--app", "-A")}  # CLIs told of the app by a flag (or FLASK_APP)
 _APP_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_][\w.]*(\(.*\))?)?")
 _OPTION_WITH_VALUE = set("cmWX")
 
@@ -150,7 +151,35 @@ class PythonCheck:
             todo.append((None, "", True, "app"))
         if p.mode == "file" and posixpath.basename(self.file) in SERVERS:
             todo += self.app_modules()
+        tool = posixpath.basename(self.file) if p.mode == "file" else p.target if p.mode == "module" else None
+        if tool in APP_FLAGS:
+            todo += self.cli_app(tool)
         return todo
+
+    def cli_app(self, tool: str) -> list:
+        """`flask run`, `celery -A proj worker`: the CLI imports the application it is told
+        of (--app / -A; for flask FLASK_APP, else wsgi.py or app.py in the working
+        directory, as Flask's discovery looks), with the working directory on sys.path."""
+        args, spec = list(self.p.args), None
+        for i, a in enumerate(args):
+            if a in APP_FLAGS[tool] and i + 1 < len(args):
+                spec = args[i + 1]
+            elif a.startswith("--app="):
+                spec = a.split("=", 1)[1]
+        spec = spec or (self.start.env.get("FLASK_APP") if tool == "flask" else None)
+        cwd = ((self.start.workdir, "app"),)
+        candidates = [spec] if spec else ["wsgi", "app"] if tool == "flask" else []
+        for candidate in candidates:
+            module = candidate.split(":")[0].removesuffix(".py").strip("/").replace("/", ".")
+            found, missing = self.rt.find(module, cwd)
+            if found is not None:
+                return [(found.path, _package_of(module, found), True, found.where)] \
+                    if found.path and found.path.endswith(".py") else []
+        if candidates:
+            self.add("import-missing", f"{tool}: could not import the application {spec or 'wsgi.py or app.py'} "
+                     f"(looked in {self.start.workdir} and on sys.path: {self._path_text()})",
+                     spec or "app", module=spec or "app")
+        return []
 
     def app_modules(self) -> list:
         """gunicorn mysite.wsgi / uvicorn main:app: the server imports the application
