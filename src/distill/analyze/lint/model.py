@@ -80,12 +80,14 @@ def shipped(stages, final) -> list:
 
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# words the shell reads before a command: `{ wget ...; }`, `if ...; then curl ...`
+_RESERVED = frozenset({"{", "}", "!", "if", "then", "else", "elif", "fi", "do", "done", "while", "until", "time"})
 
 
 def commands(script: str) -> list[list[str]]:
-    """A shell script's simple commands, as word lists, the variable assignments before a
-    command dropped (`DEBIAN_FRONTEND=noninteractive apt-get ...` is apt-get); a best
-    effort: lint reads, never runs."""
+    """A shell script's simple commands, as word lists, the variable assignments and
+    reserved words before a command dropped (`DEBIAN_FRONTEND=noninteractive apt-get ...`
+    is apt-get, so is `{ apt-get ...; }`); a best effort: lint reads, never runs."""
     lexer = shlex.shlex(script.replace("\\\n", " "), posix=True, punctuation_chars=";&|()\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
@@ -97,7 +99,7 @@ def commands(script: str) -> list[list[str]]:
                 if current:
                     out.append(current)
                 current = []
-            elif current or not _ASSIGNMENT.match(token):
+            elif current or not (_ASSIGNMENT.match(token) or token in _RESERVED):
                 current.append(token)
     except ValueError:  # an unbalanced quote: what was read so far
         pass

@@ -49,7 +49,8 @@ def _apt(n, c):
         yield "apt-no-yes", n, "Use the -y switch to avoid manual input `apt-get -y install <package>`"
     if "--no-install-recommends" not in opts and "APT::Install-Recommends=false" not in " ".join(c):
         yield "apt-recommends", n, "Avoid additional packages by specifying `--no-install-recommends`"
-    if any("=" not in p and not p.endswith(".deb") and not p.startswith("$") for p in packages):
+    # a $VARIABLE's packages are not known pinned: flagged, as hadolint does
+    if any("=" not in p and not p.endswith(".deb") for p in packages):
         yield "apt-unpinned", n, "Pin versions in apt get install. Instead of `apt-get install <package>` use " \
                                  "`apt-get install <package>=<version>`"
 
@@ -153,7 +154,7 @@ def more_commands(stages, final, facts):
                                              "`npm install <package>@<version>`"
             if tool == "apk" and "add" in c:
                 pkgs = _args_after(c, "add", {"-t", "--virtual", "-X", "--repository", "--root", "-p"}) or []
-                if any("=" not in p and not p.startswith("$") for p in pkgs):
+                if any("=" not in p for p in pkgs):  # a $VARIABLE too, as hadolint
                     yield "apk-unpinned", n, "Pin versions in apk add. Instead of `apk add <package>` use `apk add " \
                                              "<package>=<version>`"
                 if "--no-cache" not in c and "--mount=type=cache" not in " ".join(n.flags):
@@ -185,10 +186,11 @@ def more_commands(stages, final, facts):
                         yield "zypper-unpinned", n, "Specify version with `zypper install -y <package>=<version>`."
                 if verbs and verbs[0] in ("dist-upgrade", "dup"):
                     yield "zypper-dist-upgrade", n, "Do not use `zypper dist-upgrade`."
-            if tool == "go" and len(c) > 2 and c[1] == "install":
+            if tool == "go" and len(c) > 2 and c[1] in ("install", "get", "run"):
                 pkgs = [w for w in c[2:] if not w.startswith("-")]
-                if any("@" not in p or p.endswith("@latest") for p in pkgs if not p.startswith((".", "/"))):
-                    yield "go-unpinned", n, "Pin versions in go. Instead of `go install <package>` use `go install " \
+                if any("@" not in p or p.endswith("@latest") for p in pkgs if not p.startswith((".", "/"))
+                       and not p.endswith(".go")):
+                    yield "go-unpinned", n, f"Pin versions in go. Instead of `go {c[1]} <package>` use `go {c[1]} " \
                                             "<package>@<version>`"
             if tool == "useradd" and not ({"-l", "--no-log-init"} & set(c)):
                 uid = next((c[i + 1] for i, w in enumerate(c[:-1]) if w in ("-u", "--uid")), None)
