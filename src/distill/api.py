@@ -481,7 +481,7 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
 
 def build_record(store: Store, text: str, platform: str | None = None) -> dict | None:
     """How the image `text` names (for `platform`, of several) was built (provenance.py),
-    or None for an image built elsewhere (pulled, loaded, imported)."""
+    or None for an image built elsewhere (pulled, loaded, imported, bootstrapped)."""
     from distill.image.imagefs import build_record_of
 
     return build_record_of(store, _images().lookup(store, text, platforms.parse(platform) if platform else None))

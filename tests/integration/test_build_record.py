@@ -123,7 +123,7 @@ def test_images_made_elsewhere_have_none(store, tmp_path):
     r = distill("inspect", "--build-record", BUSYBOX, root=store.root, check=False)
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.strip().splitlines() == [
-        f"distill: error: {BUSYBOX} has no build record: it was not built by this store (pulled, loaded or imported)"]
+        f"distill: error: {BUSYBOX} has no build record: it was not built by this store (pulled, loaded, imported or bootstrapped)"]
 
 
 def test_inspect_prints_the_record(store, ctx):
