@@ -122,8 +122,10 @@ def _images_of(store, options, targets: list[str]) -> list:
 
     from distill.threads import Worker
 
-    cancelled, ended = threading.Event(), threading.Event()
-    workers = [Worker(_image_of, store, options.replace(platform=p), cancelled, ended=ended) for p in targets]
+    # an event each: a failing build sets its own (scheduler.py), and only this thread
+    # stops the others, so the first failure seen here is the one that came first
+    cancels, ended = [threading.Event() for _ in targets], threading.Event()
+    workers = [Worker(_image_of, store, options.replace(platform=p), c, ended=ended) for p, c in zip(targets, cancels)]
     first = None  # the platform that failed first: its error is the build's
     try:
         for w in workers:
@@ -133,13 +135,15 @@ def _images_of(store, options, targets: list[str]) -> list:
             ended.clear()
             first = first or next((w for w in workers if w.failed()), None)
             if first is not None:
-                cancelled.set()
+                for c in cancels:
+                    c.set()
         first = first or next((w for w in workers if w.failed()), None)
         if first is not None:
             first.result()  # raises its error
         return [w.result() for w in workers]
     except BaseException:
-        cancelled.set()
+        for c in cancels:
+            c.set()
         for w in workers:
             w.wait()
         raise
