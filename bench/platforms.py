@@ -30,19 +30,6 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from commands import DISTILL, DOCKER  # noqa: E402
 
-HELLO_C = """#include <stdio.h>
-#include <sys/utsname.h>
-int main(void) { struct utsname u; uname(&u); printf("hello from %s\\n", u.machine); return 0; }
-"""
-DOCKERFILE = """FROM --platform=$BUILDPLATFORM {cross} AS build
-ARG TARGETARCH
-COPY hello.c /src/
-RUN case "$TARGETARCH" in arm64) cc=aarch64-linux-gnu-gcc;; *) cc=gcc;; esac \\
- && $cc -static -O2 -o /hello /src/hello.c
-FROM localhost/busybox:both
-COPY --from=build /hello /hello
-CMD ["/hello"]
-"""
 PLATFORMS = ("linux/amd64", "linux/arm64")
 ARM64_BUSYBOX = "localhost/busybox:arm64"
 
@@ -64,10 +51,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     from bed.docker import Docker
-    from bed.images import CROSS_BASE, CROSS_PACKAGES, busybox_image, cached_base
+    from bed.images import (CROSS_BASE, CROSS_DOCKERFILE, CROSS_HELLO_C, CROSS_PACKAGES, busybox_image, cached_base,
+                            tag_index)
     from distill.build.runtime.binfmt import install
     from distill.image.store import Store
-    from distill.image.store.images import write_index
 
     install(["arm64"])
     work = Path(tempfile.mkdtemp(prefix="distill-bench-platforms-"))
@@ -77,13 +64,13 @@ def main() -> None:
         cached_base(store, CROSS_BASE, CROSS_PACKAGES)
         busybox_image(store, "localhost/busybox:amd64", work)
         busybox_image(store, ARM64_BUSYBOX, work, architecture="arm64")
-        store.set_tag("localhost/busybox:both", write_index(store, [
-            (store.get_tag("localhost/busybox:amd64"), {"os": "linux", "architecture": "amd64"}),
-            (store.get_tag(ARM64_BUSYBOX), {"os": "linux", "architecture": "arm64"})]))
+        tag_index(store, "localhost/busybox:both", [
+            ("localhost/busybox:amd64", {"os": "linux", "architecture": "amd64"}),
+            (ARM64_BUSYBOX, {"os": "linux", "architecture": "arm64"})])
         ctx = work / "ctx"
         ctx.mkdir()
-        (ctx / "hello.c").write_text(HELLO_C)
-        (ctx / "Dockerfile").write_text(DOCKERFILE.format(cross=CROSS_BASE))
+        (ctx / "hello.c").write_text(CROSS_HELLO_C)
+        (ctx / "Dockerfile").write_text(CROSS_DOCKERFILE)
         env = dict(os.environ, DISTILL_ROOT=str(store.root))
         both = [DISTILL, "build", "-q", "--platform", ",".join(PLATFORMS), str(ctx)]
         rows = {"two platforms, cold": {"distill": median(lambda: timed(both + ["--no-cache"], env), args.runs)},

@@ -22,6 +22,26 @@ JAVA_BASE = "localhost/distill-test/java:bookworm"
 # a builder that compiles C for this machine and for arm64 (Debian's cross toolchain)
 CROSS_BASE = "localhost/distill-test/cross:bookworm"
 CROSS_PACKAGES = ["gcc", "libc6-dev", "gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"]
+# the cross-compiling pattern: a C program made on the build platform for $TARGETARCH, then
+# copied into busybox of each platform (an index named localhost/busybox:both: tag_index)
+CROSS_HELLO_C = r"""#include <stdio.h>
+#include <sys/utsname.h>
+int main(void) {
+    struct utsname u;
+    uname(&u);
+    printf("hello from %s\n", u.machine);
+    return 0;
+}
+"""
+CROSS_DOCKERFILE = f"""FROM --platform=$BUILDPLATFORM {CROSS_BASE} AS build
+ARG TARGETARCH
+COPY hello.c /src/
+RUN case "$TARGETARCH" in arm64) cc=aarch64-linux-gnu-gcc;; *) cc=gcc;; esac \\
+ && $cc -static -O2 -o /hello /src/hello.c
+FROM localhost/busybox:both
+COPY --from=build /hello /hello
+CMD ["/hello"]
+"""
 # the bases scripts/demo.sh makes for the Flask example
 DEMO_BASES = {
     "localhost/debian/python:bookworm": ["python3"],
@@ -62,6 +82,14 @@ def busybox_image(store: Store, name: str, workdir: Path, architecture: str | No
     import_rootfs(store, buf, name, f"linux/{architecture}" if architecture else None,
                   created_by="busybox-static rootfs", cmd=["sh"])
     return name
+
+
+def tag_index(store: Store, name: str, members: list[tuple[str, dict]]) -> None:
+    """`name` made an index of the images the store names (reference, platform as a
+    dict), as a registry's multi-platform image."""
+    from distill.image.store.images import write_index
+
+    store.set_tag(name, write_index(store, [(store.get_tag(ref), platform) for ref, platform in members]))
 
 
 def foreign_busybox(architecture: str) -> str:

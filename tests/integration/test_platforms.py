@@ -91,15 +91,11 @@ RUN uname -m > /run-machine
 
 def test_two_platforms_make_an_index_that_is_pushed_and_pulled_back_by_platform(arm_store, busybox_store, registry,
                                                                                tmp_path):
-    from bed.images import copy_image
     from distill.image.store import Store
-    from distill.image.store.images import lookup, write_index
+    from distill.image.store.images import lookup
     from test_registry import skopeo_inspect
 
-    copy_image(busybox_store, arm_store, "localhost/busybox:test")
-    base = write_index(arm_store, [(arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
-                                   (arm_store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})])
-    arm_store.set_tag("localhost/busybox:both", base)  # a base of both platforms, as a registry gives one
+    _both(arm_store, busybox_store)  # a base of both platforms, as a registry gives one
     ref = f"{registry.host}/multi/app:1"
     ctx = write_context(tmp_path / "ctx", {})
     result, desc, image = build(arm_store, ctx, "FROM localhost/busybox:both\nARG TARGETARCH\n"
@@ -135,40 +131,15 @@ def test_two_platforms_make_an_index_that_is_pushed_and_pulled_back_by_platform(
     assert (tree(other, pulled, tmp_path / "pulled") / "arch").read_text() == "aarch64\n"
 
 
-HELLO_C = r"""#include <stdio.h>
-#include <sys/utsname.h>
-int main(void) {
-    struct utsname u;
-    uname(&u);
-    printf("hello from %s\n", u.machine);
-    return 0;
-}
-"""
-
-CROSS = """FROM --platform=$BUILDPLATFORM {cross} AS build
-ARG TARGETARCH
-COPY hello.c /src/
-RUN case "$TARGETARCH" in arm64) cc=aarch64-linux-gnu-gcc;; *) cc=gcc;; esac \\
- && $cc -static -O2 -o /hello /src/hello.c
-FROM localhost/busybox:both
-COPY --from=build /hello /hello
-CMD ["/hello"]
-"""
-
-
 def test_the_cross_compiling_pattern_builds_both_platforms_and_each_runs(arm_store, busybox_store, tmp_path):
     """A builder on this machine's platform compiles with Debian's gcc-aarch64-linux-gnu
     for $TARGETARCH; the final stage is per platform. The arm64 image runs under the
     emulator and prints its machine; check finds both will start."""
-    from bed.images import CROSS_BASE, CROSS_PACKAGES, cached_base, copy_image
-    from distill.image.store.images import write_index
+    from bed.images import CROSS_BASE, CROSS_DOCKERFILE, CROSS_HELLO_C, CROSS_PACKAGES, cached_base
 
     cached_base(arm_store, CROSS_BASE, CROSS_PACKAGES)
-    copy_image(busybox_store, arm_store, "localhost/busybox:test")
-    arm_store.set_tag("localhost/busybox:both", write_index(arm_store, [
-        (arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
-        (arm_store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})]))
-    ctx = write_context(tmp_path / "ctx", {"hello.c": HELLO_C, "Dockerfile": CROSS.format(cross=CROSS_BASE)})
+    _both(arm_store, busybox_store)
+    ctx = write_context(tmp_path / "ctx", {"hello.c": CROSS_HELLO_C, "Dockerfile": CROSS_DOCKERFILE})
     r = distill("build", "-q", "-t", "hello:multi", "--platform", f"{host()},linux/arm64", ctx, root=arm_store.root)
     assert r.returncode == 0, r.stderr
     for arch, machine in ((host().architecture, os.uname().machine), ("arm64", "aarch64")):
@@ -207,13 +178,12 @@ def test_a_name_bootstrapped_for_a_second_platform_holds_an_index_of_both(arm_st
 
 
 def _both(store, busybox_store):
-    from bed.images import copy_image
-    from distill.image.store.images import write_index
+    """localhost/busybox:both: an index of this machine's busybox and arm64's."""
+    from bed.images import copy_image, tag_index
 
     copy_image(busybox_store, store, "localhost/busybox:test")
-    store.set_tag("localhost/busybox:both", write_index(store, [
-        (store.get_tag("localhost/busybox:test"), host().as_dict()),
-        (store.get_tag(ARM64), {"os": "linux", "architecture": "arm64"})]))
+    tag_index(store, "localhost/busybox:both", [("localhost/busybox:test", host().as_dict()),
+                                                (ARM64, {"os": "linux", "architecture": "arm64"})])
 
 
 def test_the_platforms_build_side_by_side_and_a_step_they_share_runs_once(arm_store, busybox_store, tmp_path):
@@ -237,13 +207,12 @@ def test_a_platform_that_fails_stops_the_other_and_its_error_is_the_builds(arm_s
     if binfmt.can_run(parse("linux/s390x")):
         binfmt.uninstall(["s390x"])
     busybox_image(arm_store, "localhost/busybox:s390x", tmp_path, architecture="s390x")
-    copy = __import__("bed.images", fromlist=["copy_image"]).copy_image
-    copy(busybox_store, arm_store, "localhost/busybox:test")
-    from distill.image.store.images import write_index
+    from bed.images import copy_image, tag_index
 
-    arm_store.set_tag("localhost/busybox:two", write_index(arm_store, [
-        (arm_store.get_tag("localhost/busybox:test"), host().as_dict()),
-        (arm_store.get_tag("localhost/busybox:s390x"), {"os": "linux", "architecture": "s390x"})]))
+    copy_image(busybox_store, arm_store, "localhost/busybox:test")
+    tag_index(arm_store, "localhost/busybox:two", [
+        ("localhost/busybox:test", host().as_dict()),
+        ("localhost/busybox:s390x", {"os": "linux", "architecture": "s390x"})])
     ctx = write_context(tmp_path / "ctx", {})
     started = time.monotonic()
     with pytest.raises(DistillError) as e:
