@@ -159,18 +159,17 @@ def roll(store, tree: Tree, layers: Layers) -> None:
     from distill.image.layers.unpack import unpacked
 
     n = _common(tree.chain, tuple(i for _, i in layers))
-    snaps = [unpacked(store, d, i) for d, i in tree.layers[:n]]
+    held = [unpacked(store, d, i) for d, i in tree.layers]
     copier = Copier()
-    for j in range(len(tree.layers) - 1, n - 1, -1):
-        _undo(tree.root, unpacked(store, *tree.layers[j]), [unpacked(store, d, i) for d, i in tree.layers[:j]],
-              copier)
+    for j in range(len(held) - 1, n - 1, -1):
+        _undo(tree.root, held[j], held[:j], copier)
         copier.finish()
-    for d, i in layers[n:]:
-        snaps.append(unpacked(store, d, i))
-        if len(snaps) == 1 and not os.listdir(tree.root):
-            _copy_whole(snaps[0], tree.root)
+    for k, (d, i) in enumerate(layers[n:], n):
+        snapshot = unpacked(store, d, i)
+        if k == 0 and not os.listdir(tree.root):
+            _copy_whole(snapshot, tree.root)
         else:
-            _lay(snaps[-1], tree.root, "", copier)
+            _lay(snapshot, tree.root, "", copier)
             copier.finish()
     tree.layers = list(layers)
     tree.survey = survey(tree.root)
