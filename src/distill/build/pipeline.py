@@ -42,9 +42,10 @@ def platform_list(text: str | None) -> list[str | None]:
     from distill import platform as platforms
 
     out = []
-    for part in (text or "").split(","):
-        if part.strip() and str(platforms.parse(part)) not in out:
-            out.append(str(platforms.parse(part)))
+    for part in filter(str.strip, (text or "").split(",")):
+        name = str(platforms.parse(part))
+        if name not in out:
+            out.append(name)
     return out or [None]
 
 
