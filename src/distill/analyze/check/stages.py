@@ -50,16 +50,16 @@ def attribute(store, record: dict, findings: list[dict], report_python: dict | N
                              "instruction": made.get("created_by")}
             carried = [(st["line"], c) for st in target.get("steps") or [] if (c := st.get("copies"))
                        and c.get("from", {}).get("stage") == s["index"]]
+            found = Found(s, path, made, carried, dockerfile)
             if kind == "node":
-                story = _node_story(s, path, made, carried, f.get("importer") or "/app/x")
+                story = _node_story(found, f.get("importer") or "/app/x")
             elif kind == "module":
-                story = _module_story(s, path, made, carried, (report_python or {}).get("version"))
+                story = _module_story(found, (report_python or {}).get("version"))
             elif kind == "library":
-                story = _library_story(s, path, made, carried, _owner(fs, path))
+                story = _library_story(found, _owner(fs, path))
             else:
-                story = _story(s, path, made, carried, _is_console_script(fs, path))
-            # the stories place lines as "Dockerfile:N": in the file the build read (-f Dockerfile.prod)
-            f["message"] += story.replace("Dockerfile:", f"{dockerfile}:")
+                story = _story(found, _is_console_script(fs, path))
+            f["message"] += story
             break
 
 
@@ -132,24 +132,36 @@ def _owner(fs: ImageFS, path: str) -> str | None:
         return None
 
 
-def _library_story(stage: dict, path: str, made: dict, carried: list, package: str | None = None) -> str:
-    ref, frm = stage_label(stage), _from(stage)
+class Found:
+    """What another stage has: the stage, the path, the step that made it there, the final
+    stage's COPY --from lines that carried something else from that stage, and the name
+    of the Dockerfile the build read (-f Dockerfile.prod), which the stories' lines name."""
+
+    def __init__(self, stage: dict, path: str, made: dict, carried: list, dockerfile: str):
+        self.stage, self.path, self.made, self.carried, self.dockerfile = stage, path, made, carried, dockerfile
+        self.ref, self.frm = stage_label(stage), _from(stage)
+
+    def at(self, line) -> str:
+        return f"{self.dockerfile}:{line}"
+
+    def has(self) -> str:
+        made = self.made
+        where = f" (from {made['created_by']}, {self.at(made['line'])})" if made.get("line") else ""
+        return f". Stage `{self.ref}` has it at {self.path}{where}"
+
+    def copies(self) -> str:
+        if not self.carried:
+            return f"the final stage copies nothing from `{self.ref}`"
+        what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} ({self.at(line)})" for line, c in self.carried)
+        return f"the final stage copies only {what} from `{self.ref}`"
+
+
+def _library_story(found: Found, package: str | None = None) -> str:
+    ref, frm, path = found.ref, found.frm, found.path
     what = (f"{package} (the package that has it in `{ref}`)" if package else
             "the package that provides it (the runtime package, not -dev)")
-    return (f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: install {what} in the final stage, "
+    return (f"{found.has()}; {found.copies()}. Fix: install {what} in the final stage, "
             f"or COPY --from={frm} {path} {path} with the libraries it needs in turn")
-
-
-def _has(ref: str, path: str, made: dict) -> str:
-    where = f" (from {made['created_by']}, Dockerfile:{made['line']})" if made.get("line") else ""
-    return f". Stage `{ref}` has it at {path}{where}"
-
-
-def _copies(ref: str, carried: list) -> str:
-    if not carried:
-        return f"the final stage copies nothing from `{ref}`"
-    what = ", ".join(f"{' '.join(p[0] for p in c['paths']) or '?'} (Dockerfile:{line})" for line, c in carried)
-    return f"the final stage copies only {what} from `{ref}`"
 
 
 def _find_node_module(fs: ImageFS, spec: str) -> str | None:
@@ -164,17 +176,17 @@ def _find_node_module(fs: ImageFS, spec: str) -> str | None:
     return None
 
 
-def _node_story(stage: dict, path: str, made: dict, carried: list, importer: str) -> str:
-    ref, frm = stage_label(stage), _from(stage)
+def _node_story(found: Found, importer: str) -> str:
+    path = found.path
     modules = path[:path.rindex("/node_modules/") + len("/node_modules")]
     dest = posixpath.join(posixpath.dirname(importer), "node_modules")
-    return f"{_has(ref, path, made)}; {_copies(ref, carried)}. Fix: COPY --from={frm} {modules} {dest}"
+    return f"{found.has()}; {found.copies()}. Fix: COPY --from={found.frm} {modules} {dest}"
 
 
-def _module_story(stage: dict, path: str, made: dict, carried: list, version: str | None) -> str:
-    ref, frm = stage_label(stage), _from(stage)
+def _module_story(found: Found, version: str | None) -> str:
+    ref, frm, path, carried = found.ref, found.frm, found.path, found.carried
     site = posixpath.dirname(path)
-    text = f"{_has(ref, path, made)}; {_copies(ref, carried)}"
+    text = f"{found.has()}; {found.copies()}"
     m = re.search(r"/python(\d+\.\d+)/", path)
     if m and version and m.group(1) != version:
         return text + (f". `{ref}` installed it for Python {m.group(1)} and the final image runs Python {version}: "
@@ -185,7 +197,7 @@ def _module_story(stage: dict, path: str, made: dict, carried: list, version: st
     if copied:
         src, dest, line = copied[0]
         there = posixpath.normpath(dest + site[len(src.rstrip("/")):])
-        return text + (f". It is copied: Dockerfile:{line} puts {site} at {there} in the final image, which is not "
+        return text + (f". It is copied: {found.at(line)} puts {site} at {there} in the final image, which is not "
                        f"on its sys.path. Fix: ENV PYTHONPATH={there}")
     venv = re.match(r"(.+)/lib/python\d+\.\d+/site-packages$", site)
     if venv and not site.startswith(("/usr/", "/root/", "/home/")):
@@ -201,17 +213,17 @@ def _is_console_script(fs: ImageFS, path: str) -> bool:
     return head.startswith(b"#!") and b"python" in head.split(b"\n", 1)[0]
 
 
-def _story(stage: dict, path: str, made: dict, carried: list, console_script: bool) -> str:
-    ref, frm = stage_label(stage), _from(stage)
-    text = _has(ref, path, made)
+def _story(found: Found, console_script: bool) -> str:
+    ref, frm, path, carried = found.ref, found.frm, found.path, found.carried
+    text = found.has()
     moved = [(src, dest, line) for line, c in carried for src, dest in c["paths"]
              if src != dest and (path == src or path.startswith(src.rstrip("/") + "/"))]
     if moved:
         src, dest, line = moved[0]
-        return (text + f"; the final stage copies {src} to {dest} (Dockerfile:{line}), and what was copied still "
+        return (text + f"; the final stage copies {src} to {dest} ({found.at(line)}), and what was copied still "
                 f"names {path}: a virtual environment (its scripts' #! lines, pyvenv.cfg) only works at the path "
                 f"it was made at. Fix: COPY --from={frm} {src} {src}, or make it at {dest} in `{ref}`")
-    text += f"; {_copies(ref, carried)}"
+    text += f"; {found.copies()}"
     if posixpath.basename(path).startswith(("ld-linux", "ld-musl")):
         libc = "musl" if "musl" in path else "glibc"
         return text + (f". The program was linked against {libc} in `{ref}`: its loader alone will not do (the C "
