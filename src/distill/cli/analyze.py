@@ -3,12 +3,13 @@ which keep the store and the vulnerability database sound."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from distill.errors import DistillError
 from distill.cli.commands import (
+    print_json,
+    quick_exit,
     argparse,
     arg,
     command,
@@ -61,7 +62,7 @@ def lint(a):
         print("distill: note: shellcheck is not installed: RUN scripts were not checked (apt-get install "
               "shellcheck)", file=sys.stderr)
     if a.fmt == "json":
-        print(json.dumps(findings, indent=2))
+        print_json(findings)
     elif a.fmt != "text":
         from distill.api import lint_format
 
@@ -76,7 +77,7 @@ def lint(a):
     threshold = threshold or "info"
     order = ["error", "warning", "info", "style"]
     limit = order.index(threshold) if threshold != "none" else -1
-    sys.exit(1 if any(order.index(f["severity"]) <= limit for f in findings) else 0)
+    quick_exit(1 if any(order.index(f["severity"]) <= limit for f in findings) else 0)
 
 
 @command(
@@ -106,11 +107,11 @@ def check(a):
         print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
         sys.exit(2)
     if a.fmt == "json":
-        print(json.dumps(report, indent=2))
+        print_json(report)
     elif a.fmt == "sarif":
         from distill.api import check_sarif
 
-        print(json.dumps(check_sarif(report, a.image), indent=2))
+        print_json(check_sarif(report, a.image))
     else:
         dockerfile = _shown_path(report.get("dockerfile") or "Dockerfile")
         for f in report["findings"]:
@@ -213,7 +214,7 @@ def size(a):
         crossed.append(f"efficiency {100 * report['efficiency']:.2f}% is under --min-efficiency "
                        f"{100 * a.min_efficiency:g}%")
     if a.fmt == "json":
-        print(json.dumps({**report, "failed": crossed}, indent=2))
+        print_json({**report, "failed": crossed})
     else:
         _print_size(a.image, report, wasted_percent, human)
         for c in crossed:
@@ -266,7 +267,7 @@ def compare(a):
     report = compare_stages(store_of(a), a.images[0]) if a.stages else \
         compare_images(store_of(a), a.images[0], a.images[1], reach_of(a))
     if a.fmt == "json":
-        print(json.dumps(report, indent=2))
+        print_json(report)
     elif a.stages:
         _print_stages(report, human)
     else:
@@ -372,7 +373,7 @@ def scan(a):
     result = do_scan(store_of(a), a.image, a.stage, ignore, a.ignore_unfixed, reach_of(a), a.stages)
     found = result["findings"]
     if a.fmt == "json":
-        print(json.dumps({k: v for k, v in result.items() if k != "components"}, indent=2))
+        print_json({k: v for k, v in result.items() if k != "components"})
     elif a.fmt == "cyclonedx-json":
         from distill.api import scan_cyclonedx
 
@@ -380,7 +381,7 @@ def scan(a):
     elif a.fmt == "sarif":
         from distill.api import scan_sarif
 
-        print(json.dumps(scan_sarif(result), indent=2))
+        print_json(scan_sarif(result))
     else:
         print(f"{'ID':<22}{'PACKAGE':<28}{'INSTALLED':<26}{'FIXED IN':<26}{'SEVERITY':<10}WHERE")
         for f in found:

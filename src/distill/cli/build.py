@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from distill.errors import DistillError, interrupt
 from distill.cli.commands import (
+    print_json,
     arg,
     command,
     repeatable,
@@ -67,7 +67,7 @@ def parse(a):
         sys.exit(1)
     for w in plan.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    print(json.dumps(plan.to_json(), indent=2))
+    print_json(plan.to_json())
 
 
 @command(

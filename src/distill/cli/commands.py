@@ -106,3 +106,21 @@ def write_report(path: str, page: str) -> None:
             f.write(page)
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None
+
+
+def print_json(value, indent: int = 2) -> None:
+    import json  # a text report needs none of it (~1.5 ms of a start)
+
+    print(json.dumps(value, indent=indent))
+
+
+def quick_exit(code: int) -> None:
+    """Ends a command that holds no store, lock or child: output flushed, the interpreter's
+    teardown (freeing every module, ~5 ms of a lint) skipped, as a linter in a hook or an
+    editor runs once per file."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = 128 + 13
+    os._exit(code)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from distill.cli.commands import arg, command, reach_of, store_of, INSECURE, PLATFORM, STAGE
+from distill.cli.commands import arg, command, print_json, reach_of, store_of, INSECURE, PLATFORM, STAGE
 
 
 @command(
@@ -27,7 +26,7 @@ def ls(a):
     rows = list_files(store_of(a), a.image, a.path, a.recursive, a.stage, reach_of(a))
     if a.json:
         keys = ("path", "type", "mode", "uid", "gid", "size", "target", "layer", "stage", "line")
-        print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
+        print_json([{k: r[k] for k in keys} for r in rows], 1)
         return
     out = []
     for r in rows:

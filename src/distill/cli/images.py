@@ -3,11 +3,10 @@ save, load, prune, bootstrap."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 from distill.errors import DistillError
-from distill.cli.commands import arg, command, existing_file, store_of, INSECURE
+from distill.cli.commands import arg, command, existing_file, print_json, store_of, INSECURE
 
 
 @command(
@@ -70,11 +69,11 @@ def inspect(a):
         if record is None:
             raise DistillError(f"{a.ref} has no build record: it was not built by this store (pulled, loaded, "
                                "imported or bootstrapped)")
-        print(json.dumps(record, indent=2))
+        print_json(record)
         return
     from distill.api import inspect as do_inspect
 
-    print(json.dumps(do_inspect(store_of(a), a.ref, a.platform), indent=2))
+    print_json(do_inspect(store_of(a), a.ref, a.platform))
 
 
 @command(arg("ref"), arg("--no-trunc", action="store_true"))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
 
@@ -69,7 +68,7 @@ class BlobWriter:
         self._file = os.fdopen(fd, "wb")
         self.digest: str | None = None
         self._next_sync = _SYNC_EVERY
-        self._syncing: threading.Thread | None = None
+        self._syncing = None  # a threading.Thread while a background fsync runs
 
     def write(self, data) -> int:
         n = len(data)
@@ -92,6 +91,8 @@ class BlobWriter:
         if self._syncing is not None and self._syncing.is_alive():
             return
         self._file.flush()
+        import threading  # a reader of the store never writes a blob
+
         self._syncing = threading.Thread(target=_fdatasync_quietly, args=(self._file.fileno(),), daemon=True)
         self._syncing.start()
 
