@@ -3,15 +3,17 @@
 answers) and Buildah (when installed). Prints medians and the ratio to BuildKit.
 
 Scenarios: the Flask example cold, no-op and after an app.py edit; three independent
-2-second stages; a 20,000-file, 280 MB context, no-op and after a one-file edit.
+2-second stages; a 20,000-file, 280 MB context, no-op and after a one-file edit; the
+Dockerfile shapes of bench/shapes.py, each cold, no-op, after an edit of one app file and
+after an edit of the dependency list.
 "distill-user" is distill run by a user other than root (bench/users: made here, its
 store in its home, the same bases loaded), beside root's distill in the same run.
 
-    .venv/bin/python bench/build.py [--runs 3] [--only flask,parallel,context]
+    .venv/bin/python bench/build.py [--runs 3] [--only flask,parallel,context,shapes]
 
 Peers get the very base images distill uses (saved as docker archives and loaded), so
-nothing is fetched from Docker Hub. Install peers with `apt-get install docker.io buildah`
-and start `dockerd`.
+nothing is fetched from Docker Hub. Install peers with `apt-get install docker.io buildah`;
+where no docker engine answers, BuildKit runs in a dockerd of the benchmark's own.
 """
 
 from __future__ import annotations
@@ -159,13 +161,30 @@ class BuildKit(Tool):
     name = "buildkit"
     command = [DOCKER, "build", "-q"]
     env = dict(os.environ, DOCKER_BUILDKIT="1")
+    engine = None
 
     def available(self) -> bool:
         return shutil.which(DOCKER) is not None and subprocess.run(
-            [DOCKER, "info"], capture_output=True).returncode == 0
+            [DOCKER, "info"], capture_output=True, env=self.env).returncode == 0
+
+    def start(self, work: Path) -> None:
+        """A dockerd of the benchmark's own when none answers."""
+        if self.available() or not shutil.which("dockerd"):
+            return
+        from bed.docker import Docker
+
+        (work / "dockerd").mkdir(exist_ok=True)
+        self.engine = Docker(work / "dockerd")
+        self.env = dict(self.env, DOCKER_HOST=f"unix://{self.engine.sock}")
+        self.command = self.command + ["--network", "host"]  # an engine without a bridge, as bench/cold.py's
 
     def load(self, archive):
-        sh([DOCKER, "load", "-i", str(archive)])
+        sh([DOCKER, "load", "-i", str(archive)], env=self.env)
+
+    def stop(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+
 
 
 class Buildah(Tool):
@@ -233,13 +252,35 @@ def big_context(tool: Tool, work: Path, runs: int) -> dict[str, float]:
     return {"280 MB context no-op": noop, "280 MB context one-file edit": statistics.median(edits)}
 
 
-SCENARIOS = {"flask": flask, "parallel": parallel, "context": big_context}
+def shapes(tool: Tool, work: Path, runs: int) -> dict[str, float]:
+    from shapes import NAMES, make
+
+    out = {}
+    for name in NAMES:
+        ctx = work / f"shape-{name}-{tool.name}"
+        if ctx.exists():
+            shutil.rmtree(ctx)
+        app, deps = make(name, ctx, work / "flask")
+        out[f"{name} cold"] = median(lambda: tool.build(ctx, no_cache=True), runs)
+        tool.build(ctx)
+        out[f"{name} no-op"] = median(lambda: tool.build(ctx), runs)
+        for label, path, comment in (("app edit", app, "//" if app.suffix == ".c" else "#"), ("deps edit", deps, "#")):
+            original, times = path.read_text(), []
+            for i in range(runs):
+                path.write_text(f"{original}{comment} edit {i} {time.time()}\n")
+                times.append(tool.build(ctx))
+            out[f"{name} {label}"] = statistics.median(times)
+    return out
+
+
+SCENARIOS = {"flask": flask, "parallel": parallel, "context": big_context, "shapes": shapes}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="flask,parallel,context")
+    ap.add_argument("--tools", default="distill,distill-user,buildkit,buildah", help="which of them to measure")
     ap.add_argument("--work", help="keep the work directory here (reused between runs)")
     ap.add_argument("--docker", action="store_true", help="also distill's own image under docker (distill-docker)")
     args = ap.parse_args()
@@ -248,7 +289,7 @@ def main() -> None:
     store = Store(work / "store")
     busybox_image(store, BUSYBOX, work)
     chosen = args.only.split(",")
-    if "flask" in chosen:
+    if "flask" in chosen or "shapes" in chosen:
         for name, packages in DEMO_BASES.items():
             cached_base(store, name, packages)
         if not (work / "flask").exists():
@@ -257,7 +298,12 @@ def main() -> None:
             sh([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--platform",
                 "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
                 "-d", str(work / "flask" / "wheels"), "-r", str(work / "flask" / "requirements.txt")])
-    tools = [t for t in (Distill(store.root), DistillAsUser(), BuildKit(), Buildah()) if t.available()]
+    buildkit = BuildKit()
+    if "buildkit" in args.tools.split(","):
+        buildkit.start(work)
+    wanted = args.tools.split(",")
+    tools = [t for t in (Distill(store.root), DistillAsUser() if "distill-user" in wanted else None, buildkit,
+                         Buildah()) if t is not None and t.name in wanted and t.available()]
     if any(isinstance(t, DistillAsUser) for t in tools):
         from bed.users import reachable_by_all
 
@@ -267,7 +313,7 @@ def main() -> None:
         tools[2:2] = [DistillInDocker(work, store), DistillInDocker(work, store, chroot=True)]
     archives = []
     env = dict(os.environ, DISTILL_ROOT=str(store.root))
-    for ref in [BUSYBOX] + (list(DEMO_BASES) if "flask" in chosen else []):
+    for ref in [BUSYBOX] + (list(DEMO_BASES) if "flask" in chosen or "shapes" in chosen else []):
         out = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
         if not out.exists():
             sh([sys.executable, "-m", "distill", "save", ref, "-o", str(out)], env=env)
@@ -280,7 +326,7 @@ def main() -> None:
         _measure(chosen, tools, work, args.runs, results)
     finally:
         for t in tools:
-            if isinstance(t, DistillInDocker):
+            if isinstance(t, (DistillInDocker, BuildKit)):
                 t.stop()
     names = [t.name for t in tools]
     print(f"{'scenario':<32}" + "".join(f"{n:>16}" for n in names) + ("   distill/buildkit" if "buildkit" in names else ""))
@@ -299,6 +345,7 @@ def _measure(chosen: list[str], tools: list[Tool], work: Path, runs: int, result
         for t in tools:
             for scenario, seconds in SCENARIOS[name](t, work, runs).items():
                 results.setdefault(scenario, {})[t.name] = seconds
+                print(f"  {t.name}: {scenario} {seconds:.2f}s", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from distill.build.plan.model import Stage, Step
 from distill.build.plan.steps import AddArgs
 from distill.build.solver import add
 from distill.build.solver import copy as copying
+from distill.build.solver.layered_key import source_key
 from distill.build.solver.session import Session
 from distill.build.solver.state import StageState
 
@@ -111,8 +112,12 @@ class CopyStep:
             memo = step_key(self.src_state.key, "SOURCE", {"sources": self.sources, "exclude": list(self.a.exclude)})
             content = self.s.cache.get_memo(memo, share=True)
             if content is None:
-                self._open()
-                content = copying.content_key(self.tree, self.sel, self.exclude)
+                src = self.src_state
+                content = source_key(self.s.store, self.s.cache, src.layers, src.diff_ids, self.sources,
+                                     list(self.a.exclude))
+                if content is None:  # the layers cannot tell: hash the files
+                    self._open()
+                    content = copying.content_key(self.tree, self.sel, self.exclude)
                 self.s.cache.put_memo(memo, content, share=True)
             return content
         self._open()
