@@ -28,13 +28,14 @@ def source_key(store, cache, layers: list[dict], diff_ids: list[str], sources: l
     if any(_WILDCARDS & set(s) for s in sources):
         return None
     h = Sha256(b"layered source key 1\n")
+    read: dict[str, list] = {}  # diffID -> (rows, contents), for a layer several sources ask about
     h.update("\0".join(exclude).encode("utf-8", "surrogateescape") + b"\n")
     for source in sources:
         path = posixpath.normpath("/" + source).lstrip("/")
         h.update(f"{source}\0{path}\n".encode("utf-8", "surrogateescape"))
         for descriptor, diff_id in zip(layers, diff_ids):
             try:
-                done = _layer_answer(store, cache, descriptor, diff_id, path)
+                done = _layer_answer(store, cache, descriptor, diff_id, path, read)
             except (DistillError, ValueError):  # a layer not here (a remote cache's), or unreadable
                 return None
             if done == _UNKNOWN:
@@ -44,7 +45,7 @@ def source_key(store, cache, layers: list[dict], diff_ids: list[str], sources: l
     return "sha256:" + h.hexdigest()
 
 
-def _layer_answer(store, cache, descriptor: dict, diff_id: str, path: str) -> str:
+def _layer_answer(store, cache, descriptor: dict, diff_id: str, path: str, read: dict) -> str:
     memo = step_key("", "LAYER-PATH", {"diff_id": diff_id, "path": path})
     found = cache.get_memo(memo)
     if isinstance(found, str):
@@ -52,8 +53,16 @@ def _layer_answer(store, cache, descriptor: dict, diff_id: str, path: str) -> st
     from distill.image.layers.contents import layer_contents, path_digest
     from distill.image.layers.toc import layer_toc
 
-    rows = layer_toc(store, descriptor, diff_id)
-    found = path_digest(rows, lambda: layer_contents(store, descriptor, diff_id, rows), path)
+    if diff_id not in read:
+        read[diff_id] = [layer_toc(store, descriptor, diff_id), None]
+    held = read[diff_id]
+
+    def contents():
+        if held[1] is None:
+            held[1] = layer_contents(store, descriptor, diff_id, held[0])
+        return held[1]
+
+    found = path_digest(held[0], contents, path)
     found = _UNKNOWN if found is None else found
     cache.put_memo(memo, found)
     return found
