@@ -114,13 +114,15 @@ def print_json(value, indent: int = 2) -> None:
     print(json.dumps(value, indent=indent))
 
 
-def quick_exit(code: int) -> None:
-    """Ends a command that holds no store, lock or child: output flushed, the interpreter's
-    teardown (freeing every module, ~5 ms of a lint) skipped, as a linter in a hook or an
-    editor runs once per file."""
+def quick_exit(code: int, *alive) -> None:
+    """Ends a command that holds no store lock or child any more: output flushed, the
+    interpreter's teardown (freeing every object and module one by one: ~5 ms of a lint,
+    15-40 ms of a build's context walk) skipped. `alive` stays referenced until then."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
         code = 128 + 13
+    except OSError:
+        code = 1
     os._exit(code)
