@@ -109,8 +109,34 @@ class OverlaySnapshotter:
 
 
 def overlay_works(store) -> bool:
+    """Whether overlayfs mounts in the store, as this process would mount it. A yes is
+    remembered until the machine restarts (its boot id) or the store moves to another
+    filesystem: probing is a mount and an unmount, ~7 ms of every build that runs a step.
+    A no is asked again: a module loaded later makes it a yes."""
+    import json
+
+    from distill.fs.atomic import write_file
+    from distill.fs.files import read_text
+
+    remembered = store.path("cache", "overlay-works")
+    try:
+        boot = read_text("/proc/sys/kernel/random/boot_id").strip()
+        here = json.dumps([boot, os.stat(store.tmp_dir).st_dev, in_user_namespace()])
+    except OSError:
+        here = None
+    try:
+        if here is not None and read_text(remembered) == here:
+            return True
+    except OSError:
+        pass
     try:
         with OverlaySnapshotter(store).mount([]) as m:
-            return os.path.isdir(m.merged)
+            works = os.path.isdir(m.merged)
     except DistillError:
         return False
+    if works and here is not None:
+        try:
+            write_file(remembered, here.encode(), durable=False)
+        except OSError:
+            pass
+    return works
