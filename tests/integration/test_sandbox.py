@@ -121,6 +121,19 @@ def test_private_network_reaches_dns(store, tmp_path):
     assert "Address" in out and "can't resolve" not in out, out
 
 
+def test_rules_taken_away_behind_its_back_are_made_again(store, tmp_path):
+    """The bridge's rules are applied once and kept while they stand (a build does not
+    wait on replacing them); a ruleset flushed since, as a firewall reload does, is seen
+    and the table made again by the next build."""
+    import subprocess
+
+    subprocess.run(["nft", "delete", "table", "ip", "distill"], capture_output=True)
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"{FROM}\nRUN ls /sys/class/net > /nets # {time.time()}\n"})
+    distill("build", "-t", "localhost/rules:1", ctx, root=store.root)
+    listed = subprocess.run(["nft", "list", "table", "ip", "distill"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "masquerade" in listed.stdout, listed.stderr
+
+
 # ---- docker's confinement -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")

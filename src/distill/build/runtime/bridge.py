@@ -24,11 +24,13 @@ import subprocess
 import threading
 
 from distill.errors import DistillError
-from distill.fs.files import read_bytes, which
+from distill.fs.atomic import write_file
+from distill.fs.files import read_bytes, read_text, which
 
 BRIDGE = "distill0"
 TABLE = "distill"
 LOCK = "/run/distill/network.lock"
+RULES = "/run/distill/network.rules"  # the nftables script last applied
 FALLBACK_DNS = ("8.8.8.8", "8.8.4.4")  # docker's, when the machine names only loopback resolvers
 # The bridge's /24 (.1 the machine, the gateway): the first the machine does not route.
 SUBNETS = ("10.88.2", "10.0.2", "172.30.2", "192.168.233")
@@ -169,8 +171,11 @@ def ensure(ports: list = ()) -> str:
                 _require(_ip("-batch", "-", stdin=f"link add {BRIDGE} type bridge\n"
                                                   f"addr add {prefix}.1/24 dev {BRIDGE}\n"
                                                   f"link set {BRIDGE} up\n"), f"make the bridge {BRIDGE}")
-            _require(_in(_machine, ["nft", "-f", "-"], nft_script(prefix)),
-                     "set the private network's nftables rules")
+            script = nft_script(prefix)
+            if _machine is not None or not _rules_in_place(script):
+                _require(_in(_machine, ["nft", "-f", "-"], script), "set the private network's nftables rules")
+                if _machine is None:
+                    write_file(RULES, script.encode(), durable=False)
             if _machine is None:
                 _accept_past_a_drop_policy()
             r = _in(_machine, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
@@ -180,6 +185,19 @@ def ensure(ports: list = ()) -> str:
             _require(r, "forward the private network's traffic")
         _made = prefix
         return prefix
+
+
+def _rules_in_place(script: str) -> bool:
+    """The table this script makes is there, made by it: the script is what the machine's
+    last build applied (RULES, on /run: gone at a restart, as the rules are) and the table
+    exists (a flushed ruleset takes it away). Replacing it costs an nft run that reads the
+    whole ruleset (~18 ms, a step's wait); looking costs one that reads only it."""
+    try:
+        if read_text(RULES) != script:
+            return False
+    except OSError:
+        return False
+    return subprocess.run(["nft", "list", "table", "ip", TABLE], capture_output=True).returncode == 0
 
 
 def machine_netns() -> str | None:
