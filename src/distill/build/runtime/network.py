@@ -252,6 +252,12 @@ class Pool:
             raise out[-1]
         return out[0]
 
+    def ahead(self) -> None:
+        """One network started now, unless one is being made already."""
+        with self._lock:
+            if not self._closed and not self._ready:
+                self._spawn()
+
     def give_back(self, net: Network) -> None:
         """Ends `net` behind the build's back (close() waits for it)."""
         def end():

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from distill.build.cache.steps import step_key
 from distill.config import DEFAULT_PATH
 from distill.build.dockerfile import instructions as ins
+from distill.fs import in_chroot_isolation
 from distill.fs.confined import make_dirs, read_text, resolve
 from distill.build.plan.args import PROXY_ARGS
 from distill.build.plan.model import Stage, Step
@@ -44,7 +45,6 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
         return
     # only a step that runs needs the runtime: a cached rebuild never imports it
     from distill.build.runtime.binfmt import can_run, INSTALL_HINT
-    from distill.fs import in_chroot_isolation
 
     if not can_run(state.platform):
         raise BuildError(f"{s.o.dockerfile_path}:{step.line}: RUN for {state.platform} needs an emulator, which this "
@@ -86,6 +86,15 @@ def run_step(s: Session, stage: Stage, step: Step, state: StageState, label: str
                              f"did not complete successfully: exit code {code}" + (f"\n{tail}" if tail else ""))
         layer = s.commit(m)
     s.finish(state, key, layer, created_by, stage, step, progress)
+
+
+def network_ahead(s: Session, stage: Stage, step: Step) -> None:
+    """At a step that runs, the private network of the stage's next RUN starts being made
+    (once a step of a stage runs, every later one does: their keys chain)."""
+    later = stage.steps[stage.steps.index(step) + 1:]
+    if any(isinstance(x.instruction, ins.Run) and run_network(x.args.network, s.o.network) == "private"
+           for x in later) and not in_chroot_isolation():
+        s.network_ahead()
 
 
 def run_network(flag: str | None, build: str) -> str:

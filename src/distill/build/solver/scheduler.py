@@ -19,7 +19,7 @@ from distill.build.solver import entitlements, metadata
 from distill.build.solver.bases import Bases, stage_platform
 from distill.build.solver.copy_step import copy_step
 from distill.build.solver.options import BuildError, BuildOptions, BuildResult
-from distill.build.solver.run import run_step
+from distill.build.solver.run import network_ahead, run_step
 from distill.build.solver.session import Session, comment, platform_of
 from distill.build.solver.slots import Slots, cpu_count
 from distill.build.solver.state import StageState
@@ -40,6 +40,7 @@ class Builder:
         progress = options.progress or Progress("quiet")
         self.s = Session(store, options, Bases(store, options, platform_of(options), pull, progress), progress,
                          remote, cancelled)
+        self.s.on_miss = lambda stage, step: network_ahead(self.s, stage, step)
         self.bases = self.s.bases
         self.timings: dict[str, tuple[float, float]] = {}
 

@@ -58,6 +58,7 @@ class Session:
         self.turn = threading.local()  # .held: this stage's thread has a turn
         self._snap = None
         self._networks = None
+        self.on_miss = lambda stage, step: None  # told of each step that runs, before it does
         self.context_tree = self._context_tree()
 
     def _context_tree(self) -> SourceTree | None:
@@ -184,20 +185,30 @@ class Session:
     def network(self, stack: ExitStack, mode: str, directory: str):
         """A RUN step's network (runtime/network.py), ended when `stack` closes; private
         ones come from the build's pool, made ahead."""
-        from distill.build.runtime.network import Network, Pool
+        from distill.build.runtime.network import Network
 
         if mode != "private":
             net = stack.enter_context(Network(mode, directory))
             net.start()
             return net
+        net = self._pool().take()
+        stack.callback(self._networks.give_back, net)
+        return net
+
+    def _pool(self):
+        from distill.build.runtime.network import Pool
+
         with self.lock:
             if self._networks is None:
                 from distill.fs.atomic import temp_dir
 
                 self._networks = Pool(temp_dir(self.store.tmp_dir, "nets-"))
-        net = self._networks.take()
-        stack.callback(self._networks.give_back, net)
-        return net
+            return self._networks
+
+    def network_ahead(self) -> None:
+        """A private network starts making now, for a RUN a few steps on (its first one
+        in a process sets the bridge's rules too: ~30 ms a step would otherwise wait)."""
+        self._pool().ahead()
 
     def close(self) -> None:
         """Ends what the build started for its steps (the pool's networks, the trees kept)."""
@@ -229,6 +240,7 @@ class Session:
             if claim(key, self.cancelled):  # this thread runs it (released after the step: release_claims)
                 self.turn.claims = getattr(self.turn, "claims", []) + [key]
                 self.materialize(state)  # the step runs, on the layers so far
+                self.on_miss(stage, step)
                 return False
             record = self.cache.get(key)  # another build of this process ran it meanwhile
         self._apply(state, key, record, created_by, stage, step, cached=True)
