@@ -129,12 +129,29 @@ def test_symlinked_destination_goes_through_the_overlay(store, tmp_path):
     assert os.path.islink(root / "data")
 
 
-def test_replacing_a_file_goes_through_the_overlay(store, tmp_path):
+def test_replacing_a_file_with_a_file_goes_direct_and_writes_the_overlays_layer(store, tmp_path):
+    """`COPY requirements.txt .` then `COPY . .`: the second replaces a file the first
+    wrote. Direct, its layer holds what the overlay's upper dir would (ADD takes that path)."""
     ctx = write_context(tmp_path / "ctx", {"passwd": "root:x:0:0::/root:/bin/sh\n"})
-    _, _, image = build(store, ctx, f"{FROM}\nCOPY passwd /etc/passwd\n")
-    assert not went_direct(store, image)
-    root = tree(store, image, tmp_path / "out")
+    os.chmod(ctx / "passwd", 0o600)
+    _, _, direct = build(store, ctx, f"{FROM}\nCOPY passwd /etc/passwd\n")
+    assert went_direct(store, direct)  # before the overlay's build: equal layers share one snapshot
+    _, _, overlay = build(store, ctx, f"{FROM}\nADD passwd /etc/passwd\n")
+    assert not went_direct(store, overlay)
+    a, b = layer_entries(store, direct), layer_entries(store, overlay)
+    assert set(a) == set(b) == {"etc", "etc/passwd"}
+    for name in a:
+        assert a[name][:4] == b[name][:4], name
+    root = tree(store, direct, tmp_path / "out")
     assert (root / "etc/passwd").read_text() == "root:x:0:0::/root:/bin/sh\n"
+    assert stat.S_IMODE(os.stat(root / "etc/passwd").st_mode) == 0o600
+
+
+def test_replacing_a_symlink_goes_through_the_overlay(store, tmp_path):
+    ctx = write_context(tmp_path / "ctx", {"f": "file\n"})
+    _, _, image = build(store, ctx, f"{FROM}\nRUN ln -s /etc/hostname /l\nCOPY f /l\n")
+    assert not went_direct(store, image)
+    assert (tree(store, image, tmp_path / "out") / "l").read_text() == "file\n"
 
 
 def test_a_copy_holding_symlinks_links_nothing(store, tmp_path):

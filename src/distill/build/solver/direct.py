@@ -1,5 +1,5 @@
 """COPY without a mount. When nothing a COPY writes exists in the image yet (apart from
-the directories it writes into), its layer is written straight from the selected files
+the directories it writes into, and files it replaces with files), its layer is written straight from the selected files
 and its snapshot straight beside it (a few small files: the layer alone, see `small`): no
 overlay mount, no copy through it, no walk of the upper dir. Regular files that an earlier
 build of the same step wrote with the same content and metadata are hard-linked from that
@@ -40,7 +40,7 @@ def small(items: list[CopyItem]) -> bool:
 def entries(image: View, items: list[CopyItem]) -> list[CopyItem]:
     """The layer: the image's directories the copy writes into (with their metadata, as
     overlayfs would copy them up), then the items. Unsuitable when an item would replace
-    anything but a directory with a directory."""
+    anything but a directory with a directory or a regular file with a regular file."""
     epoch = source_date_epoch()
     fresh: set[str] = set()   # directories the copy creates
     into: set[str] = set()    # the image's directories it writes into
@@ -56,8 +56,8 @@ def entries(image: View, items: list[CopyItem]) -> list[CopyItem]:
         if found is None:
             if it.type == DIR:
                 fresh.add(name)
-        elif not (it.type == DIR and found.kind == "dir"):
-            raise Unsuitable(name)
+        elif not (it.type == DIR and found.kind == "dir" or it.type == REG and found.kind == "file"):
+            raise Unsuitable(name)  # a file replacing a file is its entry alone, as the overlay's copy
         if parent:
             into.add(parent)
     named = {it.name.strip("/") for it in items}
