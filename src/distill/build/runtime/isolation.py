@@ -14,31 +14,19 @@ from __future__ import annotations
 import os
 import signal
 
+from distill.fs.syscalls import MNT_DETACH, c_library, umount
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 MS_REC = 0x4000
 MS_SLAVE = 1 << 19
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 SI_KERNEL = 0x80  # a signal the terminal sent (to the whole foreground group)
 
 PROC_ENV = "DISTILL_PROC"  # "bind": containers get this process's /proc bound, not a new one
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
-
-_libc = None
-
-
-def c_library():
-    """The C library, with errno kept (ctypes loads on first use: ~3 ms)."""
-    global _libc
-    if _libc is None:
-        import ctypes
-
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
 
 def isolate() -> bool:
     """From here on, this process is the first of new mount and PID namespaces (the one
@@ -191,7 +179,7 @@ def _supervise(child: int, mask: set) -> None:
 
 def detach(path: str) -> None:
     """umount2(path, MNT_DETACH); a path that is no mount is left alone."""
-    if c_library().umount2(os.fsencode(path), MNT_DETACH) != 0:
+    if umount(path, MNT_DETACH) != 0:
         import subprocess
 
         subprocess.run(["umount", "--lazy", path], capture_output=True)

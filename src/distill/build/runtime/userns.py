@@ -81,7 +81,7 @@ def _unshare_user() -> int:
             return e.errno
     import ctypes
 
-    from distill.build.runtime.isolation import c_library
+    from distill.fs.syscalls import c_library
 
     return 0 if c_library().unshare(CLONE_NEWUSER) == 0 else ctypes.get_errno()
 
