@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The Flask example from nothing: distill with an empty store and BuildKit with an empty
-build cache, both pulling the two Debian bases from a loopback registry (Debian's
-docker-registry), runs interleaved. What a fresh CI machine pays.
+"""The Flask example, and the seed guide's shape of it (bench/shapes.py), from nothing:
+distill with an empty store and BuildKit with an empty build cache, both pulling the two
+Debian bases from a loopback registry (Debian's docker-registry), runs interleaved. What
+a fresh CI machine pays.
 
-    .venv/bin/python bench/cold.py [--runs 3]
+    .venv/bin/python bench/cold.py [--runs 3] [--tmpfs] [--shapes flask,seed]
 
 BuildKit is docker's (`/usr/bin/docker` and `dockerd`, DOCKER_BUILDKIT=1, `apt-get install
 docker.io`). Each BuildKit run gets a dockerd of its own with a new, empty data root (its
@@ -81,6 +82,7 @@ class Dockerd:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--shapes", default="flask,seed", help="the project's Flask example, bench/shapes.py's")
     ap.add_argument("--tmpfs", action="store_true",
                     help="Everything (stores, docker's data roots, the registry) in memory: no disk in the figures.")
     args = ap.parse_args()
@@ -89,7 +91,7 @@ def main() -> None:
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20g", "tmpfs", str(work)], check=True)
     registry = RegistryProcess(work / "registry")
     try:
-        run(work, registry, args.runs, args.tmpfs)
+        run(work, registry, args.runs, args.tmpfs, args.shapes.split(","))
     finally:
         registry.stop()
         if args.tmpfs:
@@ -116,36 +118,43 @@ def bases_in(registry, work: Path) -> list[str]:
     return build_args
 
 
-def run(work: Path, registry, runs: int, in_memory: bool) -> None:
+def run(work: Path, registry, runs: int, in_memory: bool, shapes: list[str]) -> None:
     build_args = bases_in(registry, work)
-    ctx = example_context("flask", work / "flask")
+    flask = example_context("flask", work / "flask")
     buildkit = os.path.exists(DOCKERD)
-    ours, theirs = [], []
-    for i in range(runs):
-        settle()
-        ours.append(timed([DISTILL, "--root", work / f"store-{i}", "build", "-q", "-t", "flask:cold", *build_args,
-                           ctx]))
-        if buildkit:
-            dockerd = Dockerd(work / f"docker-{i}")
-            try:
-                dockerd.warm(work)
-                settle()
-                theirs.append(timed([DOCKER, "-H", dockerd.sock, "build", "-q", "--network", "host", "-t", "flask:cold",
-                                     *build_args, ctx],
-                                    env=dict(os.environ, DOCKER_BUILDKIT="1")))
-            finally:
-                dockerd.stop()
-        if in_memory:  # deleting from memory slows nothing after it, and memory is short
-            shutil.rmtree(work / f"store-{i}")
-            shutil.rmtree(work / f"docker-{i}", ignore_errors=True)
-        print(f"run {i + 1}: distill {ours[-1]:.2f} s" + (f", BuildKit {theirs[-1]:.2f} s" if theirs else ""),
-              flush=True)
-    mine = statistics.median(ours)
-    line = f"Flask from an empty store, bases from a loopback registry: distill {mine:.2f} s"
-    if theirs:
-        peer = statistics.median(theirs)
-        line += f", BuildKit {peer:.2f} s (empty cache), ratio {mine / peer:.2f}"
-    print(f"{line}; medians of {runs}")
+    for shape in shapes:
+        if shape == "flask":
+            ctx = flask
+        else:
+            from shapes import make
+
+            ctx = work / f"shape-{shape}"
+            make(shape, ctx, flask)
+        ours, theirs = [], []
+        for i in range(runs):
+            settle()
+            store = work / f"store-{shape}-{i}"
+            ours.append(timed([DISTILL, "--root", store, "build", "-q", "-t", "cold:1", *build_args, ctx]))
+            if buildkit:
+                dockerd = Dockerd(work / f"docker-{shape}-{i}")
+                try:
+                    dockerd.warm(work)
+                    settle()
+                    theirs.append(timed([DOCKER, "-H", dockerd.sock, "build", "-q", "--network", "host", "-t",
+                                         "cold:1", *build_args, ctx], env=dict(os.environ, DOCKER_BUILDKIT="1")))
+                finally:
+                    dockerd.stop()
+            if in_memory:  # deleting from memory slows nothing after it, and memory is short
+                shutil.rmtree(store)
+                shutil.rmtree(work / f"docker-{shape}-{i}", ignore_errors=True)
+            print(f"{shape} run {i + 1}: distill {ours[-1]:.2f} s" + (f", BuildKit {theirs[-1]:.2f} s" if theirs else ""),
+                  flush=True)
+        mine = statistics.median(ours)
+        line = f"{shape} from an empty store, bases from a loopback registry: distill {mine:.2f} s"
+        if theirs:
+            peer = statistics.median(theirs)
+            line += f", BuildKit {peer:.2f} s (empty cache), ratio {mine / peer:.2f}"
+        print(f"{line}; medians of {runs}", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,17 @@ from pathlib import Path
 
 BUILD = "localhost/debian/python-build:bookworm"
 RUN = "localhost/debian/python:bookworm"
+# the bases as build arguments, as examples/flask names them (bench/cold.py pulls them)
+_BASES = f"ARG BUILD_BASE={BUILD}\nARG RUN_BASE={RUN}\n"
 
-_SEED = f"""FROM {BUILD} AS builder
+_SEED = _BASES + """FROM ${{BUILD_BASE}} AS builder
 WORKDIR /app
 COPY requirements.txt .
 COPY wheels/ /wheels/
 RUN python3 -m venv /venv && /venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels -r requirements.txt
-{{bulk}}COPY . .
+{bulk}COPY . .
 
-FROM {RUN}
+FROM ${{RUN_BASE}}
 WORKDIR /app
 COPY --from=builder /venv /venv
 COPY --from=builder /app .

@@ -290,3 +290,64 @@ def test_token_server_without_a_token(proxy, tmp_path):
             api.pull(Store(tmp_path / "s"), f"{proxy.host}/evil/img:1")
     finally:
         tokens.shutdown()
+
+
+def _files(root) -> dict:
+    """Every entry under `root`: type, mode, owner, content or link target."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            p = os.path.join(dirpath, n)
+            st = os.lstat(p)
+            body = os.readlink(p) if os.path.islink(p) else open(p, "rb").read() if os.path.isfile(p) else None
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_uid, st.st_gid, body)
+    return out
+
+
+def test_a_base_a_build_runs_on_is_unpacked_as_it_arrives(bb, registry, proxy, tmp_path):
+    """pull(unpack=True), as a build pulls a base a RUN will stand on: each layer's
+    snapshot is made from the bytes as they arrive, the same tree as an unpack of the
+    stored blob; a transfer cut short part way (config and layer, once each) leaves
+    nothing behind, and its retry unpacks afresh."""
+    from distill.image.layers.unpack import is_unpacked, unpacked
+    from distill.image.registry.pull import pull_named
+
+    dest = f"{registry.host}/arrive/busybox:1"
+    api.push(bb, SRC, dest)
+    proxy.truncate_blobs = 2
+    streamed = Store(tmp_path / "streamed")
+    pull_named(streamed, f"{proxy.host}/arrive/busybox:1", unpack=True)
+    assert proxy.truncate_blobs == 0
+    image = lookup(streamed, f"{proxy.host}/arrive/busybox:1")
+    assert image.diff_ids and all(is_unpacked(streamed, d) for d in image.diff_ids)
+    assert os.listdir(streamed.tmp_dir) == []
+    later = Store(tmp_path / "later")
+    pull_named(later, dest)
+    assert not any(is_unpacked(later, d) for d in image.diff_ids)  # a plain pull unpacks nothing
+    for layer, diff_id in zip(image.layers, image.diff_ids):
+        assert _files(unpacked(streamed, layer, diff_id)) == _files(unpacked(later, layer, diff_id))
+
+
+def test_a_layer_that_is_not_what_its_config_says_is_pulled_but_not_unpacked(bb, registry, tmp_path):
+    """The config's diffID is the check: a layer whose content differs arrives (its
+    digest is right) and gets no snapshot; unpacking it later says why."""
+    from distill.image.layers.unpack import is_unpacked, unpacked
+    from distill.image.registry.pull import pull_named
+
+    image = lookup(bb, SRC)
+    config = dict(image.config, rootfs={"type": "layers", "diff_ids": ["sha256:" + "ab" * 32] * len(image.diff_ids)})
+    data = canonical_json(config)
+    config_digest = bb.write_blob(data)
+    manifest = dict(image.manifest, config={"mediaType": mediatypes.OCI_CONFIG, "digest": config_digest,
+                                            "size": len(data)})
+    body = canonical_json(manifest)
+    bb.set_tag("localhost/busybox:lying", {"mediaType": mediatypes.OCI_MANIFEST, "digest": bb.write_blob(body),
+                                            "size": len(body)})
+    dest = f"{registry.host}/lying/busybox:1"
+    api.push(bb, "localhost/busybox:lying", dest)
+    s = Store(tmp_path / "s")
+    pull_named(s, dest, unpack=True)
+    lying = lookup(s, dest)
+    assert not any(is_unpacked(s, d) for d in lying.diff_ids) and os.listdir(s.tmp_dir) == []
+    with pytest.raises(VerificationError, match="content has diffID"):
+        unpacked(s, lying.layers[0], lying.diff_ids[0])

@@ -187,12 +187,13 @@ def _build_with_caches(store, options, cancelled=None):
             remote.discard(e.layers, f"{e}; building the steps that made them")
 
 
-def _pull(store, text: str, platform: str | None, insecure: tuple[str, ...]):
-    """A base the store lacks, pulled; the registry client (httpx behind it) is imported
-    only then: a build whose bases are here never loads it."""
+def _pull(store, text: str, platform: str | None, insecure: tuple[str, ...], unpack: bool = False):
+    """A base the store lacks, pulled (`unpack`: its layers unpacked as they arrive); the
+    registry client (httpx behind it) is imported only then: a build whose bases are here
+    never loads it."""
     from distill.image.registry.pull import pull_named
 
-    return pull_named(store, text, platform, insecure)
+    return pull_named(store, text, platform, insecure, unpack=unpack)
 
 
 def _shared_steps(result) -> dict:

@@ -21,8 +21,9 @@ TYPE_CHECKING = False  # not typing's: importing typing costs ~4 ms of a start
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    # pull(store, reference, platform text, insecure registries): stores the image
-    Pull = Callable[[object, str, str, tuple], object]
+    # pull(store, reference, platform text, insecure registries, unpack): stores the image;
+    # with unpack, each layer is unpacked as it arrives (a RUN will stand on it)
+    Pull = Callable[[object, str, str, tuple, bool], object]
 
 
 def _near_stage(ref: str, stages) -> str | None:
@@ -40,6 +41,22 @@ def stage_platform(stage):
     return platforms.parse(stage.platform) if stage.platform else None
 
 
+def _run_on(plan) -> set[tuple]:
+    """The base images (reference, platform or None) that a stage built runs a RUN on,
+    itself or through a stage built FROM it."""
+    out = set()
+    for i in plan.build_order:
+        s = plan.stages[i]
+        if not any(isinstance(st.instruction, ins.Run) for st in s.steps):
+            continue
+        while s.base_kind == STAGE:
+            s = plan.stages[s.base_stage]
+        if s.base_kind == IMAGE:
+            platform = stage_platform(s)
+            out.add((s.base, str(platform) if platform else None))
+    return out
+
+
 class Bases:
     def __init__(self, store, options: BuildOptions, platform, pull: "Pull | None", progress):
         self.store = store
@@ -49,6 +66,7 @@ class Bases:
         self.progress = progress
         self.images: dict[str, Image] = {}
         self.named_at: dict[str, tuple] = {}  # reference -> (Dockerfile line, the stage it may mean)
+        self.run_on: set[tuple] = set()  # (reference, platform) a RUN stands on: unpacked as it is pulled
         self.lock = threading.Lock()
 
     def image(self, ref: str, platform=None) -> Image:
@@ -76,7 +94,8 @@ class Bases:
             raise DistillError(f"base image {ref}: not in the store, and this build may not pull")
         step = self.progress.step(f"[internal] pull {ref}" + ("" if platform == self.platform else f" ({platform})"))
         try:
-            self.pull(self.store, ref, str(platform), self.o.insecure)
+            self.pull(self.store, ref, str(platform), self.o.insecure,
+                      (ref, str(platform)) in self.run_on or (ref, None) in self.run_on and platform == self.platform)
         except DistillError as e:
             line, stage = self.named_at.get(ref, (None, None))
             where = f"{self.o.dockerfile_path}:{line}: " if line else ""
@@ -142,6 +161,7 @@ class Bases:
                 needed.update((d, None) for d in st.image_deps)
                 for d in st.image_deps:
                     self.named_at.setdefault(d, (st.line, _near_stage(d, first.stages)))
+        self.run_on = _run_on(first)
         self.fetch_all(sorted(needed))
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:

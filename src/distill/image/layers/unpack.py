@@ -34,37 +34,94 @@ def is_unpacked(store, diff_id: str) -> bool:
 
 def unpacked(store, descriptor: dict, diff_id: str) -> str:
     """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
-    base = snapshots_dir(store)
-    sid = snapshot_id(diff_id)
-    final = os.path.join(base, sid)
-    marker = final + ".complete"
-    if os.path.exists(marker):
+    final = os.path.join(snapshots_dir(store), snapshot_id(diff_id))
+    if os.path.exists(final + ".complete"):
         return final
-    with locked(store.path("locks", f"unpack-{sid}.lock")):
-        if os.path.exists(marker):
-            return final
-        from distill.image.layers.apply import Applier  # only when unpacking: a rebuild seldom does
-        from distill.image.layers.compress import HashingReader, decompressed
-
-        tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
-        try:
-            kind = mediatypes.compression(descriptor["mediaType"])
+    with locked(_lock_of(store, diff_id)):
+        if not os.path.exists(final + ".complete"):
             with store.open_blob(descriptor["digest"]) as f:
-                reader = HashingReader(decompressed(f, kind))
-                # a new empty directory: a name is looked at only when creating it fails
-                Applier(os.path.join(tmp, "fs"), whiteouts="overlay", fresh=True).apply(reader)
-                reader.drain()
-            if reader.digest != diff_id:
-                raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
-                                        f"image says {diff_id}")
-            if os.path.exists(final):  # left by an interrupted unpack
-                remove_tree(final)
-            os.rename(os.path.join(tmp, "fs"), final)
-            touch(marker)
-            store.remember_layer(diff_id, size=reader.size)
-        finally:
-            remove_tree(tmp)
+                _unpack(store, descriptor, diff_id, f)
     return final
+
+
+def _lock_of(store, diff_id: str) -> str:
+    return store.path("locks", f"unpack-{snapshot_id(diff_id)}.lock")
+
+
+def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
+    """The layer read from `blob` (its stored form) becomes its snapshot, or nothing does
+    (a content other than its diffID, a layer the applier refuses). Under its lock."""
+    from distill.image.layers.apply import Applier  # only when unpacking: a rebuild seldom does
+    from distill.image.layers.compress import HashingReader, decompressed
+
+    sid = snapshot_id(diff_id)
+    final = os.path.join(snapshots_dir(store), sid)
+    tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
+    try:
+        reader = HashingReader(decompressed(blob, mediatypes.compression(descriptor["mediaType"])))
+        # a new empty directory: a name is looked at only when creating it fails
+        Applier(os.path.join(tmp, "fs"), whiteouts="overlay", fresh=True).apply(reader)
+        reader.drain()
+        if reader.digest != diff_id:
+            raise VerificationError(f"layer {descriptor['digest']}: content has diffID {reader.digest}, "
+                                    f"image says {diff_id}")
+        if os.path.exists(final):  # left by an interrupted unpack
+            remove_tree(final)
+        os.rename(os.path.join(tmp, "fs"), final)
+        touch(final + ".complete")
+        store.remember_layer(diff_id, size=reader.size)
+    finally:
+        remove_tree(tmp)
+
+
+class UnpackWhileArriving:
+    """A layer unpacked from its bytes as a pull receives them, so that the download, the
+    decompression and the unpack overlap instead of following one another: write() each
+    chunk as it is stored, finish() when the transfer ends. Anything wrong (a transfer
+    cut short, content other than its diffID, an entry the applier refuses) leaves no
+    snapshot: the step that needs one unpacks the stored blob then and says what is wrong."""
+
+    _PIPE = 1 << 20  # a pipe's buffer: the download waits on the unpack in 1 MiB steps, not 64 KiB
+
+    def __init__(self, store, descriptor: dict, diff_id: str):
+        import threading
+
+        r, self._w = os.pipe()
+        try:
+            import fcntl
+
+            fcntl.fcntl(self._w, fcntl.F_SETPIPE_SZ, self._PIPE)
+        except OSError:
+            pass  # past /proc/sys/fs/pipe-max-size: the default buffer only slows it
+        self._thread = threading.Thread(target=self._run, args=(store, descriptor, diff_id, r), daemon=True)
+        self._thread.start()
+
+    def _run(self, store, descriptor: dict, diff_id: str, r: int) -> None:
+        with os.fdopen(r, "rb") as blob:
+            try:
+                with locked(_lock_of(store, diff_id)):
+                    if not is_unpacked(store, diff_id):
+                        _unpack(store, descriptor, diff_id, blob)
+            except Exception:  # told later, by the unpack from the stored blob
+                pass
+
+    def write(self, chunk) -> None:
+        view = memoryview(chunk)
+        while view and self._w is not None:
+            try:
+                view = view[os.write(self._w, view):]
+            except BrokenPipeError:  # the unpack has ended (done, or failed): the pull goes on
+                self._close()
+
+    def finish(self) -> None:
+        """The transfer ended (whole or not): waits for the unpack to end."""
+        self._close()
+        self._thread.join()
+
+    def _close(self) -> None:
+        if self._w is not None:
+            os.close(self._w)
+            self._w = None
 
 
 def adopt(store, diff_id: str, tree: str, extra: dict[str, str] | None = None) -> bool:
