@@ -309,6 +309,7 @@ def test_a_base_a_build_runs_on_is_unpacked_as_it_arrives(bb, registry, proxy, t
     snapshot is made from the bytes as they arrive, the same tree as an unpack of the
     stored blob; a transfer cut short part way (config and layer, once each) leaves
     nothing behind, and its retry unpacks afresh."""
+    from distill.image.layers import toc
     from distill.image.layers.unpack import is_unpacked, unpacked
     from distill.image.registry.pull import pull_named
 
@@ -326,6 +327,10 @@ def test_a_base_a_build_runs_on_is_unpacked_as_it_arrives(bb, registry, proxy, t
     assert not any(is_unpacked(later, d) for d in image.diff_ids)  # a plain pull unpacks nothing
     for layer, diff_id in zip(image.layers, image.diff_ids):
         assert _files(unpacked(streamed, layer, diff_id)) == _files(unpacked(later, layer, diff_id))
+        # the unpack kept the layer's table of contents too, as a scan of the blob makes it
+        assert os.path.exists(toc.toc_path(streamed, diff_id))
+        with streamed.open_blob(layer["digest"]) as f:
+            assert toc.layer_toc(streamed, layer, diff_id) == toc.scan(f, layer, diff_id)[0]
 
 
 def test_a_layer_that_is_not_what_its_config_says_is_pulled_but_not_unpacked(bb, registry, tmp_path):

@@ -42,6 +42,14 @@ def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
         pass
     with store.open_blob(descriptor["digest"]) as f:
         rows, size = scan(f, descriptor, diff_id)
+    keep(store, diff_id, rows, size)
+    return rows
+
+
+def keep(store, diff_id: str, rows: list[list], size: int) -> None:
+    """Keeps the rows of a layer whose content was checked against `diff_id` (a scan's,
+    or an unpack's: it reads every entry anyway)."""
+    path = toc_path(store, diff_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     data = marshal.dumps({"version": VERSION, "diff_id": diff_id, "size": size, "entries": rows})
     write_file(path, data, durable=False)  # a lost or torn file is made again
@@ -50,7 +58,6 @@ def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
     except FileNotFoundError:
         pass
     store.remember_layer(diff_id, size=size)
-    return rows
 
 
 def scan(f, descriptor: dict, diff_id: str) -> tuple[list[list], int]:
@@ -81,8 +88,12 @@ def rows_of(reader) -> list[list]:
     for e in reader:
         if len(rows) >= MAX_ENTRIES:
             raise UnsafeLayer(f"layer has more than {MAX_ENTRIES} entries")
-        name = "/".join(split_name(e.name))
-        xattrs = {k: v.hex() for k, v in e.xattrs.items()} if e.xattrs else None
-        rows.append([name, e.type, e.mode, e.uid, e.gid, e.size, int(e.mtime) if e.mtime == e.mtime else 0,
-                     e.linkname, e.offset, e.devmajor, e.devminor, xattrs])
+        rows.append(row_of(e))
     return rows
+
+
+def row_of(e) -> list:
+    """The row of one tarstream.Entry."""
+    xattrs = {k: v.hex() for k, v in e.xattrs.items()} if e.xattrs else None
+    return ["/".join(split_name(e.name)), e.type, e.mode, e.uid, e.gid, e.size,
+            int(e.mtime) if e.mtime == e.mtime else 0, e.linkname, e.offset, e.devmajor, e.devminor, xattrs]
