@@ -106,10 +106,17 @@ class HashingReader:
         return f"{self.hash.name}:{self.hash.hexdigest()}"
 
 
-def decompressed(stream: BinaryIO, kind: str) -> BinaryIO:
-    """A readable stream of the tar inside a compressed layer."""
+def decompressed(stream: BinaryIO, kind: str, threaded: bool = False) -> BinaryIO:
+    """A readable stream of the tar inside a compressed layer. `threaded`, for a reader
+    that reads it all and closes it: gzip is decompressed by a thread of its own (isal's),
+    outside the GIL, while the reader hashes and unpacks (a 550 MB base: 2.1 -> 1.7 s)."""
     if kind == "gzip":
-        return _gzip()[0].GzipFile(fileobj=stream, mode="rb")
+        reader = _gzip()[0]
+        if threaded and reader.__name__.endswith("igzip"):
+            from isal import igzip_threaded
+
+            return igzip_threaded.open(stream, "rb", threads=1)
+        return reader.GzipFile(fileobj=stream, mode="rb")
     if kind == "zstd":
         import zstandard
 

@@ -73,8 +73,9 @@ def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
                     rows.append(toc.row_of(e))
             yield e
 
+    plain = decompressed(blob, mediatypes.compression(descriptor["mediaType"]), threaded=True)
     try:
-        reader = HashingReader(decompressed(blob, mediatypes.compression(descriptor["mediaType"])))
+        reader = HashingReader(plain)
         # a new empty directory: a name is looked at only when creating it fails
         Applier(os.path.join(tmp, "fs"), whiteouts="overlay", fresh=True).apply_entries(entries())
         reader.drain()
@@ -90,6 +91,7 @@ def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
         else:
             store.remember_layer(diff_id, size=reader.size)
     finally:
+        plain.close()  # a threaded decompressor's thread ends with it
         remove_tree(tmp)
 
 
