@@ -196,3 +196,39 @@ def test_edit_splices_unchanged_entries_from_previous_layer(store, tmp_path, mon
     os.utime(unchanged, ns=(before.st_atime_ns, before.st_mtime_ns))
     _, _, fresh = build(store, ctx, dockerfile, no_cache=True)
     assert fresh.diff_ids[-1] == spliced.diff_ids[-1]
+
+
+def _holding(store, rel: str, but: Path) -> Path:
+    """The one other snapshot that holds `rel`."""
+    found = [d for d in Path(snapshots_dir(store)).iterdir() if d != but and (d / rel).exists()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+COPIED_VENV = f"""{FROM} AS builder
+RUN mkdir -p /venv/lib && for i in $(seq 1 20); do echo "v$i" > /venv/lib/m$i.py; done && chmod 0700 /venv/lib/m1.py
+"""
+
+
+def test_a_copy_from_a_stage_links_the_files_of_that_stages_snapshot(store, tmp_path):
+    """COPY --from=builder /venv: the new snapshot holds the builder's very files (one
+    inode each, none written twice), and the image is what its layer says (build()
+    compares the view with an unpack)."""
+    _, _, image = build(store, None, COPIED_VENV + f"FROM {BUSYBOX}\nCOPY --from=builder /venv /opt/venv\n")
+    ours = snapshot(store, image)
+    theirs = _holding(store, "venv/lib/m3.py", ours)
+    for name in ("m1.py", "m3.py", "m20.py"):
+        assert os.stat(ours / "opt/venv/lib" / name).st_ino == os.stat(theirs / "venv/lib" / name).st_ino
+    root = tree(store, image, tmp_path / "out")
+    assert (root / "opt/venv/lib/m3.py").read_text() == "v3\n"
+    assert stat.S_IMODE(os.stat(root / "opt/venv/lib/m1.py").st_mode) == 0o700
+
+
+def test_a_copy_into_a_stack_holding_the_source_links_nothing(store, tmp_path):
+    """FROM builder, then COPY --from=builder: the builder's snapshot is in the stack the
+    copy lands on, where one inode under two names is not allowed."""
+    _, _, image = build(store, None, COPIED_VENV + "FROM builder\nCOPY --from=builder /venv /copy\n")
+    ours = snapshot(store, image)
+    theirs = _holding(store, "venv/lib/m3.py", ours)
+    assert os.stat(ours / "copy/lib/m3.py").st_ino != os.stat(theirs / "venv/lib/m3.py").st_ino
+    assert (tree(store, image, tmp_path / "out") / "copy/lib/m3.py").read_text() == "v3\n"

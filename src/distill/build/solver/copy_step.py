@@ -41,6 +41,7 @@ class CopyStep:
         self.sources = [x for x in sources if x not in self.urls]
         self.src_state = s.source_state(a.from_) if a.from_ is not None else None
         self.tree = self.sel = None
+        self.source_snapshots = None  # where the --from stage's files lie, to link (direct.py)
         self.placed: list = []
 
     def run(self) -> None:
@@ -99,6 +100,13 @@ class CopyStep:
         src = self.src_state
         root = self.stack.enter_context(self.s.viewed(src))
         if root is not None:
+            if self.s.snap.name == "overlayfs":  # a mount of the layers' snapshots, which never change
+                from distill.build.solver.direct import SourceSnapshots
+                from distill.image.layers.unpack import snapshot_id, snapshots_dir
+
+                base = snapshots_dir(self.s.store)
+                self.source_snapshots = SourceSnapshots(root, [(snapshot_id(d), os.path.join(base, snapshot_id(d)))
+                                                               for d in reversed(src.diff_ids)])
             return root
         from distill.image.imagefs import ImageFS
         from distill.build.solver.extract import extracted
@@ -187,7 +195,8 @@ class CopyStep:
             return _EMPTY
         if direct.small(items):
             return self.s.layer_from_items(items)
-        return direct.write(self.s.store, items, identity, {snapshot_id(i) for i in state.diff_ids})
+        return direct.write(self.s.store, items, identity, {snapshot_id(i) for i in state.diff_ids},
+                            self.source_snapshots)
 
     def _through_overlay(self, contents, downloads):
         from distill.image.layers.apply import Applier

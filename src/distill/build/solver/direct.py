@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import stat
 import time
 
 from distill.fs.files import read_bytes, read_text, write_text
@@ -177,9 +178,64 @@ def _splice(store, previous: Previous | None, files: dict[str, list]) -> Splice 
         return None
 
 
-def write(store, items: list[CopyItem], identity: str, stack: set[str]):
+class SourceSnapshots:
+    """The unpacked layers (top first) under the view a COPY --from reads (`root`): a file
+    the copy writes as it is there (same size, mode, owner and time, no xattrs) is a file
+    one of those snapshots holds, which the new snapshot links instead of writing again.
+    Snapshots never change, so sharing an inode between two is safe, but not within one
+    stack: a layer of the stack the copy lands on is never linked from."""
+
+    def __init__(self, root: str, layers: list[tuple[str, str]]):
+        self.root = root
+        self.layers = layers  # (snapshot id, its directory), top first
+        self._dirs: dict[tuple[str, str], bool] = {}  # (directory, path) -> a plain directory there
+
+    def file_for(self, it: CopyItem, stack: set[str]) -> str | None:
+        if it.type != REG or not it.source or it.xattrs or it.data is not None:
+            return None
+        rel = os.path.relpath(it.source, self.root)
+        if rel.startswith("..") or os.path.isabs(rel):
+            return None
+        parent = os.path.dirname(rel)
+        for sid, top in self.layers:
+            # the merged view shows the top-most layer holding the name (whiteouts and
+            # opaque directories only hide what is below that); a symlink or a file on
+            # the way in a layer is left alone, never followed on this machine
+            if parent and not self._plain_dir(top, parent):
+                if os.path.lexists(os.path.join(top, parent)):
+                    return None
+                continue
+            try:
+                st = os.lstat(os.path.join(top, rel))
+            except FileNotFoundError:
+                continue
+            if sid in stack or not stat.S_ISREG(st.st_mode) or st.st_size != it.size or \
+                    stat.S_IMODE(st.st_mode) != it.mode or (st.st_uid, st.st_gid) != (it.uid, it.gid) or \
+                    int(st.st_mtime) != int(it.mtime) or os.listxattr(os.path.join(top, rel), follow_symlinks=False):
+                return None
+            return os.path.join(top, rel)
+        return None
+
+    def _plain_dir(self, top: str, path: str) -> bool:
+        key = (top, path)
+        if key not in self._dirs:
+            head = os.path.dirname(path)
+            self._dirs[key] = (not head or self._plain_dir(top, head)) and _is_dir(os.path.join(top, path))
+        return self._dirs[key]
+
+
+def _is_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def write(store, items: list[CopyItem], identity: str, stack: set[str], source: SourceSnapshots | None = None):
     """The layer (a blob) and its snapshot, written at the same time (tar writing and
-    hashing, and file creation, each wait on the kernel much of the time); returns the layer."""
+    hashing, and file creation, each wait on the kernel much of the time); returns the
+    layer. A file linked from the previous build's snapshot, or from `source`'s, is not
+    written."""
     from distill.image.layers.apply import Applier
     from distill.image.layers.blob import layer_from
 
@@ -191,17 +247,19 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str]):
     files = {it.name: _file_key(it) for it in items if it.type == REG and it.digest is not None}
     link_source = previous if (previous is not None and previous.linkable and linkable
                                and previous.sid not in stack) else None
+    source = source if linkable else None
 
     def link_from(e: CopyItem) -> str | None:
-        if link_source.same_file(e.name, files.get(e.name)):
+        if link_source is not None and link_source.same_file(e.name, files.get(e.name)):
             return os.path.join(link_source.root, e.name)
-        return None
+        return source.file_for(e, stack) if source is not None else None
 
     starts: dict[str, int] = {}
     tmp = temp_dir(store.tmp_dir, "copy-")
     try:
         tree, index_file = os.path.join(tmp, "fs"), os.path.join(tmp, "fs.files")
-        applier = Applier(tree, whiteouts="overlay", link_from=link_from if link_source else None, fresh=True)
+        applier = Applier(tree, whiteouts="overlay", link_from=link_from if link_source or source else None,
+                          fresh=True)
         applied = Worker(applier.apply_entries, items).start()
         try:
             splice = _splice(store, previous, files)
