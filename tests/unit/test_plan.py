@@ -288,3 +288,18 @@ def test_steps_carry_typed_arguments():
         copy.args.destination  # a misspelt field fails loudly
     with pytest.raises(AttributeError):
         copy.args.checksum  # COPY has no --checksum: only ADD's arguments do
+
+
+def test_the_bases_a_run_stands_on_are_those_pulled_to_be_unpacked():
+    """A base is unpacked as it is pulled when a stage built runs a RUN on it, itself or
+    through a stage FROM it; a base only copied from, or a stage not built, is not."""
+    from distill.build.solver.bases import _run_on
+
+    p = plan("FROM a.example/build AS build\nRUN make\n"
+             "FROM a.example/tools AS tools\n"
+             "FROM tools AS deps\nRUN fetch\n"
+             "FROM --platform=linux/arm64 a.example/arm AS arm\nRUN true\n"
+             "FROM a.example/unused AS unused\nRUN true\n"
+             "FROM a.example/run\nCOPY --from=build /out /\nCOPY --from=deps /d /\nCOPY --from=arm /x /\n")
+    assert _run_on(p, AMD64) == {("a.example/build:latest", str(AMD64)), ("a.example/tools:latest", str(AMD64)),
+                                 ("a.example/arm:latest", "linux/arm64")}

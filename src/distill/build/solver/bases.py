@@ -41,9 +41,9 @@ def stage_platform(stage):
     return platforms.parse(stage.platform) if stage.platform else None
 
 
-def _run_on(plan) -> set[tuple]:
-    """The base images (reference, platform or None) that a stage built runs a RUN on,
-    itself or through a stage built FROM it."""
+def _run_on(plan, platform) -> set[tuple]:
+    """The base images (reference, platform text) that a stage built runs a RUN on, itself
+    or through a stage built FROM it; `platform`, the build's."""
     out = set()
     for i in plan.build_order:
         s = plan.stages[i]
@@ -52,8 +52,7 @@ def _run_on(plan) -> set[tuple]:
         while s.base_kind == STAGE:
             s = plan.stages[s.base_stage]
         if s.base_kind == IMAGE:
-            platform = stage_platform(s)
-            out.add((s.base, str(platform) if platform else None))
+            out.add((s.base, str(stage_platform(s) or platform)))
     return out
 
 
@@ -94,8 +93,7 @@ class Bases:
             raise DistillError(f"base image {ref}: not in the store, and this build may not pull")
         step = self.progress.step(f"[internal] pull {ref}" + ("" if platform == self.platform else f" ({platform})"))
         try:
-            self.pull(self.store, ref, str(platform), self.o.insecure,
-                      (ref, str(platform)) in self.run_on or (ref, None) in self.run_on and platform == self.platform)
+            self.pull(self.store, ref, str(platform), self.o.insecure, (ref, str(platform)) in self.run_on)
         except DistillError as e:
             line, stage = self.named_at.get(ref, (None, None))
             where = f"{self.o.dockerfile_path}:{line}: " if line else ""
@@ -161,7 +159,7 @@ class Bases:
                 needed.update((d, None) for d in st.image_deps)
                 for d in st.image_deps:
                     self.named_at.setdefault(d, (st.line, _near_stage(d, first.stages)))
-        self.run_on = _run_on(first)
+        self.run_on = _run_on(first, self.platform)
         self.fetch_all(sorted(needed))
         froms = [n for n in result.nodes if n.value == "from"]
         for i in first.build_order:
