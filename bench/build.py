@@ -168,14 +168,14 @@ class BuildKit(Tool):
             [DOCKER, "info"], capture_output=True, env=self.env).returncode == 0
 
     def start(self, work: Path) -> None:
-        """A dockerd of the benchmark's own when none answers."""
+        """A dockerd of the benchmark's own when none answers (bench/cold.py's, on an empty
+        data root of its own)."""
         if self.available() or not shutil.which("dockerd"):
             return
-        from bed.docker import Docker
+        from cold import Dockerd
 
-        (work / "dockerd").mkdir(exist_ok=True)
-        self.engine = Docker(work / "dockerd")
-        self.env = dict(self.env, DOCKER_HOST=f"unix://{self.engine.sock}")
+        self.engine = Dockerd(Path(tempfile.mkdtemp(prefix="dockerd-", dir=work)) / "engine")
+        self.env = dict(self.env, DOCKER_HOST=self.engine.sock)
         self.command = self.command + ["--network", "host"]  # an engine without a bridge, as bench/cold.py's
 
     def load(self, archive):
