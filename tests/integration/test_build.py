@@ -620,13 +620,24 @@ def test_untagged_build_is_found_by_id_and_pruned(store, tmp_path):
 def test_prune_removes_snapshots_nothing_uses(store, tmp_path):
     from distill import api
 
-    build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])
-    build(store, None, f"{FROM}\nRUN echo b > /b\n")
+    from distill.image.layers.contents import contents_path, layer_contents
+    from distill.image.layers.toc import layer_toc, toc_path
+
+    _, _, kept = build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])
+    _, _, dropped = build(store, None, f"{FROM}\nRUN echo b > /b\n")
+    for image in (kept, dropped):  # their tables of contents and content indexes made
+        layer_contents(store, image.layers[-1], image.diff_ids[-1], layer_toc(store, image.layers[-1],
+                                                                               image.diff_ids[-1]))
     snaps = Path(store.path("snapshots"))
     before = {p.name for p in snaps.iterdir() if p.is_dir()}
     api.prune(store, cache=True)
     after = {p.name for p in snaps.iterdir() if p.is_dir()}
     assert after < before and len(before - after) == 1  # only the unnamed image's layer went
+    # and its table of contents with it; the kept image's (base layer too) stay
+    assert not os.path.exists(toc_path(store, dropped.diff_ids[-1]))
+    assert not os.path.exists(contents_path(store, dropped.diff_ids[-1]))
+    assert all(os.path.exists(toc_path(store, d)) for d in kept.diff_ids)
+    assert os.path.exists(contents_path(store, kept.diff_ids[-1]))
     assert build(store, None, f"{FROM}\nRUN echo a > /a\n", tags=["localhost/keep:1"])[0].executed == 1
 
 

@@ -76,9 +76,10 @@ def cache_limit(store) -> int:
 
 
 def _drop_unused_snapshots(store, steps, images) -> None:
-    """Unpacked layers no step record, none of `images` ((name, descriptor)) and no
-    container (a mount's lower dirs) uses."""
+    """Unpacked layers, and their tables of contents, that no step record, none of
+    `images` ((name, descriptor)) and no container (a mount's lower dirs) uses."""
     from distill.build.runtime.container import in_use_diff_ids
+    from distill.image.layers.toc import prune_tables
     from distill.image.layers.unpack import prune_snapshots
 
     wanted = set(steps.referenced_diff_ids()) | in_use_diff_ids(store)
@@ -88,3 +89,4 @@ def _drop_unused_snapshots(store, steps, images) -> None:
         except DistillError:
             continue
     prune_snapshots(store, wanted)
+    prune_tables(store, wanted)

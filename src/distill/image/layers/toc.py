@@ -97,3 +97,26 @@ def row_of(e) -> list:
     xattrs = {k: v.hex() for k, v in e.xattrs.items()} if e.xattrs else None
     return ["/".join(split_name(e.name)), e.type, e.mode, e.uid, e.gid, e.size,
             int(e.mtime) if e.mtime == e.mtime else 0, e.linkname, e.offset, e.devmajor, e.devminor, xattrs]
+
+
+def prune_tables(store, wanted_diff_ids: set[str]) -> int:
+    """Remove the tables of contents (and content indexes, contents.py) of layers no kept
+    image, cache record or container uses: what an analysis of an image read in place
+    cached goes too, and is made again when asked. Returns how many layers' went."""
+    keep = {d.partition(":")[2] for d in wanted_diff_ids if isinstance(d, str)}
+    gone = set()
+    directory = store.path("toc")
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        layer = name.split(".", 1)[0]
+        if layer in keep:
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+            gone.add(layer)
+        except OSError:
+            pass
+    return len(gone)
