@@ -12,12 +12,12 @@ import os
 from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill.fs.atomic import write_file
-from distill.fs.files import read_bytes
-from distill.image.layers.toc import LINK, MODE, NAME, OFFSET, SIZE, TYPE, UID, GID, XATTRS, DEVMAJOR, DEVMINOR
+from distill.image.layers.tarstream import DIR, HARDLINK, REG, SYMLINK
+from distill.image.layers.toc import (LINK, MODE, NAME, OFFSET, SIZE, TYPE, UID, GID, XATTRS, DEVMAJOR, DEVMINOR,
+                                      read_kept)
 
 VERSION = 1
 _CHUNK = 1 << 20
-_REGULAR = ("0", "7", "\0")
 _WHITEOUT = ".wh."
 _OPAQUE = ".wh..wh..opq"
 
@@ -31,13 +31,9 @@ def layer_contents(store, descriptor: dict, diff_id: str, rows: list[list]) -> l
     cache or made now and cached. A hard link gets its target's, when the target is in
     the layer."""
     path = contents_path(store, diff_id)
-    try:
-        doc = marshal.loads(read_bytes(path))
-        if isinstance(doc, dict) and doc.get("version") == VERSION and doc.get("diff_id") == diff_id and \
-                isinstance(doc.get("digests"), list) and len(doc["digests"]) == len(rows):
-            return doc["digests"]
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
+    kept = read_kept(path, VERSION, diff_id, "digests")
+    if kept is not None and len(kept) == len(rows):
+        return kept
     from distill.image.layers.compress import decompressed
 
     kind = mediatypes.compression(descriptor["mediaType"])
@@ -54,7 +50,7 @@ def hash_rows(stream, rows: list[list], seekable: bool = False) -> list[bytes | 
 
     out: list[bytes | None] = [None] * len(rows)
     position = 0
-    for i in sorted((i for i, r in enumerate(rows) if r[TYPE] in _REGULAR), key=lambda i: rows[i][OFFSET]):
+    for i in sorted((i for i, r in enumerate(rows) if r[TYPE] == REG), key=lambda i: rows[i][OFFSET]):
         offset, size = rows[i][OFFSET], rows[i][SIZE]
         if offset < position:
             raise ValueError("table of contents out of order")
@@ -72,14 +68,21 @@ def hash_rows(stream, rows: list[list], seekable: bool = False) -> list[bytes | 
             left -= len(chunk)
         out[i] = h.digest()
         position = offset + size
-    by_name = {r[NAME]: i for i, r in enumerate(rows) if r[TYPE] in _REGULAR}
+    files = None
     for i, r in enumerate(rows):
-        if r[TYPE] == "1" and (target := by_name.get(link_name(r[LINK]))) is not None:
-            out[i] = out[target]
+        if r[TYPE] == HARDLINK:
+            files = files if files is not None else _files(rows)
+            target = files.get(_link_name(r[LINK]))
+            out[i] = out[target] if target is not None else None
     return out
 
 
-def link_name(link: str) -> str:
+def _files(rows: list[list]) -> dict[str, int]:
+    """Each regular file's row, by name: what a hard link names."""
+    return {r[NAME]: i for i, r in enumerate(rows) if r[TYPE] == REG}
+
+
+def _link_name(link: str) -> str:
     """A hard link's target as the table of contents names entries."""
     return "/".join(p for p in link.split("/") if p not in ("", "."))
 
@@ -105,7 +108,7 @@ def path_digest(rows: list[list], contents, path: str) -> str | None:
     while parent:
         parent = parent.rpartition("/")[0]
         above.add(parent)
-    lines, by_name = [], None
+    lines, files = [], None
     for i, r in enumerate(rows):
         name = r[NAME]
         head, _, base = name.rpartition("/")
@@ -114,29 +117,28 @@ def path_digest(rows: list[list], contents, path: str) -> str | None:
             if not (gone == path or gone in above or gone.startswith(prefix)):
                 continue
         elif name == path or name.startswith(prefix):
-            if r[TYPE] == "2" and name == path:
+            if r[TYPE] == SYMLINK and name == path:
                 return None
         elif name in above:
-            if r[TYPE] == "5":
+            if r[TYPE] == DIR:
                 continue  # a directory above stays one: what is under it is untouched
-            if r[TYPE] == "2":
+            if r[TYPE] == SYMLINK:
                 return None
         else:
             continue
         content, meta = "", r
-        if r[TYPE] in _REGULAR or r[TYPE] == "1":
+        if r[TYPE] in (REG, HARDLINK):
             if not isinstance(contents, list):
                 contents = contents()
             if contents[i] is None:
                 return None
             content = contents[i].hex()
-            if r[TYPE] == "1":  # the file it names, whose mode and owner it shares
-                if by_name is None:
-                    by_name = {x[NAME]: x for x in rows if x[TYPE] in _REGULAR}
-                meta = by_name[link_name(r[LINK])]
+            if r[TYPE] == HARDLINK:  # the file it names, whose mode and owner it shares
+                files = files if files is not None else _files(rows)
+                meta = rows[files[_link_name(r[LINK])]]
         xattrs = sorted((meta[XATTRS] or {}).items())
         lines.append(f"{name}\0{r[TYPE]}\0{meta[MODE]:o}\0{meta[UID]}:{meta[GID]}\0{content}\0"
-                     f"{r[LINK] if r[TYPE] == '2' else ''}\0{r[DEVMAJOR]},{r[DEVMINOR]}\0{xattrs}\n")
+                     f"{r[LINK] if r[TYPE] == SYMLINK else ''}\0{r[DEVMAJOR]},{r[DEVMINOR]}\0{xattrs}\n")
     if not lines:
         return ""
     return digests.of_bytes("".join(sorted(lines)).encode("utf-8", "surrogateescape"))

@@ -32,18 +32,26 @@ def toc_path(store, diff_id: str) -> str:
 
 def layer_toc(store, descriptor: dict, diff_id: str) -> list[list]:
     """The rows of a stored layer, from the cache or made now (and cached)."""
-    path = toc_path(store, diff_id)
-    try:
-        doc = marshal.loads(read_bytes(path))
-        if isinstance(doc, dict) and doc.get("version") == VERSION and doc.get("diff_id") == diff_id and \
-                isinstance(doc.get("entries"), list):
-            return doc["entries"]
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
+    kept = read_kept(toc_path(store, diff_id), VERSION, diff_id, "entries")
+    if kept is not None:
+        return kept
     with store.open_blob(descriptor["digest"]) as f:
         rows, size = scan(f, descriptor, diff_id)
     keep(store, diff_id, rows, size)
     return rows
+
+
+def read_kept(path: str, version: int, diff_id: str, field: str) -> list | None:
+    """The list `field` of a document kept for a layer (this module's, contents.py's), or
+    None when it is missing, torn, of another version or of another layer."""
+    try:
+        doc = marshal.loads(read_bytes(path))
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if isinstance(doc, dict) and doc.get("version") == version and doc.get("diff_id") == diff_id and \
+            isinstance(doc.get(field), list):
+        return doc[field]
+    return None
 
 
 def keep(store, diff_id: str, rows: list[list], size: int) -> None:

@@ -35,10 +35,10 @@ def is_unpacked(store, diff_id: str) -> bool:
 def unpacked(store, descriptor: dict, diff_id: str) -> str:
     """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
     final = os.path.join(snapshots_dir(store), snapshot_id(diff_id))
-    if os.path.exists(final + ".complete"):
+    if is_unpacked(store, diff_id):
         return final
     with locked(_lock_of(store, diff_id)):
-        if not os.path.exists(final + ".complete"):
+        if not is_unpacked(store, diff_id):
             with store.open_blob(descriptor["digest"]) as f:
                 _unpack(store, descriptor, diff_id, f)
     return final
@@ -51,10 +51,9 @@ def _lock_of(store, diff_id: str) -> str:
 def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
     """The layer read from `blob` (its stored form) becomes its snapshot, or nothing does
     (a content other than its diffID, a layer the applier refuses). Under its lock."""
-    from distill.image.layers.apply import Applier  # only when unpacking: a rebuild seldom does
+    from distill.image.layers import toc  # only when unpacking: a rebuild seldom does
+    from distill.image.layers.apply import Applier
     from distill.image.layers.compress import HashingReader, decompressed
-
-    from distill.image.layers import toc
     from distill.image.layers.tarstream import TarReader
 
     sid = snapshot_id(diff_id)
@@ -67,10 +66,10 @@ def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
         them all, so the table costs no pass of its own (a 550 MB base's is ~1 s)."""
         nonlocal rows
         for e in TarReader(reader):
+            if rows is not None and len(rows) >= toc.MAX_ENTRIES:
+                rows = None  # past a table's bound: the unpack goes on, no table is kept
             if rows is not None:
-                rows = rows if len(rows) < toc.MAX_ENTRIES else None
-                if rows is not None:
-                    rows.append(toc.row_of(e))
+                rows.append(toc.row_of(e))
             yield e
 
     plain = decompressed(blob, mediatypes.compression(descriptor["mediaType"]), threaded=True)
