@@ -102,10 +102,9 @@ class CopyStep:
         if root is not None:
             if self.s.snap.name == "overlayfs":  # a mount of the layers' snapshots, which never change
                 from distill.build.solver.direct import SourceSnapshots
-                from distill.image.layers.unpack import snapshot_id, snapshots_dir
+                from distill.image.layers.unpack import snapshot_id, snapshot_path
 
-                base = snapshots_dir(self.s.store)
-                self.source_snapshots = SourceSnapshots(root, [(snapshot_id(d), os.path.join(base, snapshot_id(d)))
+                self.source_snapshots = SourceSnapshots(root, [(snapshot_id(d), snapshot_path(self.s.store, d))
                                                                for d in reversed(src.diff_ids)])
             return root
         from distill.image.imagefs import ImageFS

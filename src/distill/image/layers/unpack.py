@@ -27,14 +27,19 @@ def snapshots_dir(store) -> str:
     return d
 
 
+def snapshot_path(store, diff_id: str) -> str:
+    """Where this layer's snapshot is (or will be)."""
+    return os.path.join(snapshots_dir(store), snapshot_id(diff_id))
+
+
 def is_unpacked(store, diff_id: str) -> bool:
     """Whether the store holds this layer's snapshot, complete (no unpack needed)."""
-    return os.path.exists(os.path.join(snapshots_dir(store), snapshot_id(diff_id) + ".complete"))
+    return os.path.exists(snapshot_path(store, diff_id) + ".complete")
 
 
 def unpacked(store, descriptor: dict, diff_id: str) -> str:
     """The directory holding this layer's tree, unpacking it on first use (diffID verified)."""
-    final = os.path.join(snapshots_dir(store), snapshot_id(diff_id))
+    final = snapshot_path(store, diff_id)
     if is_unpacked(store, diff_id):
         return final
     with locked(_lock_of(store, diff_id)):
@@ -57,7 +62,7 @@ def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
     from distill.image.layers.tarstream import TarReader
 
     sid = snapshot_id(diff_id)
-    final = os.path.join(snapshots_dir(store), sid)
+    final = snapshot_path(store, diff_id)
     tmp = temp_dir(store.tmp_dir, f"unpack-{sid}-")
     rows: list | None = [] if not os.path.exists(toc.toc_path(store, diff_id)) else None
 
@@ -148,9 +153,8 @@ def adopt(store, diff_id: str, tree: str, extra: dict[str, str] | None = None) -
     """Make `tree` (already in overlay form) the snapshot of layer `diff_id`, with `extra`
     files beside it (suffix → file). False when the snapshot existed: the content is the
     same, and `tree` is left to the caller."""
-    sid = snapshot_id(diff_id)
-    final = os.path.join(snapshots_dir(store), sid)
-    with locked(store.path("locks", f"unpack-{sid}.lock")):  # the lock unpacked() takes
+    final = snapshot_path(store, diff_id)
+    with locked(_lock_of(store, diff_id)):  # the lock unpacked() takes
         if os.path.exists(final + ".complete"):
             return False
         try:

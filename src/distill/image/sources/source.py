@@ -97,11 +97,10 @@ class StoreBlobs(Blobs):
         if not is_unpacked(self.store, diff_id):
             return None
         from distill.fs.confined import resolve
-        from distill.image.layers.unpack import snapshot_id, snapshots_dir
+        from distill.image.layers.unpack import snapshot_path
 
         try:
-            host, _ = resolve(os.path.join(snapshots_dir(self.store), snapshot_id(diff_id)), entry,
-                              follow_final=False, clamp=True)
+            host, _ = resolve(snapshot_path(self.store, diff_id), entry, follow_final=False, clamp=True)
         except DistillError:
             return None
         return host if os.path.isfile(host) and not os.path.islink(host) else None
