@@ -465,9 +465,10 @@ def build(store: Store, options, tags: list[str] = (), outputs: list = (), iidfi
     build cache kept within its bound after; `gate(image)` may refuse the image (raise)
     before it is named or sent. Returns (BuildResult, manifest descriptor, Image)."""
     from distill.build.pipeline import build as run
-    from distill.upkeep.stale import collect_stale
+    from distill.upkeep.stale import collect_stale, confirm_in_background
 
     collect_stale(store)
+    confirm_in_background(store)
     result, desc, image = run(store, options, tags, outputs, iidfile, gate)
     if result.executed:  # a no-op wrote nothing, and so has nothing to collect
         from distill.upkeep.gc import collect_cache

@@ -52,3 +52,18 @@ def capability_mask(field: str) -> int | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+_boot: list[str] = []
+
+
+def boot_id() -> str:
+    """This boot of the machine ("" where it cannot be read): what was written and not
+    synced before a crash may be lost, so such things name the boot they were made in."""
+    if not _boot:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+                _boot.append(f.read().strip())
+        except OSError:
+            _boot.append("")
+    return _boot[0]

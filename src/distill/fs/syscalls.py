@@ -38,3 +38,14 @@ def umount(path: str, flags: int = 0) -> int:
     import ctypes
 
     return 0 if c_library().umount2(os.fsencode(path), flags) == 0 else ctypes.get_errno()
+
+
+def syncfs(path: str) -> int:
+    """syncfs(2) of the filesystem holding `path`: 0, or the errno."""
+    import ctypes
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return 0 if c_library().syncfs(fd) == 0 else ctypes.get_errno()
+    finally:
+        os.close(fd)

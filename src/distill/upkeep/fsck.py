@@ -127,7 +127,7 @@ def _cache(store, problems: list[str], repair: bool) -> None:
 
 
 def _snapshots(store, problems: list[str], repair: bool) -> None:
-    from distill.image.layers.unpack import snapshots_dir
+    from distill.image.layers.unpack import is_complete, snapshots_dir
 
     base = snapshots_dir(store)
     for path in list_dir(base):
@@ -138,8 +138,11 @@ def _snapshots(store, problems: list[str], repair: bool) -> None:
                 if repair:
                     unlink(path)
             continue
-        if os.path.isdir(path) and not os.path.exists(path + ".complete"):
-            _note(problems, f"snapshot {name}: unpacked only in part (no completion marker)", repair, "removed")
+        if os.path.isdir(path) and not is_complete(path):
+            why = ("made before the machine restarted and never synced" if os.path.exists(path + ".complete")
+                   else "unpacked only in part (no completion marker)")
+            _note(problems, f"snapshot {name}: {why}", repair, "removed")
             if repair:
+                unlink(path + ".complete")  # first: never a marker without its tree
                 remove_tree(path)
                 unlink(path + ".files")

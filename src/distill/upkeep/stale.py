@@ -4,7 +4,8 @@ of its own: runtime/isolation.py), but not their temporary directories nor runc'
 records of the containers they had started. An entry belongs to a process that is gone
 when its maker (fs/owner.py) no longer runs. What still runs there (a store used by a
 version without the namespaces, or where they could not be made: port proxies, containers) is
-stopped first, and only when it points into such an entry."""
+stopped first, and only when it points into such an entry. Snapshots made without a sync
+are synced here too, off the build's path, once the kernel has written them back."""
 
 from __future__ import annotations
 
@@ -140,3 +141,19 @@ def _unmount_under(roots: list[str]) -> None:
 
     for point in sorted(points, key=len, reverse=True):
         detach(point)
+
+
+def confirm_in_background(store) -> None:
+    """Snapshots earlier builds of this boot made and never synced are synced and marked
+    so (unpack.confirm_snapshots) beside the build, which never waits for it."""
+    import threading
+
+    from distill.image.layers.unpack import confirm_snapshots
+
+    def confirm():
+        try:
+            confirm_snapshots(store)
+        except OSError:
+            pass  # the next build tries again
+
+    threading.Thread(target=confirm, name="confirm-snapshots", daemon=True).start()

@@ -46,8 +46,12 @@ def mount_overlay(lowers: list[str], upper: str, work: str, merged: str, cwd: st
     from distill.fs.syscalls import mount
 
     tail = f"upperdir={upper},workdir={work},{_options()}"
-    if mount("overlay", merged, "overlay", f"lowerdir={':'.join(lowers)},{tail}") == 0:
-        return
+    # volatile (Linux 5.10+): the unmount does not sync the whole filesystem the store is
+    # on (~20 ms a step, seconds after a base's unpack); the snapshot an upper becomes
+    # names the boot it was made in until it is synced (unpack.confirm_snapshots)
+    for volatile in (",volatile", ""):
+        if mount("overlay", merged, "overlay", f"lowerdir={':'.join(lowers)},{tail}{volatile}") == 0:
+            return
     names = [os.path.relpath(l, cwd) for l in lowers]
     r = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={':'.join(names)},{tail}", merged],
                        cwd=cwd, capture_output=True, text=True)
@@ -122,13 +126,13 @@ def overlay_works(store) -> bool:
     A no is asked again: a module loaded later makes it a yes."""
     import json
 
+    from distill.fs import boot_id
     from distill.fs.atomic import write_file
     from distill.fs.files import read_text
 
     remembered = store.path("cache", "overlay-works")
     try:
-        boot = read_text("/proc/sys/kernel/random/boot_id").strip()
-        here = json.dumps([boot, os.stat(store.tmp_dir).st_dev, in_user_namespace()])
+        here = json.dumps([boot_id(), os.stat(store.tmp_dir).st_dev, in_user_namespace()])
     except OSError:
         here = None
     try:

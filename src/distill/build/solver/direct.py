@@ -19,7 +19,7 @@ from distill.fs.files import read_bytes, read_text, write_text
 from distill.image.layers.create import clamp_mtime, source_date_epoch
 from distill.image.layers.tarstream import BLOCK, DIR, REG, SYMLINK
 from distill.record import Record
-from distill.image.layers.unpack import adopt, snapshot_id, snapshots_dir
+from distill.image.layers.unpack import adopt, is_complete, snapshot_id, snapshots_dir
 from distill.fs.atomic import remove_tree, temp_dir
 from distill.threads import Worker
 from distill.build.solver.copy import CopyItem, write_tar
@@ -114,7 +114,7 @@ def _previous(store, identity: str) -> Previous | None:
     try:
         sid = read_text(_last_path(store, identity)).strip()
         root = os.path.join(snapshots_dir(store), sid)
-        if not os.path.exists(root + ".complete"):
+        if not is_complete(root):
             return None
         index = json.loads(read_bytes(root + ".files"))
         return Previous(sid, root, index["blob"], index["entries"], index["linkable"])

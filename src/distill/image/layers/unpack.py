@@ -8,7 +8,7 @@ import os
 from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill.errors import VerificationError
-from distill.fs.files import list_dir, read_text, touch, unlink
+from distill.fs.files import list_dir, read_text, unlink
 from distill.fs.atomic import remove_tree, temp_dir
 from distill.fs.lock import locked
 
@@ -34,7 +34,61 @@ def snapshot_path(store, diff_id: str) -> str:
 
 def is_unpacked(store, diff_id: str) -> bool:
     """Whether the store holds this layer's snapshot, complete (no unpack needed)."""
-    return os.path.exists(snapshot_path(store, diff_id) + ".complete")
+    return is_complete(snapshot_path(store, diff_id))
+
+
+# A snapshot's marker (<id>.complete) says whether its tree can be trusted: "synced" once
+# it is on disk; the boot it was made in until then (nothing is synced as it is written:
+# a crash may tear what the kernel had not written back, and the next boot unpacks it
+# again from its layer); anything else (torn, empty, another boot) is not a snapshot.
+SYNCED = "synced"
+_SYNC_AGE = 60.0  # seconds: the kernel writes back dirty data after 30
+
+
+def is_complete(tree: str) -> bool:
+    """Whether the snapshot tree `tree` is whole (its marker is one this boot trusts)."""
+    from distill.fs import boot_id
+
+    try:
+        with open(tree + ".complete", encoding="ascii") as f:
+            mark = f.read(64)
+    except (OSError, ValueError):
+        return False
+    return mark == SYNCED or (mark == boot_id() and mark != "")
+
+
+def _mark_complete(tree: str) -> None:
+    from distill.fs import boot_id
+    from distill.fs.atomic import write_file
+
+    write_file(tree + ".complete", boot_id().encode(), durable=False)
+
+
+def confirm_snapshots(store, age: float = _SYNC_AGE) -> int:
+    """The snapshots made in this boot more than `age` seconds ago are synced (one syncfs:
+    by then the kernel has written most of them back) and marked so. Returns how many."""
+    import time
+
+    from distill.fs import boot_id
+    from distill.fs.atomic import write_file
+    from distill.fs.syscalls import syncfs
+
+    base, boot, now = snapshots_dir(store), boot_id(), time.time()
+    due = []
+    for name in list_dir(base):
+        path = os.path.join(base, name)
+        try:
+            st = os.stat(path)
+            if name.endswith(".complete") and st.st_size == len(boot) and now - st.st_mtime >= age \
+                    and read_text(path) == boot:
+                due.append(path)
+        except (OSError, ValueError):
+            pass
+    if not boot or not due or syncfs(base) != 0:
+        return 0
+    for path in due:
+        write_file(path, SYNCED.encode(), durable=False)  # a torn one is not trusted: made again
+    return len(due)
 
 
 def unpacked(store, descriptor: dict, diff_id: str) -> str:
@@ -89,7 +143,7 @@ def _unpack(store, descriptor: dict, diff_id: str, blob) -> None:
         if os.path.exists(final):  # left by an interrupted unpack
             remove_tree(final)
         os.rename(os.path.join(tmp, "fs"), final)
-        touch(final + ".complete")
+        _mark_complete(final)
         if rows is not None:
             toc.keep(store, diff_id, rows, reader.size)
         else:
@@ -155,7 +209,7 @@ def adopt(store, diff_id: str, tree: str, extra: dict[str, str] | None = None) -
     same, and `tree` is left to the caller."""
     final = snapshot_path(store, diff_id)
     with locked(_lock_of(store, diff_id)):  # the lock unpacked() takes
-        if os.path.exists(final + ".complete"):
+        if is_complete(final):
             return False
         try:
             for suffix, path in (extra or {}).items():
@@ -165,7 +219,7 @@ def adopt(store, diff_id: str, tree: str, extra: dict[str, str] | None = None) -
             os.rename(tree, final)
         except OSError:
             return False
-        touch(final + ".complete")
+        _mark_complete(final)
         return True
 
 
@@ -195,7 +249,7 @@ def prune_snapshots(store, wanted_diff_ids: set[str]) -> int:
             unlink(p)
     for record in list_dir(os.path.join(base, "last")):
         try:
-            if not os.path.exists(os.path.join(base, f"{read_text(record).strip()}.complete")):
+            if not is_complete(os.path.join(base, read_text(record).strip())):
                 os.unlink(record)
         except OSError:
             pass
