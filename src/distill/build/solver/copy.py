@@ -250,23 +250,29 @@ def heredoc_item(name: str, content: bytes, owner, chmod, created_by_mtime: floa
                     size=len(content), data=content)
 
 
-def write_tar(items: list[CopyItem], out, splice=None) -> dict[str, int]:
-    """The items as a tar (for --link and the direct COPY they are the layer). Returns
-    where each entry starts. `splice` (direct.Splice) may take an entry's bytes from a
-    previous layer instead."""
+def write_tar(items: list[CopyItem], out, splice=None, rows: list | None = None) -> dict[str, int]:
+    """The items as a tar (for --link and the direct COPY they are the layer), its table of
+    contents into `rows` when given. Returns where each entry starts. `splice`
+    (direct.Splice) may take an entry's bytes from a previous layer instead."""
     from distill.image.layers.create import TarWriter, clamp_mtime, source_date_epoch, ustar
 
+    if rows is not None:
+        from distill.image.layers.toc import make_row
     epoch = source_date_epoch()
     w = TarWriter(out, epoch)
     starts: dict[str, int] = {}
     pos = 0
     for it in items:
         size = it.size if it.type == REG else 0
-        header = None if it.xattrs else ustar(it.name, it.mode, it.uid, it.gid, size, clamp_mtime(it.mtime, epoch),
-                                              it.type.encode(), it.linkname, it.devmajor, it.devminor)
+        mtime = clamp_mtime(it.mtime, epoch)
+        header = None if it.xattrs else ustar(it.name, it.mode, it.uid, it.gid, size, mtime, it.type.encode(),
+                                              it.linkname, it.devmajor, it.devminor)
         if header is None:  # PAX records needed
             header = w.header(_tar_info(it))
         starts[it.name] = pos
+        if rows is not None:
+            rows.append(make_row(it.name, it.type, it.mode, it.uid, it.gid, size, mtime, it.linkname,
+                                 pos + len(header), it.devmajor, it.devminor, it.xattrs))
         pos += len(header) + size + (-size % BLOCK)
         if splice is None or not splice.take(it, header, out):
             w.entry(header, size, it.data if it.data is not None else it.source)

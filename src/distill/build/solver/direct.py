@@ -264,7 +264,8 @@ def write(store, items: list[CopyItem], identity: str, stack: set[str], source: 
         try:
             splice = _splice(store, previous, files)
             try:
-                layer = layer_from(store, lambda sink: starts.update(write_tar(items, sink, splice)))
+                rows: list = []
+                layer = layer_from(store, lambda sink: starts.update(write_tar(items, sink, splice, rows)), rows=rows)
             finally:
                 if splice is not None:
                     splice.close()

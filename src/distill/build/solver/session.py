@@ -180,7 +180,10 @@ class Session:
         from distill.image.layers.blob import layer_from
         from distill.build.solver.copy import write_tar
 
-        return layer_from(self.store, lambda sink: write_tar(items, sink)) if items else None
+        if not items:
+            return None
+        rows: list = []
+        return layer_from(self.store, lambda sink: write_tar(items, sink, rows=rows), rows=rows)
 
     def network(self, stack: ExitStack, mode: str, directory: str):
         """A RUN step's network (runtime/network.py), ended when `stack` closes; private

@@ -9,7 +9,8 @@ image, and names that climb out are refused."""
 from __future__ import annotations
 
 from distill.errors import UnsafeLayer
-from distill.image.layers.apply import split_name, whiteout_victim
+from distill.image.layers.apply import whiteout_victim
+from distill.image.layers.tarstream import split_name
 from distill.image.layers.create import OPAQUE, WHITEOUT_PREFIX
 from distill.image.layers.tarstream import DIR, HARDLINK, SYMLINK
 from distill.image.layers.toc import (

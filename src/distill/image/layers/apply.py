@@ -21,7 +21,7 @@ import stat
 from distill.errors import UnsafeLayer
 from distill.record import Record
 from distill.image.layers.create import OPAQUE, WHITEOUT_PREFIX
-from distill.image.layers.tarstream import BLK, CHR, DIR, FIFO, HARDLINK, REG, SYMLINK, Entry, TarReader
+from distill.image.layers.tarstream import BLK, CHR, DIR, FIFO, HARDLINK, REG, SYMLINK, Entry, TarReader, split_name
 from distill.fs import in_user_namespace
 from distill.image.layers import opaque_xattr
 
@@ -39,18 +39,6 @@ _REFUSED_XATTRS = ("trusted.overlay.", "user.overlay.")
 class ApplyStats(Record, frozen=False):
     entries: int = 0
     bytes: int = 0
-
-
-def split_name(name: str, what: str = "entry") -> list[str]:
-    """Components of a tar member name; refuses absolute names and `..`."""
-    if name.startswith("/"):
-        raise UnsafeLayer(f"layer {what} {name!r} is an absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeLayer(f"layer {what} {name!r} climbs out of the root with '..'")
-    if "\0" in name:
-        raise UnsafeLayer(f"layer {what} {name!r} contains a NUL byte")
-    return parts
 
 
 def whiteout_victim(name: str, base: str) -> str | None:

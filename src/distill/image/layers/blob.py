@@ -23,11 +23,13 @@ class Layer(Record):
     uncompressed_size: int
 
 
-def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:
+def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None,
+               rows: list | None = None) -> Layer:
     """One pass: `produce(sink)` writes a tar into the sink, which hashes it (diffID),
     compresses it and feeds the store's blob writer (digest). A diffID other than
     `expected_diff_id` is refused before the blob is committed. Uncompressed, the blob is
-    the tar: one hash serves as both."""
+    the tar: one hash serves as both. `rows`, which `produce` fills with the tar's table
+    of contents, is kept as the layer's (toc.py): no scan of it is needed later."""
     plain = compression == "none"
     if not plain:
         from distill.image.layers.compress import CompressingSink
@@ -39,7 +41,12 @@ def layer_from(store, produce, compression: str = LOCAL_COMPRESSION, expected_di
             raise VerificationError(f"layer content has diffID {diff_id}, expected {expected_diff_id}")
         digest = blob.commit()
     diff_id = diff_id or digest
-    store.remember_layer(diff_id, size=sink.uncompressed_size)
+    if rows is not None:
+        from distill.image.layers.toc import keep
+
+        keep(store, diff_id, rows, sink.uncompressed_size)
+    else:
+        store.remember_layer(diff_id, size=sink.uncompressed_size)
     return Layer({"mediaType": _MEDIA[compression], "digest": digest, "size": blob.size}, diff_id, sink.uncompressed_size)
 
 
@@ -66,7 +73,9 @@ def write_layer(store, tree: str, compression: str = LOCAL_COMPRESSION, overlay_
     """Tar `tree` (compressed as asked), hash it, and commit the blob to `store`."""
     from distill.image.layers.create import write_tree
 
-    return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper), compression)
+    rows: list = []
+    return layer_from(store, lambda sink: write_tree(tree, sink, overlay_upper=overlay_upper, rows=rows), compression,
+                      rows=rows)
 
 
 def import_tar(store, stream, compression: str = LOCAL_COMPRESSION, expected_diff_id: str | None = None) -> Layer:

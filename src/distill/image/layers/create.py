@@ -22,6 +22,7 @@ OPAQUE = ".wh..wh..opq"
 _OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
 _OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 _COPY_CHUNK = 1 << 20
+_XATTR = "SCHILY.xattr."
 
 
 def source_date_epoch() -> int | None:
@@ -69,11 +70,14 @@ def _is_opaque(path: str) -> bool:
 
 
 class TarWriter:
-    """Writes tar entries to a binary sink; `close` writes the end-of-archive blocks."""
+    """Writes tar entries to a binary sink; `close` writes the end-of-archive blocks. Given
+    a list of `rows`, the table of contents (toc.py) of what add() writes goes into it."""
 
-    def __init__(self, out, epoch: int | None = None):
+    def __init__(self, out, epoch: int | None = None, rows: list | None = None):
         self.out = out
         self.epoch = epoch
+        self.rows = rows
+        self.position = 0  # bytes written so far
 
     def header(self, info: tarfile.TarInfo) -> bytes:
         """The bytes before an entry's data: its ustar header, with PAX records when needed."""
@@ -88,12 +92,22 @@ class TarWriter:
     def add(self, info: tarfile.TarInfo, source: str | bytes | None = None) -> None:
         """An entry from its TarInfo; a regular file's data read from the path `source`,
         or given as bytes."""
-        self.entry(self.header(info), info.size if info.isreg() else 0, source)
+        header = self.header(info)
+        if self.rows is not None:
+            from distill.image.layers.toc import make_row
+
+            xattrs = {k[len(_XATTR):]: v.encode("utf-8", "surrogateescape")
+                      for k, v in info.pax_headers.items() if k.startswith(_XATTR)}
+            self.rows.append(make_row(info.name, info.type.decode(), info.mode, info.uid, info.gid, info.size,
+                                      info.mtime, info.linkname, self.position + len(header), info.devmajor,
+                                      info.devminor, xattrs))
+        self.entry(header, info.size if info.isreg() else 0, source)
 
     def entry(self, header: bytes, size: int, source=None) -> None:
         """A ready header, then `size` bytes of data from `source`: a path, bytes, or a
         readable stream."""
         self.out.write(header)
+        self.position += len(header) + size + (-size % BLOCK)
         if not size:
             return
         if isinstance(source, bytes):
@@ -118,6 +132,7 @@ class TarWriter:
 
     def close(self) -> None:
         self.out.write(b"\0" * (2 * BLOCK))
+        self.position += 2 * BLOCK
 
 
 _OCTAL7 = 8**7
@@ -173,11 +188,12 @@ def _info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def write_tree(root: str, out, overlay_upper: bool = False, epoch: int | None = None) -> int:
-    """Write the tree under `root` (root itself excluded) as a tar to `out`. Returns entries."""
+def write_tree(root: str, out, overlay_upper: bool = False, epoch: int | None = None, rows: list | None = None) -> int:
+    """Write the tree under `root` (root itself excluded) as a tar to `out`, its table of
+    contents into `rows` when given. Returns entries."""
     import tarfile
 
-    writer = TarWriter(out, source_date_epoch() if epoch is None else epoch)
+    writer = TarWriter(out, source_date_epoch() if epoch is None else epoch, rows)
     links: dict[tuple[int, int], str] = {}
     count = 0
 

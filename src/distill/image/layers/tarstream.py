@@ -46,6 +46,18 @@ class Entry:
         return self._reader._read_data(n) if self._reader else b""
 
 
+def split_name(name: str, what: str = "entry") -> list[str]:
+    """Components of a tar member name; refuses absolute names and `..`."""
+    if name.startswith("/"):
+        raise UnsafeLayer(f"layer {what} {name!r} is an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeLayer(f"layer {what} {name!r} climbs out of the root with '..'")
+    if "\0" in name:
+        raise UnsafeLayer(f"layer {what} {name!r} contains a NUL byte")
+    return parts
+
+
 def _field_str(b: bytes) -> str:
     return b.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 

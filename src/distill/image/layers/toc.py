@@ -17,7 +17,7 @@ from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill.errors import UnsafeLayer, VerificationError
 from distill.fs.files import read_bytes
-from distill.image.layers.apply import split_name
+from distill.image.layers.tarstream import BLK, CHR, REG, split_name
 from distill.fs.atomic import write_file
 
 VERSION = 1
@@ -102,9 +102,18 @@ def rows_of(reader) -> list[list]:
 
 def row_of(e) -> list:
     """The row of one tarstream.Entry."""
-    xattrs = {k: v.hex() for k, v in e.xattrs.items()} if e.xattrs else None
-    return ["/".join(split_name(e.name)), e.type, e.mode, e.uid, e.gid, e.size,
-            int(e.mtime) if e.mtime == e.mtime else 0, e.linkname, e.offset, e.devmajor, e.devminor, xattrs]
+    return make_row(e.name, e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.linkname, e.offset, e.devmajor,
+                    e.devminor, e.xattrs)
+
+
+def make_row(name: str, kind: str, mode: int, uid: int, gid: int, size: int, mtime: float, linkname: str,
+             offset: int, devmajor: int = 0, devminor: int = 0, xattrs: dict[str, bytes] | None = None) -> list:
+    """A row from an entry's fields (`offset`: where its data starts): a scan makes them
+    from what it reads, a layer's writer from what it writes, which reads them back the same."""
+    device = kind in (CHR, BLK)
+    return ["/".join(split_name(name)), kind, mode & 0o7777, uid, gid, size if kind == REG else 0,
+            int(mtime) if mtime == mtime else 0, linkname, offset, devmajor if device else 0,
+            devminor if device else 0, {k: v.hex() for k, v in xattrs.items()} if xattrs else None]
 
 
 def prune_tables(store, wanted_diff_ids: set[str]) -> int:
