@@ -1,5 +1,18 @@
 """Errors a user can act on: the CLI prints them as one line and exits non-zero."""
 
+LINE_MAX = 300
+
+
+def one_line(text: str, limit: int = LINE_MAX) -> str:
+    """`text` as one printable line of at most `limit` characters: control characters
+    escaped (a name's newline or ESC never reaches the terminal), the middle elided."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                  for c in text)
+    if len(out) > limit:
+        keep = limit - 5
+        out = f"{out[:keep - keep // 3]} ... {out[-(keep // 3):]}"
+    return out
+
 
 class DistillError(Exception):
     """A failure caused by input or environment, reported without a traceback."""
@@ -25,6 +38,13 @@ class VerificationError(DistillError):
 
 class UnsafeLayer(DistillError):
     """A layer tar tried to act outside its root or is malformed."""
+
+
+class Unreadable(DistillError):
+    """Input that cannot be read at all (not JSON, nested past bounds, a truncated stream):
+    exit 2, as `could not read`."""
+
+    exit_code = 2
 
 
 class RegistryError(DistillError):

@@ -27,6 +27,8 @@ CASES = {
                                                "env-target-missing"),
     "#! interpreter missing": (f"{FROM}\nCOPY --chmod=755 app.py /app.py\nCMD [\"/app.py\"]\n",
                                {"app.py": "#!/usr/bin/python3\nprint(1)\n"}, "fail", "interpreter-missing"),
+    "#! interpreters in a cycle": (f"{FROM}\nCOPY --chmod=755 a b /\nCMD [\"/a\"]\n",
+                                   {"a": "#!/b\n", "b": "#!/a\n"}, "fail", "interpreter-loop"),
     "CRLF #! line": (f"{FROM}\nCOPY --chmod=755 run.sh /run.sh\nCMD [\"/run.sh\"]\n",
                      {"run.sh": "#!/bin/sh\r\nexit 0\r\n"}, "fail", "shebang-crlf"),
     "dynamic program in scratch": ("FROM scratch\nCOPY true /true\nCMD [\"/true\"]\n", {"true": "<host true>"},

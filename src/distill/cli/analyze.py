@@ -10,6 +10,7 @@ from distill.errors import DistillError
 from distill.cli.commands import (
     print_json,
     quick_exit,
+    refuse,
     argparse,
     arg,
     command,
@@ -54,8 +55,7 @@ def lint(a):
             findings += lint_text(text, dockerfile, context, a.target, tuple(a.ignore), a.shellcheck, store=store)
             threshold = threshold or lint_config(dockerfile, context)["threshold"]
     except DistillError as e:
-        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
-        sys.exit(2)
+        refuse(e, 2)
     from distill.api import lint_shellcheck_available
 
     if a.shellcheck and not lint_shellcheck_available():
@@ -104,8 +104,7 @@ def check(a):
             if not report["run"]["started"] and report["verdict"] == "ok":  # what happened outweighs the reading
                 report["verdict"], report["confirmed_by_run"] = "fail", True
     except DistillError as e:
-        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
-        sys.exit(2)
+        refuse(e, 2)
     if a.fmt == "json":
         print_json(report)
     elif a.fmt == "sarif":
@@ -200,8 +199,7 @@ def size(a):
     try:
         report = measure(store_of(a), a.image, a.stage, a.top, reach_of(a))
     except DistillError as e:
-        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
-        sys.exit(2)
+        refuse(e, 2)
     wasted_percent = 100 * report["wasted_bytes"] / report["files"] if report["files"] else 0.0
     crossed = []
     if a.max_size is not None and report["size"] > a.max_size:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from distill.errors import DistillError
+from distill.errors import LINE_MAX, DistillError, one_line
 
 
 def _import_argparse():
@@ -126,3 +126,19 @@ def quick_exit(code: int, *alive) -> None:
     except OSError:
         code = 1
     os._exit(code)
+
+
+def error_line(error: str) -> str:
+    """An error as its one line: a refusal shortened in the middle to LINE_MAX (a path
+    5,000 directories deep), a failed step's lines of output kept, joined by " | "."""
+    lines = error.splitlines() or [""]
+    if len(lines) == 1:
+        return one_line(lines[0], LINE_MAX - len("distill: error: "))
+    return " | ".join(one_line(line, 10_000) for line in lines)
+
+
+def refuse(e: DistillError, code: int | None = None):
+    """Ends the command with its error as one line on standard error, exit `code` (the
+    error's own by default)."""
+    print("distill: error: " + error_line(str(e)), file=sys.stderr)
+    sys.exit(code if code is not None else e.exit_code)

@@ -16,7 +16,7 @@ import sys
 # of every start. Cycles are rare here and the process is short.
 gc.set_threshold(50_000, 20, 100)
 
-from distill.cli.commands import COMMANDS, argparse  # noqa: E402
+from distill.cli.commands import COMMANDS, argparse, refuse  # noqa: E402
 from distill.errors import DistillError
 
 # Each group's module and its commands, in the order `distill --help` lists them: a command
@@ -183,8 +183,7 @@ def _enter_user_namespace(command: str, a) -> None:
 
             os.environ[CHROOT_ENV] = "1"  # RUN chrooted, as Kaniko's (build/runtime/chroot.py)
         elif command in ("build", "run"):
-            sys.stderr.write(f"distill: error: {e}\n")
-            sys.exit(1)
+            refuse(e, 1)
     a.root = os.environ["DISTILL_ROOT"]
 
 
@@ -193,8 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         handler(a)
     except DistillError as e:
-        print("distill: error: " + " | ".join(str(e).splitlines()), file=sys.stderr)
-        sys.exit(e.exit_code)
+        refuse(e)
     except KeyboardInterrupt as e:  # Ctrl-C (SIGINT), or errors.Interrupted by another signal
         print("distill: interrupted", file=sys.stderr)
         sys.exit(128 + getattr(e, "signum", 2))
@@ -203,8 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(128 + 13)
     except OSError as e:
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"distill: error: {e.strerror or e}{where}", file=sys.stderr)
-        sys.exit(1)
+        refuse(DistillError(f"{e.strerror or e}{where}"))
 
 
 if __name__ == "__main__":

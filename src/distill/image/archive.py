@@ -15,12 +15,14 @@ import tarfile
 
 from distill import digest as digests
 from distill.image.oci import mediatypes, reference
-from distill.errors import DistillError, VerificationError
+from distill.errors import DistillError, Unreadable, VerificationError
 from distill.image.store.images import Image, canonical_json, from_descriptor, oci_manifest
 from distill.image.layers.blob import import_tar
 from distill.image.layers.distribute import gzip_form, shipped_manifest
 from distill.image.layers.compress import HashingReader, decompressed, sniff
 from distill.image.store import REF_NAME
+
+MAX_NESTING = 8  # index → index → ... → manifest → config: deeper is a trap
 
 CONTAINERD_NAME = "io.containerd.image.name"
 JSON_MAX = 64 << 20
@@ -201,11 +203,26 @@ def _member_bytes(tar: tarfile.TarFile, name: str, limit: int = JSON_MAX) -> byt
     return tar.extractfile(member).read()
 
 
-def _member_json(tar, name: str):
+def _member_json(tar, name: str, kind: type = dict):
+    from distill.documents import parse
+
+    doc = parse(_member_bytes(tar, name), f"archive member {name!r}")
+    if not isinstance(doc, kind):
+        raise Unreadable(f"archive member {name!r} is not a JSON {'object' if kind is dict else 'list'}")
+    return doc
+
+
+def _member_file(tar, name):
+    """A member's stream: a regular file of the archive, never what a link names."""
+    if not isinstance(name, str):
+        raise Unreadable(f"archive names a member by {type(name).__name__}, not a path")
     try:
-        return json.loads(_member_bytes(tar, name))
-    except ValueError:
-        raise DistillError(f"archive member {name!r} is not valid JSON") from None
+        member = tar.getmember(name)
+    except KeyError:
+        raise Unreadable(f"archive lacks {name!r}") from None
+    if not member.isreg():
+        raise Unreadable(f"archive member {name!r} is not a regular file")
+    return tar.extractfile(member)
 
 
 def load(store, path: str, tag: bool = True) -> list[tuple[str | None, dict]]:
@@ -230,25 +247,39 @@ def _load_oci(store, tar, tag: bool) -> list:
     index = _member_json(tar, "index.json")
     out = []
 
-    def copy(desc):
-        d = digests.validate(desc.get("digest", ""))
+    copied: set[str] = set()
+
+    def copy(desc, depth: int = 0):
+        """The blob `desc` names and, for an index or manifest, what it names: each once
+        (indexes naming one another twice over are a DAG of 2^depth paths), and no
+        deeper than MAX_NESTING."""
+        d = digests.validate(desc.get("digest", "") if isinstance(desc.get("digest"), str) else "")
+        if d in copied:
+            return
+        if depth > MAX_NESTING:
+            raise Unreadable(f"archive: indexes nested more than {MAX_NESTING} deep")
         if not store.has_blob(d):
             alg, hexpart = digests.split(d)
-            try:
-                member = tar.getmember(f"blobs/{alg}/{hexpart}")
-            except KeyError:
-                raise DistillError(f"archive lacks blob {d}") from None
-            store.ingest(tar.extractfile(member), d, desc.get("size"))
+            size = desc.get("size")
+            store.ingest(_member_file(tar, f"blobs/{alg}/{hexpart}"), d, size if isinstance(size, int) else None)
+        copied.add(d)
         media = desc.get("mediaType")
         if media in mediatypes.INDEXES | mediatypes.MANIFESTS:
             doc = store.read_json(d)
-            for child in (doc.get("manifests") or []) + (doc.get("layers") or []) + [doc.get("config")]:
+            children = [doc.get("manifests"), doc.get("layers"), [doc.get("config")]]
+            for child in (c for group in children if isinstance(group, list) for c in group):
                 if isinstance(child, dict):
-                    copy(child)
+                    copy(child, depth + 1)
 
-    for desc in index.get("manifests") or []:
+    manifests = index.get("manifests") or []
+    if not isinstance(manifests, list):
+        raise Unreadable("archive: index.json's manifests is not a list")
+    for desc in manifests:
+        if not isinstance(desc, dict):
+            continue
         copy(desc)
-        ann = desc.get("annotations") or {}
+        ann = desc.get("annotations") if isinstance(desc.get("annotations"), dict) else {}
+        ann = {k: v for k, v in ann.items() if isinstance(v, str)}
         name = ann.get(CONTAINERD_NAME)
         if not name and ann.get(REF_NAME):
             try:
@@ -259,24 +290,30 @@ def _load_oci(store, tar, tag: bool) -> list:
         descriptor = {k: desc[k] for k in ("mediaType", "digest", "size") if k in desc}
         if name and tag:
             store.set_tag(name, descriptor)
+        elif tag:
+            store.add_untagged(descriptor)  # found by its ID, as docker keeps an unnamed image
         out.append((name, descriptor))
     return out
 
 
 def _load_docker(store, tar, tag: bool) -> list:
     out = []
-    for entry in _member_json(tar, "manifest.json"):
+    from distill.documents import clean_config, parse_object
+
+    for entry in _member_json(tar, "manifest.json", list):
+        if not isinstance(entry, dict) or not isinstance(entry.get("Config"), str):
+            raise Unreadable("archive: manifest.json holds an entry without a Config")
         config_bytes = _member_bytes(tar, entry["Config"])
-        config = json.loads(config_bytes)
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
-        if len(diff_ids) != len(entry.get("Layers") or []):
+        config = parse_object(config_bytes, f"archive member {entry['Config']!r}")
+        diff_ids = (clean_config(config)[0].get("rootfs") or {}).get("diff_ids") or []
+        layer_names = entry.get("Layers") or []
+        if not isinstance(layer_names, list) or len(diff_ids) != len(layer_names):
             raise DistillError("archive manifest and config disagree on the number of layers")
         layers = []
-        for member_name, diff_id in zip(entry["Layers"], diff_ids):
-            member = tar.getmember(member_name)
-            raw = tar.extractfile(member)
+        for member_name, diff_id in zip(layer_names, diff_ids):
+            raw = _member_file(tar, member_name)
             head = raw.read(4)
-            raw = tar.extractfile(member)
+            raw = _member_file(tar, member_name)
             try:
                 layer = import_tar(store, decompressed(raw, sniff(head)), expected_diff_id=diff_id)
             except VerificationError as e:
@@ -285,7 +322,8 @@ def _load_docker(store, tar, tag: bool) -> list:
         config_digest = store.write_blob(config_bytes)
         data = canonical_json(oci_manifest(config_digest, len(config_bytes), layers))
         descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": store.write_blob(data), "size": len(data)}
-        tags = entry.get("RepoTags") or []
+        tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)] if isinstance(entry.get("RepoTags"), list) \
+            else []
         for name in tags if tag else ():
             store.set_tag(str(reference.parse(name)), descriptor)
         out.append((str(reference.parse(tags[0])) if tags else None, descriptor))

@@ -11,7 +11,7 @@ import io
 import posixpath
 import zipfile
 
-from distill.analyze.packages.java import jar_manifest
+from distill.analyze.packages.java import jar_manifest, member as read_member
 
 JAR_MAX = 512 << 20
 _VALUE_OPTIONS = {"-cp", "-classpath", "--class-path", "-p", "--module-path", "--add-modules", "-javaagent",
@@ -119,7 +119,7 @@ class JavaCheck:
                 return b""
             if info.file_size > 1 << 20:
                 return b""
-            return zf.read(info)
+            return read_member(zf, info)
 
     def _zip(self, path: str):
         if path not in self._jars:  # a jar is read from its layer once, however often it is asked

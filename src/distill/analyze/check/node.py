@@ -88,7 +88,7 @@ class NodeCheck:
         text = self.fs.read_text(pkg_path)
         try:
             pkg = json.loads(text) if text is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):
             pkg = None
         if not isinstance(pkg, dict):
             self.start.add("npm-script-missing", f"npm {name}: no package.json in {self.start.workdir} (npm ERR! "

@@ -34,49 +34,65 @@ def imports(source: bytes | str, package: str = "") -> list[Import]:
 
 
 def _walk(body: list, required: bool, package: str, out: list[Import]) -> None:
-    for node in body:
-        if isinstance(node, ast.Import):
-            out.extend(Import(a.name, required, node.lineno) for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = _absolute(node.module, node.level, package)
-            if base is None:
-                continue
-            if base:
-                out.append(Import(base, required, node.lineno))
-            for a in node.names:
-                if a.name != "*":
-                    out.append(Import(f"{base}.{a.name}" if base else a.name, required, node.lineno, maybe=True))
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            _walk(node.body, False, package, out)
-        elif isinstance(node, ast.ClassDef):
-            _walk(node.body, required, package, out)  # a class body runs at import
-        elif isinstance(node, ast.If):
-            words = _words(node.test)
-            if words & _IGNORED_WORDS or {"os", "name"} <= words:
-                continue
-            main_guard = {"__name__", "__main__"} <= words
-            _walk(node.body, required and main_guard, package, out)
-            _walk(node.orelse, False, package, out)
-        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
-            handled = any(_catches_import(h.type) for h in node.handlers)
-            _walk(node.body, required and not handled, package, out)
-            for h in node.handlers:
-                _walk(h.body, False, package, out)
-            _walk(node.orelse, required and not handled, package, out)
-            _walk(node.finalbody, required, package, out)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            _walk(node.body, required, package, out)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
-            _walk(node.body + node.orelse, False, package, out)
-        elif isinstance(node, ast.Match):
-            for case in node.cases:
-                _walk(case.body, False, package, out)
+    """The imports of `body` in source order, depth first. A stack of its own, not
+    Python's: an `elif` chain of thousands of branches nests as deep."""
+    stack = [(iter(body), required)]
+    while stack:
+        nodes, required = stack[-1]
+        node = next(nodes, None)
+        if node is None:
+            stack.pop()
+            continue
+        for inner, inner_required in reversed(_inside(node, required, package, out)):
+            stack.append((iter(inner), inner_required))
+
+
+def _inside(node, required: bool, package: str, out: list[Import]) -> list[tuple[list, bool]]:
+    """Records `node`'s own imports; returns the bodies in it to walk, in order, each
+    with whether what it imports is needed at start."""
+    if isinstance(node, ast.Import):
+        out.extend(Import(a.name, required, node.lineno) for a in node.names)
+    elif isinstance(node, ast.ImportFrom):
+        base = _absolute(node.module, node.level, package)
+        if base is None:
+            return []
+        if base:
+            out.append(Import(base, required, node.lineno))
+        for a in node.names:
+            if a.name != "*":
+                out.append(Import(f"{base}.{a.name}" if base else a.name, required, node.lineno, maybe=True))
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return [(node.body, False)]
+    elif isinstance(node, ast.ClassDef):
+        return [(node.body, required)]  # a class body runs at import
+    elif isinstance(node, ast.If):
+        words = _words(node.test)
+        if words & _IGNORED_WORDS or {"os", "name"} <= words:
+            return []
+        main_guard = {"__name__", "__main__"} <= words
+        return [(node.body, required and main_guard), (node.orelse, False)]
+    elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        handled = any(_catches_import(h.type) for h in node.handlers)
+        return [(node.body, required and not handled), *((h.body, False) for h in node.handlers),
+                (node.orelse, required and not handled), (node.finalbody, required)]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        return [(node.body, required)]
+    elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)):
+        return [(node.body + node.orelse, False)]
+    elif isinstance(node, ast.Match):
+        return [(case.body, False) for case in node.cases]
+    return []
 
 
 def _words(test) -> set[str]:
-    """The names, attributes and strings an `if` tests."""
+    """The names, attributes and strings an `if` tests (a nested expression past Python's
+    recursion, none: what it tests cannot matter then)."""
     out = set()
-    for n in ast.walk(test):
+    try:
+        nodes = list(ast.walk(test))
+    except RecursionError:
+        return out
+    for n in nodes:
         if isinstance(n, ast.Name):
             out.add(n.id)
         elif isinstance(n, ast.Attribute):

@@ -13,6 +13,7 @@ RULES = {
     "group-unknown": ("error", "unable to find the group in /etc/group"),
     "shebang-crlf": ("error", "the #! line ends in CR (a Windows line end): the kernel looks for 'sh\\r'"),
     "interpreter-missing": ("error", "the #! interpreter is not in the image"),
+    "interpreter-loop": ("error", "#! interpreters nested past the kernel's bound (a cycle): execve fails with ELOOP"),
     "env-target-missing": ("error", "#!/usr/bin/env NAME: NAME is not on PATH"),
     "exec-format": ("error", "exec format error: neither a #! script nor an ELF program"),
     "elf-arch": ("error", "exec format error: an ELF program for another architecture"),

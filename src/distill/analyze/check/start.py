@@ -240,6 +240,11 @@ class Start:
             return False
         if depth < MAX_DEPTH:
             self.execve(interpreter, [], depth + 1)
+        elif self.fs.head(node, 2) == b"#!":  # a cycle (#!/a in /b, #!/b in /a), or a chain as long
+            self.add("interpreter-loop", f"{script} starts with #!{interpreter}, whose #! interpreters nest past "
+                     f"the kernel's bound (execve: ELOOP, Too many levels of symbolic links)", interpreter,
+                     program=interpreter, script=script)
+            return False
         return True
 
     def link_end(self, path: str) -> str:

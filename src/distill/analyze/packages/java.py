@@ -26,7 +26,7 @@ def jar_packages(data: bytes) -> list[dict]:
         for info in z.infolist():
             if info.filename.startswith("META-INF/maven/") and info.filename.endswith("/pom.properties") \
                     and info.file_size <= METADATA_MAX:
-                props = _properties(z.read(info)[:METADATA_MAX].decode("utf-8", "replace"))
+                props = _properties(member(z, info)[:METADATA_MAX].decode("utf-8", "replace"))
                 if props.get("groupId") and props.get("artifactId") and props.get("version"):
                     out.append({"name": f"{props['groupId']}:{props['artifactId']}", "version": props["version"]})
         if out:
@@ -37,7 +37,7 @@ def jar_packages(data: bytes) -> list[dict]:
             return []
         if info.file_size > METADATA_MAX:
             return []
-        fields = jar_manifest(z.read(info).decode("utf-8", "replace"))
+        fields = jar_manifest(member(z, info).decode("utf-8", "replace"))
         name = fields.get("Implementation-Title") or fields.get("Bundle-SymbolicName", "").split(";")[0]
         version = fields.get("Implementation-Version") or fields.get("Bundle-Version")
         return [{"name": name.strip(), "version": version.strip()}] if name and version else []
@@ -72,6 +72,18 @@ def jar_manifest(text: str) -> dict[str, str]:
         else:
             key = None
     return out
+
+
+def member(z, info) -> bytes:
+    """A member's bytes, or b"" where the archive lies about it (a bad CRC or size, an
+    encrypted entry, a method zipfile lacks): that member is skipped, not the image."""
+    import zipfile
+    import zlib
+
+    try:
+        return z.read(info)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, ValueError, OSError):
+        return b""
 
 
 def catalog(fs, files: bool = False) -> list[dict]:

@@ -20,7 +20,10 @@ def catalog(fs, files: bool = False) -> list[dict]:
     for node, stream in fs.contents([n for _, n in wanted if n.inode.type == REG]):
         try:
             doc = json.loads(stream.read(METADATA_MAX))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            from distill.notices import warn
+
+            warn(f"{by_node.get(id(node.inode), 'a package.json')}: not readable JSON: skipped")
             continue
         if not isinstance(doc, dict) or not isinstance(doc.get("name"), str) or not isinstance(doc.get("version"), str):
             continue

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill import platform as platforms
+from distill.documents import parse_object
 from distill.errors import RegistryError, TransferError, VerificationError
 from distill.record import Record
 from distill.image.oci.reference import Reference
@@ -22,17 +22,6 @@ class Pulled(Record):
     descriptor: dict
     fetched: int   # blobs downloaded
     skipped: int   # blobs already stored
-
-
-def json_object(data: bytes, what: str) -> dict:
-    """`data` parsed as a JSON object, or VerificationError naming `what`."""
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        raise VerificationError(f"{what} is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise VerificationError(f"{what} is not a JSON object")
-    return doc
 
 
 def checked_descriptor(d, what: str) -> dict:
@@ -99,13 +88,13 @@ def manifest_of(reg: Registry, ref: Reference, platform=None) -> tuple[bytes, st
     """(bytes, media type, digest, parsed) of the manifest `ref` names, an index resolved
     to `platform`'s (the machine's by default)."""
     data, media, digest = reg.get_manifest(ref.path, ref.object)
-    doc = json_object(data, f"manifest {ref}")
+    doc = parse_object(data, f"manifest {ref}")
     media = doc.get("mediaType") or media
     if media in mediatypes.INDEXES or ("manifests" in doc and "layers" not in doc):
         chosen = checked_descriptor(platforms.choose(doc.get("manifests") or [], platform or platforms.host()),
                                     f"index of {ref}")
         data, media, digest = reg.get_manifest(ref.path, chosen["digest"])
-        doc = json_object(data, f"manifest {ref}")
+        doc = parse_object(data, f"manifest {ref}")
         media = doc.get("mediaType") or chosen.get("mediaType") or media
     if doc.get("schemaVersion") == 1 or media not in mediatypes.MANIFESTS:
         raise RegistryError(f"{ref.familiar}: unsupported manifest type {media or 'unknown'!r}")

@@ -7,21 +7,20 @@ compressed docker layer, an index of several platforms) is None: the caller load
 
 from __future__ import annotations
 
-import json
 import os
 
 from distill import digest as digests
 from distill.image.oci import mediatypes
-from distill.errors import DistillError
-from distill.image.store.images import Image, canonical_json, oci_manifest
-from distill.image.layers.compress import sniff
+from distill.errors import DistillError, Unreadable
+from distill.image.store.images import canonical_json, checked_image, oci_manifest
+from distill.image.layers.compress import Readable, sniff
 from distill.image.layers.tarstream import REG, TarReader
 from distill.image.layers.toc import MAX_ENTRIES
 from distill.image.sources.layout import JSON_MAX, blob_name, indexed_image
 from distill.image.sources.source import Blobs, ImageSource
 
 
-class _Window:
+class _Window(Readable):
     """A seekable window [start, start+size) of an open file."""
 
     def __init__(self, f, start: int, size: int):
@@ -37,14 +36,6 @@ class _Window:
         self.pos += len(data)
         return data
 
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
     def seekable(self) -> bool:
         return True
 
@@ -58,12 +49,6 @@ class _Window:
 
     def close(self) -> None:
         self.f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class ArchiveBlobs(Blobs):
@@ -107,12 +92,11 @@ def _read(path: str, found: dict, name: str, limit: int = JSON_MAX) -> bytes:
 
 
 def _json(path: str, found: dict, name: str, kind: type = dict):
-    try:
-        doc = json.loads(_read(path, found, name))
-    except ValueError:
-        raise DistillError(f"{path}: {name!r} is not valid JSON") from None
+    from distill.documents import parse
+
+    doc = parse(_read(path, found, name), f"{path}: {name!r}")
     if not isinstance(doc, kind):
-        raise DistillError(f"{path}: {name!r} is not a JSON {'object' if kind is dict else 'list'}")
+        raise Unreadable(f"{path}: {name!r} is not a JSON {'object' if kind is dict else 'list'}")
     return doc
 
 
@@ -135,9 +119,10 @@ def _docker(path: str, found: dict) -> ImageSource | None:
     entry = entries[0]
     config_bytes = _read(path, found, str(entry.get("Config")))
     config = _json(path, found, str(entry.get("Config")))
-    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
     names = entry.get("Layers") or []
-    if len(diff_ids) != len(names):
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(diff_ids) != len(names):
         raise DistillError(f"{path}: the archive's manifest and config disagree on the number of layers")
     layers, by_digest = [], {}
     with open(path, "rb") as f:
@@ -154,8 +139,9 @@ def _docker(path: str, found: dict) -> ImageSource | None:
     manifest = oci_manifest(config_digest, len(config_bytes), layers)
     data = canonical_json(manifest)
     descriptor = {"mediaType": mediatypes.OCI_MANIFEST, "digest": digests.of_bytes(data), "size": len(data)}
-    tags = entry.get("RepoTags") or []
-    image = Image(tags[0] if tags else None, descriptor, descriptor["digest"], manifest, config_digest, config)
+    tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)] if isinstance(entry.get("RepoTags"), list) \
+        else []
+    image = checked_image(tags[0] if tags else None, descriptor, descriptor["digest"], manifest, config_digest, config)
     return ImageSource(path, image, ArchiveBlobs(path, found, by_digest))
 
 

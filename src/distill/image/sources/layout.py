@@ -48,12 +48,12 @@ class LayoutBlobs(Blobs):
 
 def json_blob(read: Reader, digest: str, limit: int = JSON_MAX) -> dict:
     """A manifest or config of the layout, checked against its digest."""
-    from distill.image.registry.pull import json_object
+    from distill.documents import parse_object
 
     data = read(blob_name(digest), limit)
     if digests.of_bytes(data, digests.split(digest)[0]) != digest:
         raise VerificationError(f"blob {digest} does not match its digest")
-    return json_object(data, f"blob {digest}")
+    return parse_object(data, f"blob {digest}")
 
 
 def chosen_entry(index: dict, where: str, tag: str | None) -> dict:
@@ -82,9 +82,9 @@ def indexed_image(read: Reader, where: str, tag: str | None = None, platform=Non
                   limit: int = JSON_MAX) -> Image:
     """The image an OCI layout's index.json names (`tag`, or its only one; an index of
     platforms resolved to `platform`)."""
-    from distill.image.registry.pull import json_object
+    from distill.documents import parse_object
 
-    entry = chosen_entry(json_object(read("index.json", INDEX_MAX), f"{where}: index.json"), where, tag)
+    entry = chosen_entry(parse_object(read("index.json", INDEX_MAX), f"{where}: index.json"), where, tag)
     return image_from(lambda d: json_blob(read, d, limit), entry, entry_name(entry), platform)
 
 

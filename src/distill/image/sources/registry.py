@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from distill.errors import VerificationError
 from distill.image.sources.source import Blobs, ImageSource
-from distill.image.store.images import Image
+from distill.image.store.images import checked_image
 
 JSON_MAX = 64 << 20
 
@@ -51,7 +51,9 @@ class RegistryBlobs(Blobs):
 def open_registry(text: str, insecure: tuple[str, ...], platform=None, limit: int = JSON_MAX) -> ImageSource:
     """The image `text` names (an index resolved to `platform`'s), nothing stored."""
     from distill.image.oci import reference
-    from distill.image.registry.pull import checked_descriptor, json_object, manifest_of
+    from distill.image.registry.pull import checked_descriptor
+    from distill.documents import parse_object
+    from distill.image.registry.pull import manifest_of
 
     ref = reference.parse(text)
     blobs = RegistryBlobs(ref, insecure)
@@ -60,6 +62,6 @@ def open_registry(text: str, insecure: tuple[str, ...], platform=None, limit: in
     config = checked_descriptor(manifest.get("config"), f"manifest {ref}")
     if config["size"] > limit:
         raise VerificationError(f"its config of {config['size']} bytes is larger than {limit}")
-    config_doc = json_object(blobs._fetch_into(io.BytesIO(), config).read(), "its config")
+    config_doc = parse_object(blobs._fetch_into(io.BytesIO(), config).read(), "its config")
     descriptor = {"mediaType": media, "digest": digest, "size": len(data)}
-    return ImageSource(str(ref), Image(str(ref), descriptor, digest, manifest, config["digest"], config_doc), blobs)
+    return ImageSource(str(ref), checked_image(str(ref), descriptor, digest, manifest, config["digest"], config_doc), blobs)

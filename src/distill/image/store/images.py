@@ -67,10 +67,24 @@ def _platform_manifest(read_json, descriptor: dict, platform, depth: int = 0) ->
 def image_from(read_json, descriptor: dict, name: str | None = None, platform=None) -> Image:
     """The Image a descriptor names (an index resolved to `platform`'s manifest), its
     manifest and config read by `read_json(digest)`: the store's, or any source's."""
+    from distill.documents import clean_manifest
+
     manifest_digest, manifest = _platform_manifest(read_json, descriptor, platform)
-    config_desc = manifest.get("config") or {}
-    config_digest = digests.validate(config_desc.get("digest", ""))
-    return Image(name, descriptor, manifest_digest, manifest, config_digest, read_json(config_digest))
+    config_digest = digests.validate(clean_manifest(manifest, manifest_digest)["config"].get("digest", ""))
+    return checked_image(name, descriptor, manifest_digest, manifest, config_digest, read_json(config_digest))
+
+
+def checked_image(name: str | None, descriptor: dict, manifest_digest: str, manifest: dict, config_digest: str,
+                  config: dict) -> Image:
+    """The Image of documents read from anywhere, each field the code reads of its type
+    (documents.py): what was dropped is said once, as a warning."""
+    from distill.documents import clean_config, clean_manifest
+    from distill.notices import warn
+
+    config, notes = clean_config(config, f"image config {config_digest[:19]}")
+    for note in notes:
+        warn(note)
+    return Image(name, descriptor, manifest_digest, clean_manifest(manifest, manifest_digest), config_digest, config)
 
 
 def from_descriptor(store, descriptor: dict, name: str | None = None, platform=None) -> Image:

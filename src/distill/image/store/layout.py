@@ -201,13 +201,9 @@ class Store:
         return data
 
     def read_json(self, digest: str) -> dict:
-        try:
-            doc = json.loads(self.read_blob(digest))
-        except (ValueError, UnicodeDecodeError):
-            raise VerificationError(f"blob {digest} is not valid JSON") from None
-        if not isinstance(doc, dict):
-            raise VerificationError(f"blob {digest} is not a JSON object")
-        return doc
+        from distill.documents import parse_object
+
+        return parse_object(self.read_blob(digest), f"blob {digest}")
 
     def writer(self, expected_digest: str | None = None, expected_size: int | None = None) -> BlobWriter:
         return BlobWriter(self, expected_digest, expected_size)
