@@ -78,6 +78,10 @@ class TarWriter:
         self.epoch = epoch
         self.rows = rows
         self.position = 0  # bytes written so far
+        if rows is not None:
+            from distill.image.layers.toc import make_row
+
+            self._row = make_row
 
     def header(self, info: tarfile.TarInfo) -> bytes:
         """The bytes before an entry's data: its ustar header, with PAX records when needed."""
@@ -94,11 +98,9 @@ class TarWriter:
         or given as bytes."""
         header = self.header(info)
         if self.rows is not None:
-            from distill.image.layers.toc import make_row
-
             xattrs = {k[len(_XATTR):]: v.encode("utf-8", "surrogateescape")
                       for k, v in info.pax_headers.items() if k.startswith(_XATTR)}
-            self.rows.append(make_row(info.name, info.type.decode(), info.mode, info.uid, info.gid, info.size,
+            self.rows.append(self._row(info.name, info.type.decode(), info.mode, info.uid, info.gid, info.size,
                                       info.mtime, info.linkname, self.position + len(header), info.devmajor,
                                       info.devminor, xattrs))
         self.entry(header, info.size if info.isreg() else 0, source)

@@ -54,14 +54,15 @@ def is_complete(tree: str) -> bool:
             mark = f.read(64)
     except (OSError, ValueError):
         return False
-    return mark == SYNCED or (mark == boot_id() and mark != "")
+    return mark == SYNCED or (mark != "" and mark == boot_id())
 
 
 def _mark_complete(tree: str) -> None:
     from distill.fs import boot_id
     from distill.fs.atomic import write_file
 
-    write_file(tree + ".complete", boot_id().encode(), durable=False)
+    # where the boot cannot be known, a crash cannot be told from a restart: trusted, as before
+    write_file(tree + ".complete", (boot_id() or SYNCED).encode(), durable=False)
 
 
 def confirm_snapshots(store, age: float = _SYNC_AGE) -> int:
