@@ -139,10 +139,22 @@ def _snapshots(store, problems: list[str], repair: bool) -> None:
                     unlink(path)
             continue
         if os.path.isdir(path) and not is_complete(path):
-            why = ("made before the machine restarted and never synced" if os.path.exists(path + ".complete")
-                   else "unpacked only in part (no completion marker)")
+            why = _untrusted(path + ".complete")
             _note(problems, f"snapshot {name}: {why}", repair, "removed")
             if repair:
                 unlink(path + ".complete")  # first: never a marker without its tree
                 remove_tree(path)
                 unlink(path + ".files")
+
+
+def _untrusted(marker: str) -> str:
+    """Why a snapshot's marker is not trusted (unpack.is_complete)."""
+    try:
+        with open(marker, "rb") as f:
+            mark = f.read(64)
+    except OSError:
+        return "unpacked only in part (no completion marker)"
+    if not mark:
+        return "marked by an earlier version, never known to be synced"
+    return "made before the machine restarted and never synced"
+
