@@ -3,11 +3,19 @@
 LINE_MAX = 300
 
 
+def printable(text: str) -> str:
+    """`text` with its control characters (and names' undecodable bytes) escaped as Python
+    writes them: a file name's newline, CR or ESC never reaches a terminal as itself."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
+
+
 def one_line(text: str, limit: int = LINE_MAX) -> str:
     """`text` as one printable line of at most `limit` characters: control characters
     escaped (a name's newline or ESC never reaches the terminal), the middle elided."""
-    out = "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
-                  for c in text)
+    out = printable(text)
     if len(out) > limit:
         keep = limit - 5
         out = f"{out[:keep - keep // 3]} ... {out[-(keep // 3):]}"

@@ -28,6 +28,7 @@ class Run:
     seconds: float
     rss: int  # bytes, the process's peak
     stderr: str
+    raw: str = ""  # a control character printed as itself (a name's ESC or CR on the terminal)
 
     def problems(self, time_limit: float, rss_limit: int) -> list[str]:
         what = f"{self.case}: distill {' '.join(self.argv)[:200]}"
@@ -41,6 +42,8 @@ class Run:
         for line in self.stderr.splitlines():
             if line.startswith("distill: error:") and len(line) > ERROR_MAX:
                 out.append(f"{what}: an error line of {len(line)} characters")
+        if self.raw:
+            out.append(f"{what}: printed the control character {self.raw} as itself")
         if self.rss > rss_limit:
             out.append(f"{what}: {self.rss >> 20} MiB of memory")
         return out
@@ -53,8 +56,7 @@ def run(case: str, argv: list[str], root: Path, time_limit: float, cwd: Path, pr
     start = time.monotonic()
     env = dict(os.environ, DISTILL_ROOT=str(root), HOME=str(cwd), TMPDIR=str(cwd), COLUMNS="100")
     p = subprocess.Popen(["/usr/bin/time", "-f", f"{RSS_MARK}%M", *prefix, DISTILL, *argv], env=env, cwd=cwd,
-                         stdout=subprocess.PIPE if argv[0] == "load" else subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = p.communicate(timeout=time_limit)
         code = p.returncode
@@ -62,13 +64,25 @@ def run(case: str, argv: list[str], root: Path, time_limit: float, cwd: Path, pr
         os.killpg(p.pid, 9)
         out, err = p.communicate()
         code = None
+    raw = _raw_control(out or b"") or _raw_control(err)
+    if argv[0] != "load":
+        out = b""
     text, rss = (out or b"").decode("utf-8", "replace") + err.decode("utf-8", "replace"), 0
     lines = text.splitlines()
     if lines and lines[-1].startswith(RSS_MARK):
         rss = int(lines.pop()[len(RSS_MARK):]) * 1024
     if code is not None and code != 0 and lines and lines[-1].startswith("Command exited with non-zero status"):
         lines.pop()
-    return Run(case, argv, code, time.monotonic() - start, rss, "\n".join(lines)[-20_000:])
+    return Run(case, argv, code, time.monotonic() - start, rss, "\n".join(lines)[-20_000:], raw)
+
+
+def _raw_control(data: bytes) -> str:
+    """The first control character other than a line's end or a tab in `data`, as text."""
+    found = CONTROL.search(data)
+    return repr(found.group()) if found else ""
+
+
+CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 RSS_MARK = "distill-peak-rss-kb:"

@@ -67,11 +67,13 @@ def catalog(fs, attribution, files: bool = False) -> dict:
 def table(doc: dict) -> str:
     """The catalog as `distill sbom --format table` prints it: a package a row, with the
     layer and the stage and Dockerfile line that installed it."""
+    from distill.errors import printable
+
     rows = [f"{'NAME':<40}{'VERSION':<32}{'TYPE':<8}{'LAYER':>6}  STAGE:LINE"]
     for c in doc["components"]:
         where = f"{c['stage']}:{c['line']}" if c.get("stage") else ("base" if c.get("layer") is not None else "")
         layer = c["layer"] if c["layer"] is not None else "-"
-        rows.append(f"{c['name']:<40}{c['version']:<32}{c['type']:<8}{layer:>6}  {where}")
+        rows.append(f"{printable(c['name']):<40}{printable(c['version']):<32}{c['type']:<8}{layer:>6}  {where}")
     return "\n".join(rows) + "\n"
 
 

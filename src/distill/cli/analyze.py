@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from distill.errors import DistillError
+from distill.errors import DistillError, printable
 from distill.cli.commands import (
     print_json,
     quick_exit,
@@ -116,13 +116,13 @@ def check(a):
         for f in report["findings"]:
             where = f" [{f['stage']}" + (f", {dockerfile}:{f['line']}" if f.get("line") else "") + "]" if f.get(
                 "stage") else ""
-            print(f"{f['severity']}: {f['rule']}: {f['message']}{where}")
+            print(f"{f['severity']}: {f['rule']}: {printable(f['message'])}{where}")
         if report.get("python"):
             py = report["python"]
             real = f" → {py['real']}" if py["real"] != py["executable"] else ""
             venv = f", virtual environment {py['venv']}" if py["venv"] else ""
-            print(f"python: {py['executable']}{real} (Python {py['version'] or '?'}{venv}); sys.path: "
-                  f"{', '.join(py['sys_path']) or '-'}")
+            print(printable(f"python: {py['executable']}{real} (Python {py['version'] or '?'}{venv}); sys.path: "
+                            f"{', '.join(py['sys_path']) or '-'}"))
         verdict = "will start" if report["verdict"] == "ok" else "will NOT start"
         print(f"{a.image}: {verdict}" + (" (confirmed by running)" if report.get("confirmed_by_run") else ""))
         if "run" in report:
@@ -225,7 +225,7 @@ def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
           f"{human(r['wasted_bytes'])} ({wasted_percent:.2f}%), efficiency {100 * r['efficiency']:.2f}%")
     print(f"{'LAYER':<6}{'SIZE':>9}{'FILES':>9}{'WASTED':>9}  {'STAGE':<12}{'LINE':>5}  CREATED BY")
     for i, l in enumerate(r["layers"]):
-        created = " ".join(l["created_by"].split())
+        created = printable(" ".join(l["created_by"].split()))
         created = created if len(created) <= 60 else created[:57] + "..."
         print(f"{i:<6}{human(l['size']):>9}{human(l['files']):>9}{human(l['wasted_bytes']):>9}  "
               f"{(l['stage'] or '-'):<12}{(l['line'] or '-'):>5}  {created}")
@@ -235,7 +235,7 @@ def _print_size(name: str, r: dict, wasted_percent: float, human) -> None:
             print(f"{title}:")
             for row in rows:
                 where = f"  (layer {', '.join(str(c['layer']) for c in row['copies'])})" if "copies" in row else ""
-                print(f"  {human(row[key]):>9}  {row['path']}{where}")
+                print(f"  {human(row[key]):>9}  {printable(row['path'])}{where}")
     st = r.get("stages")
     if st:
         base = st["base"]
@@ -429,15 +429,15 @@ def _print_compare(name_a: str, name_b: str, r: dict, human) -> None:
         side = files[key]
         print(f"files {title}: {side['count']} ({human(side['bytes'])})")
         for g in side["groups"][:8]:
-            print(f"  {human(g['bytes']):>9}  {g['path']}  ({g['count']} entries)")
+            print(f"  {human(g['bytes']):>9}  {printable(g['path'])}  ({g['count']} entries)")
     for eco, d in r["packages"].items():
         print(f"{eco} packages: {d['count_a']} in A, {d['count_b']} in B")
         for key, title in (("only_a", "only in A"), ("only_b", "only in B")):
             if d[key]:
                 names = list(d[key])
-                print(f"  {title} ({len(names)}): {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+                print(f"  {title} ({len(names)}): {printable(', '.join(names[:12]))}{', ...' if len(names) > 12 else ''}")
         if d["changed"]:
-            print(f"  other versions: {', '.join(f'{n} {va} -> {vb}' for n, (va, vb) in d['changed'].items())}")
+            print(f"  other versions: {printable(', '.join(f'{n} {va} -> {vb}' for n, (va, vb) in d['changed'].items()))}")
 
 
 def _print_stages(r: dict, human) -> None:
@@ -449,8 +449,8 @@ def _print_stages(r: dict, human) -> None:
         print(f"stage {st['stage']}: {human(st['size'])} in {st['layers']} layers; kept out of the image: "
               f"{human(kept['bytes'])} in {kept['count']} entries")
         for g in kept["groups"][:5]:
-            print(f"  {human(g['bytes']):>9}  {g['path']}  ({g['count']} entries)")
+            print(f"  {human(g['bytes']):>9}  {printable(g['path'])}  ({g['count']} entries)")
         for eco, names in st["packages_kept_out"].items():
             listed = list(names)
-            print(f"  {eco} packages kept out ({len(listed)}): {', '.join(listed[:12])}"
+            print(f"  {eco} packages kept out ({len(listed)}): {printable(', '.join(listed[:12]))}"
                   f"{', ...' if len(listed) > 12 else ''}")

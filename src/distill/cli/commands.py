@@ -101,8 +101,10 @@ STAGE = arg("--stage", metavar="NAME", help="One of the build's stages (by name 
 
 
 def write_report(path: str, page: str) -> None:
+    """A report or SBOM to `path`; a name's bytes that are not UTF-8 (surrogates) written as
+    their escape, which a JSON string reads back as the same character."""
     try:
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(page)
     except OSError as e:
         raise DistillError(f"{path}: {e.strerror}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from distill.errors import printable
 from distill.cli.commands import arg, command, print_json, reach_of, store_of, INSECURE, PLATFORM, STAGE
 
 
@@ -31,12 +32,14 @@ def ls(a):
     out = []
     for r in rows:
         name = r["path"] if a.recursive or a.path.rstrip("/") == r["path"] else r["path"].rpartition("/")[2]
+        name = printable(name)
         if r["target"]:
-            name += f" -> {r['target']}" if r["type"] == "symlink" else f" link to {r['target']}"
+            target = printable(r["target"])
+            name += f" -> {target}" if r["type"] == "symlink" else f" link to {target}"
         if not a.long:
             out.append(name)
             continue
-        who = f"{r['stage']}:{r['line']}" if r["stage"] is not None else (r["created_by"] or "")[:24]
+        who = f"{r['stage']}:{r['line']}" if r["stage"] is not None else printable((r["created_by"] or "")[:24])
         layer = "-" if r["layer"] is None else str(r["layer"])
         out.append(f"{_filemode(r['type'], r['mode'])} {r['uid']}/{r['gid']} {r['size']:>10} {layer:>3} "
                    f"{who:<24} {name}")

@@ -30,6 +30,11 @@ def since(rfc3339: str) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, each cell printable (what came from an image
+    escaped: a history's command, a tag)."""
+    from distill.errors import printable
+
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     lines = ["   ".join(c.ljust(w) for c, w in zip(headers, widths)).rstrip()]
     lines += ["   ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]

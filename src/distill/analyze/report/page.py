@@ -14,7 +14,8 @@ from distill.units import human as human_size
 
 
 def _h(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Text for the page: markup escaped, a name's bytes that are not UTF-8 shown as \\udcXX."""
+    return html.escape(str(text).encode("utf-8", "backslashreplace").decode("utf-8"), quote=True)
 
 
 def human(n: int) -> str:

@@ -47,14 +47,20 @@ class Entry:
 
 
 def split_name(name: str, what: str = "entry") -> list[str]:
-    """Components of a tar member name; refuses absolute names and `..`."""
+    """Components of a tar member name, cleaned as docker cleans them (lexically: `x/../y`
+    is `y`); refuses absolute names, a `..` that climbs above the root, and NUL."""
     if name.startswith("/"):
         raise UnsafeLayer(f"layer {what} {name!r} is an absolute path")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeLayer(f"layer {what} {name!r} climbs out of the root with '..'")
     if "\0" in name:
         raise UnsafeLayer(f"layer {what} {name!r} contains a NUL byte")
+    parts: list[str] = []
+    for p in name.split("/"):
+        if p == "..":
+            if not parts:
+                raise UnsafeLayer(f"layer {what} {name!r} climbs out of the root with '..'")
+            parts.pop()
+        elif p not in ("", "."):
+            parts.append(p)
     return parts
 
 
