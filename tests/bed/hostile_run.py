@@ -29,6 +29,7 @@ class Run:
     rss: int  # bytes, the process's peak
     stderr: str
     raw: str = ""  # a control character printed as itself (a name's ESC or CR on the terminal)
+    outside: list[str] = field(default_factory=list)  # names written outside the store and the output's
 
     def problems(self, time_limit: float, rss_limit: int) -> list[str]:
         what = f"{self.case}: distill {' '.join(self.argv)[:200]}"
@@ -42,6 +43,8 @@ class Run:
         for line in self.stderr.splitlines():
             if line.startswith("distill: error:") and len(line) > ERROR_MAX:
                 out.append(f"{what}: an error line of {len(line)} characters")
+        if self.outside:
+            out.append(f"{what}: wrote outside the store and its output: {', '.join(self.outside[:5])}")
         if self.raw:
             out.append(f"{what}: printed the control character {self.raw} as itself")
         if self.rss > rss_limit:
@@ -88,6 +91,44 @@ CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 RSS_MARK = "distill-peak-rss-kb:"
 
 
+# system calls that write a name, and strace's line for one: pid, call, first argument
+WRITES = ("open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,"
+          "unlink,unlinkat,rmdir,chmod,fchmodat,chown,lchown,fchownat,truncate,utimensat,mknod,mknodat,setxattr,"
+          "lsetxattr")
+_CALL = re.compile(r'^\d+\s+(\w+)\((.*)\) += (-?\d+)')
+_PATH = re.compile(r'(?:(AT_FDCWD|\d+)<([^>]*)>, )?"((?:[^"\\]|\\.)*)"')
+# the owner locks of fs/owner.py are machine-wide by design (a container's maker is
+# looked up from any store): the one place outside the store a process of distill writes
+OWNER_LOCKS = ("/run/distill/owners/", "/tmp/distill-owners/")
+
+
+def traced(work: Path) -> list[str]:
+    """strace's prefix for a run whose writes are checked (log in `work`)."""
+    return ["strace", "-f", "-qq", "-y", "-e", f"trace={WRITES}", "-o", str(work / "strace.log")]
+
+
+def writes_outside(log: Path, allowed: list[Path]) -> list[str]:
+    """The names written (created, changed or removed) that lie outside `allowed`, from an
+    strace log of traced()'s."""
+    roots = [os.path.realpath(a) for a in allowed]
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        m = _CALL.match(line)
+        if not m or int(m[3]) < 0:
+            continue
+        call, args = m[1], m[2]
+        if call.startswith(("open", "creat")) and call != "creat" and not re.search(r"O_(WRONLY|RDWR|CREAT|TRUNC)", args):
+            continue
+        for dirfd, base, name in _PATH.findall(args)[:2 if call.startswith(("rename", "link")) else 1]:
+            path = name if name.startswith("/") else os.path.join(base or "/", name)
+            path = os.path.normpath(path)
+            if path in ("/dev/null", "/dev/tty") or path.startswith(OWNER_LOCKS) or path.endswith(".pyc"):
+                continue
+            if not any(path == r or path.startswith(r + "/") for r in roots):
+                out.append(f"{call} {path}")
+    return out
+
+
 def commands(image: str, out: Path) -> list[list[str]]:
     """Every analyser command, as a user would run it on `image`."""
     return [
@@ -118,26 +159,38 @@ def in_place_name(case: str, archive: Path) -> str:
 
 
 def run_case(case: str, archive: Path, root: Path, work: Path, time_limit: float = 60.0,
-             prefix: list[str] = ()) -> Outcome:
-    """load, then each command on the archive in place and on what load stored."""
+             trace: bool = False) -> Outcome:
+    """load, then each command on the archive in place and on what load stored; with
+    `trace`, each under strace, and what it wrote outside the store and `work/CASE` (where
+    the -o outputs go) named."""
     outcome = Outcome()
     cwd = work / case
     cwd.mkdir(parents=True, exist_ok=True)
-    loaded = run(case, ["load", "-i", str(archive)], root, time_limit, cwd, prefix)
-    outcome.runs.append(loaded)
+    logs = work / f"{case}.strace"
+    logs.mkdir(exist_ok=True)
+    prefix = traced(logs) if trace else []
+
+    def one(argv):
+        r = run(case, argv, root, time_limit, cwd, prefix)
+        if trace:
+            r.outside = writes_outside(logs / "strace.log", [root, cwd])
+        outcome.runs.append(r)
+        return r
+
+    loaded = one(["load", "-i", str(archive)])
     images = [in_place_name(case, archive)]
     if loaded.code == 0:
         found = LOADED.findall(loaded.stderr) or []
         images += found[:1]
     for image in images:
         for argv in commands(image, cwd):
-            outcome.runs.append(run(case, argv, root, time_limit, cwd, prefix))
+            one(argv)
     return outcome
 
 
 def run_corpus(archives: dict[str, Path], root: Path, work: Path, time_limit: float = 60.0, workers: int = 2,
-               prefix: list[str] = ()) -> dict[str, Outcome]:
+               traced_cases: set[str] = frozenset()) -> dict[str, Outcome]:
     with ThreadPoolExecutor(workers) as pool:
-        futures = {name: pool.submit(run_case, name, path, root, work, time_limit, prefix)
+        futures = {name: pool.submit(run_case, name, path, root, work, time_limit, name in traced_cases)
                    for name, path in archives.items()}
         return {name: f.result() for name, f in futures.items()}
