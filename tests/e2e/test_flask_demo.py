@@ -174,7 +174,14 @@ def test_the_sbom_lists_what_the_image_itself_reports(demo):
     assert libc["stage"] is None and libc["layer"] == 0  # the base's
     bom = distill("sbom", "--format", "cyclonedx-json", "flask-demo:sbom", root=root).stdout
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom) is None
-    assert len(json.loads(bom)["components"]) == len(doc["components"])
+    cdx = json.loads(bom)
+    assert len(cdx["components"]) == len(doc["components"])
+    # the image depends on every package, each package on nothing listed
+    deps = {d["ref"]: d.get("dependsOn", []) for d in cdx["dependencies"]}
+    refs = {c["bom-ref"] for c in cdx["components"]}
+    image_ref = cdx["metadata"]["component"]["bom-ref"]
+    assert set(deps) == refs | {image_ref} and set(deps[image_ref]) == refs
+    assert not any(deps[r] for r in refs)
     # SPDX 2.3, read back and validated by spdx-tools
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
