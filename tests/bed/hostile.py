@@ -169,13 +169,13 @@ def dpkg_status(count: int, malformed_every: int = 7) -> bytes:
     return "\n".join(out).encode()
 
 
-def rpmdb_sqlite(entries: int = 100_000) -> bytes:
-    """An rpmdb.sqlite whose one package's header claims `entries` index entries of
-    strings that never end."""
+def rpmdb_sqlite(entries: int = 99_999, data: int = 1 << 18) -> bytes:
+    """An rpmdb.sqlite whose one package's header has `entries` index entries, each
+    claiming 2^31-1 file names over the same `data` bytes of NULs."""
     import sqlite3
     import tempfile
 
-    header = struct.pack(">II", entries, 0x7FFFFFFF) + b"\0" * 64
+    header = struct.pack(">ii", entries, data) + struct.pack(">iiii", 1117, 8, 0, 0x7FFFFFFF) * entries + b"\0" * data
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "rpmdb.sqlite"
         db = sqlite3.connect(path)

@@ -128,3 +128,20 @@ def test_rpm_headers_are_bounded():
     out_of_range = struct.pack(">ii", 1, len(data)) + struct.pack(">iiii", 1000, 6, 999, 1) + data
     assert rpm_header(out_of_range) == {}
     assert rpm_entries(b"not sqlite") == []
+
+
+def test_an_rpm_header_that_claims_endless_strings_is_read_within_its_data():
+    """99,999 index entries each claiming 2^31-1 strings over 1 MiB of NULs: the strings
+    read are bounded by the data (the reading was 10^11 steps), a tag named twice is read
+    once, and what a sound entry says is still read."""
+    import struct
+
+    from distill.analyze.packages.rpm import rpm_header
+
+    size = 1 << 20
+    data = b"bash\0" + b"\0" * (size - 5)
+    entries = struct.pack(">iiii", 1000, 6, 0, 1) + b"".join(
+        struct.pack(">iiii", 1117, 8, 0, 0x7FFFFFFF) for _ in range(99_999))
+    h = rpm_header(struct.pack(">ii", 100_000, size) + entries + data)
+    assert h["name"] == "bash"
+    assert len(h["basenames"]) == 1 + (size - 5)  # "bash", then one empty string a NUL: the data ends

@@ -27,15 +27,20 @@ def rpm_header(blob: bytes) -> dict:
         raise ValueError("RPM header sizes out of bounds")
     data = blob[data_at:data_at + size]
     out = {}
+    # each string takes a byte of the data at least, so the strings read in all are bounded
+    # by it: entries that claim 2^31 strings, or that name the same bytes 100,000 times,
+    # cannot make the reading longer than the header
+    budget = size + count
     for i in range(count):
         tag, kind, offset, n = struct.unpack_from(">iiii", blob, 8 + 16 * i)
-        if tag not in RPM_TAGS or not 0 <= offset < size:
-            continue
+        if tag not in RPM_TAGS or RPM_TAGS[tag] in out or not 0 <= offset < size:
+            continue  # a tag named twice is read once
         name = RPM_TAGS[tag]
         if kind in (6, 9, 8):  # STRING, I18NSTRING, STRING_ARRAY
             strings, at = [], offset
-            for _ in range(max(1, n) if name in RPM_ARRAYS else 1):
-                end = data.find(b"\0", at)
+            for _ in range(min(max(1, n) if name in RPM_ARRAYS else 1, size - offset)):
+                budget -= 1
+                end = data.find(b"\0", at) if budget >= 0 else -1
                 if end < 0:
                     break
                 strings.append(data[at:end].decode("utf-8", "replace"))
