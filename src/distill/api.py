@@ -369,10 +369,11 @@ def existing_store(root: str | None = None) -> Store | None:
 
 
 def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage: str | None = None,
-       reach=None) -> list[dict]:
+       reach=None):
     """What `ls` inside the image shows at `path` (everything below it with `recursive`):
     one dict per entry with path, type, mode, uid, gid, size, target, layer, and the
-    stage, line and instruction that wrote it where the build record knows them."""
+    stage, line and instruction that wrote it where the build record knows them. An
+    iterator: the entries are made as they are read, never held together."""
     from distill.image.imagefs import TYPES
 
     with store.writing():  # what a registry or an archive brought stays until this ends
@@ -382,21 +383,22 @@ def ls(store: Store, text: str, path: str = "/", recursive: bool = False, stage:
         raise DistillError(f"{path}: no such file or directory in {text}")
     top = "/" + "/".join(p for p in path.split("/") if p)
     if node.type != "5":
-        entries = [(top, fs.stat(path, follow=False))]
+        entries = iter([(top, fs.stat(path, follow=False))])
     elif recursive:
-        entries = [(p, n) for p, n in fs.walk(top) if p != top]
+        entries = ((p, n) for p, n in fs.walk(top) if p != top)
     else:
-        entries = [(f"{top.rstrip('/')}/{name}", node.children[name]) for name in sorted(node.children)]
-    rows = []
-    for p, n in entries:
-        inode = n.inode
-        made = who.of(n.layer)
-        mode = 0o777 if inode.type == "2" else inode.mode  # as the kernel shows every symlink
-        rows.append({"path": p, "type": TYPES.get(n.type, n.type), "mode": mode, "uid": inode.uid,
-                     "gid": inode.gid, "size": inode.size if inode.type == "0" else 0,
-                     "target": n.linkname or None, "layer": n.layer if n.layer >= 0 else None,
-                     "stage": made.get("stage"), "line": made.get("line"), "created_by": made.get("created_by")})
-    return rows
+        entries = ((f"{top.rstrip('/')}/{name}", node.children[name]) for name in sorted(node.children))
+    return (_ls_row(p, n, who, TYPES) for p, n in entries)
+
+
+def _ls_row(p: str, n, who, types: dict) -> dict:
+    inode = n.inode
+    made = who.of(n.layer)
+    mode = 0o777 if inode.type == "2" else inode.mode  # as the kernel shows every symlink
+    return {"path": p, "type": types.get(n.type, n.type), "mode": mode, "uid": inode.uid, "gid": inode.gid,
+            "size": inode.size if inode.type == "0" else 0, "target": n.linkname or None,
+            "layer": n.layer if n.layer >= 0 else None, "stage": made.get("stage"), "line": made.get("line"),
+            "created_by": made.get("created_by")}
 
 
 def export(store: Store, text: str, out_path: str, stage: str | None = None, reach=None) -> int:

@@ -116,6 +116,20 @@ def print_json(value, indent: int = 2) -> None:
     print(json.dumps(value, indent=indent))
 
 
+def print_json_items(items, indent: int = 2) -> None:
+    """A JSON array written as its items come (the text json.dumps would make of their
+    list, which is never held: `ls -R --json` of a million entries)."""
+    import json
+
+    pad = " " * indent
+    out, first = sys.stdout, True
+    for item in items:
+        out.write("[\n" if first else ",\n")
+        out.write("\n".join(pad + line for line in json.dumps(item, indent=indent).split("\n")))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
 def quick_exit(code: int, *alive) -> None:
     """Ends a command that holds no store lock or child any more: output flushed, the
     interpreter's teardown (freeing every object and module one by one: ~5 ms of a lint,

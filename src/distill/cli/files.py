@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from distill.errors import printable
-from distill.cli.commands import arg, command, print_json, reach_of, store_of, INSECURE, PLATFORM, STAGE
+from distill.cli.commands import arg, command, print_json_items, reach_of, store_of, INSECURE, PLATFORM, STAGE
 
 
 @command(
@@ -27,9 +27,9 @@ def ls(a):
     rows = list_files(store_of(a), a.image, a.path, a.recursive, a.stage, reach_of(a))
     if a.json:
         keys = ("path", "type", "mode", "uid", "gid", "size", "target", "layer", "stage", "line")
-        print_json([{k: r[k] for k in keys} for r in rows], 1)
+        print_json_items(({k: r[k] for k in keys} for r in rows), 1)
         return
-    out = []
+    out = sys.stdout
     for r in rows:
         name = r["path"] if a.recursive or a.path.rstrip("/") == r["path"] else r["path"].rpartition("/")[2]
         name = printable(name)
@@ -37,13 +37,12 @@ def ls(a):
             target = printable(r["target"])
             name += f" -> {target}" if r["type"] == "symlink" else f" link to {target}"
         if not a.long:
-            out.append(name)
+            out.write(name + "\n")
             continue
         who = f"{r['stage']}:{r['line']}" if r["stage"] is not None else printable((r["created_by"] or "")[:24])
         layer = "-" if r["layer"] is None else str(r["layer"])
-        out.append(f"{_filemode(r['type'], r['mode'])} {r['uid']}/{r['gid']} {r['size']:>10} {layer:>3} "
-                   f"{who:<24} {name}")
-    sys.stdout.write("".join(line + "\n" for line in out))
+        out.write(f"{_filemode(r['type'], r['mode'])} {r['uid']}/{r['gid']} {r['size']:>10} {layer:>3} "
+                  f"{who:<24} {name}\n")
 
 
 def _filemode(kind: str, mode: int) -> str:
