@@ -92,12 +92,28 @@ def clean_config(doc: dict, what: str = "image config") -> tuple[dict, list[str]
     return out, notes
 
 
+def checked_descriptor(d, what: str) -> dict:
+    """`d` when it is a descriptor: an object with a valid digest and a size of 0 or more."""
+    from distill import digest as digests
+    from distill.errors import VerificationError
+
+    if not isinstance(d, dict):
+        raise VerificationError(f"{what}: malformed descriptor")
+    digests.validate(d.get("digest"))
+    size = d.get("size")
+    if not isinstance(size, int) or size < 0:
+        raise VerificationError(f"{what}: descriptor {d.get('digest')} has an invalid size")
+    return d
+
+
 def clean_manifest(doc: dict, what: str) -> dict:
-    """A manifest whose config and layers are descriptors (Unreadable otherwise: a layer
-    cannot be skipped, the config's diffIDs match them by position)."""
-    config, layers = doc.get("config"), doc.get("layers") or []
-    if not isinstance(config, dict) or not isinstance(layers, list) or \
-            not all(isinstance(d, dict) and isinstance(d.get("digest"), str) and isinstance(d.get("size", 0), int)
-                    and isinstance(d.get("mediaType", ""), str) for d in layers):
-        raise Unreadable(f"manifest {what}: its config or layers are not descriptors")
+    """A manifest whose config and layers are descriptors (a layer cannot be skipped: the
+    config's diffIDs match them by position)."""
+    layers = doc.get("layers") or []
+    if not isinstance(layers, list):
+        raise Unreadable(f"manifest {what}: its layers are not a list")
+    for d in [doc.get("config"), *layers]:
+        checked_descriptor(d, f"manifest {what}")
+        if not isinstance(d.get("mediaType", ""), str):
+            raise Unreadable(f"manifest {what}: a descriptor's mediaType is not a string")
     return doc

@@ -39,7 +39,7 @@ class Source:
 
 def _document(image) -> tuple[dict, dict]:
     """(steps, memos) of a cache image: an artifact, or an image with an inline cache."""
-    from distill.image.registry.pull import checked_descriptor
+    from distill.documents import checked_descriptor
 
     config = checked_descriptor(image.manifest.get("config"), "manifest")
     layers = [checked_descriptor(d, "manifest") for d in image.layers]

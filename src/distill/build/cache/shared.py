@@ -71,7 +71,7 @@ def decode(doc, layers: list[dict], diff_ids: list[str] | None = None) -> tuple[
     (descriptors, checked by the caller) with `diff_ids` (inline: the config's; else the
     document's own list). A record of a layer not shipped says so: "shipped": False.
     Raises VerificationError when anything is malformed."""
-    from distill.image.registry.pull import checked_descriptor
+    from distill.documents import checked_descriptor
 
     if not isinstance(doc, dict) or doc.get("version") != 1:
         raise VerificationError("not a version 1 distill build cache")

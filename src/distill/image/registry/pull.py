@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from distill import digest as digests
 from distill.image.oci import mediatypes
 from distill import platform as platforms
-from distill.documents import parse_object
+from distill.documents import checked_descriptor, parse_object
 from distill.errors import RegistryError, TransferError, VerificationError
 from distill.record import Record
 from distill.image.oci.reference import Reference
@@ -22,16 +22,6 @@ class Pulled(Record):
     descriptor: dict
     fetched: int   # blobs downloaded
     skipped: int   # blobs already stored
-
-
-def checked_descriptor(d, what: str) -> dict:
-    if not isinstance(d, dict):
-        raise VerificationError(f"{what}: malformed descriptor")
-    digests.validate(d.get("digest"))
-    size = d.get("size")
-    if not isinstance(size, int) or size < 0:
-        raise VerificationError(f"{what}: descriptor {d.get('digest')} has an invalid size")
-    return d
 
 
 def pull(store, reg: Registry, ref: Reference, platform=None, progress=None, unpack: bool = False) -> Pulled:

@@ -58,7 +58,7 @@ def json_blob(read: Reader, digest: str, limit: int = JSON_MAX) -> dict:
 
 def chosen_entry(index: dict, where: str, tag: str | None) -> dict:
     """The manifest index.json names `tag` (by its ref.name annotation), or its only one."""
-    from distill.image.registry.pull import checked_descriptor
+    from distill.documents import checked_descriptor
 
     entries = index.get("manifests")
     if not isinstance(entries, list) or not entries:

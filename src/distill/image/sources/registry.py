@@ -51,7 +51,7 @@ class RegistryBlobs(Blobs):
 def open_registry(text: str, insecure: tuple[str, ...], platform=None, limit: int = JSON_MAX) -> ImageSource:
     """The image `text` names (an index resolved to `platform`'s), nothing stored."""
     from distill.image.oci import reference
-    from distill.image.registry.pull import checked_descriptor
+    from distill.documents import checked_descriptor
     from distill.documents import parse_object
     from distill.image.registry.pull import manifest_of
 
