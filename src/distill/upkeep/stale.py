@@ -145,10 +145,11 @@ def _unmount_under(roots: list[str]) -> None:
 
 def confirm_in_background(store) -> None:
     """Snapshots earlier builds of this boot made and never synced are synced and marked
-    so (unpack.confirm_snapshots) beside the build, which never waits for it."""
-    import threading
-
+    so (unpack.confirm_snapshots) beside the build, which never waits for it. The thread
+    starts with every signal blocked: a signal must reach the build's own thread, whose
+    system call it interrupts (one taken by this thread would wait for that call to end)."""
     from distill.image.layers.unpack import confirm_snapshots
+    from distill.threads import Worker
 
     def confirm():
         try:
@@ -156,4 +157,8 @@ def confirm_in_background(store) -> None:
         except OSError:
             pass  # the next build tries again
 
-    threading.Thread(target=confirm, name="confirm-snapshots", daemon=True).start()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        Worker(confirm).start()  # a new thread takes its maker's mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
