@@ -67,10 +67,10 @@ def _platform_manifest(read_json, descriptor: dict, platform, depth: int = 0) ->
 def image_from(read_json, descriptor: dict, name: str | None = None, platform=None) -> Image:
     """The Image a descriptor names (an index resolved to `platform`'s manifest), its
     manifest and config read by `read_json(digest)`: the store's, or any source's."""
-    from distill.documents import clean_manifest
+    from distill.documents import checked_descriptor
 
     manifest_digest, manifest = _platform_manifest(read_json, descriptor, platform)
-    config_digest = digests.validate(clean_manifest(manifest, manifest_digest)["config"].get("digest", ""))
+    config_digest = checked_descriptor(manifest.get("config"), f"manifest {manifest_digest}")["digest"]
     return checked_image(name, descriptor, manifest_digest, manifest, config_digest, read_json(config_digest))
 
 
